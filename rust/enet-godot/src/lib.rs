@@ -1,0 +1,1 @@
+//! Thin gdext adapter exposing rust_enet to Godot 4.

@@ -1,0 +1,1 @@
+//! UDP driver for the sans-IO `rust_enet_proto` core: owns sockets and the clock.

@@ -1,0 +1,1 @@
+//! Datagram compression and integrity: ENet's range coder and the CRC-32 checksum.
