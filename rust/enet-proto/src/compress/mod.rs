@@ -1,1 +1,29 @@
 //! Datagram compression and integrity: ENet's range coder and the CRC-32 checksum.
+//!
+//! Both are per-datagram and stateless on the wire: nothing negotiates them, so both ends must be
+//! configured alike (protocol description, sections 3 and 12).
+
+mod crc32;
+mod range_coder;
+
+pub use crc32::crc32;
+pub use range_coder::RangeCoder;
+
+/// A datagram compressor, the Rust form of ENet's `ENetCompressor` hook.
+///
+/// The host compresses the command area of each outgoing datagram with `out.len()` set to the
+/// uncompressed size and sends the result only if it is smaller; it decompresses every datagram
+/// whose header has the COMPRESSED bit into a buffer of `4096 - header size` bytes.
+pub trait Compressor: Send {
+    /// Compress the concatenation of `input` into `out`, returning the compressed length, or
+    /// `None` if the input is empty or the result would not fit in `out`.
+    fn compress(&mut self, input: &[&[u8]], out: &mut [u8]) -> Option<usize>;
+
+    /// Decompress `input` into `out`, returning the decompressed length, or `None` if the input is
+    /// corrupt, truncated or empty, decodes to nothing, or would exceed `out.len()`.
+    /// Must never panic, loop without bound or allocate, whatever the input.
+    fn decompress(&mut self, input: &[u8], out: &mut [u8]) -> Option<usize>;
+}
+
+#[cfg(test)]
+mod tests;
