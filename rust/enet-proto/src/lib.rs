@@ -12,7 +12,15 @@
 #![forbid(unsafe_code)]
 
 pub mod compress;
+pub mod event;
+pub mod host;
+pub mod packet;
+pub mod peer;
 pub mod time;
 pub mod wire;
 
+pub use event::{DisconnectReason, Event, ProtocolViolation};
+pub use host::{ConnectError, Host, HostConfig, HostError, HostStatistics, SendError, Transmit};
+pub use packet::{Packet, PacketFlags};
+pub use peer::{Peer, PeerId, PeerState};
 pub use time::EnetTime;

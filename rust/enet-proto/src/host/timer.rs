@@ -1,0 +1,168 @@
+//! Time keeping: the unwrapped clock, the per-peer timer heap and `handle_timeout`.
+//!
+//! Each peer has at most one interesting deadline at a time (quinn-style fixed timer table): the
+//! retransmission timeout of its oldest unacknowledged command, or, when nothing is in flight,
+//! the next idle ping. The host keeps them in a min-heap keyed by an unwrapped `u64` clock with
+//! lazy invalidation, so `handle_timeout` only visits peers whose deadline has come.
+
+use std::cmp::Reverse;
+
+use super::{HOST_BANDWIDTH_THROTTLE_INTERVAL, Host};
+use crate::event::DisconnectReason;
+use crate::peer::{PeerState, TimeoutCheck};
+use crate::time::EnetTime;
+
+impl Host {
+    /// Records `now` as the service time and advances the unwrapped clock (never backwards).
+    pub(crate) fn advance_clock(&mut self, now: EnetTime) {
+        if self.clock == 0 && self.clock_time == EnetTime(0) {
+            // First input: anchor the unwrapped clock (1, so that 0 never means "due").
+            self.clock = 1;
+            self.clock_time = now;
+        } else if now.is_after(self.clock_time) {
+            self.clock += u64::from(now.0.wrapping_sub(self.clock_time.0));
+            self.clock_time = now;
+        }
+        self.service_time = now;
+    }
+
+    /// The unwrapped clock value of `t` (times not after the latest input are due now).
+    fn to_clock(&self, t: EnetTime) -> u64 {
+        if t.is_after(self.clock_time) {
+            self.clock + u64::from(t.0.wrapping_sub(self.clock_time.0))
+        } else {
+            self.clock
+        }
+    }
+
+    fn time_of_clock(&self, c: u64) -> EnetTime {
+        self.clock_time
+            .add_millis(c.saturating_sub(self.clock).min(u64::from(u32::MAX)) as u32)
+    }
+
+    /// The peer's next deadline, if it has one (see the module doc).
+    fn peer_deadline(&self, idx: usize) -> Option<EnetTime> {
+        let p = &self.peers[idx];
+        if matches!(p.state, PeerState::Disconnected | PeerState::Zombie) {
+            return None;
+        }
+        if !p.sent_reliable_commands.is_empty() {
+            return Some(p.next_timeout);
+        }
+        if p.state == PeerState::Connected && !p.has_queued_reliable() {
+            let now = self.clock_time;
+            if now.distance(p.last_receive_time) >= p.ping_interval {
+                return Some(now);
+            }
+            return Some(p.last_receive_time.add_millis(p.ping_interval));
+        }
+        None
+    }
+
+    /// Registers the peer's deadline in the heap if it is earlier than the one registered.
+    pub(crate) fn schedule(&mut self, idx: usize) {
+        self.schedule_not_before(idx, 0);
+    }
+
+    fn schedule_not_before(&mut self, idx: usize, floor: u64) {
+        let Some(deadline) = self.peer_deadline(idx) else {
+            return;
+        };
+        let key = self.to_clock(deadline).max(floor);
+        let peer = &mut self.peers[idx];
+        match peer.timer_registered {
+            Some(registered) if registered <= key => {}
+            _ => {
+                peer.timer_registered = Some(key);
+                self.timers.push(Reverse((key, idx as u16)));
+            }
+        }
+    }
+
+    /// Puts the peer in the queue of peers with something to transmit.
+    pub(crate) fn mark_send(&mut self, idx: usize) {
+        let peer = &mut self.peers[idx];
+        if !peer.in_send_queue {
+            peer.in_send_queue = true;
+            self.send_queue.push_back(idx as u16);
+        }
+    }
+
+    /// Runs everything that is due at `now`: retransmission timeouts and peer timeouts (8.5,
+    /// 8.6), idle pings (6.7) and the host bandwidth throttle every second (9.3). Only peers
+    /// whose deadline has come are visited.
+    pub fn handle_timeout(&mut self, now: EnetTime) {
+        self.advance_clock(now);
+        if now.distance(self.bandwidth_throttle_epoch) >= HOST_BANDWIDTH_THROTTLE_INTERVAL {
+            self.bandwidth_throttle(now);
+        }
+        while let Some(&Reverse((key, slot))) = self.timers.peek() {
+            if key > self.clock {
+                break;
+            }
+            self.timers.pop();
+            let idx = usize::from(slot);
+            if self.peers[idx].timer_registered != Some(key) {
+                continue; // superseded by an earlier registration that already ran
+            }
+            self.peers[idx].timer_registered = None;
+            self.service_peer_timers(idx, now);
+            // Whatever is still due waits for the next millisecond: no spinning here.
+            self.schedule_not_before(idx, self.clock + 1);
+        }
+    }
+
+    fn service_peer_timers(&mut self, idx: usize, now: EnetTime) {
+        let peer = &mut self.peers[idx];
+        if matches!(peer.state, PeerState::Disconnected | PeerState::Zombie) {
+            return;
+        }
+        if !peer.sent_reliable_commands.is_empty() && !now.is_before(peer.next_timeout) {
+            match peer.check_timeouts(now) {
+                TimeoutCheck::TimedOut => {
+                    self.notify_disconnect(idx, DisconnectReason::Timeout);
+                    return;
+                }
+                TimeoutCheck::Alive { requeued } => {
+                    // ENet re-checks on every service call while the list front is overdue;
+                    // waking at the earliest real deadline does the same work once.
+                    if let Some(earliest) = peer
+                        .sent_reliable_commands
+                        .iter()
+                        .map(|c| c.sent_time.add_millis(c.round_trip_timeout))
+                        .min_by(|a, b| a.wrapping_cmp(*b))
+                    {
+                        peer.next_timeout = earliest;
+                    }
+                    if requeued {
+                        self.mark_send(idx);
+                    }
+                }
+            }
+        }
+        let peer = &self.peers[idx];
+        if peer.state == PeerState::Connected
+            && peer.sent_reliable_commands.is_empty()
+            && !peer.has_queued_reliable()
+            && now.distance(peer.last_receive_time) >= peer.ping_interval
+        {
+            self.queue_ping(idx);
+        }
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) should run next, or `None` if nothing is
+    /// pending. May be earlier than necessary, never later.
+    pub fn poll_timeout(&self) -> Option<EnetTime> {
+        let mut best = self.timers.peek().map(|r| r.0.0);
+        if self.connected_peers > 0 || self.recalculate_bandwidth_limits {
+            let epoch = self.bandwidth_throttle_epoch;
+            let bw = if self.clock_time.distance(epoch) >= HOST_BANDWIDTH_THROTTLE_INTERVAL {
+                self.clock
+            } else {
+                self.to_clock(epoch.add_millis(HOST_BANDWIDTH_THROTTLE_INTERVAL))
+            };
+            best = Some(best.map_or(bw, |b| b.min(bw)));
+        }
+        best.map(|c| self.time_of_clock(c))
+    }
+}

@@ -1,0 +1,468 @@
+//! Outgoing commands: queuing with sequence numbers (6.1), acknowledgement removal (8.4) and
+//! retransmission timeouts (8.5, 8.6).
+
+use bytes::Bytes;
+
+use super::{PEER_RELIABLE_WINDOW_SIZE, Peer};
+use crate::time::EnetTime;
+use crate::wire::{
+    COMMAND_FLAG_ACKNOWLEDGE, COMMAND_FLAG_UNSEQUENCED, COMMAND_MASK, CONTROL_CHANNEL, Command,
+    CommandHeader, Connect, Fragment, VerifyConnect, command_size,
+};
+
+/// The body of a queued command. Sequence numbers live in [`OutgoingCommand`]; payloads are the
+/// command's `Bytes` slice.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum OutgoingBody {
+    Connect(Connect),
+    VerifyConnect(VerifyConnect),
+    Disconnect {
+        data: u32,
+    },
+    Ping,
+    BandwidthLimit {
+        incoming_bandwidth: u32,
+        outgoing_bandwidth: u32,
+    },
+    ThrottleConfigure {
+        interval: u32,
+        acceleration: u32,
+        deceleration: u32,
+    },
+    SendReliable,
+    SendUnreliable,
+    SendUnsequenced,
+    SendFragment {
+        start_sequence_number: u16,
+        fragment_count: u32,
+        fragment_number: u32,
+        total_length: u32,
+    },
+    SendUnreliableFragment {
+        start_sequence_number: u16,
+        fragment_count: u32,
+        fragment_number: u32,
+        total_length: u32,
+    },
+}
+
+/// A command queued for sending or sent and awaiting acknowledgement (6.1).
+#[derive(Debug, Clone)]
+pub(crate) struct OutgoingCommand {
+    /// Full command byte (number plus ACKNOWLEDGE/UNSEQUENCED flags).
+    pub(crate) command: u8,
+    pub(crate) channel_id: u8,
+    pub(crate) reliable_sequence_number: u16,
+    /// Unreliable sequence number, or the unsequenced group for SEND_UNSEQUENCED.
+    pub(crate) unreliable_sequence_number: u16,
+    pub(crate) body: OutgoingBody,
+    /// The payload slice this command carries; `Some` for the five data commands, even if empty.
+    pub(crate) payload: Option<Bytes>,
+    pub(crate) fragment_offset: u32,
+    pub(crate) send_attempts: u32,
+    pub(crate) sent_time: EnetTime,
+    pub(crate) round_trip_timeout: u32,
+    pub(crate) queue_time: u32,
+}
+
+impl OutgoingCommand {
+    pub(crate) fn new(command: u8, channel_id: u8, body: OutgoingBody) -> Self {
+        OutgoingCommand {
+            command,
+            channel_id,
+            reliable_sequence_number: 0,
+            unreliable_sequence_number: 0,
+            body,
+            payload: None,
+            fragment_offset: 0,
+            send_attempts: 0,
+            sent_time: EnetTime(0),
+            round_trip_timeout: 0,
+            queue_time: 0,
+        }
+    }
+
+    pub(crate) fn with_payload(mut self, payload: Bytes, fragment_offset: u32) -> Self {
+        self.payload = Some(payload);
+        self.fragment_offset = fragment_offset;
+        self
+    }
+
+    /// Carries `COMMAND_FLAG_ACKNOWLEDGE`.
+    pub(crate) fn is_reliable(&self) -> bool {
+        self.command & COMMAND_FLAG_ACKNOWLEDGE != 0
+    }
+
+    pub(crate) fn number(&self) -> u8 {
+        self.command & COMMAND_MASK
+    }
+
+    /// Payload bytes (`fragmentLength`).
+    pub(crate) fn fragment_length(&self) -> u32 {
+        self.payload.as_ref().map_or(0, |p| p.len() as u32)
+    }
+
+    /// Fixed wire size of the command (header included, payload excluded).
+    pub(crate) fn size(&self) -> usize {
+        command_size(self.number()).unwrap_or(0)
+    }
+
+    /// The wire header and body, borrowing the payload.
+    pub(crate) fn to_wire(&self) -> (CommandHeader, Command<'_>) {
+        let header = CommandHeader {
+            command: self.command,
+            channel_id: self.channel_id,
+            reliable_sequence_number: self.reliable_sequence_number,
+        };
+        let data: &[u8] = self.payload.as_deref().unwrap_or(&[]);
+        let fragment =
+            |start_sequence_number, fragment_count, fragment_number, total_length| Fragment {
+                start_sequence_number,
+                fragment_count,
+                fragment_number,
+                total_length,
+                fragment_offset: self.fragment_offset,
+                data,
+            };
+        let command = match self.body {
+            OutgoingBody::Connect(c) => Command::Connect(c),
+            OutgoingBody::VerifyConnect(v) => Command::VerifyConnect(v),
+            OutgoingBody::Disconnect { data } => Command::Disconnect { data },
+            OutgoingBody::Ping => Command::Ping,
+            OutgoingBody::BandwidthLimit {
+                incoming_bandwidth,
+                outgoing_bandwidth,
+            } => Command::BandwidthLimit {
+                incoming_bandwidth,
+                outgoing_bandwidth,
+            },
+            OutgoingBody::ThrottleConfigure {
+                interval,
+                acceleration,
+                deceleration,
+            } => Command::ThrottleConfigure {
+                packet_throttle_interval: interval,
+                packet_throttle_acceleration: acceleration,
+                packet_throttle_deceleration: deceleration,
+            },
+            OutgoingBody::SendReliable => Command::SendReliable { data },
+            OutgoingBody::SendUnreliable => Command::SendUnreliable {
+                unreliable_sequence_number: self.unreliable_sequence_number,
+                data,
+            },
+            OutgoingBody::SendUnsequenced => Command::SendUnsequenced {
+                unsequenced_group: self.unreliable_sequence_number,
+                data,
+            },
+            OutgoingBody::SendFragment {
+                start_sequence_number,
+                fragment_count,
+                fragment_number,
+                total_length,
+            } => Command::SendFragment(fragment(
+                start_sequence_number,
+                fragment_count,
+                fragment_number,
+                total_length,
+            )),
+            OutgoingBody::SendUnreliableFragment {
+                start_sequence_number,
+                fragment_count,
+                fragment_number,
+                total_length,
+            } => Command::SendUnreliableFragment(fragment(
+                start_sequence_number,
+                fragment_count,
+                fragment_number,
+                total_length,
+            )),
+        };
+        (header, command)
+    }
+}
+
+/// Outcome of a retransmission-timeout check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TimeoutCheck {
+    /// Nothing to do or commands were requeued for retransmission.
+    Alive { requeued: bool },
+    /// The timeout limits were reached: the peer must be disconnected.
+    TimedOut,
+}
+
+impl Peer {
+    /// Assigns sequence numbers and queues `cmd` (6.1). `total_queued` is the host-wide queue
+    /// counter that orders the two outgoing queues.
+    pub(crate) fn queue_outgoing_command(
+        &mut self,
+        mut cmd: OutgoingCommand,
+        total_queued: &mut u32,
+    ) {
+        let added = (cmd.size() as u32).wrapping_add(cmd.fragment_length());
+        self.outgoing_data_total = self.outgoing_data_total.wrapping_add(added);
+        self.total_outgoing_data = self.total_outgoing_data.wrapping_add(u64::from(added));
+        if cmd.channel_id == CONTROL_CHANNEL {
+            self.outgoing_reliable_sequence_number =
+                self.outgoing_reliable_sequence_number.wrapping_add(1);
+            cmd.reliable_sequence_number = self.outgoing_reliable_sequence_number;
+            cmd.unreliable_sequence_number = 0;
+        } else if let Some(channel) = self.channels.get_mut(usize::from(cmd.channel_id)) {
+            if cmd.command & COMMAND_FLAG_ACKNOWLEDGE != 0 {
+                channel.outgoing_reliable_sequence_number =
+                    channel.outgoing_reliable_sequence_number.wrapping_add(1);
+                channel.outgoing_unreliable_sequence_number = 0;
+                cmd.reliable_sequence_number = channel.outgoing_reliable_sequence_number;
+                cmd.unreliable_sequence_number = 0;
+            } else if cmd.command & COMMAND_FLAG_UNSEQUENCED != 0 {
+                self.outgoing_unsequenced_group = self.outgoing_unsequenced_group.wrapping_add(1);
+                cmd.reliable_sequence_number = 0;
+                cmd.unreliable_sequence_number = self.outgoing_unsequenced_group;
+            } else {
+                if cmd.fragment_offset == 0 {
+                    channel.outgoing_unreliable_sequence_number =
+                        channel.outgoing_unreliable_sequence_number.wrapping_add(1);
+                }
+                cmd.reliable_sequence_number = channel.outgoing_reliable_sequence_number;
+                cmd.unreliable_sequence_number = channel.outgoing_unreliable_sequence_number;
+            }
+        }
+        cmd.send_attempts = 0;
+        cmd.sent_time = EnetTime(0);
+        cmd.round_trip_timeout = 0;
+        *total_queued = total_queued.wrapping_add(1);
+        cmd.queue_time = *total_queued;
+        if cmd.is_reliable() && cmd.payload.is_some() {
+            self.outgoing_send_reliable_commands.push_back(cmd);
+        } else {
+            self.outgoing_commands.push_back(cmd);
+        }
+    }
+
+    /// Removes the command an ACKNOWLEDGE names (8.4) and returns its command number.
+    pub(crate) fn remove_sent_reliable_command(
+        &mut self,
+        reliable_sequence_number: u16,
+        channel_id: u8,
+    ) -> Option<u8> {
+        let matches = |c: &OutgoingCommand| {
+            c.reliable_sequence_number == reliable_sequence_number && c.channel_id == channel_id
+        };
+        let mut was_sent = true;
+        let removed = if let Some(pos) = self.sent_reliable_commands.iter().position(matches) {
+            self.sent_reliable_commands.remove(pos)
+        } else {
+            was_sent = false;
+            let search = |queue: &std::collections::VecDeque<OutgoingCommand>| {
+                for (i, c) in queue.iter().enumerate() {
+                    if !c.is_reliable() {
+                        continue;
+                    }
+                    if c.send_attempts < 1 {
+                        return None;
+                    }
+                    if matches(c) {
+                        return Some(i);
+                    }
+                }
+                None
+            };
+            if let Some(pos) = search(&self.outgoing_commands) {
+                self.outgoing_commands.remove(pos)
+            } else if let Some(pos) = search(&self.outgoing_send_reliable_commands) {
+                self.outgoing_send_reliable_commands.remove(pos)
+            } else {
+                None
+            }
+        };
+        let cmd = removed?;
+        if let Some(channel) = self.channels.get_mut(usize::from(channel_id)) {
+            let w = usize::from(reliable_sequence_number / PEER_RELIABLE_WINDOW_SIZE);
+            if channel.reliable_windows[w] > 0 {
+                channel.reliable_windows[w] -= 1;
+                if channel.reliable_windows[w] == 0 {
+                    channel.used_reliable_windows &= !(1u16 << w);
+                }
+            }
+        }
+        if cmd.payload.is_some() && was_sent {
+            self.reliable_data_in_transit = self
+                .reliable_data_in_transit
+                .wrapping_sub(cmd.fragment_length());
+        }
+        if let Some(front) = self.sent_reliable_commands.front() {
+            self.next_timeout = front.sent_time.add_millis(front.round_trip_timeout);
+        }
+        Some(cmd.number())
+    }
+
+    /// Retransmission-timeout check (8.5): requeues timed-out reliable commands at the queue
+    /// fronts with a doubled timeout, or reports that the peer timed out (8.6).
+    pub(crate) fn check_timeouts(&mut self, now: EnetTime) -> TimeoutCheck {
+        let mut requeued = false;
+        // Timed-out commands go in front of what was queued when the check began, keeping their
+        // relative order: count how many went to each queue and rotate them to the front after.
+        let mut moved_plain = 0usize;
+        let mut moved_reliable = 0usize;
+        let mut i = 0;
+        while i < self.sent_reliable_commands.len() {
+            let cmd = &self.sent_reliable_commands[i];
+            if now.distance(cmd.sent_time) < cmd.round_trip_timeout {
+                i += 1;
+                continue;
+            }
+            if self.earliest_timeout == EnetTime(0)
+                || cmd.sent_time.is_before(self.earliest_timeout)
+            {
+                self.earliest_timeout = cmd.sent_time;
+            }
+            if self.earliest_timeout != EnetTime(0) {
+                let waited = now.distance(self.earliest_timeout);
+                // 2^(sendAttempts-1), saturating instead of C's undefined shift.
+                let backoff = 1u64
+                    .checked_shl(cmd.send_attempts.saturating_sub(1))
+                    .unwrap_or(u64::MAX);
+                if waited >= self.timeout_maximum
+                    || (backoff >= u64::from(self.timeout_limit) && waited >= self.timeout_minimum)
+                {
+                    self.rotate_requeued(moved_plain, moved_reliable);
+                    return TimeoutCheck::TimedOut;
+                }
+            }
+            let Some(mut cmd) = self.sent_reliable_commands.remove(i) else {
+                break;
+            };
+            self.packets_lost = self.packets_lost.wrapping_add(1);
+            cmd.round_trip_timeout = cmd.round_trip_timeout.wrapping_mul(2);
+            requeued = true;
+            if cmd.payload.is_some() {
+                self.reliable_data_in_transit = self
+                    .reliable_data_in_transit
+                    .wrapping_sub(cmd.fragment_length());
+                self.outgoing_send_reliable_commands.push_back(cmd);
+                moved_reliable += 1;
+            } else {
+                self.outgoing_commands.push_back(cmd);
+                moved_plain += 1;
+            }
+            if i == 0 {
+                if let Some(front) = self.sent_reliable_commands.front() {
+                    self.next_timeout = front.sent_time.add_millis(front.round_trip_timeout);
+                }
+            }
+        }
+        self.rotate_requeued(moved_plain, moved_reliable);
+        TimeoutCheck::Alive { requeued }
+    }
+
+    /// Moves the last `plain`/`reliable` entries of the two outgoing queues to their fronts.
+    fn rotate_requeued(&mut self, plain: usize, reliable: usize) {
+        if plain > 0 {
+            self.outgoing_commands.rotate_right(plain);
+        }
+        if reliable > 0 {
+            self.outgoing_send_reliable_commands.rotate_right(reliable);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peer::Channel;
+    use crate::wire::CommandNumber;
+
+    fn connected_peer() -> Peer {
+        let mut p = Peer::new(0, 1392);
+        p.channels = vec![Channel::default(), Channel::default()];
+        p
+    }
+
+    fn reliable(channel: u8) -> OutgoingCommand {
+        OutgoingCommand::new(
+            CommandNumber::SendReliable as u8 | COMMAND_FLAG_ACKNOWLEDGE,
+            channel,
+            OutgoingBody::SendReliable,
+        )
+        .with_payload(Bytes::from_static(b"x"), 0)
+    }
+
+    #[test]
+    fn reliable_send_starts_a_new_unreliable_epoch() {
+        let mut p = connected_peer();
+        let mut q = 0;
+        let unrel = || {
+            OutgoingCommand::new(
+                CommandNumber::SendUnreliable as u8,
+                0,
+                OutgoingBody::SendUnreliable,
+            )
+            .with_payload(Bytes::from_static(b"u"), 0)
+        };
+        p.queue_outgoing_command(unrel(), &mut q);
+        p.queue_outgoing_command(unrel(), &mut q);
+        p.queue_outgoing_command(reliable(0), &mut q);
+        p.queue_outgoing_command(unrel(), &mut q);
+        let seqs: Vec<(u16, u16)> = p
+            .outgoing_commands
+            .iter()
+            .map(|c| (c.reliable_sequence_number, c.unreliable_sequence_number))
+            .collect();
+        assert_eq!(seqs, vec![(0, 1), (0, 2), (1, 1)]);
+        assert_eq!(
+            p.outgoing_send_reliable_commands[0].reliable_sequence_number,
+            1
+        );
+        assert_eq!(q, 4);
+    }
+
+    #[test]
+    fn timed_out_commands_return_to_the_front_in_order_with_doubled_timeout() {
+        let mut p = connected_peer();
+        let mut q = 0;
+        for _ in 0..3 {
+            p.queue_outgoing_command(reliable(0), &mut q);
+        }
+        // Pretend the first two were sent at t=1000 with RTO 500, the third is still queued.
+        for _ in 0..2 {
+            let mut c = p.outgoing_send_reliable_commands.pop_front().unwrap();
+            c.send_attempts = 1;
+            c.sent_time = EnetTime(1000);
+            c.round_trip_timeout = 500;
+            p.sent_reliable_commands.push_back(c);
+        }
+        assert_eq!(
+            p.check_timeouts(EnetTime(1499)),
+            TimeoutCheck::Alive { requeued: false }
+        );
+        assert_eq!(
+            p.check_timeouts(EnetTime(1500)),
+            TimeoutCheck::Alive { requeued: true }
+        );
+        let seqs: Vec<u16> = p
+            .outgoing_send_reliable_commands
+            .iter()
+            .map(|c| c.reliable_sequence_number)
+            .collect();
+        assert_eq!(seqs, vec![1, 2, 3]);
+        assert_eq!(
+            p.outgoing_send_reliable_commands[0].round_trip_timeout,
+            1000
+        );
+        assert_eq!(p.packets_lost, 2);
+        assert_eq!(p.earliest_timeout, EnetTime(1000));
+    }
+
+    #[test]
+    fn huge_send_attempts_do_not_overflow_the_backoff_shift() {
+        let mut p = connected_peer();
+        let mut q = 0;
+        p.queue_outgoing_command(reliable(0), &mut q);
+        let mut c = p.outgoing_send_reliable_commands.pop_front().unwrap();
+        c.send_attempts = 200;
+        c.sent_time = EnetTime(1000);
+        c.round_trip_timeout = 10;
+        p.sent_reliable_commands.push_back(c);
+        p.timeout_minimum = 0;
+        assert_eq!(p.check_timeouts(EnetTime(2000)), TimeoutCheck::TimedOut);
+    }
+}
