@@ -1,0 +1,757 @@
+//! Host state machine driven over the simulated network (`sim`).
+
+mod sim;
+
+use bytes::Bytes;
+use rust_enet_proto::{DisconnectReason, Event, HostConfig, Packet, PacketFlags, PeerState};
+use sim::{Link, Sim, server_config};
+
+fn client_config(seed: u64) -> HostConfig {
+    server_config(4, seed)
+}
+
+fn numbered(i: u32, len: usize) -> Bytes {
+    let mut v = vec![(i % 251) as u8; len.max(4)];
+    v[..4].copy_from_slice(&i.to_be_bytes());
+    Bytes::from(v)
+}
+
+fn number_of(data: &[u8]) -> u32 {
+    u32::from_be_bytes([data[0], data[1], data[2], data[3]])
+}
+
+#[test]
+fn handshake_delivers_connect_data_and_negotiates_channels() {
+    let mut sim = Sim::new(1);
+    let server = sim.add_host(HostConfig {
+        channel_limit: 3,
+        ..server_config(8, 11)
+    });
+    let client = sim.add_host(client_config(12));
+    let cpeer = sim.connect(client, server, 8, 0xDEAD_BEEF);
+    assert_eq!(
+        sim.host(client).peer(cpeer).unwrap().state(),
+        PeerState::Connecting
+    );
+    assert!(sim.run_until(5_000, |s| s.has_connect(client) && s.has_connect(server)));
+
+    let server_event = sim.events(server)[0].1.clone();
+    let Event::Connect { peer: speer, data } = server_event else {
+        panic!("expected connect, got {server_event:?}");
+    };
+    assert_eq!(data, 0xDEAD_BEEF);
+    assert_eq!(
+        sim.events(client)[0].1,
+        Event::Connect {
+            peer: cpeer,
+            data: 0
+        }
+    );
+    let c = sim.nodes[client].host.peer(cpeer).unwrap();
+    let s = sim.nodes[server].host.peer(speer).unwrap();
+    assert_eq!(c.state(), PeerState::Connected);
+    assert_eq!(s.state(), PeerState::Connected);
+    assert_eq!(c.channel_count(), 3);
+    assert_eq!(s.channel_count(), 3);
+    assert_eq!(c.mtu(), 1392);
+    assert_eq!(c.connect_id(), s.connect_id());
+    assert_eq!(sim.nodes[server].host.connected_peers(), 1);
+    assert_eq!(sim.nodes[client].host.connected_peers(), 1);
+
+    // Data flows both ways on the last negotiated channel; beyond it, send is refused.
+    sim.host(client)
+        .send(cpeer, 2, Packet::reliable(&b"up"[..]))
+        .unwrap();
+    sim.host(server)
+        .send(speer, 2, Packet::reliable(&b"down"[..]))
+        .unwrap();
+    assert_eq!(
+        sim.host(client).send(cpeer, 3, Packet::reliable(&b"x"[..])),
+        Err(rust_enet_proto::SendError::ChannelOutOfRange)
+    );
+    sim.flush();
+    assert!(sim.run_until(2_000, |s| !s.take_received(server).is_empty()));
+    assert!(sim.run_until(2_000, |s| !s.take_received(client).is_empty()));
+}
+
+#[test]
+fn reliable_order_survives_20pct_loss_dup_reorder() {
+    let mut sim = Sim::new(2);
+    let server = sim.add_host(server_config(4, 21));
+    let client = sim.add_host(client_config(22));
+    let (cpeer, _) = sim.establish(client, server, 2);
+    sim.set_links(client, server, Link::lossy(0.20, 0.10, 0.30));
+    const N: u32 = 10_000;
+    for i in 0..N {
+        let channel = (i % 2) as u8;
+        sim.host(client)
+            .send(
+                cpeer,
+                channel,
+                Packet::reliable(numbered(i, 8 + (i % 40) as usize)),
+            )
+            .unwrap();
+    }
+    sim.flush();
+    let mut got: [Vec<u32>; 2] = [Vec::new(), Vec::new()];
+    let done = sim.run_until(600_000, |s| {
+        for (ch, data) in s.take_received(server) {
+            got[usize::from(ch)].push(number_of(&data));
+        }
+        got[0].len() + got[1].len() >= N as usize
+    });
+    assert!(done, "only {} of {N} arrived", got[0].len() + got[1].len());
+    for (ch, list) in got.iter().enumerate() {
+        let expected: Vec<u32> = (0..N).filter(|i| (i % 2) as usize == ch).collect();
+        assert_eq!(list, &expected, "channel {ch} out of order or duplicated");
+    }
+    // Nothing extra arrives later.
+    sim.run_for(3_000);
+    assert!(sim.take_received(server).is_empty());
+    assert!(!sim.has_disconnect(server) && !sim.has_disconnect(client));
+}
+
+#[test]
+fn unsequenced_never_delivers_a_duplicate() {
+    let mut sim = Sim::new(3);
+    let server = sim.add_host(server_config(4, 31));
+    let client = sim.add_host(client_config(32));
+    let (cpeer, _) = sim.establish(client, server, 1);
+    sim.set_links(client, server, Link::lossy(0.05, 0.50, 0.50));
+    let mut seen = std::collections::HashSet::new();
+    for round in 0..40u32 {
+        for i in 0..50u32 {
+            let n = round * 50 + i;
+            sim.host(client)
+                .send(cpeer, 0, Packet::unsequenced(numbered(n, 16)))
+                .unwrap();
+        }
+        sim.flush();
+        sim.run_for(30);
+        for (_, data) in sim.take_received(server) {
+            assert!(
+                seen.insert(number_of(&data)),
+                "duplicate delivery of {}",
+                number_of(&data)
+            );
+        }
+    }
+    sim.run_for(2_000);
+    for (_, data) in sim.take_received(server) {
+        assert!(seen.insert(number_of(&data)), "duplicate delivery");
+    }
+    // With 5% loss most of the 2000 arrive, and none twice.
+    assert!(seen.len() > 1500, "only {} arrived", seen.len());
+}
+
+#[test]
+fn unreliable_sequenced_never_delivers_an_older_packet() {
+    let mut sim = Sim::new(4);
+    let server = sim.add_host(server_config(4, 41));
+    let client = sim.add_host(client_config(42));
+    let (cpeer, _) = sim.establish(client, server, 1);
+    sim.set_links(client, server, Link::lossy(0.05, 0.20, 0.60));
+    let mut last: Option<u32> = None;
+    let mut count = 0;
+    for round in 0..40u32 {
+        for i in 0..50u32 {
+            let n = round * 50 + i;
+            sim.host(client)
+                .send(cpeer, 0, Packet::unreliable(numbered(n, 16)))
+                .unwrap();
+        }
+        sim.flush();
+        sim.run_for(20);
+        for (_, data) in sim.take_received(server) {
+            let n = number_of(&data);
+            assert!(last.is_none_or(|l| n > l), "{n} delivered after {last:?}");
+            last = Some(n);
+            count += 1;
+        }
+    }
+    assert!(count > 100, "only {count} arrived");
+}
+
+#[test]
+fn four_mib_reliable_packet_survives_10pct_loss() {
+    let mut sim = Sim::new(5);
+    let server = sim.add_host(server_config(4, 51));
+    let client = sim.add_host(client_config(52));
+    let (cpeer, _) = sim.establish(client, server, 1);
+    sim.set_links(client, server, Link::lossy(0.10, 0.02, 0.10));
+    let mut rng = sim::Rng::new(99);
+    let payload = Bytes::from(rng.bytes(4 * 1024 * 1024));
+    sim.host(client)
+        .send(cpeer, 0, Packet::reliable(payload.clone()))
+        .unwrap();
+    sim.flush();
+    let mut got = Vec::new();
+    assert!(sim.run_until(600_000, |s| {
+        got.extend(s.take_received(server));
+        !got.is_empty()
+    }));
+    assert_eq!(got.len(), 1);
+    assert!(got[0].1 == payload[..], "payload corrupted");
+}
+
+#[test]
+fn reliable_and_unreliable_fragments_reassemble() {
+    let mut sim = Sim::new(6);
+    let server = sim.add_host(server_config(4, 61));
+    let client = sim.add_host(client_config(62));
+    let (cpeer, _) = sim.establish(client, server, 2);
+    let mut rng = sim::Rng::new(7);
+    let reliable = Bytes::from(rng.bytes(3000));
+    let unreliable = Bytes::from(rng.bytes(100_000));
+    sim.host(client)
+        .send(cpeer, 0, Packet::reliable(reliable.clone()))
+        .unwrap();
+    sim.host(client)
+        .send(
+            cpeer,
+            1,
+            Packet::new(unreliable.clone(), PacketFlags::UNRELIABLE_FRAGMENT),
+        )
+        .unwrap();
+    sim.flush();
+    let mut got = Vec::new();
+    assert!(sim.run_until(5_000, |s| {
+        for (_, e) in s.take_events(server) {
+            if let Event::Receive {
+                channel, packet, ..
+            } = e
+            {
+                got.push((channel, packet));
+            }
+        }
+        got.len() == 2
+    }));
+    got.sort_by_key(|(c, _)| *c);
+    assert_eq!(got[0].1.data, reliable);
+    assert_eq!(got[0].1.flags, PacketFlags::RELIABLE);
+    assert_eq!(got[1].1.data, unreliable);
+    assert_eq!(got[1].1.flags, PacketFlags::UNRELIABLE_FRAGMENT);
+}
+
+#[test]
+fn unanswered_connect_follows_enets_retransmission_schedule_and_times_out() {
+    let mut sim = Sim::new(7);
+    let client = sim.add_host(client_config(71));
+    let silent = sim.add_host(server_config(1, 72));
+    sim.link(client, silent).down = true;
+    sim.record = true;
+    let start = sim.now;
+    let peer = sim.connect(client, silent, 1, 0);
+    assert!(sim.run_until(40_000, |s| s.has_disconnect(client)));
+    let sends: Vec<u32> = sim
+        .wire
+        .iter()
+        .map(|s| s.time.wrapping_sub(start))
+        .collect();
+    // 2.2 of the protocol description: 0, 0.5, 1.5, 3.5, 7.5, 15.5 s, given up at 31.5 s.
+    assert_eq!(sends, vec![0, 500, 1500, 3500, 7500, 15_500]);
+    let (t, e) = &sim.events(client)[0];
+    assert_eq!(t.wrapping_sub(start), 31_500);
+    assert_eq!(
+        *e,
+        Event::Disconnect {
+            peer,
+            data: 0,
+            reason: DisconnectReason::Timeout
+        }
+    );
+    assert_eq!(
+        sim.nodes[client].host.peer(peer).unwrap().state(),
+        PeerState::Disconnected
+    );
+}
+
+#[test]
+fn silent_peer_times_out_on_schedule() {
+    for (limit, minimum, maximum) in [
+        (32, 5_000, 30_000),
+        (8, 2_000, 4_000),
+        (1_000, 1_000, 3_000),
+    ] {
+        let mut sim = Sim::new(8);
+        let server = sim.add_host(server_config(4, 81));
+        let client = sim.add_host(client_config(82));
+        let (cpeer, _) = sim.establish(client, server, 1);
+        sim.host(client).set_timeout(cpeer, limit, minimum, maximum);
+        sim.run_for(2_000);
+        // The server goes silent: nothing from it reaches the client any more.
+        sim.link(server, client).down = true;
+        let silent_since = sim.now;
+        sim.record = true;
+        assert!(sim.run_until(2 * maximum + 5_000, |s| s.has_disconnect(client)));
+        let (t, e) = sim.events(client).last().unwrap().clone();
+        assert!(
+            matches!(
+                e,
+                Event::Disconnect {
+                    reason: DisconnectReason::Timeout,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        // The client's datagrams since the silence: one idle PING and its retransmissions.
+        let sends: Vec<u32> = sim
+            .wire
+            .iter()
+            .filter(|w| w.from == sim.nodes[client].addr)
+            .map(|w| w.time)
+            .collect();
+        assert!(sends.len() >= 2, "{sends:?}");
+        let first = sends[0];
+        assert!(
+            first.wrapping_sub(silent_since) <= 500 + 50,
+            "ping came late"
+        );
+        // Each retransmission came one doubled RTO after the previous send.
+        let gaps: Vec<u32> = sends.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
+        for pair in gaps.windows(2) {
+            assert_eq!(pair[1], pair[0] * 2, "backoff must double: {gaps:?}");
+        }
+        // 8.6: at each retransmission (attempt n timed out) the peer was still kept; at the
+        // final timeout (one more doubled RTO after the last send) it was dropped.
+        let dropped = |attempts: u32, at: u32| {
+            let waited = at.wrapping_sub(first);
+            let backoff = 1u64 << (attempts - 1).min(63);
+            waited >= maximum || (backoff >= u64::from(limit) && waited >= minimum)
+        };
+        for (n, &at) in sends.iter().enumerate().skip(1) {
+            assert!(
+                !dropped(n as u32, at),
+                "should have been dropped at attempt {n}"
+            );
+        }
+        let last_gap = gaps.last().copied().unwrap_or(0);
+        let expected = sends.last().unwrap().wrapping_add(last_gap * 2);
+        assert_eq!(t, expected, "timeout at the retransmission deadline");
+        assert!(dropped(sends.len() as u32, t));
+        let elapsed = t.wrapping_sub(silent_since);
+        assert!(
+            elapsed >= minimum && elapsed <= 2 * maximum + 600,
+            "{elapsed}"
+        );
+    }
+}
+
+#[test]
+fn graceful_disconnect_carries_data_and_completes_on_both_sides() {
+    let mut sim = Sim::new(9);
+    let server = sim.add_host(server_config(4, 91));
+    let client = sim.add_host(client_config(92));
+    let (cpeer, speer) = sim.establish(client, server, 1);
+    sim.host(client).disconnect(cpeer, 0xABCD);
+    assert_eq!(
+        sim.nodes[client].host.peer(cpeer).unwrap().state(),
+        PeerState::Disconnecting
+    );
+    sim.flush();
+    assert!(sim.run_until(5_000, |s| s.has_disconnect(client)
+        && s.has_disconnect(server)));
+    assert_eq!(
+        sim.events(server)[0].1,
+        Event::Disconnect {
+            peer: speer,
+            data: 0xABCD,
+            reason: DisconnectReason::Remote
+        }
+    );
+    assert_eq!(
+        sim.events(client)[0].1,
+        Event::Disconnect {
+            peer: cpeer,
+            data: 0,
+            reason: DisconnectReason::Local
+        }
+    );
+    assert_eq!(sim.nodes[server].host.connected_peers(), 0);
+    assert_eq!(sim.nodes[client].host.peers().count(), 0);
+    assert_eq!(sim.nodes[server].host.peers().count(), 0);
+}
+
+#[test]
+fn server_initiated_disconnect_reaches_the_client() {
+    let mut sim = Sim::new(10);
+    let server = sim.add_host(server_config(4, 101));
+    let client = sim.add_host(client_config(102));
+    let (cpeer, speer) = sim.establish(client, server, 1);
+    sim.host(server).disconnect(speer, 7);
+    sim.flush();
+    assert!(sim.run_until(5_000, |s| s.has_disconnect(client)
+        && s.has_disconnect(server)));
+    assert_eq!(
+        sim.events(client)[0].1,
+        Event::Disconnect {
+            peer: cpeer,
+            data: 7,
+            reason: DisconnectReason::Remote
+        }
+    );
+}
+
+#[test]
+fn disconnect_later_waits_for_queued_data() {
+    let mut sim = Sim::new(11);
+    let server = sim.add_host(server_config(4, 111));
+    let client = sim.add_host(client_config(112));
+    let (cpeer, _) = sim.establish(client, server, 1);
+    sim.set_links(client, server, Link::lossy(0.2, 0.0, 0.0));
+    for i in 0..200u32 {
+        sim.host(client)
+            .send(cpeer, 0, Packet::reliable(numbered(i, 600)))
+            .unwrap();
+    }
+    sim.host(client).disconnect_later(cpeer, 42);
+    assert_eq!(
+        sim.nodes[client].host.peer(cpeer).unwrap().state(),
+        PeerState::DisconnectLater
+    );
+    assert_eq!(
+        sim.host(client)
+            .send(cpeer, 0, Packet::reliable(&b"late"[..])),
+        Err(rust_enet_proto::SendError::NotConnected)
+    );
+    sim.flush();
+    assert!(sim.run_until(60_000, |s| s.has_disconnect(server)));
+    let events = sim.take_events(server);
+    let received: Vec<u32> = events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Receive { packet, .. } => Some(number_of(&packet.data)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(received, (0..200).collect::<Vec<_>>());
+    assert!(matches!(
+        events.last().unwrap().1,
+        Event::Disconnect {
+            data: 42,
+            reason: DisconnectReason::Remote,
+            ..
+        }
+    ));
+    assert!(sim.run_until(10_000, |s| s.has_disconnect(client)));
+}
+
+#[test]
+fn disconnect_now_frees_the_slot_at_once_and_tells_the_remote() {
+    let mut sim = Sim::new(12);
+    let server = sim.add_host(server_config(4, 121));
+    let client = sim.add_host(client_config(122));
+    let (cpeer, speer) = sim.establish(client, server, 1);
+    sim.host(client).disconnect_now(cpeer, 99);
+    assert_eq!(
+        sim.nodes[client].host.peer(cpeer).unwrap().state(),
+        PeerState::Disconnected
+    );
+    assert_eq!(sim.nodes[client].host.connected_peers(), 0);
+    sim.flush();
+    assert!(sim.run_until(1_000, |s| s.has_disconnect(server)));
+    assert_eq!(
+        sim.events(server)[0].1,
+        Event::Disconnect {
+            peer: speer,
+            data: 99,
+            reason: DisconnectReason::Remote
+        }
+    );
+    sim.run_for(2_000);
+    assert!(
+        sim.events(client).is_empty(),
+        "no local event for disconnect_now"
+    );
+}
+
+#[test]
+fn reset_peer_is_local_and_the_remote_times_out() {
+    let mut sim = Sim::new(13);
+    let server = sim.add_host(server_config(4, 131));
+    let client = sim.add_host(client_config(132));
+    let (cpeer, _) = sim.establish(client, server, 1);
+    sim.host(client).reset_peer(cpeer);
+    assert_eq!(
+        sim.nodes[client].host.peer(cpeer).unwrap().state(),
+        PeerState::Disconnected
+    );
+    assert!(sim.run_until(40_000, |s| s.has_disconnect(server)));
+    assert!(matches!(
+        sim.events(server)[0].1,
+        Event::Disconnect {
+            reason: DisconnectReason::Timeout,
+            ..
+        }
+    ));
+    assert!(sim.events(client).is_empty());
+}
+
+#[test]
+fn full_host_refuses_quietly() {
+    let mut sim = Sim::new(14);
+    let server = sim.add_host(server_config(1, 141));
+    let first = sim.add_host(client_config(142));
+    let second = sim.add_host(client_config(143));
+    sim.establish(first, server, 1);
+    sim.record = true;
+    let start = sim.now;
+    sim.connect(second, server, 1, 0);
+    assert!(sim.run_until(40_000, |s| s.has_disconnect(second)));
+    let to_second = sim
+        .wire
+        .iter()
+        .filter(|w| w.to == sim.nodes[second].addr)
+        .count();
+    assert_eq!(to_second, 0, "a full server must not answer");
+    assert!(sim.nodes[server].host.statistics().connects_refused >= 6);
+    assert!(matches!(
+        sim.events(second)[0].1,
+        Event::Disconnect {
+            reason: DisconnectReason::Timeout,
+            ..
+        }
+    ));
+    assert_eq!(sim.events(second)[0].0.wrapping_sub(start), 31_500);
+    // The existing connection is unaffected.
+    assert!(!sim.has_disconnect(first));
+}
+
+#[test]
+fn duplicate_peer_limit_refuses_extra_connections_from_one_ip() {
+    let mut sim = Sim::new(15);
+    let server = sim.add_host(HostConfig {
+        duplicate_peers: 1,
+        ..server_config(8, 151)
+    });
+    let client = sim.add_host(client_config(152));
+    sim.connect(client, server, 1, 0);
+    sim.connect(client, server, 1, 0);
+    sim.run_for(3_000);
+    let connects = sim
+        .events(client)
+        .iter()
+        .filter(|(_, e)| matches!(e, Event::Connect { .. }))
+        .count();
+    assert_eq!(connects, 1);
+    assert_eq!(sim.nodes[server].host.connected_peers(), 1);
+}
+
+#[test]
+fn retransmitted_connect_does_not_create_a_second_peer() {
+    let mut sim = Sim::new(16);
+    let server = sim.add_host(server_config(8, 161));
+    let client = sim.add_host(client_config(162));
+    // Every datagram duplicated and VERIFY_CONNECTs lost for a while: CONNECT is retransmitted.
+    sim.set_links(client, server, Link::lossy(0.0, 1.0, 0.0));
+    sim.link(server, client).loss = 1.0;
+    sim.connect(client, server, 1, 0);
+    sim.run_for(1_600);
+    sim.link(server, client).loss = 0.0;
+    assert!(sim.run_until(10_000, |s| s.has_connect(client) && s.has_connect(server)));
+    sim.run_for(2_000);
+    assert_eq!(sim.nodes[server].host.peers().count(), 1);
+    assert_eq!(sim.nodes[server].host.connected_peers(), 1);
+}
+
+#[test]
+fn reconnecting_cycles_session_ids() {
+    let mut sim = Sim::new(17);
+    let server = sim.add_host(server_config(1, 171));
+    let client = sim.add_host(server_config(1, 172));
+    for _ in 0..6 {
+        let (cpeer, _) = sim.establish(client, server, 1);
+        sim.host(client)
+            .send(cpeer, 0, Packet::reliable(&b"hi"[..]))
+            .unwrap();
+        sim.flush();
+        assert!(sim.run_until(2_000, |s| !s.take_received(server).is_empty()));
+        sim.host(client).disconnect(cpeer, 0);
+        sim.flush();
+        assert!(sim.run_until(5_000, |s| s.has_disconnect(client)
+            && s.has_disconnect(server)));
+        sim.take_events(client);
+        sim.take_events(server);
+    }
+}
+
+#[test]
+fn idle_connection_pings_and_measures_rtt() {
+    let mut sim = Sim::new(18);
+    let server = sim.add_host(server_config(4, 181));
+    let client = sim.add_host(client_config(182));
+    let (cpeer, speer) = sim.establish(client, server, 1);
+    sim.run_for(10_000);
+    let c = sim.nodes[client].host.peer(cpeer).unwrap();
+    let s = sim.nodes[server].host.peer(speer).unwrap();
+    // 10 ms each way.
+    assert!(
+        (18..=30).contains(&c.round_trip_time()),
+        "{}",
+        c.round_trip_time()
+    );
+    assert!(
+        (18..=30).contains(&s.round_trip_time()),
+        "{}",
+        s.round_trip_time()
+    );
+    assert!(!sim.has_disconnect(client) && !sim.has_disconnect(server));
+    assert_eq!(c.packet_throttle(), 32);
+}
+
+#[test]
+fn throttle_configure_and_bandwidth_limit_reach_the_remote() {
+    let mut sim = Sim::new(19);
+    let server = sim.add_host(HostConfig {
+        incoming_bandwidth: 100_000,
+        outgoing_bandwidth: 50_000,
+        ..server_config(4, 191)
+    });
+    let client = sim.add_host(HostConfig {
+        incoming_bandwidth: 200_000,
+        ..client_config(192)
+    });
+    let (cpeer, speer) = sim.establish(client, server, 1);
+    // Section 9.4's verified example: both ends settle on a 4096-byte window.
+    assert_eq!(
+        sim.nodes[client].host.peer(cpeer).unwrap().window_size(),
+        4096
+    );
+    assert_eq!(
+        sim.nodes[server].host.peer(speer).unwrap().window_size(),
+        4096
+    );
+    sim.host(client).throttle_configure(cpeer, 4000, 3, 4);
+    sim.flush();
+    sim.run_for(3_000);
+    let s = sim.nodes[server].host.peer(speer).unwrap();
+    assert_eq!(s.packet_throttle_interval(), 4000);
+    assert_eq!(s.packet_throttle_acceleration(), 3);
+    assert_eq!(s.packet_throttle_deceleration(), 4);
+    // The server's BANDWIDTH_LIMIT told the client its share of the server's incoming bandwidth.
+    let c = sim.nodes[client].host.peer(cpeer).unwrap();
+    assert_eq!(c.outgoing_bandwidth(), 50_000);
+    // A peer announcing unlimited outgoing bandwidth (0) is told 0 = unlimited (9.3 Part B).
+    assert_eq!(c.incoming_bandwidth(), 0);
+}
+
+#[test]
+fn broadcast_reaches_every_connected_peer() {
+    let mut sim = Sim::new(20);
+    let server = sim.add_host(server_config(8, 201));
+    let clients: Vec<usize> = (0..3)
+        .map(|i| sim.add_host(client_config(202 + i)))
+        .collect();
+    for &c in &clients {
+        sim.establish(c, server, 1);
+    }
+    sim.host(server)
+        .broadcast(0, Packet::reliable(Bytes::from(vec![5u8; 5000])));
+    sim.flush();
+    for &c in &clients {
+        assert!(sim.run_until(5_000, |s| !s.take_received(c).is_empty()));
+    }
+}
+
+#[test]
+fn many_peers_connect_and_exchange_data() {
+    let mut sim = Sim::new(21);
+    let server = sim.add_host(server_config(4095, 211));
+    let clients: Vec<usize> = (0..40)
+        .map(|i| sim.add_host(client_config(300 + i)))
+        .collect();
+    let ids: Vec<_> = clients
+        .iter()
+        .map(|&c| sim.connect(c, server, 2, c as u32))
+        .collect();
+    assert!(sim.run_until(10_000, |s| clients.iter().all(|&c| s.has_connect(c))));
+    for (&c, &id) in clients.iter().zip(&ids) {
+        sim.host(c)
+            .send(id, 1, Packet::reliable(numbered(c as u32, 32)))
+            .unwrap();
+    }
+    sim.flush();
+    let mut got = Vec::new();
+    assert!(sim.run_until(5_000, |s| {
+        got.extend(s.take_received(server));
+        got.len() == clients.len()
+    }));
+    assert_eq!(sim.nodes[server].host.connected_peers(), clients.len());
+}
+
+#[test]
+fn compression_and_checksums_carry_a_session() {
+    use rust_enet_proto::compress::RangeCoder;
+    let mut sim = Sim::new(22);
+    let config = |seed| HostConfig {
+        checksum: true,
+        compressor: Some(Box::new(RangeCoder::new())),
+        ..server_config(4, seed)
+    };
+    let server = sim.add_host(config(221));
+    let client = sim.add_host(config(222));
+    let (cpeer, _) = sim.establish(client, server, 1);
+    sim.set_links(client, server, Link::lossy(0.1, 0.1, 0.1));
+    for i in 0..300u32 {
+        sim.host(client)
+            .send(
+                cpeer,
+                0,
+                Packet::reliable(Bytes::from(vec![(i % 7) as u8; 200 + i as usize])),
+            )
+            .unwrap();
+    }
+    sim.flush();
+    let mut n = 0;
+    assert!(sim.run_until(60_000, |s| {
+        n += s.take_received(server).len();
+        n == 300
+    }));
+    let stats = sim.nodes[server].host.statistics();
+    assert_eq!(stats.dropped_bad_checksum, 0);
+    assert_eq!(stats.dropped_decompress_failed, 0);
+}
+
+#[test]
+fn waiting_data_limit_back_pressures_without_disconnecting() {
+    let mut sim = Sim::new(23);
+    let server = sim.add_host(HostConfig {
+        maximum_waiting_data: 10_000,
+        ..server_config(4, 231)
+    });
+    let client = sim.add_host(client_config(232));
+    let (cpeer, _) = sim.establish(client, server, 1);
+    for i in 0..50u32 {
+        sim.host(client)
+            .send(cpeer, 0, Packet::reliable(numbered(i, 1000)))
+            .unwrap();
+    }
+    sim.flush();
+    // The server application does not read: at most ~10 KB are accepted, the rest is refused
+    // (unacknowledged) and retransmitted; the connection survives.
+    sim.nodes[server].poll_events = false;
+    sim.flush();
+    sim.run_for(1_000);
+    assert!(sim.nodes[server].host.statistics().commands_refused > 0);
+    assert!(!sim.has_disconnect(client));
+    sim.nodes[server].poll_events = true;
+    // Reading everything (the sim drains events as it goes) lets the rest through in order.
+    let mut got = Vec::new();
+    let ok = sim.run_until(30_000, |s| {
+        got.extend(
+            s.take_received(server)
+                .into_iter()
+                .map(|(_, d)| number_of(&d)),
+        );
+        got.len() == 50
+    });
+    assert!(
+        ok,
+        "got {} {:?} {:?}",
+        got.len(),
+        sim.nodes[server].host.statistics(),
+        sim.nodes[client].host.peer(cpeer)
+    );
+    assert_eq!(got, (0..50).collect::<Vec<_>>());
+}

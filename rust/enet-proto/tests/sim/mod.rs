@@ -1,0 +1,398 @@
+//! A deterministic simulated network for driving `Host`s: a virtual clock, a seeded PRNG, and
+//! per-direction links with loss, duplication, reordering, latency + jitter and an MTU cap.
+//! The drive loop is bounded, so a livelock fails a test instead of hanging it.
+
+#![allow(dead_code)]
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use rust_enet_proto::{EnetTime, Event, Host, HostConfig, PeerId};
+
+/// SplitMix64, for the simulation's own randomness.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    pub fn chance(&mut self, p: f64) -> bool {
+        p > 0.0 && self.unit() < p
+    }
+    pub fn below(&mut self, n: u32) -> u32 {
+        if n == 0 {
+            0
+        } else {
+            (self.next_u64() % u64::from(n)) as u32
+        }
+    }
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next_u64() as u8).collect()
+    }
+}
+
+/// One direction of a link.
+#[derive(Debug, Clone, Copy)]
+pub struct Link {
+    pub loss: f64,
+    pub duplicate: f64,
+    /// Probability that a datagram gets an extra delay of up to `reorder_delay` ms.
+    pub reorder: f64,
+    pub reorder_delay: u32,
+    pub latency: u32,
+    pub jitter: u32,
+    pub mtu: usize,
+    /// Drop everything (a dead or silent peer).
+    pub down: bool,
+}
+
+impl Default for Link {
+    fn default() -> Self {
+        Link {
+            loss: 0.0,
+            duplicate: 0.0,
+            reorder: 0.0,
+            reorder_delay: 0,
+            latency: 10,
+            jitter: 0,
+            mtu: 4096,
+            down: false,
+        }
+    }
+}
+
+impl Link {
+    pub fn lossy(loss: f64, duplicate: f64, reorder: f64) -> Self {
+        Link {
+            loss,
+            duplicate,
+            reorder,
+            reorder_delay: 40,
+            latency: 10,
+            jitter: 5,
+            ..Link::default()
+        }
+    }
+}
+
+/// A datagram observed on the wire (after the sender produced it, before the link acts).
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub time: u32,
+    pub from: SocketAddr,
+    pub to: SocketAddr,
+    pub data: Vec<u8>,
+}
+
+pub struct Node {
+    pub host: Host,
+    pub addr: SocketAddr,
+    pub events: Vec<(u32, Event)>,
+    /// Drain `poll_event` in `flush` (off = an application that stopped reading).
+    pub poll_events: bool,
+}
+
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct InFlight {
+    at: u32,
+    seq: u64,
+    to: usize,
+    from: SocketAddr,
+    data: Vec<u8>,
+}
+
+pub struct Sim {
+    pub now: u32,
+    pub rng: Rng,
+    pub nodes: Vec<Node>,
+    links: HashMap<(usize, usize), Link>,
+    pub default_link: Link,
+    in_flight: BinaryHeap<Reverse<InFlight>>,
+    seq: u64,
+    buf: Vec<u8>,
+    /// Every datagram produced, if `record` is on.
+    pub record: bool,
+    pub wire: Vec<Sent>,
+    pub steps: u64,
+}
+
+pub fn addr(i: usize) -> SocketAddr {
+    SocketAddr::new(
+        IpAddr::V4(Ipv4Addr::new(10, 0, 0, i as u8 + 1)),
+        7000 + i as u16,
+    )
+}
+
+impl Sim {
+    pub fn new(seed: u64) -> Self {
+        Sim {
+            // Start away from 0 (ENet's "never" sentinel) and close to a 32-bit wrap, so every
+            // test also crosses the wrap of the millisecond clock.
+            now: u32::MAX - 20_000,
+            rng: Rng::new(seed),
+            nodes: Vec::new(),
+            links: HashMap::new(),
+            default_link: Link::default(),
+            in_flight: BinaryHeap::new(),
+            seq: 0,
+            buf: vec![0; 4100],
+            record: false,
+            wire: Vec::new(),
+            steps: 0,
+        }
+    }
+
+    pub fn add_host(&mut self, config: HostConfig) -> usize {
+        let i = self.nodes.len();
+        self.nodes.push(Node {
+            host: Host::new(config).expect("valid host config"),
+            addr: addr(i),
+            events: Vec::new(),
+            poll_events: true,
+        });
+        i
+    }
+
+    pub fn time(&self) -> EnetTime {
+        EnetTime(self.now)
+    }
+
+    pub fn host(&mut self, i: usize) -> &mut Host {
+        &mut self.nodes[i].host
+    }
+
+    pub fn link(&mut self, from: usize, to: usize) -> &mut Link {
+        let default = self.default_link;
+        self.links.entry((from, to)).or_insert(default)
+    }
+
+    pub fn set_links(&mut self, a: usize, b: usize, link: Link) {
+        *self.link(a, b) = link;
+        *self.link(b, a) = link;
+    }
+
+    fn node_of(&self, a: SocketAddr) -> Option<usize> {
+        self.nodes.iter().position(|n| n.addr == a)
+    }
+
+    /// Connects `client` to `server` and returns the client's peer id.
+    pub fn connect(&mut self, client: usize, server: usize, channels: usize, data: u32) -> PeerId {
+        let now = self.time();
+        let to = self.nodes[server].addr;
+        let id = self.nodes[client]
+            .host
+            .connect(now, to, channels, data)
+            .expect("free slot");
+        self.flush();
+        id
+    }
+
+    /// Drains every host's transmits into the links and its events into `events`.
+    pub fn flush(&mut self) {
+        let now = self.time();
+        for i in 0..self.nodes.len() {
+            while let Some(t) = self.nodes[i].host.poll_transmit(now, &mut self.buf) {
+                let data = self.buf[..t.len].to_vec();
+                let from = self.nodes[i].addr;
+                if self.record {
+                    self.wire.push(Sent {
+                        time: self.now,
+                        from,
+                        to: t.destination,
+                        data: data.clone(),
+                    });
+                }
+                let Some(to) = self.node_of(t.destination) else {
+                    continue; // nobody there
+                };
+                self.transmit(i, to, from, data);
+            }
+            while self.nodes[i].poll_events
+                && let Some(e) = self.nodes[i].host.poll_event()
+            {
+                self.nodes[i].events.push((self.now, e));
+            }
+        }
+    }
+
+    fn transmit(&mut self, from_i: usize, to: usize, from: SocketAddr, data: Vec<u8>) {
+        let link = *self.link(from_i, to);
+        if link.down || data.len() > link.mtu || self.rng.chance(link.loss) {
+            return;
+        }
+        let copies = if self.rng.chance(link.duplicate) {
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            let mut delay = link.latency + self.rng.below(link.jitter + 1);
+            if self.rng.chance(link.reorder) {
+                delay += self.rng.below(link.reorder_delay + 1);
+            }
+            self.seq += 1;
+            self.in_flight.push(Reverse(InFlight {
+                at: self.now.wrapping_add(delay),
+                seq: self.seq,
+                to,
+                from,
+                data: data.clone(),
+            }));
+        }
+    }
+
+    /// Injects a raw datagram to node `to` as if sent from `from`, delivered now.
+    pub fn inject(&mut self, to: usize, from: SocketAddr, data: &[u8]) {
+        let now = self.time();
+        self.nodes[to].host.handle_datagram(now, from, data);
+        self.flush();
+    }
+
+    fn next_wake(&self) -> Option<u32> {
+        let now = EnetTime(self.now);
+        let mut best: Option<u32> = None;
+        let mut consider = |t: u32| {
+            let d = EnetTime(t).distance(now);
+            let t = if EnetTime(t).is_before(now) { 0 } else { d };
+            best = Some(best.map_or(t, |b: u32| b.min(t)));
+        };
+        if let Some(Reverse(f)) = self.in_flight.peek() {
+            consider(f.at);
+        }
+        for n in &self.nodes {
+            if let Some(t) = n.host.poll_timeout() {
+                consider(t.0);
+            }
+        }
+        best
+    }
+
+    /// One simulation step at the current time, then the clock moves to the next event (at
+    /// least 1 ms, at most `max_advance`).
+    pub fn step(&mut self, max_advance: u32) {
+        self.steps += 1;
+        assert!(self.steps < 50_000_000, "simulation livelock");
+        let now = self.time();
+        // Deliver everything due.
+        while let Some(Reverse(f)) = self.in_flight.peek() {
+            if EnetTime(f.at).is_after(now) {
+                break;
+            }
+            let Some(Reverse(f)) = self.in_flight.pop() else {
+                break;
+            };
+            self.nodes[f.to].host.handle_datagram(now, f.from, &f.data);
+        }
+        for n in &mut self.nodes {
+            if n.host.poll_timeout().is_some_and(|t| !t.is_after(now)) {
+                n.host.handle_timeout(now);
+            }
+        }
+        self.flush();
+        let advance = self
+            .next_wake()
+            .unwrap_or(max_advance)
+            .clamp(1, max_advance);
+        self.now = self.now.wrapping_add(advance);
+    }
+
+    /// Runs until `done` holds or `limit_ms` of simulated time pass; returns whether it held.
+    pub fn run_until(&mut self, limit_ms: u32, mut done: impl FnMut(&mut Sim) -> bool) -> bool {
+        let start = self.now;
+        loop {
+            if done(self) {
+                return true;
+            }
+            if self.now.wrapping_sub(start) >= limit_ms {
+                return false;
+            }
+            self.step(50);
+        }
+    }
+
+    /// Runs for `ms` of simulated time.
+    pub fn run_for(&mut self, ms: u32) {
+        let start = self.now;
+        while self.now.wrapping_sub(start) < ms {
+            self.step(50);
+        }
+    }
+
+    pub fn events(&self, i: usize) -> &[(u32, Event)] {
+        &self.nodes[i].events
+    }
+
+    pub fn take_events(&mut self, i: usize) -> Vec<(u32, Event)> {
+        std::mem::take(&mut self.nodes[i].events)
+    }
+
+    pub fn has_connect(&self, i: usize) -> bool {
+        self.nodes[i]
+            .events
+            .iter()
+            .any(|(_, e)| matches!(e, Event::Connect { .. }))
+    }
+
+    pub fn has_disconnect(&self, i: usize) -> bool {
+        self.nodes[i]
+            .events
+            .iter()
+            .any(|(_, e)| matches!(e, Event::Disconnect { .. }))
+    }
+
+    /// Connects and runs until both sides report CONNECT; returns (client peer, server peer).
+    pub fn establish(&mut self, client: usize, server: usize, channels: usize) -> (PeerId, PeerId) {
+        let c = self.connect(client, server, channels, 0);
+        assert!(
+            self.run_until(20_000, |s| s.has_connect(client) && s.has_connect(server)),
+            "handshake did not complete"
+        );
+        let s = self.nodes[server]
+            .events
+            .iter()
+            .find_map(|(_, e)| match e {
+                Event::Connect { peer, .. } => Some(*peer),
+                _ => None,
+            })
+            .expect("server connect event");
+        self.take_events(client);
+        self.take_events(server);
+        (c, s)
+    }
+
+    /// Received packets of node `i` (channel, payload), in delivery order, removing them.
+    pub fn take_received(&mut self, i: usize) -> Vec<(u8, Vec<u8>)> {
+        let mut out = Vec::new();
+        self.nodes[i].events.retain(|(_, e)| match e {
+            Event::Receive {
+                channel, packet, ..
+            } => {
+                out.push((*channel, packet.data.to_vec()));
+                false
+            }
+            _ => true,
+        });
+        out
+    }
+}
+
+pub fn server_config(peers: usize, seed: u64) -> HostConfig {
+    HostConfig {
+        peer_limit: peers,
+        seed,
+        ..HostConfig::default()
+    }
+}
