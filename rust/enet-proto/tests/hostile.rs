@@ -1,0 +1,317 @@
+//! Hostile input: garbage, truncation and bad fields never panic; they are dropped and counted,
+//! and a connected remote that breaks the protocol is disconnected with a typed reason.
+
+mod sim;
+
+use rust_enet_proto::{DisconnectReason, Event, Packet, PeerState, ProtocolViolation};
+use sim::{Rng, Sim, server_config};
+
+/// A connected pair plus the 2-byte header field the client uses toward the server (peer id and
+/// session bits), learned from a real datagram.
+fn connected(seed: u64) -> (Sim, usize, usize, rust_enet_proto::PeerId, u16) {
+    let mut sim = Sim::new(seed);
+    let server = sim.add_host(server_config(4, seed + 1));
+    let client = sim.add_host(server_config(4, seed + 2));
+    let (cpeer, _) = sim.establish(client, server, 2);
+    sim.record = true;
+    sim.host(client)
+        .send(cpeer, 0, Packet::unreliable(&b"probe"[..]))
+        .unwrap();
+    sim.flush();
+    let probe = sim
+        .wire
+        .iter()
+        .find(|w| w.from == sim.nodes[client].addr)
+        .expect("probe datagram")
+        .data
+        .clone();
+    let field = u16::from_be_bytes([probe[0], probe[1]]) & 0x3FFF;
+    sim.record = false;
+    sim.run_for(100);
+    sim.take_events(server);
+    (sim, server, client, cpeer, field)
+}
+
+/// A datagram from the client with a sent time and the given command bytes.
+fn datagram(field: u16, commands: &[u8]) -> Vec<u8> {
+    let mut d = (field | 0x8000).to_be_bytes().to_vec();
+    d.extend_from_slice(&0x1234u16.to_be_bytes());
+    d.extend_from_slice(commands);
+    d
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fragment(
+    reliable: bool,
+    channel: u8,
+    seq: u16,
+    start: u16,
+    count: u32,
+    number: u32,
+    total: u32,
+    offset: u32,
+    data: &[u8],
+) -> Vec<u8> {
+    let mut c = vec![if reliable { 0x88 } else { 0x0C }, channel];
+    c.extend_from_slice(&seq.to_be_bytes());
+    c.extend_from_slice(&start.to_be_bytes());
+    c.extend_from_slice(&(data.len() as u16).to_be_bytes());
+    for v in [count, number, total, offset] {
+        c.extend_from_slice(&v.to_be_bytes());
+    }
+    c.extend_from_slice(data);
+    c
+}
+
+fn server_disconnect_reason(sim: &Sim, server: usize) -> Option<DisconnectReason> {
+    sim.events(server).iter().find_map(|(_, e)| match e {
+        Event::Disconnect { reason, .. } => Some(*reason),
+        _ => None,
+    })
+}
+
+#[test]
+fn garbage_and_truncated_datagrams_never_panic_and_are_counted() {
+    let (mut sim, server, client, cpeer, field) = connected(100);
+    let from = sim.nodes[client].addr;
+    let stranger = sim::addr(50);
+    let mut rng = Rng::new(5);
+    // Pure noise from the peer's address and from a stranger.
+    for i in 0..3_000 {
+        let len = rng.below(64) as usize + if i % 10 == 0 { 1500 } else { 0 };
+        let noise = rng.bytes(len);
+        let src = if i % 2 == 0 { from } else { stranger };
+        sim.inject(server, src, &noise);
+    }
+    // Every prefix of a real datagram.
+    let real = datagram(
+        field,
+        &[0x86, 0x00, 0x00, 0x07, 0x00, 0x03, b'a', b'b', b'c'],
+    );
+    for n in 0..real.len() {
+        sim.inject(server, from, &real[..n]);
+    }
+    let oversize = vec![0u8; 5000];
+    sim.inject(server, from, &oversize);
+
+    let stats = sim.nodes[server].host.statistics().clone();
+    assert!(stats.dropped_oversized >= 1);
+    assert!(stats.dropped_malformed > 0, "{stats:?}");
+    assert!(stats.dropped_unknown_peer > 0, "{stats:?}");
+    assert!(stats.malformed_commands > 0, "{stats:?}");
+    assert!(stats.total_received_packets > 3_000, "{stats:?}");
+    // Noise is not an attack on the session: it still works.
+    assert_eq!(sim.nodes[server].host.connected_peers(), 1);
+    sim.host(client)
+        .send(cpeer, 1, Packet::reliable(&b"still here"[..]))
+        .unwrap();
+    sim.flush();
+    assert!(sim.run_until(5_000, |s| {
+        s.take_received(server)
+            .iter()
+            .any(|(_, d)| d == b"still here")
+    }));
+}
+
+#[test]
+fn random_commands_behind_a_valid_header_never_panic() {
+    let mut rng = Rng::new(6);
+    let mut handled = 0u64;
+    for round in 0..12u64 {
+        let (mut sim, server, client, _, field) = connected(600 + round * 10);
+        let from = sim.nodes[client].addr;
+        for _ in 0..400 {
+            let len = rng.below(90) as usize;
+            let mut cmds = rng.bytes(len);
+            // Plausible command numbers and channels, so the handlers run, not only the parser.
+            if let Some(b) = cmds.get_mut(0) {
+                *b = (*b & 0xC0) | (1 + rng.below(12) as u8);
+            }
+            if let Some(c) = cmds.get_mut(1) {
+                *c = [0, 1, 0xFF][rng.below(3) as usize];
+            }
+            sim.inject(server, from, &datagram(field, &cmds));
+            handled += 1;
+            if rng.chance(0.05) {
+                sim.run_for(rng.below(200));
+            }
+        }
+        sim.run_for(2_000);
+        // Whatever happened, the host is consistent: either still connected or disconnected
+        // with a reason.
+        if sim.nodes[server].host.connected_peers() == 0 {
+            assert!(
+                server_disconnect_reason(&sim, server).is_some()
+                    || sim.nodes[server].host.peers().count() == 0
+            );
+        }
+    }
+    assert_eq!(handled, 12 * 400);
+}
+
+#[test]
+fn datagrams_for_unknown_slots_wrong_sessions_or_no_decompressor_are_dropped() {
+    let (mut sim, server, client, _, field) = connected(200);
+    let from = sim.nodes[client].addr;
+    let ping = [0x85, 0xFF, 0x00, 0x10];
+    // Slot 3 exists but is free; slot 100 does not exist.
+    sim.inject(server, from, &datagram((field & 0x3000) | 3, &ping));
+    sim.inject(server, from, &datagram((field & 0x3000) | 100, &ping));
+    // Right slot, wrong session.
+    sim.inject(server, from, &datagram(field ^ 0x1000, &ping));
+    // Right slot, wrong address.
+    sim.inject(server, sim::addr(9), &datagram(field, &ping));
+    // COMPRESSED without a compressor.
+    sim.inject(server, from, &datagram(field | 0x4000, &ping));
+    // Peer id 0xFFF with anything but CONNECT.
+    sim.inject(server, from, &datagram(0x0FFF, &ping));
+    // Reliable command without a sent time.
+    let mut no_time = field.to_be_bytes().to_vec();
+    no_time.extend_from_slice(&ping);
+    sim.inject(server, from, &no_time);
+    let stats = sim.nodes[server].host.statistics();
+    assert_eq!(stats.dropped_unknown_peer, 3, "{stats:?}");
+    assert_eq!(stats.dropped_session_mismatch, 1, "{stats:?}");
+    assert_eq!(stats.dropped_no_decompressor, 1, "{stats:?}");
+    assert_eq!(stats.dropped_not_connect, 1, "{stats:?}");
+    assert_eq!(stats.missing_sent_time, 1, "{stats:?}");
+    assert_eq!(sim.nodes[server].host.connected_peers(), 1);
+}
+
+#[test]
+fn bad_fragment_fields_disconnect_the_sender_with_a_typed_reason() {
+    let max = 32 * 1024 * 1024u32;
+    let d = [7u8; 16];
+    let cases: Vec<(&str, Vec<u8>, ProtocolViolation)> = vec![
+        (
+            "zero count",
+            fragment(true, 0, 1, 1, 0, 0, 16, 0, &d),
+            ProtocolViolation::BadFragment,
+        ),
+        (
+            "number >= count",
+            fragment(true, 0, 1, 1, 2, 2, 32, 0, &d),
+            ProtocolViolation::BadFragment,
+        ),
+        (
+            "offset >= total",
+            fragment(true, 0, 1, 1, 2, 0, 32, 32, &d),
+            ProtocolViolation::BadFragment,
+        ),
+        (
+            "overruns total",
+            fragment(true, 0, 1, 1, 2, 0, 32, 20, &d),
+            ProtocolViolation::BadFragment,
+        ),
+        (
+            "total < count",
+            fragment(true, 0, 1, 1, 64, 0, 32, 0, &d),
+            ProtocolViolation::BadFragment,
+        ),
+        (
+            "too large",
+            fragment(true, 0, 1, 1, 2, 0, max + 1, 0, &d),
+            ProtocolViolation::BadFragment,
+        ),
+        (
+            "too many",
+            fragment(true, 0, 1, 1, (1 << 20) + 1, 0, max, 0, &d),
+            ProtocolViolation::BadFragment,
+        ),
+        (
+            "empty",
+            fragment(true, 0, 1, 1, 2, 0, 32, 0, &[]),
+            ProtocolViolation::BadFragment,
+        ),
+        (
+            "unreliable zero count",
+            fragment(false, 0, 0, 5, 0, 0, 16, 0, &d),
+            ProtocolViolation::BadFragment,
+        ),
+        (
+            "unreliable overrun",
+            fragment(false, 0, 0, 5, 2, 1, 20, 10, &d),
+            ProtocolViolation::BadFragment,
+        ),
+        (
+            "mismatched second fragment",
+            [
+                fragment(true, 0, 1, 1, 2, 0, 32, 0, &d),
+                fragment(true, 0, 2, 1, 3, 1, 48, 16, &d),
+            ]
+            .concat(),
+            ProtocolViolation::FragmentMismatch,
+        ),
+        (
+            "channel out of range",
+            vec![0x86, 9, 0, 1, 0, 1, 0xAA],
+            ProtocolViolation::ChannelOutOfRange { channel: 9 },
+        ),
+    ];
+    for (seed, (name, commands, expected)) in cases.into_iter().enumerate() {
+        let (mut sim, server, client, cpeer, field) = connected(300 + seed as u64 * 10);
+        let from = sim.nodes[client].addr;
+        sim.inject(server, from, &datagram(field, &commands));
+        assert_eq!(
+            server_disconnect_reason(&sim, server),
+            Some(DisconnectReason::ProtocolViolation(expected)),
+            "{name}"
+        );
+        assert_eq!(
+            sim.nodes[server].host.statistics().protocol_violations,
+            1,
+            "{name}"
+        );
+        assert_eq!(sim.nodes[server].host.connected_peers(), 0, "{name}");
+        // The offender is told (unreliable DISCONNECT) and drops the connection too.
+        assert!(sim.run_until(1_000, |s| s.has_disconnect(client)), "{name}");
+        assert_eq!(
+            sim.nodes[client].host.peer(cpeer).unwrap().state(),
+            PeerState::Disconnected,
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn overlapping_fragments_never_leak_memory_and_deliver_once() {
+    let (mut sim, server, client, _, field) = connected(400);
+    let from = sim.nodes[client].addr;
+    // Two fragments claiming the same bytes: the rest of the packet is zero, not heap garbage.
+    let cmds = [
+        fragment(true, 0, 1, 1, 2, 0, 40, 0, &[1u8; 8]),
+        fragment(true, 0, 2, 1, 2, 1, 40, 0, &[2u8; 8]),
+        fragment(true, 0, 2, 1, 2, 1, 40, 0, &[3u8; 8]),
+    ]
+    .concat();
+    sim.inject(server, from, &datagram(field, &cmds));
+    let got = sim.take_received(server);
+    assert_eq!(got.len(), 1);
+    let mut expected = vec![2u8; 8];
+    expected.resize(40, 0);
+    assert_eq!(got[0].1, expected);
+}
+
+#[test]
+fn a_flood_of_connects_from_spoofed_addresses_fills_slots_but_never_panics() {
+    let mut sim = Sim::new(500);
+    let server = sim.add_host(server_config(16, 501));
+    let mut rng = Rng::new(1);
+    for i in 0..200u32 {
+        let mut connect = vec![0x8F, 0xFF, 0x00, 0x01, 0x82, 0xFF, 0x00, 0x01];
+        connect.extend_from_slice(&(i as u16).to_be_bytes());
+        connect.extend_from_slice(&[0xFF, 0xFF]);
+        for v in [1392u32, 65536, 1 + rng.below(300), 0, 0, 5000, 2, 2] {
+            connect.extend_from_slice(&v.to_be_bytes());
+        }
+        connect.extend_from_slice(&rng.bytes(8));
+        sim.inject(server, sim::addr(100 + (i as usize % 100)), &connect);
+    }
+    let stats = sim.nodes[server].host.statistics().clone();
+    assert!(stats.connects_refused > 0);
+    assert_eq!(sim.nodes[server].host.peers().count(), 16);
+    // Half-open slots time out silently and free up.
+    sim.run_for(40_000);
+    assert_eq!(sim.nodes[server].host.peers().count(), 0);
+    assert!(sim.events(server).is_empty());
+}
