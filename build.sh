@@ -1,0 +1,334 @@
+#!/usr/bin/env bash
+# rust_enet build, package and test pipeline.
+#
+#   ./build.sh build   release addon: addons/rust_enet/bin/, synced into godot-project/addons/
+#   ./build.sh test    fmt check, clippy -D warnings, cargo tests, then the headless Godot suites
+#   ./build.sh demo    build, then a headless server and two clients exchanging RPCs
+#   ./build.sh suites [FILTER...]  build, then only the Godot suites (cases matching FILTER)
+#   ./build.sh godot [ARGS...]   run the test project's Godot with ARGS (after `build`)
+#
+# Environment:
+#   RUST_ENET_CACHE   cache root outside the repository (default ~/.cache/rust_enet)
+#   CARGO_TARGET_DIR  cargo target directory (default $RUST_ENET_CACHE/target)
+#   GODOT             a Godot 4.x binary to use; otherwise `godot` on PATH if it is 4.x;
+#                     otherwise a Debian sid root with Debian's `godot` package is provisioned
+#                     in $RUST_ENET_CACHE/godot-root (mmdebstrap, needs root) and run with chroot.
+#   GODOT_SUITE_TIMEOUT  seconds the whole Godot test run may take (default 900)
+#   CI                when set, Cargo.lock must be up to date (--locked) and the addon copy in
+#                     godot-project must already match addons/rust_enet.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+RUST_ENET_CACHE=${RUST_ENET_CACHE:-$HOME/.cache/rust_enet}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$RUST_ENET_CACHE/target}
+ADDON_DIR=$REPO/addons/rust_enet
+PROJECT_DIR=$REPO/godot-project
+PROJECT_ADDON_DIR=$PROJECT_DIR/addons/rust_enet
+GODOT_ROOT=$RUST_ENET_CACHE/godot-root
+# Must match the linux.x86_64 entry of addons/rust_enet/rust_enet.gdextension.
+LIB_NAME=librust_enet.linux.x86_64.so
+# Minimum compiler for gdext 0.5 (rust/enet-godot/Cargo.toml rust-version).
+MIN_RUST=1.94
+
+CARGO_LOCKED=()
+[[ -n ${CI:-} ]] && CARGO_LOCKED=(--locked)
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() {
+    printf 'build.sh: error: %s\n' "$*" >&2
+    exit 1
+}
+
+# --- Rust toolchain ----------------------------------------------------------------------------
+
+ensure_rust() {
+    if ! command -v cargo >/dev/null 2>&1 && [[ -x $HOME/.cargo/bin/cargo ]]; then
+        export PATH=$HOME/.cargo/bin:$PATH
+    fi
+    if ! command -v cargo >/dev/null 2>&1; then
+        command -v curl >/dev/null 2>&1 || die "cargo is not installed and curl is missing; install Rust >= $MIN_RUST (https://rustup.rs)"
+        log "installing Rust with rustup (stable, minimal profile, rustfmt and clippy)"
+        curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs |
+            sh -s -- -y --profile minimal --component rustfmt,clippy ||
+            die "rustup installation failed"
+        export PATH=$HOME/.cargo/bin:$PATH
+    fi
+    local version
+    version=$(rustc --version | awk '{print $2}')
+    if ! printf '%s\n%s\n' "$MIN_RUST" "$version" | sort -V -C; then
+        if command -v rustup >/dev/null 2>&1; then
+            log "rustc $version is older than $MIN_RUST; updating the stable toolchain with rustup"
+            rustup update stable || die "rustup update failed"
+        else
+            die "rustc $version is older than $MIN_RUST (needed by gdext 0.5); please upgrade"
+        fi
+    fi
+}
+
+ensure_rust_component() { # $1 = rustfmt | clippy
+    local tool=$1 probe=$1
+    [[ $tool == clippy ]] && probe=cargo-clippy
+    if ! command -v "$probe" >/dev/null 2>&1 || ! "$probe" --version >/dev/null 2>&1; then
+        command -v rustup >/dev/null 2>&1 || die "$tool is missing and rustup is not available to install it"
+        log "installing rustup component $tool"
+        rustup component add "$tool" || die "could not install $tool"
+    fi
+}
+
+# --- Building and packaging the addon ---------------------------------------------------------
+
+build_addon() {
+    log "building the rust_enet GDExtension (release) into $CARGO_TARGET_DIR"
+    cargo build -p rust_enet --release "${CARGO_LOCKED[@]}"
+    local built=$CARGO_TARGET_DIR/release/librust_enet.so
+    [[ -f $built ]] || die "cargo did not produce $built"
+    mkdir -p "$ADDON_DIR/bin"
+    # Copy then rename, so a Godot process that has the old library mapped keeps a valid file.
+    cp "$built" "$ADDON_DIR/bin/$LIB_NAME.tmp"
+    mv -f "$ADDON_DIR/bin/$LIB_NAME.tmp" "$ADDON_DIR/bin/$LIB_NAME"
+    log "addon library: addons/rust_enet/bin/$LIB_NAME ($(du -h "$ADDON_DIR/bin/$LIB_NAME" | cut -f1))"
+    sync_project_addon
+}
+
+# godot-project/addons/rust_enet is a committed copy of addons/rust_enet (without binaries), kept
+# identical here so nobody copies by hand.
+sync_project_addon() {
+    if [[ -d $PROJECT_ADDON_DIR ]] && ! diff -r -q -x bin "$ADDON_DIR" "$PROJECT_ADDON_DIR" >/dev/null; then
+        if [[ -n ${CI:-} ]]; then
+            diff -r -x bin "$ADDON_DIR" "$PROJECT_ADDON_DIR" >&2 || true
+            die "godot-project/addons/rust_enet differs from addons/rust_enet; run ./build.sh build and commit the result"
+        fi
+        log "addons/rust_enet changed: updating godot-project/addons/rust_enet (commit both)"
+    fi
+    local tmp=$PROJECT_DIR/addons/.rust_enet.sync.tmp
+    rm -rf "$tmp"
+    mkdir -p "$PROJECT_DIR/addons"
+    cp -a "$ADDON_DIR" "$tmp"
+    rm -rf "$PROJECT_ADDON_DIR"
+    mv "$tmp" "$PROJECT_ADDON_DIR"
+}
+
+# --- Godot 4 ----------------------------------------------------------------------------------
+
+GODOT_CMD=()         # command that runs Godot
+GODOT_PROJECT=""     # the test project's path as that Godot sees it
+GODOT_MOUNT=""       # bind mount of the repository inside the Godot root, if any
+
+is_godot4() { # $@ = command; prints the version when it is Godot 4.x
+    local version
+    version=$("$@" --version 2>/dev/null | tail -n 1) || return 1
+    [[ $version == 4.* ]] || return 1
+    printf '%s\n' "$version"
+}
+
+find_godot() {
+    local version
+    if [[ -n ${GODOT:-} ]]; then
+        version=$(is_godot4 "$GODOT") || die "GODOT=$GODOT is not a working Godot 4.x binary"
+        log "using Godot $version from \$GODOT ($GODOT)"
+        GODOT_CMD=("$GODOT")
+        GODOT_PROJECT=$PROJECT_DIR
+        return
+    fi
+    if command -v godot >/dev/null 2>&1 && version=$(is_godot4 godot); then
+        log "using Godot $version from PATH ($(command -v godot))"
+        GODOT_CMD=(godot)
+        GODOT_PROJECT=$PROJECT_DIR
+        return
+    fi
+    log "no Godot 4 in \$GODOT or on PATH; using the Debian sid root at $GODOT_ROOT"
+    provision_godot_root
+    enter_godot_root
+    version=$(is_godot4 "${GODOT_CMD[@]}") || die "the Godot in $GODOT_ROOT does not run; delete that directory to provision it again"
+    log "using Godot $version (chroot $GODOT_ROOT)"
+}
+
+provision_godot_root() {
+    if [[ -x $GODOT_ROOT/usr/bin/godot ]]; then
+        log "reusing the provisioned Godot root"
+        return
+    fi
+    [[ $(id -u) == 0 ]] ||
+        die "provisioning Godot needs root (mmdebstrap and chroot); run as root, put Godot 4 on PATH, or set GODOT=/path/to/godot4"
+    if ! command -v mmdebstrap >/dev/null 2>&1; then
+        command -v apt-get >/dev/null 2>&1 ||
+            die "mmdebstrap is missing and apt-get is not available; install Godot 4 and set GODOT"
+        log "installing mmdebstrap with apt-get"
+        { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y mmdebstrap; } >&2 ||
+            die "could not install mmdebstrap; install Godot 4 and set GODOT instead"
+    fi
+    mkdir -p "$RUST_ENET_CACHE"
+    local tmp
+    tmp=$(mktemp -d "$RUST_ENET_CACHE/godot-root.tmp.XXXXXX")
+    log "provisioning Debian sid with the godot package into $tmp (mmdebstrap, 1-2 minutes)"
+    if ! mmdebstrap --variant=apt --aptopt='Acquire::Check-Valid-Until "false"' \
+        --include=godot,ca-certificates sid "$tmp" >&2; then
+        remove_tree_safely "$tmp"
+        die "mmdebstrap failed (network or Debian mirror problem?); install Godot 4 and set GODOT instead"
+    fi
+    [[ -x $tmp/usr/bin/godot ]] || {
+        remove_tree_safely "$tmp"
+        die "the provisioned root has no /usr/bin/godot"
+    }
+    mv "$tmp" "$GODOT_ROOT"
+    log "Godot root ready at $GODOT_ROOT"
+}
+
+remove_tree_safely() { # never follow a mount out of the tree being deleted
+    local dir=$1 m
+    for m in $(findmnt -rn -o TARGET | grep -F "$dir/" | sort -r); do umount "$m" || true; done
+    rm -rf --one-file-system "$dir"
+}
+
+# Mount /proc in the root (once, shared by all runs) and bind-mount the repository at
+# /mnt/rust_enet-<pid>, a path private to this run so concurrent runs cannot unmount each other's
+# project; the EXIT trap unmounts it. Mounts left by killed runs are removed here.
+enter_godot_root() {
+    [[ $(id -u) == 0 ]] || die "running Godot in $GODOT_ROOT needs root (chroot); set GODOT=/path/to/godot4 instead"
+    if ! mountpoint -q "$GODOT_ROOT/proc"; then
+        mount -t proc proc "$GODOT_ROOT/proc" || die "could not mount proc in $GODOT_ROOT"
+    fi
+    mkdir -p "$GODOT_ROOT/mnt"
+    local stale pid
+    for stale in "$GODOT_ROOT"/mnt/rust_enet-*; do
+        [[ -d $stale ]] || continue
+        pid=${stale##*-}
+        if [[ $pid =~ ^[0-9]+$ ]] && ! kill -0 "$pid" 2>/dev/null; then
+            log "removing the stale project mount $stale"
+            while mountpoint -q "$stale"; do umount "$stale" || break; done
+            mountpoint -q "$stale" || rmdir "$stale" || true
+        fi
+    done
+    GODOT_MOUNT=/mnt/rust_enet-$$
+    mkdir -p "$GODOT_ROOT$GODOT_MOUNT"
+    if ! mountpoint -q "$GODOT_ROOT$GODOT_MOUNT"; then
+        mount --bind "$REPO" "$GODOT_ROOT$GODOT_MOUNT" || die "could not bind-mount $REPO into $GODOT_ROOT"
+    fi
+    trap leave_godot_root EXIT
+    GODOT_CMD=(chroot "$GODOT_ROOT" env -i HOME=/root PATH=/usr/bin:/bin LANG=C.UTF-8 godot)
+    GODOT_PROJECT=$GODOT_MOUNT/godot-project
+}
+
+leave_godot_root() {
+    if [[ -n $GODOT_MOUNT ]] && mountpoint -q "$GODOT_ROOT$GODOT_MOUNT"; then
+        umount "$GODOT_ROOT$GODOT_MOUNT" || umount -l "$GODOT_ROOT$GODOT_MOUNT" || true
+    fi
+    [[ -n $GODOT_MOUNT ]] && rmdir "$GODOT_ROOT$GODOT_MOUNT" 2>/dev/null || true
+}
+
+# Lines in Godot's output that fail a run even when the runner itself passed.
+GODOT_FAILURE_PATTERNS=(
+    'SCRIPT ERROR'
+    'Parse Error'
+    "Can't open dynamic library"
+    'GDExtension dynamic library not found'
+    'entry point .* not found'
+    'Error loading extension'
+    'Failed loading resource'
+    'leaked at exit'
+    'resources still in use at exit'
+    'Orphan StringName'
+)
+
+# Runs the headless Godot suites. Arguments are passed to the runner as filters.
+run_godot_suites() {
+    find_godot
+    # No `--import`: the committed .godot/extension_list.cfg makes Godot load the addon, and the
+    # suites use no imported assets.
+    log "running the Godot suites: godot --headless --path godot-project${*:+ -- $*}"
+    local out rc=0
+    out=$(mktemp)
+    timeout --kill-after=10 "${GODOT_SUITE_TIMEOUT:-900}" \
+        "${GODOT_CMD[@]}" --headless --path "$GODOT_PROJECT" ${1:+--} "$@" 2>&1 | tee "$out" || rc=${PIPESTATUS[0]}
+    local problems summary alternatives
+    summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1 || true)
+    alternatives=$(printf '(%s)|' "${GODOT_FAILURE_PATTERNS[@]}")
+    problems=$(grep -E -- "${alternatives%|}" "$out" | sed 's/^/    /' || true)
+    rm -f "$out"
+    [[ -n $summary ]] || die "the Godot runner printed no summary line (exit code $rc): the test project did not run to the end"
+    if [[ $rc -eq 124 || $rc -eq 137 ]]; then die "Godot suites timed out"; fi
+    [[ -z $problems ]] || die "Godot suites failed ($summary, exit code $rc); errors in Godot's output:
+$problems"
+    [[ $rc -eq 0 ]] || die "Godot suites failed ($summary, exit code $rc)"
+    GODOT_SUMMARY=$summary
+}
+
+# --- Subcommands ------------------------------------------------------------------------------
+
+cmd_build() {
+    ensure_rust
+    build_addon
+    log "done: addons/rust_enet is ready to copy into a Godot project"
+}
+
+cmd_test() {
+    local t0=$SECONDS cargo_log
+    ensure_rust
+    ensure_rust_component rustfmt
+    ensure_rust_component clippy
+    cd "$REPO"
+
+    log "cargo fmt --check"
+    cargo fmt --all -- --check || die "code is not formatted; run cargo fmt --all"
+
+    log "cargo clippy --workspace --all-targets -- -D warnings"
+    cargo clippy --workspace --all-targets "${CARGO_LOCKED[@]}" -- -D warnings
+
+    log "cargo test --workspace"
+    cargo_log=$(mktemp)
+    cargo test --workspace "${CARGO_LOCKED[@]}" 2>&1 | tee "$cargo_log" || {
+        rm -f "$cargo_log"
+        die "cargo tests failed"
+    }
+    local cargo_passed cargo_failed
+    cargo_passed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^passed/) n += $i } END { print n + 0 }' "$cargo_log")
+    cargo_failed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^failed/) n += $i } END { print n + 0 }' "$cargo_log")
+    rm -f "$cargo_log"
+
+    build_addon
+    run_godot_suites "$@"
+
+    log "summary:"
+    printf 'cargo tests: %s passed, %s failed\n' "${cargo_passed:-0}" "${cargo_failed:-0}"
+    printf 'godot suites: %s\n' "$GODOT_SUMMARY"
+    printf 'build.sh test: OK in %d s\n' $((SECONDS - t0))
+}
+
+cmd_suites() {
+    ensure_rust
+    build_addon
+    run_godot_suites "$@"
+}
+
+cmd_godot() {
+    find_godot
+    "${GODOT_CMD[@]}" --path "$GODOT_PROJECT" "$@"
+}
+
+cmd_demo() {
+    ensure_rust
+    build_addon
+    find_godot
+    "$REPO/godot-project/demo/run_demo.sh" "$GODOT_PROJECT" "${GODOT_CMD[@]}"
+}
+
+usage() {
+    sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    exit "${1:-0}"
+}
+
+main() {
+    local cmd=${1:-}
+    [[ $# -gt 0 ]] && shift
+    case $cmd in
+        build) cmd_build "$@" ;;
+        test) cmd_test "$@" ;;
+        demo) cmd_demo "$@" ;;
+        suites) cmd_suites "$@" ;;
+        godot) cmd_godot "$@" ;;
+        -h | --help | help) usage 0 ;;
+        *) usage 1 ;;
+    esac
+}
+
+main "$@"
