@@ -16,15 +16,26 @@ impl Host {
         if self.connected_peers == 0 {
             return;
         }
-        // Snapshot of the connected peers; the active list does not change below.
-        let connected: Vec<usize> = self
-            .active
-            .iter()
-            .map(|&s| usize::from(s))
-            .filter(|&i| self.peers[i].state.is_connected())
-            .collect();
+        // Snapshot of the connected peers (the active list does not change below), in a reused
+        // buffer.
+        let mut connected = std::mem::take(&mut self.throttle_scratch);
+        connected.clear();
+        connected.extend(
+            self.active
+                .iter()
+                .map(|&s| usize::from(s))
+                .filter(|&i| self.peers[i].state.is_connected()),
+        );
+        self.throttle_outgoing(now, elapsed, &connected);
+        if self.recalculate_bandwidth_limits {
+            self.recalculate_bandwidth_limits = false;
+            self.allocate_incoming(now, &connected);
+        }
+        self.throttle_scratch = connected;
+    }
 
-        // Part A: outgoing throttle limits.
+    /// Part A: outgoing throttle limits.
+    fn throttle_outgoing(&mut self, now: EnetTime, elapsed: u32, connected: &[usize]) {
         let mut data_total = u32::MAX;
         let mut bandwidth = u32::MAX;
         if self.outgoing_bandwidth != 0 {
@@ -42,7 +53,7 @@ impl Host {
             } else {
                 mul_div(bandwidth, PEER_PACKET_THROTTLE_SCALE, data_total)
             };
-            for &i in &connected {
+            for &i in connected {
                 let peer = &mut self.peers[i];
                 if peer.incoming_bandwidth == 0 || peer.outgoing_bandwidth_throttle_epoch == now {
                     continue;
@@ -82,7 +93,7 @@ impl Host {
             } else {
                 mul_div(bandwidth, PEER_PACKET_THROTTLE_SCALE, data_total)
             };
-            for &i in &connected {
+            for &i in connected {
                 let peer = &mut self.peers[i];
                 if peer.outgoing_bandwidth_throttle_epoch == now {
                     continue;
@@ -93,12 +104,10 @@ impl Host {
                 peer.outgoing_data_total = 0;
             }
         }
+    }
 
-        // Part B: incoming bandwidth allocation, announced with BANDWIDTH_LIMIT.
-        if !self.recalculate_bandwidth_limits {
-            return;
-        }
-        self.recalculate_bandwidth_limits = false;
+    /// Part B: incoming bandwidth allocation, announced with BANDWIDTH_LIMIT.
+    fn allocate_incoming(&mut self, now: EnetTime, connected: &[usize]) {
         let mut peers_remaining = connected.len() as u32;
         let mut bandwidth = self.incoming_bandwidth;
         let mut needs_adjustment = true;
@@ -107,7 +116,7 @@ impl Host {
             while peers_remaining > 0 && needs_adjustment {
                 needs_adjustment = false;
                 bandwidth_limit = bandwidth / peers_remaining;
-                for &i in &connected {
+                for &i in connected {
                     let peer = &mut self.peers[i];
                     if peer.incoming_bandwidth_throttle_epoch == now {
                         continue;
@@ -126,7 +135,7 @@ impl Host {
             }
         }
         let host_out = self.outgoing_bandwidth;
-        for &i in &connected {
+        for &i in connected {
             let peer = &self.peers[i];
             let incoming_bandwidth = if peer.incoming_bandwidth_throttle_epoch == now {
                 peer.outgoing_bandwidth

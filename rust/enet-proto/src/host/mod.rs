@@ -1,6 +1,7 @@
 //! The ENet host: a table of peer slots driven as a sans-IO state machine.
 
 mod bandwidth;
+mod config;
 mod receive;
 mod rng;
 mod send;
@@ -10,8 +11,6 @@ use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, VecDeque};
 use std::fmt;
 use std::net::SocketAddr;
-
-use thiserror::Error;
 
 use crate::compress::Compressor;
 use crate::event::{DisconnectReason, Event};
@@ -26,6 +25,7 @@ use crate::wire::{
     PROTOCOL_MAXIMUM_PEER_ID, PROTOCOL_MINIMUM_CHANNEL_COUNT, PROTOCOL_MINIMUM_MTU,
 };
 
+pub use config::{ConnectError, HostConfig, HostError, HostStatistics, SendError, Transmit};
 use rng::SplitMix64;
 
 /// `HOST_DEFAULT_MTU` (1.3.18).
@@ -40,153 +40,6 @@ pub const HOST_BANDWIDTH_THROTTLE_INTERVAL: u32 = 1000;
 pub const HOST_DEFAULT_DUPLICATE_PEERS: usize = PROTOCOL_MAXIMUM_PEER_ID as usize;
 /// Smallest buffer [`Host::poll_transmit`] needs: the largest MTU plus a checksum.
 pub const MINIMUM_TRANSMIT_BUFFER: usize = PROTOCOL_MAXIMUM_MTU as usize + 4;
-
-/// Host parameters (protocol description 10). [`Default`] gives ENet's defaults with 32 slots.
-pub struct HostConfig {
-    /// Peer slots, 1..=4095.
-    pub peer_limit: usize,
-    /// Channels granted to incoming connections at most; 0 means 255.
-    pub channel_limit: usize,
-    /// Incoming bandwidth in bytes/s, 0 = unlimited.
-    pub incoming_bandwidth: u32,
-    /// Outgoing bandwidth in bytes/s, 0 = unlimited.
-    pub outgoing_bandwidth: u32,
-    /// MTU offered to new connections, 576..=4096 (ENet default 1392).
-    pub mtu: u32,
-    /// Append a CRC-32 to every datagram (both ends must agree).
-    pub checksum: bool,
-    /// Datagram compressor (both ends must agree).
-    pub compressor: Option<Box<dyn Compressor + Send>>,
-    /// Largest packet sent or accepted.
-    pub maximum_packet_size: usize,
-    /// Largest amount of received, undelivered data per peer before new data is refused.
-    pub maximum_waiting_data: usize,
-    /// Simultaneous connections allowed from one IP address.
-    pub duplicate_peers: usize,
-    /// Seed of the host's PRNG (connect ids).
-    pub seed: u64,
-}
-
-impl Default for HostConfig {
-    fn default() -> Self {
-        HostConfig {
-            peer_limit: 32,
-            channel_limit: PROTOCOL_MAXIMUM_CHANNEL_COUNT,
-            incoming_bandwidth: 0,
-            outgoing_bandwidth: 0,
-            mtu: HOST_DEFAULT_MTU,
-            checksum: false,
-            compressor: None,
-            maximum_packet_size: HOST_DEFAULT_MAXIMUM_PACKET_SIZE,
-            maximum_waiting_data: HOST_DEFAULT_MAXIMUM_WAITING_DATA,
-            duplicate_peers: HOST_DEFAULT_DUPLICATE_PEERS,
-            seed: 0x5EED_E4E7,
-        }
-    }
-}
-
-impl fmt::Debug for HostConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HostConfig")
-            .field("peer_limit", &self.peer_limit)
-            .field("channel_limit", &self.channel_limit)
-            .field("incoming_bandwidth", &self.incoming_bandwidth)
-            .field("outgoing_bandwidth", &self.outgoing_bandwidth)
-            .field("mtu", &self.mtu)
-            .field("checksum", &self.checksum)
-            .field("compressor", &self.compressor.is_some())
-            .field("maximum_packet_size", &self.maximum_packet_size)
-            .field("maximum_waiting_data", &self.maximum_waiting_data)
-            .field("duplicate_peers", &self.duplicate_peers)
-            .field("seed", &self.seed)
-            .finish()
-    }
-}
-
-/// Why a host could not be created.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
-pub enum HostError {
-    /// `peer_limit` outside 1..=4095.
-    #[error("peer limit {0} outside 1..=4095")]
-    InvalidPeerLimit(usize),
-    /// `mtu` outside 576..=4096.
-    #[error("mtu {0} outside 576..=4096")]
-    InvalidMtu(u32),
-}
-
-/// Why `connect` failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
-pub enum ConnectError {
-    /// Every slot is in use.
-    #[error("no free peer slot")]
-    NoFreeSlot,
-}
-
-/// Why `send` failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
-pub enum SendError {
-    /// The peer id names no slot of this host.
-    #[error("no such peer")]
-    InvalidPeer,
-    /// The peer is not in the CONNECTED state.
-    #[error("peer is not connected")]
-    NotConnected,
-    /// The channel is beyond the connection's channel count.
-    #[error("channel out of range")]
-    ChannelOutOfRange,
-    /// The packet exceeds `maximum_packet_size` or needs more than 1048576 fragments.
-    #[error("packet too large")]
-    PacketTooLarge,
-}
-
-/// Traffic counters (ENet semantics for the four totals) and drop counters by reason.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HostStatistics {
-    /// Bytes of datagrams produced by `poll_transmit`.
-    pub total_sent_data: u64,
-    /// Datagrams produced by `poll_transmit`.
-    pub total_sent_packets: u64,
-    /// Bytes of datagrams passed to `handle_datagram`.
-    pub total_received_data: u64,
-    /// Datagrams passed to `handle_datagram`.
-    pub total_received_packets: u64,
-    /// Datagrams larger than 4096 bytes.
-    pub dropped_oversized: u64,
-    /// Datagrams too short for their header (and checksum).
-    pub dropped_malformed: u64,
-    /// Datagrams whose checksum did not match.
-    pub dropped_bad_checksum: u64,
-    /// Datagrams for a slot that does not exist, is free or dead, or belongs to another address.
-    pub dropped_unknown_peer: u64,
-    /// Datagrams whose session id does not match the slot's current connection.
-    pub dropped_session_mismatch: u64,
-    /// Compressed datagrams without a compressor configured.
-    pub dropped_no_decompressor: u64,
-    /// Compressed datagrams that failed to decompress.
-    pub dropped_decompress_failed: u64,
-    /// Datagrams whose command area stopped on a malformed command (earlier commands were kept).
-    pub malformed_commands: u64,
-    /// Datagrams without a peer whose first command is not CONNECT.
-    pub dropped_not_connect: u64,
-    /// Reliable commands in a datagram without a sent time.
-    pub missing_sent_time: u64,
-    /// Commands refused as ENet refuses them (wrong state, waiting-data limit, ...): the rest of
-    /// the datagram is skipped and nothing is acknowledged.
-    pub commands_refused: u64,
-    /// CONNECTs refused (host full, duplicate, too many peers from one address, bad channels).
-    pub connects_refused: u64,
-    /// Peers disconnected for breaking the protocol.
-    pub protocol_violations: u64,
-}
-
-/// A datagram to send, produced by [`Host::poll_transmit`] into the caller's buffer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Transmit {
-    /// Where to send it.
-    pub destination: SocketAddr,
-    /// Bytes written at the start of the buffer.
-    pub len: usize,
-}
 
 /// An ENet host: up to 4095 peer slots speaking ENet 1.3 over one (caller-owned) UDP socket.
 ///
@@ -243,6 +96,8 @@ pub struct Host {
     raw_transmits: VecDeque<(SocketAddr, Vec<u8>)>,
     send_scratch: Vec<u8>,
     receive_scratch: Vec<u8>,
+    /// Reused by the bandwidth throttle for its list of connected peers.
+    throttle_scratch: Vec<usize>,
     pub(crate) stats: HostStatistics,
 }
 
@@ -302,6 +157,7 @@ impl Host {
             raw_transmits: VecDeque::new(),
             send_scratch: vec![0; PROTOCOL_MAXIMUM_MTU as usize],
             receive_scratch: vec![0; PROTOCOL_MAXIMUM_MTU as usize],
+            throttle_scratch: Vec::new(),
             stats: HostStatistics::default(),
         })
     }

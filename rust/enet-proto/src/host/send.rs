@@ -113,12 +113,14 @@ impl Host {
     }
 
     /// One step of the send pass for one peer (6.4): returns the datagram length in `out`.
+    /// A flush (`normal_pass` false) adds no PING and leaves DISCONNECT_LATER alone: the caller
+    /// is about to reset the slot.
     fn build_datagram(
         &mut self,
         idx: usize,
         now: EnetTime,
         out: &mut [u8],
-        allow_ping: bool,
+        normal_pass: bool,
     ) -> Option<usize> {
         let checksum_len = if self.checksum { 4 } else { 0 };
         let Host {
@@ -155,7 +157,7 @@ impl Host {
         } else {
             write_commands(peer, &mut w, now, &mut after)
         };
-        if allow_ping
+        if normal_pass
             && can_ping
             && peer.state == PeerState::Connected
             && peer.sent_reliable_commands.is_empty()
@@ -228,7 +230,7 @@ impl Host {
         }
         if after.zombie {
             self.zombify(idx, DisconnectReason::Remote);
-        } else if after.disconnect_later {
+        } else if after.disconnect_later && normal_pass {
             let data = self.peers[idx].event_data;
             self.disconnect(crate::peer::PeerId(idx as u16), data);
         }
