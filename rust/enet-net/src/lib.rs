@@ -1,1 +1,21 @@
 //! UDP driver for the sans-IO `rust_enet_proto` core: owns sockets and the clock.
+//!
+//! [`UdpHost`] is the Rust counterpart of `enet_host_service` and friends: it binds a
+//! non-blocking UDP socket (dual-stack where the system allows), maps a monotonic clock onto
+//! ENet time, feeds received datagrams and timer ticks into the protocol [`Host`] and sends what
+//! the core produces. A seeded [`LinkConditions`] simulator can sit between the core and the
+//! socket in either direction to test games and the protocol on a bad network.
+//!
+//! [`Host`]: rust_enet_proto::Host
+#![forbid(unsafe_code)]
+
+mod clock;
+mod link;
+mod udp_host;
+
+pub use clock::{CLOCK_START, Clock};
+pub use link::{LinkConditions, LinkStatistics, MAX_QUEUE_DELAY};
+pub use udp_host::{
+    BindAddress, DriverStatistics, LinkDirection, MAXIMUM_DATAGRAM, RECEIVE_BATCH, UdpHost,
+    canonical_addr,
+};

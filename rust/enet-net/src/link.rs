@@ -1,0 +1,344 @@
+//! A link simulator between the protocol core and the socket: latency, jitter, loss, duplication,
+//! reordering and a bandwidth cap, driven by a seeded generator so runs are reproducible.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// Conditions of one direction of the simulated link. The default is a perfect link (off).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct LinkConditions {
+    /// Fixed one-way delay added to every datagram.
+    pub latency_ms: u32,
+    /// Extra delay drawn uniformly from `0..=jitter_ms` per datagram. Jitter alone can reorder.
+    pub jitter_ms: u32,
+    /// Probability (0–100) that a datagram is dropped.
+    pub loss_percent: f32,
+    /// Probability (0–100) that a datagram is delivered twice.
+    pub duplicate_percent: f32,
+    /// Probability (0–100) that a datagram is held back long enough to arrive after later ones.
+    pub reorder_percent: f32,
+    /// Serialisation rate of the link; 0 = unlimited. Datagrams queue behind each other at this
+    /// rate, and are dropped when more than [`MAX_QUEUE_DELAY`] of backlog has built up.
+    pub bandwidth_bytes_per_sec: u32,
+}
+
+/// Tail-drop threshold of the bandwidth-limited queue, like a router buffer.
+pub const MAX_QUEUE_DELAY: Duration = Duration::from_secs(1);
+
+impl LinkConditions {
+    /// A perfect link: nothing is delayed, dropped or duplicated.
+    pub const PERFECT: Self = Self {
+        latency_ms: 0,
+        jitter_ms: 0,
+        loss_percent: 0.0,
+        duplicate_percent: 0.0,
+        reorder_percent: 0.0,
+        bandwidth_bytes_per_sec: 0,
+    };
+
+    /// True when these conditions change nothing (datagrams pass straight through).
+    pub fn is_perfect(&self) -> bool {
+        self.latency_ms == 0
+            && self.jitter_ms == 0
+            && self.loss_percent <= 0.0
+            && self.duplicate_percent <= 0.0
+            && self.reorder_percent <= 0.0
+            && self.bandwidth_bytes_per_sec == 0
+    }
+}
+
+/// splitmix64: small, seedable, good enough for simulated packet fates.
+#[derive(Debug, Clone)]
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub(crate) fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// True with probability `percent` / 100.
+    fn chance(&mut self, percent: f32) -> bool {
+        percent > 0.0
+            && ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64) * 100.0 < f64::from(percent)
+    }
+
+    /// Uniform in `0..=max`.
+    fn up_to(&mut self, max: u32) -> u32 {
+        if max == 0 {
+            0
+        } else {
+            (self.next_u64() % (u64::from(max) + 1)) as u32
+        }
+    }
+}
+
+/// A datagram waiting in the simulator.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Held {
+    release: Instant,
+    /// Ties release in submission order.
+    sequence: u64,
+    addr: SocketAddr,
+    data: Vec<u8>,
+}
+
+/// Counters of what the simulator did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LinkStatistics {
+    /// Datagrams dropped by `loss_percent`.
+    pub lost: u64,
+    /// Datagrams dropped because the bandwidth queue was full.
+    pub queue_dropped: u64,
+    /// Extra copies made by `duplicate_percent`.
+    pub duplicated: u64,
+    /// Datagrams held back by `reorder_percent`.
+    pub reordered: u64,
+}
+
+/// One direction of the simulated link: a queue of held datagrams ordered by release time.
+#[derive(Debug)]
+pub(crate) struct LinkSimulator {
+    conditions: LinkConditions,
+    rng: Rng,
+    held: BinaryHeap<Reverse<Held>>,
+    sequence: u64,
+    /// When the bandwidth-limited link finishes sending what is already queued.
+    busy_until: Option<Instant>,
+    stats: LinkStatistics,
+}
+
+/// What the simulator decided for a submitted datagram.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Fate {
+    /// Deliver now, unchanged (perfect link).
+    PassThrough,
+    /// Held (possibly twice) or dropped; released datagrams come out of [`LinkSimulator::pop_due`].
+    Held,
+}
+
+impl LinkSimulator {
+    pub(crate) fn new(seed: u64) -> Self {
+        Self {
+            conditions: LinkConditions::PERFECT,
+            rng: Rng::new(seed),
+            held: BinaryHeap::new(),
+            sequence: 0,
+            busy_until: None,
+            stats: LinkStatistics::default(),
+        }
+    }
+
+    pub(crate) fn conditions(&self) -> LinkConditions {
+        self.conditions
+    }
+
+    /// Change the conditions; datagrams already held keep their release times.
+    pub(crate) fn set_conditions(&mut self, conditions: LinkConditions) {
+        self.conditions = conditions;
+        if conditions.bandwidth_bytes_per_sec == 0 {
+            self.busy_until = None;
+        }
+    }
+
+    pub(crate) fn reseed(&mut self, seed: u64) {
+        self.rng = Rng::new(seed);
+    }
+
+    pub(crate) fn statistics(&self) -> LinkStatistics {
+        self.stats
+    }
+
+    /// Decide the fate of a datagram submitted at `now`. Only when the link is perfect and nothing
+    /// is held (so order is kept) does it pass straight through without a copy.
+    pub(crate) fn submit(&mut self, now: Instant, addr: SocketAddr, data: &[u8]) -> Fate {
+        let c = self.conditions;
+        if c.is_perfect() && self.held.is_empty() {
+            return Fate::PassThrough;
+        }
+        if self.rng.chance(c.loss_percent) {
+            self.stats.lost += 1;
+            return Fate::Held;
+        }
+        let mut depart = now;
+        if c.bandwidth_bytes_per_sec > 0 {
+            let start = self.busy_until.map_or(now, |busy| busy.max(now));
+            if start.duration_since(now) > MAX_QUEUE_DELAY {
+                self.stats.queue_dropped += 1;
+                return Fate::Held;
+            }
+            let serialise =
+                Duration::from_secs_f64(data.len() as f64 / f64::from(c.bandwidth_bytes_per_sec));
+            depart = start + serialise;
+            self.busy_until = Some(depart);
+        }
+        let copies = if self.rng.chance(c.duplicate_percent) {
+            self.stats.duplicated += 1;
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            let mut delay = u64::from(c.latency_ms) + u64::from(self.rng.up_to(c.jitter_ms));
+            if self.rng.chance(c.reorder_percent) {
+                self.stats.reordered += 1;
+                // Long enough to let the next few datagrams overtake this one.
+                delay += 5 + u64::from(self.rng.up_to(c.jitter_ms.max(10) + c.latency_ms / 2));
+            }
+            self.sequence += 1;
+            self.held.push(Reverse(Held {
+                release: depart + Duration::from_millis(delay),
+                sequence: self.sequence,
+                addr,
+                data: data.to_vec(),
+            }));
+        }
+        Fate::Held
+    }
+
+    /// The next held datagram whose release time has come.
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(SocketAddr, Vec<u8>)> {
+        if self.held.peek()?.0.release > now {
+            return None;
+        }
+        self.held.pop().map(|Reverse(held)| (held.addr, held.data))
+    }
+
+    /// When the next held datagram is due.
+    pub(crate) fn next_release(&self) -> Option<Instant> {
+        self.held.peek().map(|held| held.0.release)
+    }
+
+    /// Number of datagrams currently held.
+    #[cfg(test)]
+    pub(crate) fn held_len(&self) -> usize {
+        self.held.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr() -> SocketAddr {
+        "127.0.0.1:9".parse().unwrap()
+    }
+
+    fn drain(sim: &mut LinkSimulator, at: Instant) -> Vec<u8> {
+        std::iter::from_fn(|| sim.pop_due(at))
+            .map(|(_, d)| d[0])
+            .collect()
+    }
+
+    #[test]
+    fn perfect_link_passes_through() {
+        let mut sim = LinkSimulator::new(1);
+        assert_eq!(sim.submit(Instant::now(), addr(), b"x"), Fate::PassThrough);
+        assert_eq!(sim.held_len(), 0);
+    }
+
+    #[test]
+    fn latency_holds_datagrams_in_order_until_due() {
+        let mut sim = LinkSimulator::new(1);
+        sim.set_conditions(LinkConditions {
+            latency_ms: 50,
+            ..LinkConditions::PERFECT
+        });
+        let t0 = Instant::now();
+        for i in 0..10u8 {
+            assert_eq!(sim.submit(t0, addr(), &[i]), Fate::Held);
+        }
+        assert_eq!(sim.pop_due(t0 + Duration::from_millis(49)), None);
+        assert_eq!(sim.next_release(), Some(t0 + Duration::from_millis(50)));
+        assert_eq!(
+            drain(&mut sim, t0 + Duration::from_millis(50)),
+            (0..10).collect::<Vec<_>>()
+        );
+        // Turning the link off again keeps order: nothing is held, so it passes through.
+        sim.set_conditions(LinkConditions::PERFECT);
+        assert_eq!(sim.submit(t0, addr(), b"y"), Fate::PassThrough);
+    }
+
+    #[test]
+    fn loss_and_duplication_follow_their_rates() {
+        let mut sim = LinkSimulator::new(7);
+        sim.set_conditions(LinkConditions {
+            loss_percent: 20.0,
+            duplicate_percent: 10.0,
+            ..LinkConditions::PERFECT
+        });
+        let t0 = Instant::now();
+        for _ in 0..10_000 {
+            sim.submit(t0, addr(), b"z");
+        }
+        let stats = sim.statistics();
+        assert!((1700..2300).contains(&stats.lost), "{stats:?}");
+        assert!((600..1000).contains(&stats.duplicated), "{stats:?}");
+        assert_eq!(
+            sim.held_len() as u64,
+            10_000 - stats.lost + stats.duplicated
+        );
+    }
+
+    #[test]
+    fn reordering_lets_later_datagrams_overtake() {
+        let mut sim = LinkSimulator::new(3);
+        sim.set_conditions(LinkConditions {
+            reorder_percent: 30.0,
+            ..LinkConditions::PERFECT
+        });
+        let t0 = Instant::now();
+        for i in 0..100u8 {
+            sim.submit(t0, addr(), &[i]);
+        }
+        let order = drain(&mut sim, t0 + Duration::from_secs(1));
+        assert_eq!(order.len(), 100);
+        assert!(order.windows(2).any(|w| w[0] > w[1]));
+    }
+
+    #[test]
+    fn bandwidth_cap_spaces_datagrams_and_tail_drops() {
+        let mut sim = LinkSimulator::new(5);
+        sim.set_conditions(LinkConditions {
+            bandwidth_bytes_per_sec: 10_000,
+            ..LinkConditions::PERFECT
+        });
+        let t0 = Instant::now();
+        let payload = [0u8; 1000];
+        for _ in 0..20 {
+            sim.submit(t0, addr(), &payload);
+        }
+        // 1000 bytes at 10 kB/s: one datagram every 100 ms, and about 1 s of backlog is kept.
+        assert_eq!(sim.next_release(), Some(t0 + Duration::from_millis(100)));
+        assert!((10..=12).contains(&sim.held_len()), "{}", sim.held_len());
+        assert!(sim.statistics().queue_dropped >= 8);
+    }
+
+    #[test]
+    fn same_seed_same_fates() {
+        let run = |seed| {
+            let mut sim = LinkSimulator::new(seed);
+            sim.set_conditions(LinkConditions {
+                loss_percent: 50.0,
+                jitter_ms: 20,
+                ..LinkConditions::PERFECT
+            });
+            let t0 = Instant::now();
+            for i in 0..64u8 {
+                sim.submit(t0, addr(), &[i]);
+            }
+            drain(&mut sim, t0 + Duration::from_secs(1))
+        };
+        assert_eq!(run(11), run(11));
+        assert_ne!(run(11), run(12));
+    }
+}

@@ -1,0 +1,515 @@
+//! [`UdpHost`]: a protocol-core [`Host`] driven over one non-blocking UDP socket.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
+use std::time::{Duration, Instant};
+
+use rust_enet_proto::host::MINIMUM_TRANSMIT_BUFFER;
+use rust_enet_proto::{EnetTime, Event, Host, HostConfig, PeerId};
+
+use crate::clock::Clock;
+use crate::link::{Fate, LinkConditions, LinkSimulator, LinkStatistics};
+
+/// Largest datagram the host accepts (`ENET_PROTOCOL_MAXIMUM_MTU`). The receive buffer is one
+/// byte larger, so a longer datagram shows up as exactly `MAXIMUM_DATAGRAM + 1` bytes and is
+/// dropped as truncated, portably (ENet 1.3.18 checks `MSG_TRUNC` for the same purpose).
+pub const MAXIMUM_DATAGRAM: usize = 4096;
+
+/// Datagrams read per receive step before timers and sends get a turn (ENet reads 256).
+pub const RECEIVE_BATCH: usize = 256;
+
+/// Which local address to bind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BindAddress {
+    /// All interfaces: `[::]` with IPv4-mapped addresses (dual stack) where the system does that
+    /// by default, otherwise `0.0.0.0`.
+    #[default]
+    Wildcard,
+    /// One local address (IPv4 or IPv6); the socket then speaks only that family.
+    Ip(IpAddr),
+}
+
+impl From<IpAddr> for BindAddress {
+    fn from(ip: IpAddr) -> Self {
+        Self::Ip(ip)
+    }
+}
+
+/// Which direction of the simulated link a setting applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkDirection {
+    /// Datagrams leaving this host.
+    Outgoing,
+    /// Datagrams arriving at this host (before the core sees them).
+    Incoming,
+    /// Both directions (same conditions, independent random fates).
+    Both,
+}
+
+/// Socket-level counters of the driver (the core keeps its own, see `Host::statistics`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DriverStatistics {
+    /// Datagrams handed to the socket.
+    pub datagrams_sent: u64,
+    /// Bytes handed to the socket.
+    pub bytes_sent: u64,
+    /// Datagrams read from the socket (including dropped ones).
+    pub datagrams_received: u64,
+    /// Bytes read from the socket.
+    pub bytes_received: u64,
+    /// Datagrams longer than [`MAXIMUM_DATAGRAM`], dropped unread.
+    pub dropped_truncated: u64,
+    /// Sends that failed for one destination (unreachable, wrong address family, would block)
+    /// and were dropped, as ENet drops them.
+    pub send_failures: u64,
+}
+
+/// An ENet host on a UDP socket: the driver half of `enet_host_service`.
+///
+/// Owns the protocol [`Host`], a non-blocking socket and the clock. Commands go to the core
+/// through [`host_mut`](Self::host_mut) (or [`connect`](Self::connect), which needs the time);
+/// [`service`](Self::service) then moves datagrams and returns events.
+///
+/// Limits of this std-only driver: socket buffer sizes stay at the system defaults (std cannot
+/// set `SO_RCVBUF`/`SO_SNDBUF`; ENet asks for 256 KiB), `IPV6_V6ONLY` cannot be changed (see
+/// [`BindAddress::Wildcard`]), and datagrams are sent and received one system call at a time.
+#[derive(Debug)]
+pub struct UdpHost {
+    host: Host,
+    socket: UdpSocket,
+    local_addr: SocketAddr,
+    clock: Clock,
+    outgoing_link: LinkSimulator,
+    incoming_link: LinkSimulator,
+    transmit_buffer: Box<[u8]>,
+    receive_buffer: Box<[u8]>,
+    stats: DriverStatistics,
+}
+
+impl UdpHost {
+    /// Bind a socket on `bind`:`port` (0 = ephemeral) and create the host.
+    pub fn bind(bind: BindAddress, port: u16, config: HostConfig) -> io::Result<UdpHost> {
+        let host =
+            Host::new(config).map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
+        let socket = match bind {
+            BindAddress::Wildcard => bind_wildcard(port)?,
+            BindAddress::Ip(ip) => UdpSocket::bind(SocketAddr::new(ip, port))?,
+        };
+        socket.set_nonblocking(true)?;
+        // As in ENet, option failures are ignored (SO_BROADCAST is refused on some IPv6 sockets).
+        let _ = socket.set_broadcast(true);
+        let local_addr = socket.local_addr()?;
+        let seed = u64::from(local_addr.port()) ^ 0x11A7_5EED;
+        Ok(UdpHost {
+            host,
+            socket,
+            local_addr,
+            clock: Clock::new(),
+            outgoing_link: LinkSimulator::new(seed),
+            incoming_link: LinkSimulator::new(seed.rotate_left(32)),
+            transmit_buffer: vec![0; MINIMUM_TRANSMIT_BUFFER].into_boxed_slice(),
+            receive_buffer: vec![0; MAXIMUM_DATAGRAM + 1].into_boxed_slice(),
+            stats: DriverStatistics::default(),
+        })
+    }
+
+    /// The bound socket address (with the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The protocol core.
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+
+    /// The protocol core, for commands (`send`, `disconnect`, settings). Queued datagrams leave
+    /// on the next [`service`](Self::service) or [`flush`](Self::flush).
+    pub fn host_mut(&mut self) -> &mut Host {
+        &mut self.host
+    }
+
+    /// The current ENet time of this host's clock.
+    pub fn now(&self) -> EnetTime {
+        self.clock.now()
+    }
+
+    /// Replace the clock (tests start it near the 32-bit wrap). Call before connecting.
+    pub fn set_clock(&mut self, clock: Clock) {
+        self.clock = clock;
+    }
+
+    /// Start connecting to `address`; IPv4-mapped IPv6 addresses are taken as IPv4, matching the
+    /// source addresses the driver reports.
+    pub fn connect(
+        &mut self,
+        address: SocketAddr,
+        channel_count: usize,
+        data: u32,
+    ) -> Result<PeerId, rust_enet_proto::ConnectError> {
+        let now = self.clock.now();
+        self.host
+            .connect(now, canonical_addr(address), channel_count, data)
+    }
+
+    /// `enet_host_service`: return a queued event if there is one; otherwise send, receive, run
+    /// timers and send again, returning the first event; if none, wait on the socket (up to
+    /// `timeout`, waking for the core's timers) and repeat. `Duration::ZERO` is one non-blocking
+    /// pass. Returns `Ok(None)` when the timeout passes without an event.
+    pub fn service(&mut self, timeout: Duration) -> io::Result<Option<Event>> {
+        if let Some(event) = self.host.poll_event() {
+            return Ok(Some(event));
+        }
+        let start = Instant::now();
+        let deadline = start
+            .checked_add(timeout)
+            .unwrap_or(start + Duration::from_secs(86_400));
+        loop {
+            self.pass()?;
+            if let Some(event) = self.host.poll_event() {
+                return Ok(Some(event));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(None);
+            }
+            // A timer that is due but produced nothing (it fires on a later millisecond tick)
+            // must not turn this into a busy loop: wait at least 1 ms, unless the deadline is
+            // nearer.
+            let until_deadline = deadline - now;
+            let wait = self
+                .next_wake(now)
+                .map_or(until_deadline, |wake| wake.saturating_duration_since(now))
+                .max(Duration::from_millis(1))
+                .min(until_deadline);
+            self.wait_and_receive(wait)?;
+        }
+    }
+
+    /// `enet_host_check_events`: the next queued event, without any I/O.
+    pub fn check_events(&mut self) -> Option<Event> {
+        self.host.poll_event()
+    }
+
+    /// `enet_host_flush`: send everything the core has queued, now.
+    pub fn flush(&mut self) -> io::Result<()> {
+        let now = self.clock.now();
+        self.send_pending(now)
+    }
+
+    /// Send a raw datagram from the host's socket, outside the protocol (NAT punching, LAN
+    /// discovery replies; Godot's `ENetConnection.socket_send`). It crosses the simulated link.
+    pub fn socket_send(&mut self, addr: SocketAddr, data: &[u8]) -> io::Result<()> {
+        match self.outgoing_link.submit(Instant::now(), addr, data) {
+            Fate::PassThrough => {
+                send_datagram(&self.socket, self.local_addr, &mut self.stats, addr, data)
+            }
+            Fate::Held => Ok(()),
+        }
+    }
+
+    /// Socket-level counters.
+    pub fn driver_statistics(&self) -> DriverStatistics {
+        self.stats
+    }
+
+    /// Simulate a bad network on this host's traffic. Default: perfect in both directions.
+    pub fn set_link_conditions(&mut self, direction: LinkDirection, conditions: LinkConditions) {
+        if matches!(direction, LinkDirection::Outgoing | LinkDirection::Both) {
+            self.outgoing_link.set_conditions(conditions);
+        }
+        if matches!(direction, LinkDirection::Incoming | LinkDirection::Both) {
+            self.incoming_link.set_conditions(conditions);
+        }
+    }
+
+    /// Current conditions of one direction (`Both` reports the outgoing one).
+    pub fn link_conditions(&self, direction: LinkDirection) -> LinkConditions {
+        match direction {
+            LinkDirection::Incoming => self.incoming_link.conditions(),
+            LinkDirection::Outgoing | LinkDirection::Both => self.outgoing_link.conditions(),
+        }
+    }
+
+    /// Reseed the simulator's generators, for reproducible runs.
+    pub fn set_link_seed(&mut self, seed: u64) {
+        self.outgoing_link.reseed(seed);
+        self.incoming_link.reseed(seed ^ 0x9E37_79B9_7F4A_7C15);
+    }
+
+    /// What the simulator did in one direction (`Both` sums the two).
+    pub fn link_statistics(&self, direction: LinkDirection) -> LinkStatistics {
+        let (out, inc) = (
+            self.outgoing_link.statistics(),
+            self.incoming_link.statistics(),
+        );
+        match direction {
+            LinkDirection::Outgoing => out,
+            LinkDirection::Incoming => inc,
+            LinkDirection::Both => LinkStatistics {
+                lost: out.lost + inc.lost,
+                queue_dropped: out.queue_dropped + inc.queue_dropped,
+                duplicated: out.duplicated + inc.duplicated,
+                reordered: out.reordered + inc.reordered,
+            },
+        }
+    }
+
+    /// One non-blocking pass: timers, send, receive what is there, timers, send.
+    fn pass(&mut self) -> io::Result<()> {
+        let now = self.clock.now();
+        self.host.handle_timeout(now);
+        self.send_pending(now)?;
+        self.receive_available()?;
+        let now = self.clock.now();
+        self.host.handle_timeout(now);
+        self.send_pending(now)
+    }
+
+    /// Release due simulated datagrams, then drain `poll_transmit` into the socket (or the link).
+    fn send_pending(&mut self, now: EnetTime) -> io::Result<()> {
+        let instant = Instant::now();
+        while let Some((addr, data)) = self.outgoing_link.pop_due(instant) {
+            send_datagram(&self.socket, self.local_addr, &mut self.stats, addr, &data)?;
+        }
+        while let Some(transmit) = self.host.poll_transmit(now, &mut self.transmit_buffer) {
+            let data = &self.transmit_buffer[..transmit.len];
+            if self
+                .outgoing_link
+                .submit(instant, transmit.destination, data)
+                == Fate::PassThrough
+            {
+                send_datagram(
+                    &self.socket,
+                    self.local_addr,
+                    &mut self.stats,
+                    transmit.destination,
+                    data,
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Read up to [`RECEIVE_BATCH`] waiting datagrams and hand them (and due simulated ones) to
+    /// the core.
+    fn receive_available(&mut self) -> io::Result<()> {
+        for _ in 0..RECEIVE_BATCH {
+            match self.socket.recv_from(&mut self.receive_buffer) {
+                Ok((len, from)) => self.deliver(len, from),
+                Err(err) => match classify_receive_error(&err) {
+                    ReceiveError::Empty => break,
+                    ReceiveError::Skip => continue,
+                    ReceiveError::Fatal => return Err(err),
+                },
+            }
+        }
+        self.release_incoming();
+        Ok(())
+    }
+
+    /// Block up to `wait` for one datagram and deliver it.
+    fn wait_and_receive(&mut self, wait: Duration) -> io::Result<()> {
+        // std has no poll(): a blocking read with a timeout does the same job for one socket.
+        let wait = wait.max(Duration::from_micros(100));
+        self.socket.set_nonblocking(false)?;
+        let result = self
+            .socket
+            .set_read_timeout(Some(wait))
+            .and_then(|()| self.socket.recv_from(&mut self.receive_buffer));
+        self.socket.set_nonblocking(true)?;
+        match result {
+            Ok((len, from)) => self.deliver(len, from),
+            Err(err) => match classify_receive_error(&err) {
+                ReceiveError::Empty | ReceiveError::Skip => {}
+                ReceiveError::Fatal => return Err(err),
+            },
+        }
+        self.release_incoming();
+        Ok(())
+    }
+
+    /// One datagram of `len` bytes from the receive buffer: drop if truncated, else through the
+    /// incoming link to the core.
+    fn deliver(&mut self, len: usize, from: SocketAddr) {
+        self.stats.datagrams_received += 1;
+        self.stats.bytes_received += len as u64;
+        if len > MAXIMUM_DATAGRAM {
+            self.stats.dropped_truncated += 1;
+            tracing::debug!(%from, "dropping datagram larger than {MAXIMUM_DATAGRAM} bytes");
+            return;
+        }
+        let from = canonical_addr(from);
+        let data = &self.receive_buffer[..len];
+        if self.incoming_link.submit(Instant::now(), from, data) == Fate::PassThrough {
+            let now = self.clock.now();
+            self.host.handle_datagram(now, from, data);
+        }
+    }
+
+    fn release_incoming(&mut self) {
+        let instant = Instant::now();
+        let now = self.clock.at(instant);
+        while let Some((from, data)) = self.incoming_link.pop_due(instant) {
+            self.host.handle_datagram(now, from, &data);
+        }
+    }
+
+    /// The earliest of the core's timer and the simulator's next release.
+    fn next_wake(&self, now: Instant) -> Option<Instant> {
+        let now_time = self.clock.at(now);
+        let timer = self
+            .host
+            .poll_timeout()
+            .map(|deadline| self.clock.instant_of(deadline, now, now_time));
+        [
+            timer,
+            self.outgoing_link.next_release(),
+            self.incoming_link.next_release(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+}
+
+enum ReceiveError {
+    /// Nothing more to read.
+    Empty,
+    /// This datagram is lost, try the next one.
+    Skip,
+    /// Report to the caller.
+    Fatal,
+}
+
+fn classify_receive_error(err: &io::Error) -> ReceiveError {
+    use io::ErrorKind::*;
+    match err.kind() {
+        WouldBlock | TimedOut => ReceiveError::Empty,
+        // EINTR; Windows reports ICMP port-unreachable as WSAECONNRESET on the next read, and a
+        // too-long datagram as WSAEMSGSIZE (10040), both per datagram, not per socket.
+        Interrupted | ConnectionReset | ConnectionRefused => ReceiveError::Skip,
+        _ if err.raw_os_error() == Some(10040) && cfg!(windows) => ReceiveError::Skip,
+        _ => ReceiveError::Fatal,
+    }
+}
+
+/// Send one datagram, converting the address to the socket's family. Failures that concern only
+/// this destination are counted and dropped (the protocol retransmits); others are returned.
+fn send_datagram(
+    socket: &UdpSocket,
+    local: SocketAddr,
+    stats: &mut DriverStatistics,
+    addr: SocketAddr,
+    data: &[u8],
+) -> io::Result<()> {
+    let Some(target) = socket_family_addr(local, addr) else {
+        stats.send_failures += 1;
+        tracing::debug!(%addr, "cannot reach an IPv6 address from an IPv4 socket");
+        return Ok(());
+    };
+    loop {
+        match socket.send_to(data, target) {
+            Ok(_) => {
+                stats.datagrams_sent += 1;
+                stats.bytes_sent += data.len() as u64;
+                return Ok(());
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => {
+                use io::ErrorKind::*;
+                return match err.kind() {
+                    // ENet counts "would block" as sent; the others concern only this destination.
+                    WouldBlock | ConnectionRefused | ConnectionReset | HostUnreachable
+                    | NetworkUnreachable | AddrNotAvailable | PermissionDenied | InvalidInput => {
+                        stats.send_failures += 1;
+                        tracing::debug!(%addr, %err, "datagram dropped");
+                        Ok(())
+                    }
+                    _ => Err(err),
+                };
+            }
+        }
+    }
+}
+
+/// IPv4-mapped IPv6 (`::ffff:a.b.c.d`) back to IPv4, so a peer's address compares equal whether
+/// it came through a dual-stack or an IPv4 socket.
+pub fn canonical_addr(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::V4(SocketAddrV4::new(v4, v6.port())),
+            None => addr,
+        },
+        SocketAddr::V4(_) => addr,
+    }
+}
+
+/// `addr` in the address family of a socket bound to `local`; `None` for IPv6 on IPv4.
+fn socket_family_addr(local: SocketAddr, addr: SocketAddr) -> Option<SocketAddr> {
+    match (local, canonical_addr(addr)) {
+        (SocketAddr::V6(_), SocketAddr::V4(v4)) => Some(SocketAddr::V6(SocketAddrV6::new(
+            v4.ip().to_ipv6_mapped(),
+            v4.port(),
+            0,
+            0,
+        ))),
+        (SocketAddr::V4(_), SocketAddr::V6(_)) => None,
+        (_, addr) => Some(addr),
+    }
+}
+
+/// Bind `[::]` where that accepts IPv4 too, else `0.0.0.0`.
+fn bind_wildcard(port: u16) -> io::Result<UdpSocket> {
+    if ipv6_wildcard_is_dual_stack() {
+        match UdpSocket::bind(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port)) {
+            Ok(socket) => return Ok(socket),
+            Err(err) => tracing::debug!(%err, "no IPv6 wildcard socket, falling back to 0.0.0.0"),
+        }
+    }
+    UdpSocket::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port))
+}
+
+/// Whether a socket bound to `[::]` also receives IPv4 (IPV6_V6ONLY off). std cannot change the
+/// option, so the driver relies on the system default: off on Linux unless
+/// `net.ipv6.bindv6only` is set, off on macOS, on for Windows and the BSDs.
+fn ipv6_wildcard_is_dual_stack() -> bool {
+    if cfg!(any(target_os = "linux", target_os = "android")) {
+        std::fs::read_to_string("/proc/sys/net/ipv6/bindv6only").map_or(true, |v| v.trim() == "0")
+    } else {
+        cfg!(any(target_os = "macos", target_os = "ios"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mapped_addresses_become_ipv4() {
+        let mapped: SocketAddr = "[::ffff:127.0.0.1]:4000".parse().unwrap();
+        assert_eq!(canonical_addr(mapped), "127.0.0.1:4000".parse().unwrap());
+        let v6: SocketAddr = "[::1]:4000".parse().unwrap();
+        assert_eq!(canonical_addr(v6), v6);
+    }
+
+    #[test]
+    fn destinations_follow_the_socket_family() {
+        let v6_local: SocketAddr = "[::]:1".parse().unwrap();
+        let v4_local: SocketAddr = "0.0.0.0:1".parse().unwrap();
+        let v4: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        assert_eq!(
+            socket_family_addr(v6_local, v4),
+            Some("[::ffff:127.0.0.1]:9".parse().unwrap())
+        );
+        assert_eq!(socket_family_addr(v4_local, v4), Some(v4));
+        assert_eq!(
+            socket_family_addr(v4_local, "[::1]:9".parse().unwrap()),
+            None
+        );
+        assert_eq!(
+            socket_family_addr(v4_local, "[::ffff:127.0.0.1]:9".parse().unwrap()),
+            Some(v4)
+        );
+    }
+}

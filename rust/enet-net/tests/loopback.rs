@@ -1,0 +1,203 @@
+//! Two `UdpHost`s over loopback: the driver's service loop, clock, address handling and the link
+//! simulator, end to end with the protocol core.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use rust_enet_net::{BindAddress, Clock, LinkConditions, LinkDirection, UdpHost};
+use rust_enet_proto::{Event, HostConfig, Packet, PeerId};
+
+const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+fn host(peers: usize) -> UdpHost {
+    let config = HostConfig {
+        peer_limit: peers,
+        ..HostConfig::default()
+    };
+    UdpHost::bind(BindAddress::Ip(LOOPBACK), 0, config).expect("bind loopback")
+}
+
+/// Service both hosts until `done` says so, collecting their events; fails after `limit`.
+fn drive(
+    a: &mut UdpHost,
+    b: &mut UdpHost,
+    limit: Duration,
+    mut done: impl FnMut(&[Event], &[Event]) -> bool,
+) -> (Vec<Event>, Vec<Event>) {
+    let (mut ea, mut eb) = (Vec::new(), Vec::new());
+    let deadline = Instant::now() + limit;
+    while !done(&ea, &eb) {
+        assert!(
+            Instant::now() < deadline,
+            "timed out: a {ea:?}\n b {eb:?}\n a {:?}\n b {:?}",
+            a.host().statistics(),
+            b.host().statistics()
+        );
+        if let Some(e) = a.service(Duration::from_millis(1)).unwrap() {
+            ea.push(e);
+        }
+        if let Some(e) = b.service(Duration::from_millis(1)).unwrap() {
+            eb.push(e);
+        }
+    }
+    (ea, eb)
+}
+
+fn connect(client: &mut UdpHost, server: &mut UdpHost) -> (PeerId, PeerId) {
+    let port = server.local_addr().port();
+    let peer = client
+        .connect(SocketAddr::new(LOOPBACK, port), 2, 7)
+        .unwrap();
+    let (ec, es) = drive(client, server, Duration::from_secs(5), |c, s| {
+        c.iter().any(|e| matches!(e, Event::Connect { .. }))
+            && s.iter().any(|e| matches!(e, Event::Connect { .. }))
+    });
+    assert!(ec.contains(&Event::Connect { peer, data: 0 }));
+    let Some(&Event::Connect { peer: remote, data }) = es.first() else {
+        panic!("{es:?}")
+    };
+    assert_eq!(data, 7);
+    (peer, remote)
+}
+
+#[test]
+fn service_with_zero_timeout_does_not_block() {
+    let mut a = host(1);
+    let start = Instant::now();
+    for _ in 0..100 {
+        assert!(a.service(Duration::ZERO).unwrap().is_none());
+    }
+    assert!(start.elapsed() < Duration::from_millis(500));
+    assert_ne!(a.now().as_millis(), 0);
+}
+
+#[test]
+fn service_waits_up_to_its_timeout() {
+    let mut a = host(1);
+    let start = Instant::now();
+    assert!(a.service(Duration::from_millis(60)).unwrap().is_none());
+    let waited = start.elapsed();
+    assert!(waited >= Duration::from_millis(60), "{waited:?}");
+    assert!(waited < Duration::from_millis(1000), "{waited:?}");
+}
+
+#[test]
+fn two_hosts_connect_exchange_and_disconnect() {
+    let mut client = host(1);
+    let mut server = host(4);
+    let (to_server, to_client) = connect(&mut client, &mut server);
+    client
+        .host_mut()
+        .send(to_server, 1, Packet::reliable(&b"ping"[..]))
+        .unwrap();
+    server
+        .host_mut()
+        .send(to_client, 0, Packet::reliable(&b"pong"[..]))
+        .unwrap();
+    let (ec, es) = drive(&mut client, &mut server, Duration::from_secs(5), |c, s| {
+        c.iter().any(|e| matches!(e, Event::Receive { .. }))
+            && s.iter().any(|e| matches!(e, Event::Receive { .. }))
+    });
+    assert!(
+        matches!(&ec[..], [Event::Receive { channel: 0, packet, .. }] if &packet.data[..] == b"pong")
+    );
+    assert!(
+        matches!(&es[..], [Event::Receive { channel: 1, packet, .. }] if &packet.data[..] == b"ping")
+    );
+    client.host_mut().disconnect(to_server, 99);
+    let (_, es) = drive(&mut client, &mut server, Duration::from_secs(5), |_, s| {
+        s.iter().any(|e| matches!(e, Event::Disconnect { .. }))
+    });
+    assert!(matches!(es[..], [Event::Disconnect { data: 99, .. }]));
+}
+
+#[test]
+fn reliable_order_survives_lossy_reordering_link() {
+    let mut client = host(1);
+    let mut server = host(1);
+    let (to_server, _) = connect(&mut client, &mut server);
+    let bad = LinkConditions {
+        latency_ms: 5,
+        jitter_ms: 5,
+        loss_percent: 10.0,
+        duplicate_percent: 5.0,
+        reorder_percent: 10.0,
+        bandwidth_bytes_per_sec: 0,
+    };
+    client.set_link_seed(42);
+    client.set_link_conditions(LinkDirection::Both, bad);
+    for i in 0..100u32 {
+        let payload = i.to_be_bytes().repeat(1 + (i as usize % 400));
+        client
+            .host_mut()
+            .send(to_server, 0, Packet::reliable(payload))
+            .unwrap();
+    }
+    let (_, es) = drive(&mut client, &mut server, Duration::from_secs(15), |_, s| {
+        s.iter()
+            .filter(|e| matches!(e, Event::Receive { .. }))
+            .count()
+            == 100
+    });
+    for (i, event) in es.iter().enumerate() {
+        let Event::Receive { packet, .. } = event else {
+            panic!("{event:?}")
+        };
+        assert_eq!(packet.data[..4], (i as u32).to_be_bytes());
+        assert_eq!(packet.len(), 4 * (1 + i % 400));
+    }
+    let stats = client.link_statistics(LinkDirection::Both);
+    // Some 30 datagrams each way: some are certainly lost and held back.
+    assert!(stats.lost > 0 && stats.reordered > 0, "{stats:?}");
+}
+
+#[test]
+fn clock_near_wrap_still_connects_and_delivers() {
+    let mut client = host(1);
+    let mut server = host(1);
+    client.set_clock(Clock::starting_at(u32::MAX - 300));
+    server.set_clock(Clock::starting_at(u32::MAX - 100));
+    let (to_server, _) = connect(&mut client, &mut server);
+    std::thread::sleep(Duration::from_millis(350));
+    client
+        .host_mut()
+        .send(to_server, 0, Packet::reliable(&b"after wrap"[..]))
+        .unwrap();
+    let (_, es) = drive(&mut client, &mut server, Duration::from_secs(5), |_, s| {
+        s.iter().any(|e| matches!(e, Event::Receive { .. }))
+    });
+    assert!(
+        matches!(&es[..], [Event::Receive { packet, .. }] if &packet.data[..] == b"after wrap")
+    );
+    assert!(client.now().as_millis() < 1000, "the client clock wrapped");
+}
+
+#[test]
+fn oversized_datagrams_are_dropped_as_truncated() {
+    let mut server = host(1);
+    let sender = std::net::UdpSocket::bind((LOOPBACK, 0)).unwrap();
+    sender.send_to(&[0u8; 5000], server.local_addr()).unwrap();
+    sender.send_to(&[0u8; 4096], server.local_addr()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while server.driver_statistics().datagrams_received < 2 && Instant::now() < deadline {
+        server.service(Duration::from_millis(5)).unwrap();
+    }
+    let stats = server.driver_statistics();
+    assert_eq!(stats.datagrams_received, 2);
+    assert_eq!(stats.dropped_truncated, 1);
+}
+
+#[test]
+fn raw_socket_send_reaches_the_address() {
+    let mut a = host(1);
+    let receiver = std::net::UdpSocket::bind((LOOPBACK, 0)).unwrap();
+    receiver
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    a.socket_send(receiver.local_addr().unwrap(), b"raw hello")
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let (len, from) = receiver.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..len], b"raw hello");
+    assert_eq!(from, a.local_addr());
+}
