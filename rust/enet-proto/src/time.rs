@@ -48,7 +48,11 @@ impl EnetTime {
     /// Absolute distance in milliseconds (`ENET_TIME_DIFFERENCE`).
     pub const fn distance(self, other: Self) -> u32 {
         let d = self.0.wrapping_sub(other.0);
-        if d >= TIME_OVERFLOW { other.0.wrapping_sub(self.0) } else { d }
+        if d >= TIME_OVERFLOW {
+            other.0.wrapping_sub(self.0)
+        } else {
+            d
+        }
     }
 
     /// Wrap-aware ordering, for picking the earliest of several deadlines.

@@ -734,3 +734,38 @@ fn clamp_channel_limit(limit: usize) -> usize {
         limit
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_can_move_to_a_service_thread() {
+        fn assert_send<T: Send>() {}
+        assert_send::<Host>();
+        assert_send::<Event>();
+    }
+
+    #[test]
+    fn config_limits_are_checked() {
+        let bad = |peer_limit, mtu| {
+            Host::new(HostConfig {
+                peer_limit,
+                mtu,
+                ..HostConfig::default()
+            })
+            .err()
+        };
+        assert_eq!(bad(0, 1392), Some(HostError::InvalidPeerLimit(0)));
+        assert_eq!(bad(4096, 1392), Some(HostError::InvalidPeerLimit(4096)));
+        assert_eq!(bad(4095, 575), Some(HostError::InvalidMtu(575)));
+        assert_eq!(bad(4095, 4096), None);
+        let host = Host::new(HostConfig {
+            channel_limit: 0,
+            ..HostConfig::default()
+        })
+        .unwrap();
+        assert_eq!(host.channel_limit(), 255);
+        assert_eq!(host.poll_timeout(), None);
+    }
+}

@@ -49,7 +49,8 @@ impl Host {
         if !p.sent_reliable_commands.is_empty() {
             return Some(p.next_timeout);
         }
-        if p.state == PeerState::Connected && !p.has_queued_reliable() {
+        // Queued commands go out with the next `poll_transmit`, whose send pass adds the ping.
+        if p.state == PeerState::Connected && p.queued_commands() == 0 {
             let now = self.clock_time;
             if now.distance(p.last_receive_time) >= p.ping_interval {
                 return Some(now);
@@ -143,7 +144,7 @@ impl Host {
         let peer = &self.peers[idx];
         if peer.state == PeerState::Connected
             && peer.sent_reliable_commands.is_empty()
-            && !peer.has_queued_reliable()
+            && peer.queued_commands() == 0
             && now.distance(peer.last_receive_time) >= peer.ping_interval
         {
             self.queue_ping(idx);

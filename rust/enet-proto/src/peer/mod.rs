@@ -486,15 +486,6 @@ impl Peer {
             && self.sent_reliable_commands.is_empty()
     }
 
-    /// A reliable command is queued but not yet sent.
-    pub(crate) fn has_queued_reliable(&self) -> bool {
-        !self.outgoing_send_reliable_commands.is_empty()
-            || self
-                .outgoing_commands
-                .iter()
-                .any(OutgoingCommand::is_reliable)
-    }
-
     /// Source-address check of protocol description 2.4 step 4: the same IP and port, unless
     /// this peer was connected to the IPv4 broadcast address.
     pub(crate) fn accepts_address(&self, from: SocketAddr) -> bool {
