@@ -1,0 +1,586 @@
+//! rust_enet against the C library (Debian libenet 1.3.17) over loopback, both directions:
+//! our client with a C server and a C client with our server, every delivery kind on several
+//! channels, fragments, disconnects with data, checksums and the range coder.
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use rust_enet_interop::{CEvent, CPeer, fnv1a64, pattern};
+use rust_enet_net::{BindAddress, UdpHost};
+use rust_enet_proto::compress::RangeCoder;
+use rust_enet_proto::{DisconnectReason, Event, HostConfig, Packet, PacketFlags, PeerId};
+
+const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+const CHANNELS: usize = 4;
+const CONNECT_DATA: u32 = 0x1234_5678;
+const STEP: Duration = Duration::from_millis(1);
+const WAIT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Our host connects to a C server.
+    RustClient,
+    /// A C client connects to our host.
+    RustServer,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Options {
+    checksum: bool,
+    range_coder: bool,
+    wildcard: bool,
+}
+
+/// One connection between our host and a C host, both being serviced.
+struct Session {
+    ours: UdpHost,
+    c: CPeer,
+    our_peer: PeerId,
+    c_peer: u32,
+    our_events: VecDeque<Event>,
+}
+
+fn config(options: Options) -> HostConfig {
+    HostConfig {
+        peer_limit: 4,
+        channel_limit: CHANNELS,
+        checksum: options.checksum,
+        compressor: options.range_coder.then(|| {
+            Box::new(RangeCoder::new()) as Box<dyn rust_enet_proto::compress::Compressor + Send>
+        }),
+        ..HostConfig::default()
+    }
+}
+
+impl Session {
+    fn open(role: Role, options: Options) -> Session {
+        let mut c = CPeer::spawn().expect("spawn the C peer");
+        if options.checksum {
+            c.command("checksum on").unwrap();
+        }
+        if options.range_coder {
+            c.command("compress range").unwrap();
+        }
+        let bind = if options.wildcard {
+            BindAddress::Wildcard
+        } else {
+            BindAddress::Ip(LOOPBACK)
+        };
+        let ours = UdpHost::bind(bind, 0, config(options)).expect("bind our host");
+        let mut session = Session {
+            ours,
+            c,
+            our_peer: PeerId(0),
+            c_peer: 0,
+            our_events: VecDeque::new(),
+        };
+        match role {
+            Role::RustClient => {
+                let port = session.c.server(0, 4, CHANNELS).unwrap();
+                session.c.auto_service(true).unwrap();
+                session.our_peer = session
+                    .ours
+                    .connect(SocketAddr::new(LOOPBACK, port), CHANNELS, CONNECT_DATA)
+                    .unwrap();
+                let event = session.wait_ours(|e| matches!(e, Event::Connect { .. }));
+                assert_eq!(
+                    event,
+                    Event::Connect {
+                        peer: session.our_peer,
+                        data: 0
+                    }
+                );
+                let event = session.wait_c(|e| matches!(e, CEvent::Connect { .. }));
+                let CEvent::Connect { peer, data } = event else {
+                    unreachable!()
+                };
+                assert_eq!(data, CONNECT_DATA);
+                session.c_peer = peer;
+            }
+            Role::RustServer => {
+                let port = session.ours.local_addr().port();
+                session.c_peer = session.c.client(port, CHANNELS, CONNECT_DATA).unwrap();
+                session.c.auto_service(true).unwrap();
+                let event = session.wait_ours(|e| matches!(e, Event::Connect { .. }));
+                let Event::Connect { peer, data } = event else {
+                    unreachable!()
+                };
+                assert_eq!(data, CONNECT_DATA);
+                session.our_peer = peer;
+                let event = session.wait_c(|e| matches!(e, CEvent::Connect { .. }));
+                assert_eq!(
+                    event,
+                    CEvent::Connect {
+                        peer: session.c_peer,
+                        data: 0
+                    }
+                );
+                let address = session.ours.host().peer(peer).expect("peer slot").address();
+                assert_eq!(
+                    address.ip(),
+                    LOOPBACK,
+                    "IPv4-mapped source must be reported as IPv4"
+                );
+            }
+        }
+        session
+    }
+
+    /// Service our host briefly and queue its events.
+    fn pump(&mut self) {
+        if let Some(event) = self.ours.service(STEP).expect("service") {
+            self.our_events.push_back(event);
+        }
+        while let Some(event) = self.ours.check_events() {
+            self.our_events.push_back(event);
+        }
+    }
+
+    fn try_wait_ours(
+        &mut self,
+        timeout: Duration,
+        mut pred: impl FnMut(&Event) -> bool,
+    ) -> Option<Event> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(i) = self.our_events.iter().position(&mut pred) {
+                return self.our_events.remove(i);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            self.pump();
+        }
+    }
+
+    fn wait_ours(&mut self, pred: impl FnMut(&Event) -> bool) -> Event {
+        match self.try_wait_ours(WAIT, pred) {
+            Some(event) => event,
+            None => panic!(
+                "our host: expected event did not come; queued {:?}; C transcript {:?}; stats {:?}",
+                self.our_events,
+                self.c.transcript_tail(),
+                self.ours.host().statistics()
+            ),
+        }
+    }
+
+    fn try_wait_c(
+        &mut self,
+        timeout: Duration,
+        mut pred: impl FnMut(&CEvent) -> bool,
+    ) -> Option<CEvent> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.pump();
+            if let Ok(event) = self.c.wait_event(STEP, &mut pred) {
+                return Some(event);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+        }
+    }
+
+    fn wait_c(&mut self, pred: impl FnMut(&CEvent) -> bool) -> CEvent {
+        match self.try_wait_c(WAIT, pred) {
+            Some(event) => event,
+            None => panic!(
+                "C peer: expected event did not come; transcript {:?}; our events {:?}; stats {:?}",
+                self.c.transcript_tail(),
+                self.our_events,
+                self.ours.host().statistics()
+            ),
+        }
+    }
+
+    fn send_ours(&mut self, channel: u8, packet: Packet) {
+        self.ours
+            .host_mut()
+            .send(self.our_peer, channel, packet)
+            .expect("send");
+    }
+
+    fn send_c(&mut self, channel: u8, kind: &str, payload: &[u8]) {
+        let peer = self.c_peer;
+        self.c.send(peer, channel, kind, payload).expect("C send");
+    }
+
+    /// Wait until the C peer reports `payload` on `channel` with ENet packet flags `flags`.
+    fn expect_c_receives(
+        &mut self,
+        channel: u8,
+        payload: &[u8],
+        flags: u32,
+        timeout: Duration,
+    ) -> bool {
+        let hash = fnv1a64(payload);
+        let peer = self.c_peer;
+        let event = self.try_wait_c(timeout, |e| {
+            matches!(e, CEvent::Receive { peer: p, channel: ch, hash: h, len, .. }
+                if *p == peer && *ch == channel && *h == hash && *len == payload.len())
+        });
+        match event {
+            Some(CEvent::Receive {
+                prefix, flags: got, ..
+            }) => {
+                assert_eq!(prefix, payload[..payload.len().min(32)]);
+                assert_eq!(got, flags, "C-side packet flags");
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Wait until our host delivers `payload` on `channel`; checks the packet's flags.
+    fn expect_ours_receives(
+        &mut self,
+        channel: u8,
+        payload: &[u8],
+        flags: PacketFlags,
+        timeout: Duration,
+    ) -> bool {
+        let peer = self.our_peer;
+        let event = self.try_wait_ours(timeout, |e| {
+            matches!(e, Event::Receive { peer: p, channel: ch, packet }
+                if *p == peer && *ch == channel && packet.data[..] == *payload)
+        });
+        match event {
+            Some(Event::Receive { packet, .. }) => {
+                assert_eq!(packet.flags, flags, "our packet flags");
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Unreliable kinds can be dropped by the sender's packet throttle even on loopback: retry.
+    fn unreliable_to_c(&mut self, channel: u8, packet: Packet, c_flags: u32) {
+        let payload = packet.data.clone();
+        for _ in 0..5 {
+            self.send_ours(channel, packet.clone());
+            if self.expect_c_receives(channel, &payload, c_flags, Duration::from_secs(1)) {
+                return;
+            }
+        }
+        panic!(
+            "unreliable packet on channel {channel} never reached C: {:?}",
+            self.c.transcript_tail()
+        );
+    }
+
+    fn unreliable_to_ours(&mut self, channel: u8, kind: &str, payload: &[u8], flags: PacketFlags) {
+        for _ in 0..5 {
+            self.send_c(channel, kind, payload);
+            if self.expect_ours_receives(channel, payload, flags, Duration::from_secs(1)) {
+                return;
+            }
+        }
+        panic!(
+            "unreliable packet on channel {channel} never reached us: {:?}",
+            self.our_events
+        );
+    }
+
+    /// Reliable packets on every channel, both ways, checked in order per channel.
+    fn reliable_in_order_both_ways(&mut self) {
+        let payloads: Vec<(u8, Vec<u8>)> = (0..40u8)
+            .map(|i| (i % CHANNELS as u8, pattern(i, 1 + usize::from(i) * 29)))
+            .collect();
+        for (channel, payload) in &payloads {
+            self.send_ours(*channel, Packet::reliable(payload.clone()));
+        }
+        let peer = self.c_peer;
+        for (channel, payload) in &payloads {
+            // The next C receive on this channel must be the next payload sent on it.
+            let event = self.wait_c(|e| matches!(e, CEvent::Receive { peer: p, channel: ch, .. } if *p == peer && ch == channel));
+            let CEvent::Receive {
+                hash, len, flags, ..
+            } = event
+            else {
+                unreachable!()
+            };
+            assert_eq!(
+                (len, hash, flags),
+                (payload.len(), fnv1a64(payload), 1),
+                "channel {channel}"
+            );
+        }
+        for (channel, payload) in &payloads {
+            self.send_c(*channel, "reliable", payload);
+        }
+        let peer = self.our_peer;
+        for (channel, payload) in &payloads {
+            let event = self.wait_ours(|e| matches!(e, Event::Receive { peer: p, channel: ch, .. } if *p == peer && ch == channel));
+            let Event::Receive { packet, .. } = event else {
+                unreachable!()
+            };
+            assert_eq!(packet.data[..], payload[..], "channel {channel}");
+            assert_eq!(packet.flags, PacketFlags::RELIABLE);
+        }
+    }
+
+    fn unreliable_and_unsequenced_both_ways(&mut self) {
+        for channel in 0..CHANNELS as u8 {
+            let unrel = pattern(100 + channel, 50 + usize::from(channel));
+            let unseq = pattern(200 + channel, 70 + usize::from(channel));
+            self.unreliable_to_c(channel, Packet::unreliable(unrel.clone()), 0);
+            self.unreliable_to_c(channel, Packet::unsequenced(unseq.clone()), 2);
+            self.unreliable_to_ours(channel, "unreliable", &unrel, PacketFlags::NONE);
+            self.unreliable_to_ours(channel, "unsequenced", &unseq, PacketFlags::UNSEQUENCED);
+        }
+    }
+
+    fn fragments_both_ways(&mut self) {
+        let big = pattern(7, 100 * 1024);
+        let medium = pattern(8, 3000);
+        self.send_ours(3, Packet::reliable(big.clone()));
+        assert!(
+            self.expect_c_receives(3, &big, 1, WAIT),
+            "100 KiB reliable to C"
+        );
+        self.unreliable_to_c(
+            1,
+            Packet::new(medium.clone(), PacketFlags::UNRELIABLE_FRAGMENT),
+            8,
+        );
+        self.send_c(2, "reliable", &big);
+        assert!(
+            self.expect_ours_receives(2, &big, PacketFlags::RELIABLE, WAIT),
+            "100 KiB reliable from C"
+        );
+        self.unreliable_to_ours(
+            0,
+            "unreliable_fragment",
+            &medium,
+            PacketFlags::UNRELIABLE_FRAGMENT,
+        );
+    }
+
+    /// Graceful disconnect started by our side: C sees our data, we see a local disconnect.
+    fn disconnect_from_ours(&mut self, data: u32) {
+        let (our_peer, c_peer) = (self.our_peer, self.c_peer);
+        self.ours.host_mut().disconnect(our_peer, data);
+        let event = self.wait_c(|e| matches!(e, CEvent::Disconnect { .. }));
+        assert_eq!(event, CEvent::Disconnect { peer: c_peer, data });
+        let event = self.wait_ours(|e| matches!(e, Event::Disconnect { .. }));
+        let Event::Disconnect { peer, reason, .. } = event else {
+            unreachable!()
+        };
+        assert_eq!((peer, reason), (our_peer, DisconnectReason::Local));
+    }
+
+    /// Graceful disconnect started by the C side (`disconnect`, `disconnect_later` or
+    /// `disconnect_now`): we see the remote's data.
+    fn disconnect_from_c(&mut self, command: &str, data: u32) {
+        let (our_peer, c_peer) = (self.our_peer, self.c_peer);
+        self.c
+            .command(&format!("{command} {c_peer} {data}"))
+            .unwrap();
+        let event = self.wait_ours(|e| matches!(e, Event::Disconnect { .. }));
+        assert_eq!(
+            event,
+            Event::Disconnect {
+                peer: our_peer,
+                data,
+                reason: DisconnectReason::Remote
+            }
+        );
+        if command != "disconnect_now" {
+            let event = self.wait_c(|e| matches!(e, CEvent::Disconnect { .. }));
+            assert_eq!(
+                event,
+                CEvent::Disconnect {
+                    peer: c_peer,
+                    data: 0
+                }
+            );
+        }
+    }
+}
+
+fn full_exchange(role: Role, options: Options) {
+    let mut s = Session::open(role, options);
+    s.reliable_in_order_both_ways();
+    s.unreliable_and_unsequenced_both_ways();
+    s.fragments_both_ways();
+    s.disconnect_from_ours(0xABCD);
+}
+
+#[test]
+fn rust_client_c_server_every_delivery_kind_on_every_channel() {
+    let mut s = Session::open(Role::RustClient, Options::default());
+    s.reliable_in_order_both_ways();
+    s.unreliable_and_unsequenced_both_ways();
+}
+
+#[test]
+fn c_client_rust_server_every_delivery_kind_on_every_channel() {
+    let mut s = Session::open(Role::RustServer, Options::default());
+    s.reliable_in_order_both_ways();
+    s.unreliable_and_unsequenced_both_ways();
+}
+
+#[test]
+fn rust_client_c_server_fragments_both_ways() {
+    Session::open(Role::RustClient, Options::default()).fragments_both_ways();
+}
+
+#[test]
+fn c_client_rust_server_fragments_both_ways() {
+    Session::open(Role::RustServer, Options::default()).fragments_both_ways();
+}
+
+#[test]
+fn rust_client_disconnects_c_server_with_data() {
+    Session::open(Role::RustClient, Options::default()).disconnect_from_ours(0xABCD);
+}
+
+#[test]
+fn c_server_disconnects_rust_client_with_data() {
+    Session::open(Role::RustClient, Options::default()).disconnect_from_c("disconnect", 77);
+}
+
+#[test]
+fn rust_server_disconnects_c_client_with_data() {
+    Session::open(Role::RustServer, Options::default()).disconnect_from_ours(0xBEEF);
+}
+
+#[test]
+fn c_client_disconnects_rust_server_with_data() {
+    Session::open(Role::RustServer, Options::default()).disconnect_from_c("disconnect", 4242);
+}
+
+#[test]
+fn c_client_disconnect_later_and_now_reach_rust_server() {
+    let mut s = Session::open(Role::RustServer, Options::default());
+    s.send_c(0, "reliable", b"last words");
+    s.disconnect_from_c("disconnect_later", 5);
+    assert!(
+        s.expect_ours_receives(0, b"last words", PacketFlags::RELIABLE, Duration::ZERO),
+        "a packet queued before disconnect_later is delivered before the disconnect"
+    );
+    let mut s = Session::open(Role::RustServer, Options::default());
+    s.disconnect_from_c("disconnect_now", 6);
+}
+
+#[test]
+fn checksums_on_both_sides_rust_client() {
+    full_exchange(
+        Role::RustClient,
+        Options {
+            checksum: true,
+            ..Options::default()
+        },
+    );
+}
+
+#[test]
+fn checksums_on_both_sides_rust_server() {
+    full_exchange(
+        Role::RustServer,
+        Options {
+            checksum: true,
+            ..Options::default()
+        },
+    );
+}
+
+#[test]
+fn range_coder_on_both_sides_rust_client() {
+    full_exchange(
+        Role::RustClient,
+        Options {
+            range_coder: true,
+            ..Options::default()
+        },
+    );
+}
+
+#[test]
+fn range_coder_on_both_sides_rust_server() {
+    full_exchange(
+        Role::RustServer,
+        Options {
+            range_coder: true,
+            ..Options::default()
+        },
+    );
+}
+
+#[test]
+fn checksum_and_range_coder_together() {
+    full_exchange(
+        Role::RustServer,
+        Options {
+            checksum: true,
+            range_coder: true,
+            wildcard: false,
+        },
+    );
+    full_exchange(
+        Role::RustClient,
+        Options {
+            checksum: true,
+            range_coder: true,
+            wildcard: false,
+        },
+    );
+}
+
+#[test]
+fn dual_stack_wildcard_server_reports_ipv4_peers() {
+    // Bound to the wildcard (IPv6 with mapped IPv4 where available); the C client speaks IPv4 to
+    // 127.0.0.1 and `open` checks the peer address comes out as plain IPv4.
+    let mut s = Session::open(
+        Role::RustServer,
+        Options {
+            wildcard: true,
+            ..Options::default()
+        },
+    );
+    s.send_c(1, "reliable", b"over the wildcard");
+    assert!(s.expect_ours_receives(1, b"over the wildcard", PacketFlags::RELIABLE, WAIT));
+    s.disconnect_from_ours(1);
+}
+
+#[test]
+fn range_coder_shrinks_compressible_traffic_to_c() {
+    let mut s = Session::open(
+        Role::RustClient,
+        Options {
+            range_coder: true,
+            ..Options::default()
+        },
+    );
+    let zeros = vec![0u8; 64 * 1024];
+    let before = s.ours.driver_statistics().bytes_sent;
+    s.send_ours(0, Packet::reliable(zeros.clone()));
+    assert!(s.expect_c_receives(0, &zeros, 1, WAIT));
+    let sent = s.ours.driver_statistics().bytes_sent - before;
+    assert!(
+        sent < 16 * 1024,
+        "64 KiB of zeros took {sent} bytes on the wire"
+    );
+}
+
+#[test]
+fn mismatched_checksum_setting_does_not_connect() {
+    // A control for the checksum tests: only the C server checksums, so neither side can parse
+    // the other and no connection forms.
+    let mut c = CPeer::spawn().unwrap();
+    c.command("checksum on").unwrap();
+    let port = c.server(0, 4, CHANNELS).unwrap();
+    c.auto_service(true).unwrap();
+    let mut ours = UdpHost::bind(BindAddress::Ip(LOOPBACK), 0, config(Options::default())).unwrap();
+    ours.connect(SocketAddr::new(LOOPBACK, port), CHANNELS, 1)
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < deadline {
+        if let Some(event) = ours.service(Duration::from_millis(10)).unwrap() {
+            panic!("unexpected {event:?}");
+        }
+    }
+    assert!(c.drain_events().is_empty(), "{:?}", c.transcript_tail());
+}
