@@ -755,3 +755,130 @@ fn waiting_data_limit_back_pressures_without_disconnecting() {
     );
     assert_eq!(got, (0..50).collect::<Vec<_>>());
 }
+
+#[test]
+fn reliable_sequence_numbers_wrap_past_65536() {
+    let mut sim = Sim::new(24);
+    let server = sim.add_host(server_config(4, 241));
+    let client = sim.add_host(client_config(242));
+    let (cpeer, _) = sim.establish(client, server, 1);
+    sim.set_links(client, server, Link::lossy(0.02, 0.01, 0.05));
+    const N: u32 = 70_000;
+    let mut next = 0u32;
+    let mut got = Vec::with_capacity(N as usize);
+    assert!(sim.run_until(900_000, |s| {
+        // Keep a few thousand in the queue, like an application streaming data.
+        while next < N && s.nodes[client].host.peer(cpeer).unwrap().queued_commands() < 4_000 {
+            s.host(client)
+                .send(cpeer, 0, Packet::reliable(numbered(next, 4)))
+                .unwrap();
+            next += 1;
+        }
+        got.extend(s.take_received(server).into_iter().map(|(_, d)| number_of(&d)));
+        got.len() == N as usize
+    }));
+    assert!(got.iter().copied().eq(0..N), "out of order across the wrap");
+}
+
+#[test]
+fn unreliable_stream_is_upgraded_to_reliable_after_65535() {
+    let mut sim = Sim::new(25);
+    let server = sim.add_host(server_config(4, 251));
+    let client = sim.add_host(client_config(252));
+    let (cpeer, _) = sim.establish(client, server, 1);
+    const N: u32 = 65_540;
+    let mut next = 0u32;
+    let mut got: Vec<(u32, PacketFlags)> = Vec::new();
+    assert!(sim.run_until(300_000, |s| {
+        while next < N && s.nodes[client].host.peer(cpeer).unwrap().queued_commands() < 2_000 {
+            s.host(client)
+                .send(cpeer, 0, Packet::unreliable(numbered(next, 4)))
+                .unwrap();
+            next += 1;
+        }
+        for (_, e) in s.take_events(server) {
+            if let Event::Receive { packet, .. } = e {
+                got.push((number_of(&packet.data), packet.flags));
+            }
+        }
+        next == N && got.last().is_some_and(|(n, _)| *n == N - 1)
+    }));
+    // Lossless link: everything arrives, in order; number 65535 (the 65536th) went reliably and
+    // started a new epoch.
+    assert_eq!(got.len(), N as usize);
+    assert!(got.iter().map(|(n, _)| *n).eq(0..N));
+    assert_eq!(got[65_535].1, PacketFlags::RELIABLE);
+    assert_eq!(got[65_534].1, PacketFlags::NONE);
+    assert_eq!(got[65_536].1, PacketFlags::NONE);
+}
+
+#[test]
+fn mtu_is_negotiated_down_and_large_packets_fit_the_smaller_path() {
+    for (client_mtu, server_mtu) in [(4096, 576), (576, 4096), (4096, 4096)] {
+        let mut sim = Sim::new(26);
+        let server = sim.add_host(HostConfig {
+            mtu: server_mtu,
+            ..server_config(4, 261)
+        });
+        let client = sim.add_host(HostConfig {
+            mtu: client_mtu,
+            checksum: true,
+            ..client_config(262)
+        });
+        sim.nodes[server].host.set_checksum(true);
+        let expected = client_mtu.min(server_mtu);
+        // The link drops anything above the negotiated MTU (plus the checksum).
+        sim.set_links(
+            client,
+            server,
+            Link {
+                mtu: expected as usize + 4,
+                ..Link::default()
+            },
+        );
+        let (cpeer, speer) = sim.establish(client, server, 1);
+        assert_eq!(sim.nodes[client].host.peer(cpeer).unwrap().mtu(), expected);
+        assert_eq!(sim.nodes[server].host.peer(speer).unwrap().mtu(), expected);
+        let payload = Bytes::from(vec![9u8; 100_000]);
+        sim.host(client)
+            .send(cpeer, 0, Packet::reliable(payload.clone()))
+            .unwrap();
+        sim.host(server)
+            .send(speer, 0, Packet::reliable(payload.clone()))
+            .unwrap();
+        sim.flush();
+        let mut at_server = Vec::new();
+        let mut at_client = Vec::new();
+        assert!(sim.run_until(20_000, |s| {
+            at_server.extend(s.take_received(server));
+            at_client.extend(s.take_received(client));
+            !at_server.is_empty() && !at_client.is_empty()
+        }));
+        assert_eq!(at_server[0].1, payload[..]);
+        assert_eq!(at_client[0].1, payload[..]);
+    }
+}
+
+#[test]
+fn events_round_robin_between_peers() {
+    let mut sim = Sim::new(27);
+    let server = sim.add_host(server_config(8, 271));
+    let a = sim.add_host(client_config(272));
+    let b = sim.add_host(client_config(273));
+    let (pa, _) = sim.establish(a, server, 1);
+    let (pb, _) = sim.establish(b, server, 1);
+    sim.nodes[server].poll_events = false;
+    for i in 0..3u32 {
+        sim.host(a).send(pa, 0, Packet::reliable(numbered(i, 8))).unwrap();
+        sim.host(b).send(pb, 0, Packet::reliable(numbered(100 + i, 8))).unwrap();
+    }
+    sim.flush();
+    sim.run_for(200);
+    let mut order = Vec::new();
+    while let Some(Event::Receive { packet, .. }) = sim.host(server).poll_event() {
+        order.push(number_of(&packet.data));
+    }
+    assert_eq!(order.len(), 6);
+    // One packet per peer in turn.
+    assert!(order.windows(2).all(|w| (w[0] >= 100) != (w[1] >= 100)), "{order:?}");
+}
