@@ -201,3 +201,47 @@ fn raw_socket_send_reaches_the_address() {
     assert_eq!(&buf[..len], b"raw hello");
     assert_eq!(from, a.local_addr());
 }
+
+#[test]
+fn ipv6_and_ipv4_clients_reach_a_wildcard_server() {
+    let mut server = UdpHost::bind(BindAddress::Wildcard, 0, HostConfig::default()).unwrap();
+    let port = server.local_addr().port();
+    let mut v4 = host(1);
+    let v4_peer = v4.connect(SocketAddr::new(LOOPBACK, port), 1, 4).unwrap();
+    let (_, es) = drive(&mut v4, &mut server, Duration::from_secs(5), |c, s| {
+        c.contains(&Event::Connect {
+            peer: v4_peer,
+            data: 0,
+        }) && !s.is_empty()
+    });
+    let Event::Connect { peer, data: 4 } = es[0] else {
+        panic!("{es:?}")
+    };
+    let seen = server.host().peer(peer).unwrap().address();
+    assert_eq!(seen, v4.local_addr(), "IPv4 client seen as plain IPv4");
+
+    // IPv6 only where the wildcard socket is IPv6 and the system has ::1.
+    if !server.local_addr().is_ipv6() {
+        return;
+    }
+    let Ok(mut v6) = UdpHost::bind(
+        BindAddress::Ip("::1".parse().unwrap()),
+        0,
+        HostConfig::default(),
+    ) else {
+        return;
+    };
+    let v6_peer = v6
+        .connect(SocketAddr::new("::1".parse().unwrap(), port), 1, 6)
+        .unwrap();
+    let (_, es) = drive(&mut v6, &mut server, Duration::from_secs(5), |c, s| {
+        c.contains(&Event::Connect {
+            peer: v6_peer,
+            data: 0,
+        }) && !s.is_empty()
+    });
+    let Event::Connect { peer, data: 6 } = es[0] else {
+        panic!("{es:?}")
+    };
+    assert_eq!(server.host().peer(peer).unwrap().address(), v6.local_addr());
+}
