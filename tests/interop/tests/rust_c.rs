@@ -584,3 +584,62 @@ fn mismatched_checksum_setting_does_not_connect() {
     }
     assert!(c.drain_events().is_empty(), "{:?}", c.transcript_tail());
 }
+
+#[test]
+fn reliable_data_survives_a_lossy_link_to_and_from_c() {
+    for role in [Role::RustClient, Role::RustServer] {
+        let mut s = Session::open(role, Options::default());
+        s.ours.set_link_seed(7);
+        s.ours.set_link_conditions(
+            rust_enet_net::LinkDirection::Both,
+            rust_enet_net::LinkConditions {
+                latency_ms: 2,
+                jitter_ms: 3,
+                loss_percent: 10.0,
+                duplicate_percent: 2.0,
+                reorder_percent: 5.0,
+                bandwidth_bytes_per_sec: 0,
+            },
+        );
+        s.reliable_in_order_both_ways();
+        let big = pattern(11, 60 * 1024);
+        s.send_ours(1, Packet::reliable(big.clone()));
+        assert!(
+            s.expect_c_receives(1, &big, 1, Duration::from_secs(8)),
+            "{role:?}: 60 KiB to C"
+        );
+        s.send_c(2, "reliable", &big);
+        assert!(
+            s.expect_ours_receives(2, &big, PacketFlags::RELIABLE, Duration::from_secs(8)),
+            "{role:?}: 60 KiB from C"
+        );
+        assert!(
+            s.ours
+                .link_statistics(rust_enet_net::LinkDirection::Both)
+                .lost
+                > 0
+        );
+    }
+}
+
+#[test]
+fn vanished_c_peer_times_out() {
+    let mut s = Session::open(Role::RustClient, Options::default());
+    let peer = s.our_peer;
+    s.ours.host_mut().set_timeout(peer, 32, 300, 1000);
+    // Kill the C process without a word; our pings go unanswered.
+    drop(std::mem::replace(&mut s.c, CPeer::spawn().unwrap()));
+    let event = s
+        .try_wait_ours(Duration::from_secs(5), |e| {
+            matches!(e, Event::Disconnect { .. })
+        })
+        .expect("timeout disconnect");
+    assert_eq!(
+        event,
+        Event::Disconnect {
+            peer,
+            data: 0,
+            reason: DisconnectReason::Timeout
+        }
+    );
+}
