@@ -1,0 +1,187 @@
+//! Helpers shared by the fuzz targets and the seed generator: two in-memory hosts connected by a
+//! real handshake, and the record format of the `host_datagrams` target.
+//!
+//! Everything is deterministic (fixed host seeds, connect id and clock), so datagrams captured
+//! from the client by `examples/gen_host_seeds.rs` carry the peer ids and session ids the server
+//! of a fresh [`Pair`] expects.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use rust_enet_proto::wire::{CommandIter, DatagramHeader};
+use rust_enet_proto::{EnetTime, Event, Host, HostConfig, PeerId};
+
+pub const CLIENT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 1001);
+pub const SERVER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 2002);
+/// Another address, for datagrams that do not come from the connected client.
+pub const STRANGER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 3)), 3003);
+
+/// Bound on request/response rounds per [`Pair::pump`], so a livelock cannot hang the fuzzer.
+const PUMP_ROUNDS: usize = 16;
+
+/// A server host (4 slots) and a client host (1 slot), connected on 2 channels.
+pub struct Pair {
+    pub server: Host,
+    pub client: Host,
+    /// The virtual clock in ms.
+    pub now: u32,
+    /// The client's slot for the server.
+    pub client_peer: PeerId,
+    buf: Vec<u8>,
+}
+
+impl Pair {
+    /// Creates both hosts and runs the handshake to the CONNECT events on both sides.
+    pub fn connected() -> Pair {
+        let server = Host::new(HostConfig {
+            peer_limit: 4,
+            seed: 1,
+            ..HostConfig::default()
+        })
+        .expect("valid config");
+        let mut client = Host::new(HostConfig {
+            peer_limit: 1,
+            seed: 2,
+            ..HostConfig::default()
+        })
+        .expect("valid config");
+        let now = 1_000;
+        client.force_next_connect_id([0x1a, 0x4a, 0x1d, 0xbf]);
+        let client_peer = client
+            .connect(EnetTime(now), SERVER, 2, 0x1234_5678)
+            .expect("free slot");
+        let mut pair = Pair {
+            server,
+            client,
+            now,
+            client_peer,
+            buf: vec![0; rust_enet_proto::host::MINIMUM_TRANSMIT_BUFFER],
+        };
+        let mut connected = (false, false);
+        for _ in 0..8 {
+            pair.step(10);
+            let (server_events, client_events) = pair.pump();
+            connected.0 |= server_events
+                .iter()
+                .any(|e| matches!(e, Event::Connect { .. }));
+            connected.1 |= client_events
+                .iter()
+                .any(|e| matches!(e, Event::Connect { .. }));
+            if connected == (true, true) {
+                return pair;
+            }
+        }
+        panic!("handshake did not complete: {connected:?}");
+    }
+
+    /// Advances the clock by `ms` and runs both hosts' timers.
+    pub fn step(&mut self, ms: u32) {
+        self.now = self.now.wrapping_add(ms);
+        self.server.handle_timeout(EnetTime(self.now));
+        self.client.handle_timeout(EnetTime(self.now));
+    }
+
+    /// Hands `datagram` to the server as if it came from `from`.
+    pub fn to_server(&mut self, from: SocketAddr, datagram: &[u8]) {
+        self.server
+            .handle_datagram(EnetTime(self.now), from, datagram);
+    }
+
+    /// Exchanges datagrams between the hosts until both are quiet (or [`PUMP_ROUNDS`] pass), and
+    /// drains their events. Every datagram either host produces must parse completely.
+    pub fn pump(&mut self) -> (Vec<Event>, Vec<Event>) {
+        let mut events = (Vec::new(), Vec::new());
+        for _ in 0..PUMP_ROUNDS {
+            let mut quiet = true;
+            let now = EnetTime(self.now);
+            while let Some(t) = self.server.poll_transmit(now, &mut self.buf) {
+                quiet = false;
+                let datagram = &self.buf[..t.len];
+                assert_well_formed(datagram);
+                if t.destination == CLIENT {
+                    self.client.handle_datagram(now, SERVER, datagram);
+                }
+            }
+            while let Some(t) = self.client.poll_transmit(now, &mut self.buf) {
+                quiet = false;
+                let datagram = &self.buf[..t.len];
+                assert_well_formed(datagram);
+                if t.destination == SERVER {
+                    self.server.handle_datagram(now, CLIENT, datagram);
+                }
+            }
+            events
+                .0
+                .extend(std::iter::from_fn(|| self.server.poll_event()));
+            events
+                .1
+                .extend(std::iter::from_fn(|| self.client.poll_event()));
+            if quiet {
+                break;
+            }
+        }
+        events
+    }
+
+    /// Drains the client's outgoing datagrams without delivering them (seed capture).
+    pub fn take_client_datagrams(&mut self) -> Vec<Vec<u8>> {
+        let now = EnetTime(self.now);
+        std::iter::from_fn(|| {
+            let t = self.client.poll_transmit(now, &mut self.buf)?;
+            Some(self.buf[..t.len].to_vec())
+        })
+        .collect()
+    }
+}
+
+/// A datagram a host produced (no checksum, no compression configured) must be a valid ENet
+/// datagram whose commands fill it exactly.
+pub fn assert_well_formed(datagram: &[u8]) {
+    let (header, len) = DatagramHeader::parse(datagram).expect("host emitted a bad header");
+    assert!(!header.compressed);
+    let mut iter = CommandIter::new(&datagram[len..]);
+    for item in iter.by_ref() {
+        item.expect("host emitted a command that does not parse");
+    }
+    assert_eq!(
+        len + iter.offset(),
+        datagram.len(),
+        "host emitted trailing bytes"
+    );
+}
+
+/// One record of the `host_datagrams` input: `ctrl` (1 byte), length (u16 big-endian), bytes.
+///
+/// `ctrl` bits 0-6: milliseconds to advance the clock first (0..=127); bit 7: the datagram comes
+/// from [`STRANGER`] instead of [`CLIENT`]. A length past the end of the input takes the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record<'a> {
+    pub advance_ms: u32,
+    pub from_stranger: bool,
+    pub datagram: &'a [u8],
+}
+
+/// Splits fuzz input into records; stops when fewer than 3 bytes remain.
+pub fn records(mut input: &[u8]) -> impl Iterator<Item = Record<'_>> {
+    std::iter::from_fn(move || {
+        let (&[ctrl, hi, lo], rest) = input.split_first_chunk::<3>()?;
+        let len = usize::from(u16::from_be_bytes([hi, lo])).min(rest.len());
+        let (datagram, rest) = rest.split_at(len);
+        input = rest;
+        Some(Record {
+            advance_ms: u32::from(ctrl & 0x7f),
+            from_stranger: ctrl & 0x80 != 0,
+            datagram,
+        })
+    })
+}
+
+/// Encodes records (inverse of [`records`]).
+pub fn encode_records(records: &[Record<'_>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for r in records {
+        out.push((r.advance_ms.min(0x7f) as u8) | if r.from_stranger { 0x80 } else { 0 });
+        out.extend_from_slice(&(r.datagram.len() as u16).to_be_bytes());
+        out.extend_from_slice(r.datagram);
+    }
+    out
+}
