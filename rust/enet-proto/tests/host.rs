@@ -774,7 +774,11 @@ fn reliable_sequence_numbers_wrap_past_65536() {
                 .unwrap();
             next += 1;
         }
-        got.extend(s.take_received(server).into_iter().map(|(_, d)| number_of(&d)));
+        got.extend(
+            s.take_received(server)
+                .into_iter()
+                .map(|(_, d)| number_of(&d)),
+        );
         got.len() == N as usize
     }));
     assert!(got.iter().copied().eq(0..N), "out of order across the wrap");
@@ -869,8 +873,12 @@ fn events_round_robin_between_peers() {
     let (pb, _) = sim.establish(b, server, 1);
     sim.nodes[server].poll_events = false;
     for i in 0..3u32 {
-        sim.host(a).send(pa, 0, Packet::reliable(numbered(i, 8))).unwrap();
-        sim.host(b).send(pb, 0, Packet::reliable(numbered(100 + i, 8))).unwrap();
+        sim.host(a)
+            .send(pa, 0, Packet::reliable(numbered(i, 8)))
+            .unwrap();
+        sim.host(b)
+            .send(pb, 0, Packet::reliable(numbered(100 + i, 8)))
+            .unwrap();
     }
     sim.flush();
     sim.run_for(200);
@@ -880,5 +888,107 @@ fn events_round_robin_between_peers() {
     }
     assert_eq!(order.len(), 6);
     // One packet per peer in turn.
-    assert!(order.windows(2).all(|w| (w[0] >= 100) != (w[1] >= 100)), "{order:?}");
+    assert!(
+        order.windows(2).all(|w| (w[0] >= 100) != (w[1] >= 100)),
+        "{order:?}"
+    );
+}
+
+#[test]
+fn api_calls_on_unknown_or_free_peers_are_harmless() {
+    use rust_enet_proto::{EnetTime, Host, PeerId, SendError};
+    let mut host = Host::new(server_config(2, 1)).unwrap();
+    let now = EnetTime(1000);
+    for id in [
+        PeerId(0),
+        PeerId(1),
+        PeerId(2),
+        PeerId(4095),
+        PeerId(u16::MAX),
+    ] {
+        host.disconnect(id, 1);
+        host.disconnect_later(id, 1);
+        host.disconnect_now(id, 1);
+        host.reset_peer(id);
+        host.ping(id);
+        host.set_ping_interval(id, 10);
+        host.set_timeout(id, 1, 2, 3);
+        host.throttle_configure(id, 1, 2, 3);
+        let err = host.send(id, 0, Packet::reliable(&b"x"[..])).unwrap_err();
+        assert!(matches!(
+            err,
+            SendError::NotConnected | SendError::InvalidPeer
+        ));
+    }
+    host.broadcast(0, Packet::reliable(&b"x"[..]));
+    host.handle_timeout(now);
+    let mut buf = vec![0; 4100];
+    assert!(host.poll_transmit(now, &mut buf).is_none());
+    assert!(host.poll_event().is_none());
+    assert_eq!(host.peers().count(), 0);
+    // A transmit buffer below the documented minimum never panics either.
+    host.connect(now, sim::addr(1), 1, 0).unwrap();
+    let mut tiny = [0u8; 3];
+    assert!(host.poll_transmit(now, &mut tiny).is_none());
+}
+
+#[test]
+fn slots_are_reused_after_disconnect_events() {
+    let mut sim = Sim::new(28);
+    let server = sim.add_host(server_config(1, 281));
+    let client = sim.add_host(server_config(1, 282));
+    for round in 0..3u32 {
+        let (cpeer, speer) = sim.establish(client, server, 1);
+        assert_eq!(cpeer.0, 0);
+        assert_eq!(speer.0, 0);
+        sim.host(server).disconnect(speer, round);
+        sim.flush();
+        assert!(sim.run_until(5_000, |s| s.has_disconnect(client)
+            && s.has_disconnect(server)));
+        sim.take_events(client);
+        sim.take_events(server);
+        assert_eq!(sim.nodes[server].host.peers().count(), 0);
+        assert_eq!(sim.nodes[client].host.peers().count(), 0);
+    }
+}
+
+#[test]
+fn simultaneous_disconnects_end_both_sides() {
+    let mut sim = Sim::new(29);
+    let server = sim.add_host(server_config(4, 291));
+    let client = sim.add_host(client_config(292));
+    let (cpeer, speer) = sim.establish(client, server, 1);
+    sim.host(client).disconnect(cpeer, 1);
+    sim.host(server).disconnect(speer, 2);
+    sim.flush();
+    assert!(sim.run_until(40_000, |s| s.has_disconnect(client)
+        && s.has_disconnect(server)));
+    assert_eq!(sim.nodes[client].host.peers().count(), 0);
+    assert_eq!(sim.nodes[server].host.peers().count(), 0);
+}
+
+#[test]
+fn disconnect_during_the_handshake_is_silent_on_both_sides() {
+    let mut sim = Sim::new(30);
+    let server = sim.add_host(server_config(4, 301));
+    let client = sim.add_host(client_config(302));
+    // The VERIFY_CONNECT is lost, so the server slot stays half-open.
+    sim.link(server, client).down = true;
+    let cpeer = sim.connect(client, server, 1, 0);
+    sim.run_for(100);
+    assert_eq!(sim.nodes[server].host.peers().count(), 1);
+    sim.host(client).disconnect(cpeer, 5);
+    assert_eq!(
+        sim.nodes[client].host.peer(cpeer).unwrap().state(),
+        PeerState::Disconnected
+    );
+    sim.flush();
+    // The client does not know the server's slot yet, so its DISCONNECT carries peer id 0xFFF
+    // and the server ignores it, as C ENet does; the half-open slot times out silently.
+    sim.run_for(100);
+    assert_eq!(sim.nodes[server].host.statistics().dropped_not_connect, 1);
+    sim.run_for(40_000);
+    assert_eq!(sim.nodes[server].host.peers().count(), 0);
+    assert!(sim.events(server).is_empty());
+    assert!(sim.events(client).is_empty());
 }

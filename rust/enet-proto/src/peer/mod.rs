@@ -378,6 +378,30 @@ impl Peer {
     pub fn packet_loss(&self) -> u32 {
         self.packet_loss
     }
+    /// Start of the current packet-loss measurement period.
+    pub fn packet_loss_epoch(&self) -> EnetTime {
+        self.packet_loss_epoch
+    }
+    /// Commands sent in the current packet-loss period.
+    pub fn packets_sent(&self) -> u32 {
+        self.packets_sent
+    }
+    /// Reliable commands timed out in the current packet-loss period.
+    pub fn packets_lost(&self) -> u32 {
+        self.packets_lost
+    }
+    /// Highest RTT variance of the previous throttle interval.
+    pub fn last_round_trip_time_variance(&self) -> u32 {
+        self.last_round_trip_time_variance
+    }
+    /// The unreliable drop counter (advances by 7 modulo 32 per unreliable packet).
+    pub fn packet_throttle_counter(&self) -> u32 {
+        self.packet_throttle_counter
+    }
+    /// Start of the current throttle interval.
+    pub fn packet_throttle_epoch(&self) -> EnetTime {
+        self.packet_throttle_epoch
+    }
     /// Packet loss variance (x/65536).
     pub fn packet_loss_variance(&self) -> u32 {
         self.packet_loss_variance
