@@ -424,6 +424,64 @@ fn write_commands(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::HostConfig;
+    use crate::packet::Packet;
+    use crate::peer::{Channel, PeerId};
+
+    /// A host whose slot 0 is CONNECTED to nobody in particular, without a handshake.
+    fn connected_host() -> (Host, PeerId) {
+        let mut host = Host::new(HostConfig::default()).unwrap();
+        let now = EnetTime(10_000);
+        let id = host
+            .connect(now, "10.0.0.9:9".parse().unwrap(), 1, 0)
+            .unwrap();
+        let idx = id.index();
+        host.peers[idx].reset_queues();
+        host.peers[idx].outgoing_peer_id = 0;
+        host.peers[idx].channels = vec![Channel::default()];
+        host.set_state(idx, PeerState::Connected);
+        // Recently heard from: no ping in these datagrams.
+        host.peers[idx].last_receive_time = now;
+        (host, id)
+    }
+
+    #[test]
+    fn throttle_drops_31_minus_t_of_every_32_unreliable_packets() {
+        let (mut host, id) = connected_host();
+        host.peers[id.index()].packet_throttle = 16;
+        for i in 0..32u8 {
+            host.send(id, 0, Packet::unreliable(vec![i; 10])).unwrap();
+        }
+        let mut buf = vec![0; 4100];
+        let mut sent = 0;
+        while let Some(t) = host.poll_transmit(EnetTime(10_001), &mut buf) {
+            // 2-byte header, then 8-byte SEND_UNRELIABLE + 10 bytes each.
+            sent += (t.len - 2) / 18;
+        }
+        assert_eq!(sent, 17);
+    }
+
+    #[test]
+    fn datagrams_hold_at_most_32_commands_and_one_mtu() {
+        let (mut host, id) = connected_host();
+        for i in 0..100u8 {
+            host.send(id, 0, Packet::unreliable(vec![i; 1])).unwrap();
+        }
+        for _ in 0..3 {
+            host.send(id, 0, Packet::reliable(vec![7; 1000])).unwrap();
+        }
+        let mut buf = vec![0; 4100];
+        let mut lens = Vec::new();
+        while let Some(t) = host.poll_transmit(EnetTime(10_001), &mut buf) {
+            assert!(t.len <= 1392, "{}", t.len);
+            let area = &buf[DatagramHeader::parse(&buf[..t.len]).unwrap().1..t.len];
+            let n = crate::wire::CommandIter::new(area).count();
+            assert!(n <= 32);
+            lens.push(n);
+        }
+        assert_eq!(lens[..3], [32, 32, 32]);
+        assert_eq!(lens.iter().sum::<usize>(), 103);
+    }
 
     #[test]
     fn windows_mask_covers_ten_windows_modulo_sixteen() {
