@@ -150,7 +150,7 @@ pub struct HostStatistics {
     pub protocol_violations: u64,
 }
 
-/// A datagram to send, produced by [`Host::poll_transmit`] into the caller's buffer.
+/// A datagram to send, produced by [`Host::poll_transmit`](super::Host::poll_transmit) into the caller's buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transmit {
     /// Where to send it.

@@ -63,6 +63,22 @@ pub const MINIMUM_TRANSMIT_BUFFER: usize = PROTOCOL_MAXIMUM_MTU as usize + 4;
 /// commands merged in queue order, at most 32 commands and one MTU per datagram, SENT_TIME only
 /// with a reliable command inside, checksum and compression as configured. Costs grow with the
 /// peers that have work (a send queue and a timer heap), never with the number of slots.
+///
+/// There is no intercept hook: the driver sees every datagram before `handle_datagram` and can
+/// consume it there (ENet protocol description 13.1).
+///
+/// # Where this differs from C ENet (never on the wire)
+/// - Connection events: a completed handshake moves the peer to CONNECTED at once and queues
+///   its CONNECT event (ENet's `service` with an event structure). A lost connection becomes a
+///   ZOMBIE and its slot is freed only when the DISCONNECT event is polled (ENet's
+///   `service(NULL)` path), so a `PeerId` stays valid until the application saw the event.
+/// - A remote that sends bad fragment fields, data on a channel it does not have, or data above
+///   `maximum_packet_size` is disconnected with [`DisconnectReason::ProtocolViolation`] (and an
+///   unreliable DISCONNECT) instead of having its datagram silently cut short forever.
+/// - Reassembly buffers are zeroed; packets already queued for the application are still
+///   delivered after `disconnect_later`.
+/// - Retransmission timeouts wake at the earliest command deadline instead of re-checking on
+///   every service call; the outcome is the same.
 pub struct Host {
     pub(crate) peers: Vec<Peer>,
     channel_limit: usize,

@@ -155,7 +155,9 @@ impl Host {
     /// pending. May be earlier than necessary, never later.
     pub fn poll_timeout(&self) -> Option<EnetTime> {
         let mut best = self.timers.peek().map(|r| r.0.0);
-        if self.connected_peers > 0 || self.recalculate_bandwidth_limits {
+        // With no connected peer the throttle has nothing to do (a pending recalculation waits
+        // for the next connection, which schedules it).
+        if self.connected_peers > 0 {
             let epoch = self.bandwidth_throttle_epoch;
             let bw = if self.clock_time.distance(epoch) >= HOST_BANDWIDTH_THROTTLE_INTERVAL {
                 self.clock
