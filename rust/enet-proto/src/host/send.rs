@@ -35,7 +35,8 @@ impl Writer<'_> {
         self.mtu.saturating_sub(self.packet_size)
     }
 
-    fn emit(&mut self, header: &CommandHeader, command: &Command<'_>) -> bool {
+    /// Appends one command; `has_packet` makes it take a second scatter/gather entry, as in ENet.
+    fn emit(&mut self, header: &CommandHeader, command: &Command<'_>, has_packet: bool) -> bool {
         let Some(out) = self.buf.get_mut(self.len..) else {
             return false;
         };
@@ -43,7 +44,7 @@ impl Writer<'_> {
             Some(n) => {
                 self.len += n;
                 self.commands += 1;
-                self.buffers += if command.data().is_empty() { 1 } else { 2 };
+                self.buffers += if has_packet { 2 } else { 1 };
                 true
             }
             None => false,
@@ -77,8 +78,7 @@ impl Host {
                 continue; // caller buffer below the documented minimum: drop, never panic
             };
             out.copy_from_slice(&bytes);
-            self.stats.total_sent_data += bytes.len() as u64;
-            self.stats.total_sent_packets += 1;
+            // Counted in the statistics when it was built.
             return Some(Transmit {
                 destination,
                 len: bytes.len(),
@@ -265,7 +265,7 @@ fn write_acknowledgements(peer: &mut Peer, w: &mut Writer<'_>, after: &mut After
             received_reliable_sequence_number: ack.reliable_sequence_number,
             received_sent_time: ack.sent_time,
         };
-        if !w.emit(&header, &command) {
+        if !w.emit(&header, &command, false) {
             peer.continue_sending = true;
             return;
         }
@@ -376,7 +376,7 @@ fn write_commands(
             }
         }
         let (header, command) = cmd.to_wire();
-        if !w.emit(&header, &command) {
+        if !w.emit(&header, &command, cmd.payload.is_some()) {
             peer.continue_sending = true;
             break;
         }
