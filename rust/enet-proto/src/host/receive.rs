@@ -142,7 +142,12 @@ impl Host {
                     Some(idx) => {
                         peer_idx = Some(idx);
                         touched = Some(idx);
-                        // ACKNOWLEDGING_CONNECT: the CONNECT itself is never acknowledged.
+                        // ACKNOWLEDGING_CONNECT: the CONNECT itself is never acknowledged, but
+                        // a reliable command without a sent time still ends the datagram.
+                        if header.command & COMMAND_FLAG_ACKNOWLEDGE != 0 && sent_time.is_none() {
+                            self.stats.missing_sent_time += 1;
+                            break;
+                        }
                         continue;
                     }
                     None => {
