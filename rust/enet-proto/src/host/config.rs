@@ -34,7 +34,8 @@ pub struct HostConfig {
     pub maximum_waiting_data: usize,
     /// Simultaneous connections allowed from one IP address.
     pub duplicate_peers: usize,
-    /// Seed of the host's PRNG (connect ids).
+    /// Seed of the host's PRNG (connect ids). The core never reads global randomness: a driver
+    /// should pass OS entropy here; the default is a fixed value, for reproducible tests.
     pub seed: u64,
 }
 
