@@ -77,8 +77,8 @@ pub const MINIMUM_TRANSMIT_BUFFER: usize = PROTOCOL_MAXIMUM_MTU as usize + 4;
 ///   unreliable DISCONNECT) instead of having its datagram silently cut short forever.
 /// - Reassembly buffers are zeroed; packets already queued for the application are still
 ///   delivered after `disconnect_later`.
-/// - Retransmission timeouts wake at the earliest command deadline instead of re-checking on
-///   every service call; the outcome is the same.
+/// - Timeouts are checked when `handle_timeout` finds the peer's deadline due rather than on
+///   every service call; the deadline is ENet's (`nextTimeout`), so the outcome is the same.
 pub struct Host {
     pub(crate) peers: Vec<Peer>,
     channel_limit: usize,

@@ -124,17 +124,9 @@ impl Host {
                     self.notify_disconnect(idx, DisconnectReason::Timeout);
                     return;
                 }
+                // Like ENet, the next check waits for the deadline of the list front (which is
+                // then not yet due), even if a command behind it is overdue.
                 TimeoutCheck::Alive { requeued } => {
-                    // ENet re-checks on every service call while the list front is overdue;
-                    // waking at the earliest real deadline does the same work once.
-                    if let Some(earliest) = peer
-                        .sent_reliable_commands
-                        .iter()
-                        .map(|c| c.sent_time.add_millis(c.round_trip_timeout))
-                        .min_by(|a, b| a.wrapping_cmp(*b))
-                    {
-                        peer.next_timeout = earliest;
-                    }
                     if requeued {
                         self.mark_send(idx);
                     }
