@@ -1,13 +1,28 @@
-//! Datagram compression and integrity: ENet's range coder and the CRC-32 checksum.
+//! Datagram compression and integrity: ENet's range coder, the codecs of Godot's
+//! `ENetConnection.compress(mode)`, and the CRC-32 checksum.
 //!
-//! Both are per-datagram and stateless on the wire: nothing negotiates them, so both ends must be
-//! configured alike (protocol description, sections 3 and 12).
+//! All are per-datagram and stateless on the wire: nothing negotiates them, so both ends must be
+//! configured alike (protocol description, sections 3, 12 and 15.3). [`CompressionMode`] maps
+//! Godot's mode numbers to codecs. [`Zlib`] and [`Zstd`] come with the default-on
+//! `godot-codecs` feature, which pulls in `flate2` and `zstd`.
 
 mod crc32;
+mod fastlz;
+mod mode;
 mod range_coder;
+#[cfg(feature = "godot-codecs")]
+mod zlib;
+#[cfg(feature = "godot-codecs")]
+mod zstd;
 
 pub use crc32::crc32;
+pub use fastlz::FastLz;
+pub use mode::CompressionMode;
 pub use range_coder::RangeCoder;
+#[cfg(feature = "godot-codecs")]
+pub use zlib::{ZLIB_DEFAULT_LEVEL, Zlib};
+#[cfg(feature = "godot-codecs")]
+pub use zstd::{ZSTD_DEFAULT_LEVEL, Zstd};
 
 /// A datagram compressor, the Rust form of ENet's `ENetCompressor` hook.
 ///
@@ -25,5 +40,9 @@ pub trait Compressor: Send {
     fn decompress(&mut self, input: &[u8], out: &mut [u8]) -> Option<usize>;
 }
 
+#[cfg(all(test, feature = "godot-codecs"))]
+mod codec_tests;
+#[cfg(test)]
+mod game_traffic;
 #[cfg(test)]
 mod tests;
