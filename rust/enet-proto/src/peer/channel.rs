@@ -128,7 +128,8 @@ pub(crate) enum QueueResult {
 
 /// Where ENet's backward walk (7.4) places `seq` in a list ordered by virtual (wrap-unrolled)
 /// sequence number relative to `current`: `Ok(index)` to insert at, or `Err(index)` of an entry
-/// with an equal key. `key` extracts (reliable seq, secondary) and `secondary` breaks ties.
+/// with an equal key. Among entries with the same reliable sequence number, `tie` orders the
+/// entry against the new command (the unreliable number; always `Equal` for reliable lists).
 fn find_insertion<F>(
     list: &VecDeque<IncomingCommand>,
     current: u16,
@@ -136,7 +137,7 @@ fn find_insertion<F>(
     mut tie: F,
 ) -> Result<usize, usize>
 where
-    F: FnMut(&IncomingCommand) -> Option<std::cmp::Ordering>,
+    F: FnMut(&IncomingCommand) -> std::cmp::Ordering,
 {
     for i in (0..list.len()).rev() {
         let e = &list[i];
@@ -154,9 +155,9 @@ where
             continue;
         }
         match tie(e) {
-            Some(std::cmp::Ordering::Less) => return Ok(i + 1),
-            Some(std::cmp::Ordering::Equal) => return Err(i),
-            Some(std::cmp::Ordering::Greater) | None => continue,
+            std::cmp::Ordering::Less => return Ok(i + 1),
+            std::cmp::Ordering::Equal => return Err(i),
+            std::cmp::Ordering::Greater => continue,
         }
     }
     Ok(0)
@@ -169,7 +170,7 @@ impl Channel {
             &self.incoming_reliable_commands,
             self.incoming_reliable_sequence_number,
             seq,
-            |_| Some(std::cmp::Ordering::Equal),
+            |_| std::cmp::Ordering::Equal,
         )
         .err()
     }
@@ -180,7 +181,7 @@ impl Channel {
             &self.incoming_unreliable_commands,
             self.incoming_reliable_sequence_number,
             seq,
-            |e| Some(e.unreliable_sequence_number.cmp(&unrel)),
+            |e| e.unreliable_sequence_number.cmp(&unrel),
         )
         .err()
     }
@@ -224,7 +225,7 @@ impl Peer {
                     return discard;
                 }
                 match find_insertion(&channel.incoming_reliable_commands, current, seq, |_| {
-                    Some(std::cmp::Ordering::Equal)
+                    std::cmp::Ordering::Equal
                 }) {
                     Ok(i) => i,
                     Err(_) => return discard,
@@ -236,7 +237,7 @@ impl Peer {
                     return discard;
                 }
                 match find_insertion(&channel.incoming_unreliable_commands, current, seq, |e| {
-                    Some(e.unreliable_sequence_number.cmp(&unrel))
+                    e.unreliable_sequence_number.cmp(&unrel)
                 }) {
                     Ok(i) => i,
                     Err(_) => return discard,
