@@ -315,3 +315,79 @@ fn a_flood_of_connects_from_spoofed_addresses_fills_slots_but_never_panics() {
     assert_eq!(sim.nodes[server].host.peers().count(), 0);
     assert!(sim.events(server).is_empty());
 }
+
+#[test]
+fn mutated_real_datagrams_never_panic() {
+    use rust_enet_proto::{HostConfig, compress::RangeCoder};
+    for (round, (checksum, compress)) in
+        [(false, false), (true, false), (false, true), (true, true)]
+            .into_iter()
+            .enumerate()
+    {
+        let mut sim = Sim::new(700 + round as u64);
+        let config = |seed| HostConfig {
+            checksum,
+            compressor: if compress {
+                Some(Box::new(RangeCoder::new()) as Box<_>)
+            } else {
+                None
+            },
+            ..server_config(4, seed)
+        };
+        let server = sim.add_host(config(701));
+        let client = sim.add_host(config(702));
+        sim.record = true;
+        let (cpeer, _) = sim.establish(client, server, 3);
+        for i in 0..60u32 {
+            let flags = [
+                rust_enet_proto::PacketFlags::RELIABLE,
+                rust_enet_proto::PacketFlags::NONE,
+                rust_enet_proto::PacketFlags::UNSEQUENCED,
+                rust_enet_proto::PacketFlags::UNRELIABLE_FRAGMENT,
+            ][i as usize % 4];
+            let len = if i % 7 == 0 { 5_000 } else { 30 };
+            sim.host(client)
+                .send(cpeer, (i % 3) as u8, Packet::new(vec![i as u8; len], flags))
+                .unwrap();
+        }
+        sim.flush();
+        sim.run_for(1_000);
+        let corpus: Vec<_> = std::mem::take(&mut sim.wire);
+        sim.record = false;
+        assert!(corpus.len() > 10);
+        let mut rng = Rng::new(round as u64);
+        for _ in 0..4_000 {
+            let original = &corpus[rng.below(corpus.len() as u32) as usize];
+            let mut d = original.data.clone();
+            match rng.below(4) {
+                0 => {
+                    for _ in 0..=rng.below(4) {
+                        let i = rng.below(d.len() as u32) as usize;
+                        d[i] ^= 1 << rng.below(8);
+                    }
+                }
+                1 => d.truncate(rng.below(d.len() as u32) as usize),
+                2 => {
+                    let i = rng.below(d.len() as u32) as usize;
+                    d[i] = rng.next_u64() as u8;
+                    let extra = rng.below(16) as usize;
+                    d.extend(rng.bytes(extra));
+                }
+                _ => {
+                    // Keep the header (so the datagram reaches a peer), randomise a field.
+                    let i = 2 + rng.below(d.len().saturating_sub(2).max(1) as u32) as usize;
+                    if i < d.len() {
+                        d[i] = [0x00, 0xFF, 0x7F, 0x80][rng.below(4) as usize];
+                    }
+                }
+            }
+            let (to, from) = if original.to == sim.nodes[server].addr {
+                (server, original.from)
+            } else {
+                (client, original.from)
+            };
+            sim.inject(to, from, &d);
+        }
+        sim.run_for(2_000);
+    }
+}
