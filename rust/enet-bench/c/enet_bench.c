@@ -1,0 +1,717 @@
+/*
+ * C ENet side of the rust_enet benchmark suite (rust/enet-bench).
+ *
+ * One program, one role per process, chosen by argv[1]. Every role mirrors the Rust role of the
+ * same name in src/roles.rs: same message sizes, same channels, same service pattern, same
+ * deadlines, same output. Servers bind 127.0.0.1 on an ephemeral port and print "PORT <n>"
+ * first; every role ends with one "RESULT key=value ..." line and exits by itself.
+ *
+ * Service pattern (both implementations):
+ *   - servers and paced clients: one enet_host_service(host, &event, 1) per loop iteration
+ *     (waits up to 1 ms, returns early on an event), then enet_host_check_events until empty;
+ *   - senders that saturate the link (tput, flood): queue a batch, enet_host_service(..., 0),
+ *     drain enet_host_check_events;
+ *   - replies are queued with enet_peer_send and leave with the next service call (no flush).
+ *
+ * CPU time is read from /proc/self/schedstat (nanoseconds of the single thread), falling back to
+ * utime+stime of /proc/self/stat; peak memory is VmHWM of /proc/self/status.
+ *
+ * Roles:
+ *   tput-server SECS | tput-client PORT SECS
+ *   fanin-server N SECS | fanin-clients PORT N SECS
+ *   idle-server N SECS | idle-clients PORT N SECS
+ *   echo-server | lat-client PORT SECS
+ *   bulk-server | bulk-client PORT BYTES
+ *   flood-server SECS | flood-client PORT SECS
+ *   udp-sink SECS | udp-source PORT SECS        (raw UDP, sendmmsg/recvmmsg batches of 64)
+ */
+#define _GNU_SOURCE
+#include <enet/enet.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CHANNEL_UNRELIABLE 0
+#define CHANNEL_RELIABLE 1
+#define CHANNELS 2
+/* Hard limit on any role's run time beyond its nominal length. */
+#define GRACE_US 20000000LL
+
+static int64_t now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static uint64_t cpu_ns(void) {
+    FILE *f = fopen("/proc/self/schedstat", "r");
+    unsigned long long ns = 0;
+    if (f) {
+        int ok = fscanf(f, "%llu", &ns) == 1;
+        fclose(f);
+        if (ok) return ns;
+    }
+    f = fopen("/proc/self/stat", "r");
+    if (!f) return 0;
+    char buf[2048];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    if (!p) return 0;
+    unsigned long long ut = 0, st = 0;
+    /* after ") " come fields 3..; utime and stime are fields 14 and 15 */
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return 0;
+    return (ut + st) * (1000000000ULL / (unsigned long long)sysconf(_SC_CLK_TCK));
+}
+
+static long vm_hwm_kib(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return 0;
+    char line[256];
+    long kib = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %ld kB", &kib) == 1) break;
+    fclose(f);
+    return kib;
+}
+
+static void die(const char *msg) {
+    fprintf(stderr, "enet_bench: %s\n", msg);
+    exit(2);
+}
+
+static ENetHost *make_host(int bind_port, size_t peers) {
+    ENetAddress address;
+    ENetHost *host;
+    if (bind_port >= 0) {
+        enet_address_set_host_ip(&address, "127.0.0.1");
+        address.port = (enet_uint16)bind_port;
+        host = enet_host_create(&address, peers, CHANNELS, 0, 0);
+    } else {
+        host = enet_host_create(NULL, peers, CHANNELS, 0, 0);
+    }
+    if (!host) die("enet_host_create failed");
+    if (bind_port >= 0) {
+        ENetAddress bound;
+        if (enet_socket_get_address(host->socket, &bound) != 0) die("getsockname failed");
+        printf("PORT %u\n", bound.port);
+        fflush(stdout);
+    }
+    return host;
+}
+
+static ENetAddress server_address(const char *port) {
+    ENetAddress a;
+    enet_address_set_host_ip(&a, "127.0.0.1");
+    a.port = (enet_uint16)atoi(port);
+    return a;
+}
+
+static void put_u64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+static uint64_t get_u64(const uint8_t *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* p-th percentile (0..100) of n sorted samples, nearest rank. */
+static int64_t percentile(const int64_t *sorted, size_t n, double p) {
+    if (n == 0) return -1;
+    size_t rank = (size_t)(p / 100.0 * (double)n + 0.999999);
+    if (rank < 1) rank = 1;
+    if (rank > n) rank = n;
+    return sorted[rank - 1];
+}
+
+typedef struct {
+    int64_t *v;
+    size_t n, cap;
+} Samples;
+
+static void samples_push(Samples *s, int64_t x) {
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 4096;
+        s->v = realloc(s->v, s->cap * sizeof *s->v);
+        if (!s->v) die("out of memory");
+    }
+    s->v[s->n++] = x;
+}
+
+/* ---- 1. reliable throughput ------------------------------------------------------------- */
+
+#define TPUT_MESSAGE 1024
+/* Messages queued or unacknowledged that the sender keeps at most (same on the Rust side). */
+#define TPUT_BACKLOG 256
+
+static uint64_t tput_freed;
+static void tput_on_free(ENetPacket *p) {
+    (void)p;
+    tput_freed++;
+}
+
+static int tput_server(double secs) {
+    ENetHost *host = make_host(0, 4);
+    ENetEvent ev;
+    int64_t start = 0, hard = now_us() + (int64_t)(secs * 1e6) + GRACE_US;
+    int64_t secs_us = (int64_t)(secs * 1e6);
+    uint64_t bytes = 0, cpu0 = 0, messages = 0;
+    for (;;) {
+        int64_t t = now_us();
+        if (t > hard) break;
+        if (start && t - start >= secs_us) break;
+        if (enet_host_service(host, &ev, 1) <= 0) continue;
+        do {
+            if (ev.type == ENET_EVENT_TYPE_RECEIVE) {
+                if (!start) {
+                    start = now_us();
+                    cpu0 = cpu_ns();
+                } else {
+                    bytes += ev.packet->dataLength;
+                    messages++;
+                }
+                enet_packet_destroy(ev.packet);
+            } else if (ev.type == ENET_EVENT_TYPE_DISCONNECT && start) {
+                goto done;
+            }
+        } while (enet_host_check_events(host, &ev) > 0);
+    }
+done:;
+    int64_t wall = now_us() - start;
+    uint64_t cpu = cpu_ns() - cpu0;
+    for (size_t i = 0; i < host->peerCount; i++) enet_peer_disconnect_now(&host->peers[i], 0);
+    enet_host_flush(host);
+    printf("RESULT bytes=%llu messages=%llu wall_us=%lld cpu_ns=%llu hwm_kib=%ld\n",
+           (unsigned long long)bytes, (unsigned long long)messages, (long long)wall,
+           (unsigned long long)cpu, vm_hwm_kib());
+    enet_host_destroy(host);
+    return 0;
+}
+
+static int tput_client(const char *port, double secs) {
+    ENetHost *host = make_host(-1, 1);
+    ENetAddress addr = server_address(port);
+    ENetPeer *peer = enet_host_connect(host, &addr, CHANNELS, 0);
+    ENetEvent ev;
+    uint8_t payload[TPUT_MESSAGE];
+    memset(payload, 0xA5, sizeof payload);
+    int64_t hard = now_us() + (int64_t)(secs * 1e6) + GRACE_US;
+    int connected = 0;
+    uint64_t sent = 0;
+    while (now_us() < hard) {
+        if (connected) {
+            while (sent - tput_freed < TPUT_BACKLOG) {
+                ENetPacket *p = enet_packet_create(payload, sizeof payload, ENET_PACKET_FLAG_RELIABLE);
+                p->freeCallback = tput_on_free;
+                if (enet_peer_send(peer, CHANNEL_RELIABLE, p) != 0) {
+                    enet_packet_destroy(p);
+                    break;
+                }
+                sent++;
+            }
+        }
+        int r = enet_host_service(host, &ev, connected ? 0 : 1);
+        while (r > 0) {
+            if (ev.type == ENET_EVENT_TYPE_CONNECT) connected = 1;
+            else if (ev.type == ENET_EVENT_TYPE_DISCONNECT) goto done;
+            else if (ev.type == ENET_EVENT_TYPE_RECEIVE) enet_packet_destroy(ev.packet);
+            r = enet_host_check_events(host, &ev);
+        }
+    }
+done:
+    printf("RESULT sent=%llu hwm_kib=%ld\n", (unsigned long long)sent, vm_hwm_kib());
+    enet_host_destroy(host);
+    return 0;
+}
+
+/* ---- 2. fan-in ---------------------------------------------------------------------------- */
+
+#define FANIN_UNRELIABLE 64
+#define FANIN_RELIABLE 128
+#define FANIN_TICK_HZ 60
+#define FANIN_RELIABLE_EVERY 6 /* 60 / 6 = 10 reliable messages per second */
+
+/* Echo server shared by fan-in (N peers, measured window) and latency (N = 1, no window). */
+static int echo_server(size_t n, double secs) {
+    ENetHost *host = make_host(0, n + 16);
+    ENetEvent ev;
+    size_t connected = 0, disconnected = 0;
+    int64_t window_start = 0, window_us = (int64_t)(secs * 1e6), hard_start = now_us();
+    int64_t hard = hard_start + (int64_t)(secs * 1e6) + 60000000LL, wall = 0;
+    uint64_t cpu0 = 0, cpu = 0, unreliable = 0, reliable = 0;
+    int measured = 0;
+    while (now_us() < hard) {
+        if (window_start && !measured && now_us() - window_start >= window_us) {
+            cpu = cpu_ns() - cpu0;
+            wall = now_us() - window_start;
+            measured = 1;
+        }
+        if (connected > 0 && disconnected == connected) break;
+        if (enet_host_service(host, &ev, 1) <= 0) continue;
+        do {
+            switch (ev.type) {
+            case ENET_EVENT_TYPE_CONNECT:
+                if (++connected == n && n > 1) {
+                    window_start = now_us();
+                    cpu0 = cpu_ns();
+                }
+                break;
+            case ENET_EVENT_TYPE_DISCONNECT: disconnected++; break;
+            case ENET_EVENT_TYPE_RECEIVE:
+                if (ev.packet->flags & ENET_PACKET_FLAG_RELIABLE) {
+                    reliable++;
+                    /* echo the same packet: ownership passes to the peer's queue */
+                    if (enet_peer_send(ev.peer, ev.channelID, ev.packet) != 0)
+                        enet_packet_destroy(ev.packet);
+                } else {
+                    unreliable++;
+                    enet_packet_destroy(ev.packet);
+                }
+                break;
+            default: break;
+            }
+        } while (enet_host_check_events(host, &ev) > 0);
+    }
+    if (!measured && window_start) {
+        cpu = cpu_ns() - cpu0;
+        wall = now_us() - window_start;
+    }
+    printf("RESULT connected=%zu unreliable=%llu reliable=%llu wall_us=%lld cpu_ns=%llu hwm_kib=%ld\n",
+           connected, (unsigned long long)unreliable, (unsigned long long)reliable, (long long)wall,
+           (unsigned long long)cpu, vm_hwm_kib());
+    enet_host_destroy(host);
+    return 0;
+}
+
+/* Connects n peers of one client host, keeping at most CONNECT_PENDING handshakes open. */
+#define CONNECT_PENDING 64
+static ENetPeer **connect_all(ENetHost *host, ENetAddress *addr, size_t n, int64_t deadline,
+                              size_t *connected_out, void (*on_receive)(ENetEvent *)) {
+    ENetPeer **peers = calloc(n, sizeof *peers);
+    size_t started = 0, connected = 0;
+    ENetEvent ev;
+    while (connected < n && now_us() < deadline) {
+        for (; started < n && started - connected < CONNECT_PENDING; started++) {
+            peers[started] = enet_host_connect(host, addr, CHANNELS, (enet_uint32)started);
+            if (!peers[started]) die("enet_host_connect failed");
+            peers[started]->data = (void *)(uintptr_t)started;
+        }
+        int r = enet_host_service(host, &ev, 1);
+        while (r > 0) {
+            if (ev.type == ENET_EVENT_TYPE_CONNECT) connected++;
+            else if (ev.type == ENET_EVENT_TYPE_RECEIVE) {
+                if (on_receive) on_receive(&ev);
+                enet_packet_destroy(ev.packet);
+            }
+            r = enet_host_check_events(host, &ev);
+        }
+    }
+    *connected_out = connected;
+    return peers;
+}
+
+static Samples fanin_latency;
+static uint64_t fanin_echoes;
+static int64_t fanin_origin;
+
+static void fanin_on_receive(ENetEvent *ev) {
+    if (ev->packet->dataLength >= 8) {
+        int64_t stamp = (int64_t)get_u64(ev->packet->data);
+        samples_push(&fanin_latency, now_us() - fanin_origin - stamp);
+        fanin_echoes++;
+    }
+}
+
+static void drain(ENetHost *host, int wait_ms, void (*on_receive)(ENetEvent *), size_t *disconnects) {
+    ENetEvent ev;
+    int r = enet_host_service(host, &ev, wait_ms);
+    while (r > 0) {
+        if (ev.type == ENET_EVENT_TYPE_RECEIVE) {
+            if (on_receive) on_receive(&ev);
+            enet_packet_destroy(ev.packet);
+        } else if (ev.type == ENET_EVENT_TYPE_DISCONNECT && disconnects) {
+            (*disconnects)++;
+        }
+        r = enet_host_check_events(host, &ev);
+    }
+}
+
+static int fanin_clients(const char *port, size_t n, double secs) {
+    ENetHost *host = make_host(-1, n);
+    ENetAddress addr = server_address(port);
+    fanin_origin = now_us();
+    size_t connected;
+    ENetPeer **peers = connect_all(host, &addr, n, now_us() + GRACE_US, &connected, fanin_on_receive);
+    if (connected < n) die("fan-in clients could not all connect");
+    uint8_t unreliable[FANIN_UNRELIABLE], reliable[FANIN_RELIABLE];
+    memset(unreliable, 0x55, sizeof unreliable);
+    memset(reliable, 0xAA, sizeof reliable);
+    const int64_t tick = 1000000 / FANIN_TICK_HZ;
+    int64_t *next = malloc(n * sizeof *next);
+    uint32_t *count = calloc(n, sizeof *count);
+    int64_t start = now_us(), end = start + (int64_t)(secs * 1e6);
+    /* client i sends at start + i * tick / n + k * tick: spread over the tick, as real clients */
+    for (size_t i = 0; i < n; i++) next[i] = start + (int64_t)i * tick / (int64_t)n;
+    uint64_t sent_u = 0, sent_r = 0;
+    for (;;) {
+        int64_t t = now_us();
+        if (t >= end) break;
+        for (size_t i = 0; i < n; i++) {
+            while (next[i] <= t && next[i] < end) {
+                ENetPacket *p = enet_packet_create(unreliable, sizeof unreliable, 0);
+                if (enet_peer_send(peers[i], CHANNEL_UNRELIABLE, p) != 0) enet_packet_destroy(p);
+                else sent_u++;
+                if (++count[i] % FANIN_RELIABLE_EVERY == 0) {
+                    put_u64(reliable, (uint64_t)(now_us() - fanin_origin));
+                    p = enet_packet_create(reliable, sizeof reliable, ENET_PACKET_FLAG_RELIABLE);
+                    if (enet_peer_send(peers[i], CHANNEL_RELIABLE, p) != 0) enet_packet_destroy(p);
+                    else sent_r++;
+                }
+                next[i] += tick;
+            }
+        }
+        drain(host, 1, fanin_on_receive, NULL);
+    }
+    /* collect the last echoes, then leave */
+    int64_t linger = now_us() + 1000000;
+    while (now_us() < linger) drain(host, 1, fanin_on_receive, NULL);
+    for (size_t i = 0; i < n; i++) enet_peer_disconnect(peers[i], 0);
+    size_t gone = 0;
+    int64_t leave = now_us() + 2000000;
+    while (gone < n && now_us() < leave) drain(host, 1, NULL, &gone);
+    qsort(fanin_latency.v, fanin_latency.n, sizeof(int64_t), cmp_i64);
+    printf("RESULT sent_unreliable=%llu sent_reliable=%llu echoes=%llu p50_us=%lld p99_us=%lld hwm_kib=%ld\n",
+           (unsigned long long)sent_u, (unsigned long long)sent_r, (unsigned long long)fanin_echoes,
+           (long long)percentile(fanin_latency.v, fanin_latency.n, 50),
+           (long long)percentile(fanin_latency.v, fanin_latency.n, 99), vm_hwm_kib());
+    enet_host_destroy(host);
+    return 0;
+}
+
+/* ---- 3. idle scale ------------------------------------------------------------------------ */
+
+static int idle_server(size_t n, double secs) {
+    ENetHost *host = make_host(0, n);
+    ENetEvent ev;
+    size_t connected = 0;
+    int64_t hard = now_us() + 120000000LL, window_start = 0, window_us = (int64_t)(secs * 1e6);
+    uint64_t cpu0 = 0, received = 0;
+    while (now_us() < hard) {
+        if (window_start && now_us() - window_start >= window_us) break;
+        if (enet_host_service(host, &ev, 1) <= 0) continue;
+        do {
+            if (ev.type == ENET_EVENT_TYPE_CONNECT && ++connected == n) {
+                window_start = now_us();
+                cpu0 = cpu_ns();
+            } else if (ev.type == ENET_EVENT_TYPE_DISCONNECT) {
+                connected--;
+            } else if (ev.type == ENET_EVENT_TYPE_RECEIVE) {
+                received++;
+                enet_packet_destroy(ev.packet);
+            }
+        } while (enet_host_check_events(host, &ev) > 0);
+    }
+    uint64_t cpu = window_start ? cpu_ns() - cpu0 : 0;
+    int64_t wall = window_start ? now_us() - window_start : 0;
+    printf("RESULT connected=%zu received=%llu wall_us=%lld cpu_ns=%llu hwm_kib=%ld\n", connected,
+           (unsigned long long)received, (long long)wall, (unsigned long long)cpu, vm_hwm_kib());
+    enet_host_destroy(host);
+    return 0;
+}
+
+static int idle_clients(const char *port, size_t n, double secs) {
+    ENetHost *host = make_host(-1, n);
+    ENetAddress addr = server_address(port);
+    size_t connected;
+    int64_t t0 = now_us();
+    connect_all(host, &addr, n, now_us() + 60000000LL, &connected, NULL);
+    int64_t connect_us = now_us() - t0;
+    /* stay connected and idle (pings only) until the server has measured */
+    int64_t end = now_us() + (int64_t)(secs * 1e6) + 1500000;
+    while (now_us() < end) drain(host, 1, NULL, NULL);
+    printf("RESULT connected=%zu connect_us=%lld hwm_kib=%ld\n", connected, (long long)connect_us,
+           vm_hwm_kib());
+    enet_host_destroy(host);
+    return 0;
+}
+
+/* ---- 4. latency --------------------------------------------------------------------------- */
+
+#define PING_SIZE 32
+
+static int lat_client(const char *port, double secs) {
+    ENetHost *host = make_host(-1, 1);
+    ENetAddress addr = server_address(port);
+    ENetPeer *peer = enet_host_connect(host, &addr, CHANNELS, 0);
+    ENetEvent ev;
+    Samples rtt = {0};
+    uint8_t ping[PING_SIZE];
+    memset(ping, 0x11, sizeof ping);
+    int64_t hard = now_us() + (int64_t)(secs * 1e6) + GRACE_US, begin = 0, end = 0, sent_at = 0;
+    while (now_us() < hard && !(end && now_us() >= end)) {
+        int r = enet_host_service(host, &ev, 1);
+        while (r > 0) {
+            if (ev.type == ENET_EVENT_TYPE_CONNECT) {
+                /* let the handshake's acknowledgements settle, then start */
+                begin = now_us() + 200000;
+                end = begin + (int64_t)(secs * 1e6);
+            } else if (ev.type == ENET_EVENT_TYPE_RECEIVE) {
+                samples_push(&rtt, now_us() - sent_at);
+                sent_at = 0;
+                enet_packet_destroy(ev.packet);
+            }
+            r = enet_host_check_events(host, &ev);
+        }
+        if (begin && sent_at == 0 && now_us() >= begin) {
+            sent_at = now_us();
+            ENetPacket *p = enet_packet_create(ping, sizeof ping, ENET_PACKET_FLAG_RELIABLE);
+            if (enet_peer_send(peer, CHANNEL_RELIABLE, p) != 0) die("send failed");
+        }
+    }
+    enet_peer_disconnect(peer, 0);
+    int64_t leave = now_us() + 1000000;
+    size_t gone = 0;
+    while (!gone && now_us() < leave) drain(host, 1, NULL, &gone);
+    qsort(rtt.v, rtt.n, sizeof(int64_t), cmp_i64);
+    printf("RESULT samples=%zu p50_us=%lld p99_us=%lld hwm_kib=%ld\n", rtt.n,
+           (long long)percentile(rtt.v, rtt.n, 50), (long long)percentile(rtt.v, rtt.n, 99),
+           vm_hwm_kib());
+    enet_host_destroy(host);
+    return 0;
+}
+
+/* ---- 5. bulk ------------------------------------------------------------------------------ */
+
+static int bulk_server(void) {
+    ENetHost *host = make_host(0, 4);
+    ENetEvent ev;
+    int64_t hard = now_us() + 120000000LL, leave = 0;
+    size_t got = 0;
+    int ok = 0;
+    while (now_us() < hard && !(leave && now_us() >= leave)) {
+        if (enet_host_service(host, &ev, 1) <= 0) continue;
+        do {
+            if (ev.type == ENET_EVENT_TYPE_RECEIVE) {
+                got = ev.packet->dataLength;
+                ok = got > 0 && ev.packet->data[0] == 0x42 && ev.packet->data[got - 1] == (uint8_t)(got - 1);
+                enet_packet_destroy(ev.packet);
+                uint8_t done = 1;
+                ENetPacket *p = enet_packet_create(&done, 1, ENET_PACKET_FLAG_RELIABLE);
+                if (enet_peer_send(ev.peer, CHANNEL_RELIABLE, p) != 0) enet_packet_destroy(p);
+            } else if (ev.type == ENET_EVENT_TYPE_DISCONNECT && got) {
+                leave = now_us();
+            }
+        } while (enet_host_check_events(host, &ev) > 0);
+        if (got && !leave) leave = now_us() + 2000000;
+    }
+    printf("RESULT bytes=%zu intact=%d hwm_kib=%ld\n", got, ok, vm_hwm_kib());
+    enet_host_destroy(host);
+    return 0;
+}
+
+static int bulk_client(const char *port, size_t bytes) {
+    ENetHost *host = make_host(-1, 1);
+    ENetAddress addr = server_address(port);
+    ENetPeer *peer = enet_host_connect(host, &addr, CHANNELS, 0);
+    ENetEvent ev;
+    int64_t hard = now_us() + 120000000LL, sent_at = 0, done_at = 0;
+    while (now_us() < hard && !done_at) {
+        int r = enet_host_service(host, &ev, 1);
+        while (r > 0) {
+            if (ev.type == ENET_EVENT_TYPE_CONNECT) {
+                ENetPacket *p = enet_packet_create(NULL, bytes, ENET_PACKET_FLAG_RELIABLE);
+                for (size_t i = 0; i < bytes; i++) p->data[i] = (uint8_t)i;
+                p->data[0] = 0x42;
+                sent_at = now_us();
+                if (enet_peer_send(peer, CHANNEL_RELIABLE, p) != 0) die("bulk send failed");
+            } else if (ev.type == ENET_EVENT_TYPE_RECEIVE) {
+                done_at = now_us();
+                enet_packet_destroy(ev.packet);
+            }
+            r = enet_host_check_events(host, &ev);
+        }
+    }
+    enet_peer_disconnect(peer, 0);
+    int64_t leave = now_us() + 1000000;
+    size_t gone = 0;
+    while (!gone && now_us() < leave) drain(host, 1, NULL, &gone);
+    printf("RESULT delivered=%d time_us=%lld hwm_kib=%ld\n", done_at != 0,
+           (long long)(done_at ? done_at - sent_at : 0), vm_hwm_kib());
+    enet_host_destroy(host);
+    return 0;
+}
+
+/* ---- unreliable packet rate (for the raw-UDP ceiling) ------------------------------------- */
+
+#define FLOOD_MESSAGE 64
+#define FLOOD_BATCH 64
+
+static int flood_server(double secs) {
+    ENetHost *host = make_host(0, 4);
+    ENetEvent ev;
+    int64_t hard = now_us() + (int64_t)(secs * 1e6) + GRACE_US, start = 0;
+    uint64_t messages = 0, cpu0 = 0;
+    while (now_us() < hard) {
+        if (start && now_us() - start >= (int64_t)(secs * 1e6)) break;
+        if (enet_host_service(host, &ev, 1) <= 0) continue;
+        do {
+            if (ev.type == ENET_EVENT_TYPE_RECEIVE) {
+                if (!start) {
+                    start = now_us();
+                    cpu0 = cpu_ns();
+                } else {
+                    messages++;
+                }
+                enet_packet_destroy(ev.packet);
+            }
+        } while (enet_host_check_events(host, &ev) > 0);
+    }
+    int64_t wall = start ? now_us() - start : 0;
+    uint64_t cpu = start ? cpu_ns() - cpu0 : 0;
+    for (size_t i = 0; i < host->peerCount; i++) enet_peer_disconnect_now(&host->peers[i], 0);
+    enet_host_flush(host);
+    printf("RESULT messages=%llu wall_us=%lld cpu_ns=%llu hwm_kib=%ld\n",
+           (unsigned long long)messages, (long long)wall, (unsigned long long)cpu, vm_hwm_kib());
+    enet_host_destroy(host);
+    return 0;
+}
+
+static int flood_client(const char *port, double secs) {
+    ENetHost *host = make_host(-1, 1);
+    ENetAddress addr = server_address(port);
+    ENetPeer *peer = enet_host_connect(host, &addr, CHANNELS, 0);
+    ENetEvent ev;
+    uint8_t payload[FLOOD_MESSAGE];
+    memset(payload, 0x3C, sizeof payload);
+    int64_t hard = now_us() + (int64_t)(secs * 1e6) + GRACE_US;
+    int connected = 0;
+    uint64_t sent = 0;
+    while (now_us() < hard) {
+        if (connected) {
+            for (int k = 0; k < FLOOD_BATCH; k++) {
+                ENetPacket *p = enet_packet_create(payload, sizeof payload, 0);
+                if (enet_peer_send(peer, CHANNEL_UNRELIABLE, p) != 0) {
+                    enet_packet_destroy(p);
+                    break;
+                }
+                sent++;
+            }
+        }
+        int r = enet_host_service(host, &ev, connected ? 0 : 1);
+        while (r > 0) {
+            if (ev.type == ENET_EVENT_TYPE_CONNECT) connected = 1;
+            else if (ev.type == ENET_EVENT_TYPE_DISCONNECT) goto done;
+            else if (ev.type == ENET_EVENT_TYPE_RECEIVE) enet_packet_destroy(ev.packet);
+            r = enet_host_check_events(host, &ev);
+        }
+    }
+done:
+    printf("RESULT sent=%llu hwm_kib=%ld\n", (unsigned long long)sent, vm_hwm_kib());
+    enet_host_destroy(host);
+    return 0;
+}
+
+/* ---- raw UDP ceiling, batched --------------------------------------------------------------- */
+
+#define UDP_BATCH 64
+#define UDP_SIZE 64
+
+static int udp_sink(double secs) {
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int rcvbuf = 4 << 20;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0) die("bind failed");
+    socklen_t len = sizeof a;
+    getsockname(fd, (struct sockaddr *)&a, &len);
+    printf("PORT %u\n", ntohs(a.sin_port));
+    fflush(stdout);
+    struct timeval tv = {.tv_sec = 0, .tv_usec = 100000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    static uint8_t bufs[UDP_BATCH][2048];
+    struct mmsghdr msgs[UDP_BATCH];
+    struct iovec iov[UDP_BATCH];
+    for (int i = 0; i < UDP_BATCH; i++) {
+        iov[i] = (struct iovec){bufs[i], sizeof bufs[i]};
+        msgs[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &iov[i], .msg_iovlen = 1}};
+    }
+    int64_t hard = now_us() + (int64_t)(secs * 1e6) + GRACE_US, start = 0;
+    uint64_t count = 0, cpu0 = 0;
+    while (now_us() < hard) {
+        if (start && now_us() - start >= (int64_t)(secs * 1e6)) break;
+        int n = recvmmsg(fd, msgs, UDP_BATCH, MSG_WAITFORONE, NULL);
+        if (n <= 0) continue;
+        if (!start) {
+            start = now_us();
+            cpu0 = cpu_ns();
+            n--;
+        }
+        count += (uint64_t)n;
+    }
+    printf("RESULT datagrams=%llu wall_us=%lld cpu_ns=%llu\n", (unsigned long long)count,
+           (long long)(start ? now_us() - start : 0), (unsigned long long)(start ? cpu_ns() - cpu0 : 0));
+    return 0;
+}
+
+static int udp_source(const char *port, double secs) {
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port)),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (connect(fd, (struct sockaddr *)&to, sizeof to) != 0) die("connect failed");
+    static uint8_t payload[UDP_SIZE];
+    struct mmsghdr msgs[UDP_BATCH];
+    struct iovec iov = {payload, sizeof payload};
+    for (int i = 0; i < UDP_BATCH; i++)
+        msgs[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &iov, .msg_iovlen = 1}};
+    /* the sink's window starts at its first datagram; send a little longer than it measures */
+    int64_t end = now_us() + (int64_t)(secs * 1e6) + 300000;
+    uint64_t sent = 0;
+    while (now_us() < end) {
+        int n = sendmmsg(fd, msgs, UDP_BATCH, 0);
+        if (n > 0) sent += (uint64_t)n;
+    }
+    printf("RESULT sent=%llu\n", (unsigned long long)sent);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+int main(int argc, char **argv) {
+    if (argc < 2) die("usage: enet_bench ROLE ARGS... (see the comment at the top)");
+    const char *role = argv[1];
+#define ARG(i) (argc > (i) ? argv[i] : (die("missing argument"), ""))
+    if (!strncmp(role, "udp-", 4)) {
+        if (!strcmp(role, "udp-sink")) return udp_sink(atof(ARG(2)));
+        if (!strcmp(role, "udp-source")) return udp_source(ARG(2), atof(ARG(3)));
+        die("unknown role");
+    }
+    if (enet_initialize() != 0) die("enet_initialize failed");
+    atexit(enet_deinitialize);
+    if (!strcmp(role, "tput-server")) return tput_server(atof(ARG(2)));
+    if (!strcmp(role, "tput-client")) return tput_client(ARG(2), atof(ARG(3)));
+    if (!strcmp(role, "fanin-server")) return echo_server((size_t)atol(ARG(2)), atof(ARG(3)));
+    if (!strcmp(role, "fanin-clients")) return fanin_clients(ARG(2), (size_t)atol(ARG(3)), atof(ARG(4)));
+    if (!strcmp(role, "idle-server")) return idle_server((size_t)atol(ARG(2)), atof(ARG(3)));
+    if (!strcmp(role, "idle-clients")) return idle_clients(ARG(2), (size_t)atol(ARG(3)), atof(ARG(4)));
+    if (!strcmp(role, "echo-server")) return echo_server(1, 0);
+    if (!strcmp(role, "lat-client")) return lat_client(ARG(2), atof(ARG(3)));
+    if (!strcmp(role, "bulk-server")) return bulk_server();
+    if (!strcmp(role, "bulk-client")) return bulk_client(ARG(2), (size_t)atol(ARG(3)));
+    if (!strcmp(role, "flood-server")) return flood_server(atof(ARG(2)));
+    if (!strcmp(role, "flood-client")) return flood_client(ARG(2), atof(ARG(3)));
+    die("unknown role");
+    return 2;
+}

@@ -1,0 +1,81 @@
+//! `rust-enet-bench`: rust_enet against the C ENet library, side by side in one run.
+//!
+//! Without a role argument the binary is the orchestrator: for every scenario it starts a server
+//! process and a client process (itself, re-executed with a role, for rust_enet; the C program
+//! built from `c/enet_bench.c` for C ENet), collects the `RESULT` line each prints, and prints
+//! one table with the ratio rust_enet / C ENet and the target. Server and clients are always
+//! separate processes, so a server's CPU time is its own; both sides of a pair use the same
+//! library. See `roles.rs` for the service pattern both implementations follow.
+//!
+//! Usage: `rust-enet-bench [--quick] [--json FILE] [--only tput,fanin,idle,lat,bulk,ceiling]`.
+#![forbid(unsafe_code)]
+
+mod orchestrate;
+mod raw_udp;
+mod report;
+mod roles;
+mod sys;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(role) = args.first().filter(|a| !a.starts_with("--")) {
+        return match run_role(role, &args[1..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("rust-enet-bench {role}: {err}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    match orchestrate::Options::parse(&args) {
+        Ok(Some(options)) => match orchestrate::run(&options) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("rust-enet-bench: {err}");
+                ExitCode::FAILURE
+            }
+        },
+        Ok(None) => {
+            println!("{}", orchestrate::USAGE);
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("rust-enet-bench: {err}\n{}", orchestrate::USAGE);
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs one benchmark process role (the same names and arguments as the C program).
+fn run_role(role: &str, args: &[String]) -> std::io::Result<()> {
+    let arg = |i: usize| -> std::io::Result<&str> {
+        args.get(i)
+            .map(String::as_str)
+            .ok_or_else(|| std::io::Error::other(format!("missing argument {}", i + 1)))
+    };
+    let num = |i: usize| -> std::io::Result<f64> {
+        arg(i)?
+            .parse()
+            .map_err(|_| std::io::Error::other(format!("argument {} is not a number", i + 1)))
+    };
+    let port = || -> std::io::Result<u16> { Ok(num(0)? as u16) };
+    match role {
+        "tput-server" => roles::tput_server(num(0)?),
+        "tput-client" => roles::tput_client(port()?, num(1)?),
+        "fanin-server" => roles::echo_server(num(0)? as usize, num(1)?),
+        "fanin-clients" => roles::fanin_clients(port()?, num(1)? as usize, num(2)?),
+        "idle-server" => roles::idle_server(num(0)? as usize, num(1)?),
+        "idle-clients" => roles::idle_clients(port()?, num(1)? as usize, num(2)?),
+        "echo-server" => roles::echo_server(1, 0.0),
+        "lat-client" => roles::lat_client(port()?, num(1)?),
+        "bulk-server" => roles::bulk_server(),
+        "bulk-client" => roles::bulk_client(port()?, num(1)? as usize),
+        "flood-server" => roles::flood_server(num(0)?),
+        "flood-client" => roles::flood_client(port()?, num(1)?),
+        "udp-sink" => raw_udp::udp_sink(num(0)?),
+        "udp-source" => raw_udp::udp_source(port()?, num(1)?),
+        _ => Err(std::io::Error::other(format!("unknown role `{role}`"))),
+    }
+}

@@ -1,0 +1,419 @@
+//! Runs each scenario with rust_enet and with C ENet (server and clients as separate
+//! processes), collects their `RESULT` lines and builds the report rows.
+
+use std::collections::HashMap;
+use std::io::{self, BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::report::{Report, Row, Target};
+
+pub const USAGE: &str = "\
+usage: rust-enet-bench [--quick] [--json FILE] [--only LIST]
+  --quick      ~1 s per scenario (smoke run) instead of the full lengths
+  --json FILE  also write the table as JSON
+  --only LIST  comma-separated subset of: tput,fanin,idle,lat,bulk,ceiling";
+
+const SCENARIOS: [&str; 6] = ["tput", "fanin", "idle", "lat", "bulk", "ceiling"];
+
+/// Command-line options of the orchestrator.
+#[derive(Debug)]
+pub struct Options {
+    quick: bool,
+    json: Option<PathBuf>,
+    only: Vec<String>,
+}
+
+impl Options {
+    /// `Ok(None)` for `--help`.
+    pub fn parse(args: &[String]) -> Result<Option<Options>, String> {
+        let mut options = Options {
+            quick: false,
+            json: None,
+            only: SCENARIOS.iter().map(|s| s.to_string()).collect(),
+        };
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            match arg.as_str() {
+                "--quick" => options.quick = true,
+                "--json" => {
+                    options.json = Some(it.next().ok_or("--json needs a file name")?.into());
+                }
+                "--only" => {
+                    let list = it.next().ok_or("--only needs a list")?;
+                    options.only = list.split(',').map(str::to_owned).collect();
+                    if let Some(bad) = options.only.iter().find(|s| !SCENARIOS.contains(&&***s)) {
+                        return Err(format!("unknown scenario `{bad}`"));
+                    }
+                }
+                "--help" | "-h" => return Ok(None),
+                other => return Err(format!("unknown option `{other}`")),
+            }
+        }
+        Ok(Some(options))
+    }
+
+    fn wants(&self, scenario: &str) -> bool {
+        self.only.iter().any(|s| s == scenario)
+    }
+}
+
+/// Scenario lengths and sizes.
+struct Plan {
+    tput_secs: f64,
+    fanin_clients: usize,
+    fanin_secs: f64,
+    idle_peers: usize,
+    idle_secs: f64,
+    lat_secs: f64,
+    bulk_bytes: usize,
+    flood_secs: f64,
+}
+
+impl Plan {
+    fn new(quick: bool) -> Plan {
+        let secs = |full: f64| if quick { 1.0 } else { full };
+        Plan {
+            tput_secs: secs(5.0),
+            fanin_clients: 500,
+            fanin_secs: secs(5.0),
+            idle_peers: 4000,
+            idle_secs: secs(5.0),
+            lat_secs: secs(3.0),
+            bulk_bytes: 16 * 1024 * 1024,
+            flood_secs: secs(2.0),
+        }
+    }
+}
+
+/// One implementation under test: the program that plays its roles.
+struct Side {
+    exe: PathBuf,
+}
+
+type Metrics = HashMap<String, f64>;
+
+/// Runs `server` then `client(port)` with `exe`, waits for both (at most `budget`), and returns
+/// their `RESULT` key/values.
+fn run_pair(
+    side: &Side,
+    server: &[String],
+    client: &[String],
+    budget: Duration,
+) -> io::Result<(Metrics, Metrics)> {
+    let deadline = Instant::now() + budget;
+    let (mut server_child, server_lines) = spawn(&side.exe, server)?;
+    let port = match server_lines.recv_timeout(Duration::from_secs(10)) {
+        Ok(line) => line
+            .strip_prefix("PORT ")
+            .and_then(|p| p.trim().parse::<u16>().ok())
+            .ok_or_else(|| io::Error::other(format!("server said `{line}`, not PORT")))?,
+        Err(_) => {
+            let _ = server_child.kill();
+            let _ = server_child.wait();
+            return Err(io::Error::other(format!("{server:?} printed no port")));
+        }
+    };
+    let mut client_args = vec![client[0].clone(), port.to_string()];
+    client_args.extend_from_slice(&client[1..]);
+    let (mut client_child, client_lines) = spawn(&side.exe, &client_args)?;
+    let client_result = finish(&mut client_child, &client_lines, deadline, &client_args);
+    let server_result = finish(&mut server_child, &server_lines, deadline, server);
+    Ok((server_result?, client_result?))
+}
+
+fn spawn(exe: &PathBuf, args: &[String]) -> io::Result<(Child, mpsc::Receiver<String>)> {
+    let mut child = Command::new(exe)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| io::Error::other("no stdout"))?;
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    Ok((child, rx))
+}
+
+/// Waits for the child to exit (killing it at `deadline`) and parses its `RESULT` line.
+fn finish(
+    child: &mut Child,
+    lines: &mpsc::Receiver<String>,
+    deadline: Instant,
+    what: &[String],
+) -> io::Result<Metrics> {
+    loop {
+        if let Some(status) = child.try_wait()? {
+            if !status.success() {
+                return Err(io::Error::other(format!("{what:?} exited with {status}")));
+            }
+            break;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(io::Error::other(format!(
+                "{what:?} overran its time budget"
+            )));
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    let mut metrics = Metrics::new();
+    // The reader thread ends at EOF, right after the exit.
+    while let Ok(line) = lines.recv_timeout(Duration::from_secs(2)) {
+        if let Some(rest) = line.strip_prefix("RESULT ") {
+            for pair in rest.split_whitespace() {
+                if let Some((k, v)) = pair.split_once('=') {
+                    metrics.insert(k.to_owned(), v.parse().unwrap_or(f64::NAN));
+                }
+            }
+        }
+    }
+    if metrics.is_empty() {
+        return Err(io::Error::other(format!("{what:?} printed no RESULT")));
+    }
+    Ok(metrics)
+}
+
+fn args(list: &[&dyn ToString]) -> Vec<String> {
+    list.iter().map(|a| a.to_string()).collect()
+}
+
+/// A metric value from a result, NaN if missing.
+fn get(m: &Metrics, key: &str) -> f64 {
+    m.get(key).copied().unwrap_or(f64::NAN)
+}
+
+/// CPU seconds per wall second from `cpu_ns` and `wall_us`.
+fn cpu_per_wall(m: &Metrics) -> f64 {
+    get(m, "cpu_ns") / 1e9 / (get(m, "wall_us") / 1e6)
+}
+
+/// Runs one scenario for both sides; a failure on one side leaves its column empty.
+fn both<T>(
+    sides: &[(&str, &Side); 2],
+    mut f: impl FnMut(&Side) -> io::Result<T>,
+) -> [Option<T>; 2] {
+    sides.map(|(name, side)| match f(side) {
+        Ok(v) => Some(v),
+        Err(err) => {
+            eprintln!("  {name}: {err}");
+            None
+        }
+    })
+}
+
+pub fn run(options: &Options) -> io::Result<()> {
+    let plan = Plan::new(options.quick);
+    let rust = Side {
+        exe: std::env::current_exe()?,
+    };
+    let c = Side {
+        exe: PathBuf::from(env!("C_ENET_BENCH")),
+    };
+    let sides = [("rust_enet", &rust), ("C ENet", &c)];
+    let mut report = Report::default();
+    let started = Instant::now();
+    let progress = |name: &str| eprintln!("[{:5.1}s] {name}", started.elapsed().as_secs_f64());
+
+    if options.wants("tput") {
+        progress("1. reliable throughput");
+        let secs = plan.tput_secs;
+        let r = both(&sides, |side| {
+            let (s, _) = run_pair(
+                side,
+                &args(&[&"tput-server", &secs]),
+                &args(&[&"tput-client", &secs]),
+                Duration::from_secs_f64(secs + 30.0),
+            )?;
+            Ok(get(&s, "bytes") / 1e6 / (get(&s, "wall_us") / 1e6))
+        });
+        report.push(
+            Row::new(
+                "1 throughput",
+                "1 KiB reliable, MB/s",
+                r,
+                Target::AtLeast(2.0),
+            )
+            .precision(1),
+        );
+    }
+
+    if options.wants("fanin") {
+        progress("2. fan-in");
+        let (n, secs) = (plan.fanin_clients, plan.fanin_secs);
+        let r = both(&sides, |side| {
+            run_pair(
+                side,
+                &args(&[&"fanin-server", &n, &secs]),
+                &args(&[&"fanin-clients", &n, &secs]),
+                Duration::from_secs_f64(secs + 60.0),
+            )
+        });
+        let pick = |f: &dyn Fn(&Metrics, &Metrics) -> f64| -> [Option<f64>; 2] {
+            [0, 1].map(|i| r[i].as_ref().map(|(s, c)| f(s, c)))
+        };
+        let cpu = pick(&|s, _| cpu_per_wall(s));
+        let delivered_u = pick(&|s, c| get(s, "unreliable") / get(c, "sent_unreliable"));
+        let delivered_r = pick(&|_, c| get(c, "echoes") / get(c, "sent_reliable"));
+        let p50 = pick(&|_, c| get(c, "p50_us") / 1e3);
+        let p99 = pick(&|_, c| get(c, "p99_us") / 1e3);
+        let label = format!("2 fan-in {n}");
+        report.push(Row::new(&label, "server CPU s per s", cpu, Target::AtMost(0.5)).precision(3));
+        report.push(
+            Row::new(
+                &label,
+                "unreliable delivered",
+                delivered_u,
+                Target::AtLeast(1.0),
+            )
+            .precision(4),
+        );
+        report.push(
+            Row::new(&label, "reliable echoed", delivered_r, Target::AtLeast(1.0)).precision(4),
+        );
+        report.push(Row::new(&label, "echo p50 ms", p50, Target::None).precision(2));
+        report.push(Row::new(&label, "echo p99 ms", p99, Target::None).precision(2));
+    }
+
+    if options.wants("idle") {
+        progress("3. idle scale");
+        let (n, secs) = (plan.idle_peers, plan.idle_secs);
+        let r = both(&sides, |side| {
+            let (s, _) = run_pair(
+                side,
+                &args(&[&"idle-server", &n, &secs]),
+                &args(&[&"idle-clients", &n, &secs]),
+                Duration::from_secs_f64(secs + 90.0),
+            )?;
+            if get(&s, "wall_us") <= 0.0 {
+                return Err(io::Error::other("not all peers connected"));
+            }
+            Ok(cpu_per_wall(&s))
+        });
+        report.push(
+            Row::new(
+                &format!("3 idle {n}"),
+                "server CPU s per s",
+                r,
+                Target::AtMost(0.2),
+            )
+            .precision(3),
+        );
+    }
+
+    if options.wants("lat") {
+        progress("4. latency");
+        let secs = plan.lat_secs;
+        let r = both(&sides, |side| {
+            let (_, c) = run_pair(
+                side,
+                &args(&[&"echo-server"]),
+                &args(&[&"lat-client", &secs]),
+                Duration::from_secs_f64(secs + 30.0),
+            )?;
+            Ok((get(&c, "p50_us"), get(&c, "p99_us")))
+        });
+        let p50 = [0, 1].map(|i| r[i].map(|v| v.0));
+        let p99 = [0, 1].map(|i| r[i].map(|v| v.1));
+        report.push(Row::new("4 latency", "32 B ping-pong p50 us", p50, Target::None).precision(0));
+        report.push(
+            Row::new(
+                "4 latency",
+                "32 B ping-pong p99 us",
+                p99,
+                Target::AtMost(1.0),
+            )
+            .precision(0),
+        );
+    }
+
+    if options.wants("bulk") {
+        progress("5. bulk");
+        let bytes = plan.bulk_bytes;
+        let r = both(&sides, |side| {
+            let (s, c) = run_pair(
+                side,
+                &args(&[&"bulk-server"]),
+                &args(&[&"bulk-client", &bytes]),
+                Duration::from_secs(120),
+            )?;
+            if get(&s, "intact") != 1.0 || get(&c, "delivered") != 1.0 {
+                return Err(io::Error::other("the bulk packet did not arrive intact"));
+            }
+            let memory = (get(&s, "hwm_kib") + get(&c, "hwm_kib")) / 1024.0;
+            Ok((get(&c, "time_us") / 1e3, memory))
+        });
+        let time = [0, 1].map(|i| r[i].map(|v| v.0));
+        let memory = [0, 1].map(|i| r[i].map(|v| v.1));
+        let label = format!("5 bulk {} MiB", bytes >> 20);
+        report.push(Row::new(&label, "time to deliver ms", time, Target::AtMost(0.5)).precision(1));
+        report.push(Row::new(&label, "peak RSS both MiB", memory, Target::None).precision(1));
+    }
+
+    if options.wants("ceiling") {
+        progress("ceiling: unreliable rate and raw UDP");
+        let secs = plan.flood_secs;
+        let flood = both(&sides, |side| {
+            let (s, _) = run_pair(
+                side,
+                &args(&[&"flood-server", &secs]),
+                &args(&[&"flood-client", &secs]),
+                Duration::from_secs_f64(secs + 30.0),
+            )?;
+            Ok(get(&s, "messages") / (get(&s, "wall_us") / 1e6))
+        });
+        // Column 1: std send_to/recv_from (Rust); column 2: sendmmsg/recvmmsg (C).
+        let udp = both(&sides, |side| {
+            let (s, _) = run_pair(
+                side,
+                &args(&[&"udp-sink", &secs]),
+                &args(&[&"udp-source", &secs]),
+                Duration::from_secs_f64(secs + 30.0),
+            )?;
+            Ok(get(&s, "datagrams") / (get(&s, "wall_us") / 1e6))
+        });
+        let ceiling = udp[1];
+        let fraction = flood.map(|v| Some(v? / ceiling?));
+        report
+            .push(Row::new("ceiling", "unreliable 64 B msgs/s", flood, Target::None).precision(0));
+        report.push(
+            Row::new("ceiling", "raw UDP 64 B dgrams/s", udp, Target::None)
+                .precision(0)
+                .note("rust_enet column: std send_to/recv_from; C column: sendmmsg/recvmmsg x64"),
+        );
+        report.push(
+            Row::new(
+                "ceiling",
+                "msgs/s / batched UDP dgrams/s",
+                fraction,
+                Target::None,
+            )
+            .precision(2)
+            .note("ENet packs ~19 such messages per datagram, so this can exceed 1"),
+        );
+    }
+
+    report.skipped(
+        "6 Godot 32 clients",
+        "not run: RustENetPeer adapter not ready (RustENetPeer vs ENetMultiplayerPeer)",
+    );
+    eprintln!("[{:5.1}s] done", started.elapsed().as_secs_f64());
+    print!("{}", report.table());
+    if let Some(path) = &options.json {
+        std::fs::write(path, report.json())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,615 @@
+//! The rust_enet side of every benchmark role, one process each, mirroring `c/enet_bench.c`
+//! line for line: same message sizes, channels, service pattern, deadlines and output.
+//!
+//! Service pattern (the C side does the same with `enet_host_service`/`check_events`):
+//! - servers and paced clients: one [`UdpHost::service`] with a 1 ms wait per loop iteration
+//!   (returns early on an event), then [`UdpHost::check_events`] until empty;
+//! - senders that saturate the link (throughput, flood): queue a batch, `service(0)`, drain;
+//! - replies are queued with `send` and leave with the next service call (no flush).
+//!
+//! Servers bind 127.0.0.1 on an ephemeral port and print `PORT <n>` first. Every role ends with
+//! one `RESULT key=value ...` line and stops by itself (bounded loops and hard deadlines).
+
+use std::io::{self, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use rust_enet_net::{BindAddress, UdpHost};
+use rust_enet_proto::{Event, HostConfig, Packet, PacketFlags, PeerId};
+
+use crate::sys::{cpu_ns, percentile, vm_hwm_kib};
+
+const CHANNEL_UNRELIABLE: u8 = 0;
+const CHANNEL_RELIABLE: u8 = 1;
+const CHANNELS: usize = 2;
+/// Hard limit on any role's run time beyond its nominal length.
+const GRACE: Duration = Duration::from_secs(20);
+const WAIT: Duration = Duration::from_millis(1);
+
+/// Throughput: message size and the most messages queued or unacknowledged at the sender.
+pub const TPUT_MESSAGE: usize = 1024;
+const TPUT_BACKLOG: usize = 256;
+/// Fan-in: message sizes, send rate and the share of reliable messages.
+pub const FANIN_UNRELIABLE: usize = 64;
+pub const FANIN_RELIABLE: usize = 128;
+const FANIN_TICK_HZ: u64 = 60;
+const FANIN_RELIABLE_EVERY: u32 = 6;
+/// Latency: ping size.
+pub const PING_SIZE: usize = 32;
+/// Unreliable flood: message size and messages queued per service call.
+pub const FLOOD_MESSAGE: usize = 64;
+const FLOOD_BATCH: usize = 64;
+/// Handshakes a client host keeps open at once while connecting many peers.
+const CONNECT_PENDING: usize = 64;
+
+type Result<T = ()> = io::Result<T>;
+
+fn loopback() -> IpAddr {
+    IpAddr::V4(Ipv4Addr::LOCALHOST)
+}
+
+fn server_host(peer_limit: usize) -> Result<UdpHost> {
+    let config = HostConfig {
+        peer_limit,
+        ..HostConfig::default()
+    };
+    let host = UdpHost::bind(BindAddress::Ip(loopback()), 0, config)?;
+    println!("PORT {}", host.local_addr().port());
+    io::stdout().flush()?;
+    Ok(host)
+}
+
+fn client_host(peer_limit: usize) -> Result<UdpHost> {
+    let config = HostConfig {
+        peer_limit,
+        ..HostConfig::default()
+    };
+    UdpHost::bind(BindAddress::Ip(loopback()), 0, config)
+}
+
+fn server_addr(port: u16) -> SocketAddr {
+    SocketAddr::new(loopback(), port)
+}
+
+fn connect_error(err: rust_enet_proto::ConnectError) -> io::Error {
+    io::Error::other(err)
+}
+
+/// One `service(wait)`, then every queued event, each passed to `f`.
+fn service_drain(
+    host: &mut UdpHost,
+    wait: Duration,
+    mut f: impl FnMut(&mut UdpHost, Event),
+) -> Result {
+    if let Some(event) = host.service(wait)? {
+        f(host, event);
+        while let Some(event) = host.check_events() {
+            f(host, event);
+        }
+    }
+    Ok(())
+}
+
+fn us_since(t: Instant) -> i64 {
+    t.elapsed().as_micros() as i64
+}
+
+// ---- 1. reliable throughput ------------------------------------------------------------------
+
+pub fn tput_server(secs: f64) -> Result {
+    let mut host = server_host(4)?;
+    let window = Duration::from_secs_f64(secs);
+    let hard = Instant::now() + window + GRACE;
+    let mut start: Option<(Instant, u64)> = None;
+    let (mut bytes, mut messages) = (0u64, 0u64);
+    let mut done = false;
+    while !done && Instant::now() < hard {
+        if start.is_some_and(|(t, _)| t.elapsed() >= window) {
+            break;
+        }
+        service_drain(&mut host, WAIT, |_, event| match event {
+            Event::Receive { packet, .. } => {
+                if start.is_none() {
+                    start = Some((Instant::now(), cpu_ns()));
+                } else {
+                    bytes += packet.len() as u64;
+                    messages += 1;
+                }
+            }
+            Event::Disconnect { .. } if start.is_some() => done = true,
+            _ => {}
+        })?;
+    }
+    let (wall, cpu) = start.map_or((0, 0), |(t, c)| (us_since(t), cpu_ns() - c));
+    let peers: Vec<PeerId> = host.host().peers().map(|(id, _)| id).collect();
+    for id in peers {
+        host.host_mut().disconnect_now(id, 0);
+    }
+    host.flush()?;
+    println!(
+        "RESULT bytes={bytes} messages={messages} wall_us={wall} cpu_ns={cpu} hwm_kib={}",
+        vm_hwm_kib()
+    );
+    Ok(())
+}
+
+pub fn tput_client(port: u16, secs: f64) -> Result {
+    let mut host = client_host(1)?;
+    let peer = host
+        .connect(server_addr(port), CHANNELS, 0)
+        .map_err(connect_error)?;
+    let payload = Packet::reliable(vec![0xA5u8; TPUT_MESSAGE]);
+    let hard = Instant::now() + Duration::from_secs_f64(secs) + GRACE;
+    let (mut connected, mut done, mut sent) = (false, false, 0u64);
+    while !done && Instant::now() < hard {
+        if connected {
+            loop {
+                let backlog = host.host().peer(peer).map_or(usize::MAX, |p| {
+                    p.queued_commands() + p.unacknowledged_commands()
+                });
+                if backlog >= TPUT_BACKLOG {
+                    break;
+                }
+                // A fresh packet per message, as an application hands over new data each time.
+                let packet = Packet::reliable(payload.data.to_vec());
+                if host
+                    .host_mut()
+                    .send(peer, CHANNEL_RELIABLE, packet)
+                    .is_err()
+                {
+                    break;
+                }
+                sent += 1;
+            }
+        }
+        let wait = if connected { Duration::ZERO } else { WAIT };
+        service_drain(&mut host, wait, |_, event| match event {
+            Event::Connect { .. } => connected = true,
+            Event::Disconnect { .. } => done = true,
+            Event::Receive { .. } => {}
+        })?;
+    }
+    println!("RESULT sent={sent} hwm_kib={}", vm_hwm_kib());
+    Ok(())
+}
+
+// ---- 2. fan-in and the echo server -----------------------------------------------------------
+
+/// Echo server for fan-in (`n` peers, CPU measured over `secs` once all are connected) and for
+/// latency (`n` = 1, no window). Reliable packets go back unchanged on their channel.
+pub fn echo_server(n: usize, secs: f64) -> Result {
+    let mut host = server_host(n + 16)?;
+    let window = Duration::from_secs_f64(secs);
+    let hard = Instant::now() + window + Duration::from_secs(60);
+    let (mut connected, mut disconnected) = (0usize, 0usize);
+    let (mut unreliable, mut reliable) = (0u64, 0u64);
+    let mut window_start: Option<(Instant, u64)> = None;
+    let mut measured: Option<(i64, u64)> = None;
+    while Instant::now() < hard {
+        if let (Some((t, c)), None) = (window_start, measured) {
+            if t.elapsed() >= window {
+                measured = Some((us_since(t), cpu_ns() - c));
+            }
+        }
+        if connected > 0 && disconnected == connected {
+            break;
+        }
+        service_drain(&mut host, WAIT, |host, event| match event {
+            Event::Connect { .. } => {
+                connected += 1;
+                if connected == n && n > 1 {
+                    window_start = Some((Instant::now(), cpu_ns()));
+                }
+            }
+            Event::Disconnect { .. } => disconnected += 1,
+            Event::Receive {
+                peer,
+                channel,
+                packet,
+            } => {
+                if packet.flags.contains(PacketFlags::RELIABLE) {
+                    reliable += 1;
+                    let _ = host.host_mut().send(peer, channel, packet);
+                } else {
+                    unreliable += 1;
+                }
+            }
+        })?;
+    }
+    let (wall, cpu) = measured
+        .or_else(|| window_start.map(|(t, c)| (us_since(t), cpu_ns() - c)))
+        .unwrap_or((0, 0));
+    println!(
+        "RESULT connected={connected} unreliable={unreliable} reliable={reliable} wall_us={wall} \
+         cpu_ns={cpu} hwm_kib={}",
+        vm_hwm_kib()
+    );
+    Ok(())
+}
+
+/// Connects `n` peers of one client host, at most [`CONNECT_PENDING`] handshakes at a time.
+fn connect_all(
+    host: &mut UdpHost,
+    addr: SocketAddr,
+    n: usize,
+    deadline: Instant,
+    mut on_receive: impl FnMut(&Packet),
+) -> Result<(Vec<PeerId>, usize)> {
+    let mut peers = Vec::with_capacity(n);
+    let mut connected = 0;
+    while connected < n && Instant::now() < deadline {
+        while peers.len() < n && peers.len() - connected < CONNECT_PENDING {
+            let id = host
+                .connect(addr, CHANNELS, peers.len() as u32)
+                .map_err(connect_error)?;
+            peers.push(id);
+        }
+        service_drain(host, WAIT, |_, event| match event {
+            Event::Connect { .. } => connected += 1,
+            Event::Receive { packet, .. } => on_receive(&packet),
+            Event::Disconnect { .. } => {}
+        })?;
+    }
+    Ok((peers, connected))
+}
+
+struct EchoLatency {
+    origin: Instant,
+    samples: Vec<i64>,
+}
+
+impl EchoLatency {
+    fn record(&mut self, packet: &Packet) {
+        if let Some(stamp) = packet.data.get(..8) {
+            let stamp = i64::from_le_bytes(stamp.try_into().unwrap_or_default());
+            self.samples.push(us_since(self.origin) - stamp);
+        }
+    }
+}
+
+pub fn fanin_clients(port: u16, n: usize, secs: f64) -> Result {
+    let mut host = client_host(n)?;
+    let mut latency = EchoLatency {
+        origin: Instant::now(),
+        samples: Vec::new(),
+    };
+    let (peers, connected) = connect_all(
+        &mut host,
+        server_addr(port),
+        n,
+        Instant::now() + GRACE,
+        |p| latency.record(p),
+    )?;
+    if connected < n {
+        return Err(io::Error::other("fan-in clients could not all connect"));
+    }
+    let unreliable = vec![0x55u8; FANIN_UNRELIABLE];
+    let mut reliable = vec![0xAAu8; FANIN_RELIABLE];
+    let tick = Duration::from_micros(1_000_000 / FANIN_TICK_HZ);
+    let start = Instant::now();
+    let end = start + Duration::from_secs_f64(secs);
+    // Client i sends at start + i * tick / n + k * tick: spread over the tick, as real clients.
+    let mut next: Vec<Instant> = (0..n).map(|i| start + tick * i as u32 / n as u32).collect();
+    let mut count = vec![0u32; n];
+    let (mut sent_u, mut sent_r) = (0u64, 0u64);
+    loop {
+        let t = Instant::now();
+        if t >= end {
+            break;
+        }
+        for i in 0..n {
+            while next[i] <= t && next[i] < end {
+                let packet = Packet::unreliable(unreliable.clone());
+                if host
+                    .host_mut()
+                    .send(peers[i], CHANNEL_UNRELIABLE, packet)
+                    .is_ok()
+                {
+                    sent_u += 1;
+                }
+                count[i] += 1;
+                if count[i] % FANIN_RELIABLE_EVERY == 0 {
+                    reliable[..8].copy_from_slice(&us_since(latency.origin).to_le_bytes());
+                    let packet = Packet::reliable(reliable.clone());
+                    if host
+                        .host_mut()
+                        .send(peers[i], CHANNEL_RELIABLE, packet)
+                        .is_ok()
+                    {
+                        sent_r += 1;
+                    }
+                }
+                next[i] += tick;
+            }
+        }
+        service_drain(&mut host, WAIT, |_, event| {
+            if let Event::Receive { packet, .. } = event {
+                latency.record(&packet);
+            }
+        })?;
+    }
+    // Collect the last echoes, then leave.
+    let linger = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < linger {
+        service_drain(&mut host, WAIT, |_, event| {
+            if let Event::Receive { packet, .. } = event {
+                latency.record(&packet);
+            }
+        })?;
+    }
+    for &peer in &peers {
+        host.host_mut().disconnect(peer, 0);
+    }
+    let leave = Instant::now() + Duration::from_secs(2);
+    let mut gone = 0;
+    while gone < n && Instant::now() < leave {
+        service_drain(&mut host, WAIT, |_, event| {
+            if let Event::Disconnect { .. } = event {
+                gone += 1;
+            }
+        })?;
+    }
+    let echoes = latency.samples.len();
+    latency.samples.sort_unstable();
+    println!(
+        "RESULT sent_unreliable={sent_u} sent_reliable={sent_r} echoes={echoes} p50_us={} \
+         p99_us={} hwm_kib={}",
+        percentile(&latency.samples, 50.0),
+        percentile(&latency.samples, 99.0),
+        vm_hwm_kib()
+    );
+    Ok(())
+}
+
+// ---- 3. idle scale -----------------------------------------------------------------------------
+
+pub fn idle_server(n: usize, secs: f64) -> Result {
+    let mut host = server_host(n)?;
+    let window = Duration::from_secs_f64(secs);
+    let hard = Instant::now() + Duration::from_secs(120);
+    let (mut connected, mut received) = (0usize, 0u64);
+    let mut window_start: Option<(Instant, u64)> = None;
+    while Instant::now() < hard {
+        if window_start.is_some_and(|(t, _)| t.elapsed() >= window) {
+            break;
+        }
+        service_drain(&mut host, WAIT, |_, event| match event {
+            Event::Connect { .. } => {
+                connected += 1;
+                if connected == n {
+                    window_start = Some((Instant::now(), cpu_ns()));
+                }
+            }
+            Event::Disconnect { .. } => connected -= 1,
+            Event::Receive { .. } => received += 1,
+        })?;
+    }
+    let (wall, cpu) = window_start.map_or((0, 0), |(t, c)| (us_since(t), cpu_ns() - c));
+    println!(
+        "RESULT connected={connected} received={received} wall_us={wall} cpu_ns={cpu} hwm_kib={}",
+        vm_hwm_kib()
+    );
+    Ok(())
+}
+
+pub fn idle_clients(port: u16, n: usize, secs: f64) -> Result {
+    let mut host = client_host(n)?;
+    let t0 = Instant::now();
+    let (_, connected) = connect_all(
+        &mut host,
+        server_addr(port),
+        n,
+        Instant::now() + Duration::from_secs(60),
+        |_| {},
+    )?;
+    let connect_us = us_since(t0);
+    // Stay connected and idle (pings only) until the server has measured.
+    let end = Instant::now() + Duration::from_secs_f64(secs) + Duration::from_millis(1500);
+    while Instant::now() < end {
+        service_drain(&mut host, WAIT, |_, _| {})?;
+    }
+    println!(
+        "RESULT connected={connected} connect_us={connect_us} hwm_kib={}",
+        vm_hwm_kib()
+    );
+    Ok(())
+}
+
+// ---- 4. latency --------------------------------------------------------------------------------
+
+pub fn lat_client(port: u16, secs: f64) -> Result {
+    let mut host = client_host(1)?;
+    let peer = host
+        .connect(server_addr(port), CHANNELS, 0)
+        .map_err(connect_error)?;
+    let ping = vec![0x11u8; PING_SIZE];
+    let length = Duration::from_secs_f64(secs);
+    let hard = Instant::now() + length + GRACE;
+    let mut begin: Option<Instant> = None;
+    let mut sent_at: Option<Instant> = None;
+    let mut rtt = Vec::new();
+    while Instant::now() < hard && begin.is_none_or(|b| b.elapsed() < length) {
+        service_drain(&mut host, WAIT, |_, event| match event {
+            // Let the handshake's acknowledgements settle, then start.
+            Event::Connect { .. } => begin = Some(Instant::now() + Duration::from_millis(200)),
+            Event::Receive { .. } => {
+                if let Some(t) = sent_at.take() {
+                    rtt.push(us_since(t));
+                }
+            }
+            Event::Disconnect { .. } => {}
+        })?;
+        if begin.is_some_and(|b| Instant::now() >= b) && sent_at.is_none() {
+            sent_at = Some(Instant::now());
+            host.host_mut()
+                .send(peer, CHANNEL_RELIABLE, Packet::reliable(ping.clone()))
+                .map_err(io::Error::other)?;
+        }
+    }
+    host.host_mut().disconnect(peer, 0);
+    let leave = Instant::now() + Duration::from_secs(1);
+    let mut gone = false;
+    while !gone && Instant::now() < leave {
+        service_drain(&mut host, WAIT, |_, event| {
+            gone |= matches!(event, Event::Disconnect { .. });
+        })?;
+    }
+    rtt.sort_unstable();
+    println!(
+        "RESULT samples={} p50_us={} p99_us={} hwm_kib={}",
+        rtt.len(),
+        percentile(&rtt, 50.0),
+        percentile(&rtt, 99.0),
+        vm_hwm_kib()
+    );
+    Ok(())
+}
+
+// ---- 5. bulk -----------------------------------------------------------------------------------
+
+pub fn bulk_server() -> Result {
+    let mut host = server_host(4)?;
+    let hard = Instant::now() + Duration::from_secs(120);
+    let mut leave: Option<Instant> = None;
+    let (mut got, mut intact) = (0usize, false);
+    while Instant::now() < hard && leave.is_none_or(|t| Instant::now() < t) {
+        service_drain(&mut host, WAIT, |host, event| match event {
+            Event::Receive { peer, packet, .. } => {
+                let data = &packet.data;
+                got = data.len();
+                intact = got > 0 && data[0] == 0x42 && data[got - 1] == (got - 1) as u8;
+                drop(packet);
+                let _ = host
+                    .host_mut()
+                    .send(peer, CHANNEL_RELIABLE, Packet::reliable(vec![1u8]));
+            }
+            Event::Disconnect { .. } if got > 0 => leave = Some(Instant::now()),
+            _ => {}
+        })?;
+        if got > 0 && leave.is_none() {
+            leave = Some(Instant::now() + Duration::from_secs(2));
+        }
+    }
+    println!(
+        "RESULT bytes={got} intact={} hwm_kib={}",
+        u8::from(intact),
+        vm_hwm_kib()
+    );
+    Ok(())
+}
+
+pub fn bulk_client(port: u16, bytes: usize) -> Result {
+    let mut host = client_host(1)?;
+    let peer = host
+        .connect(server_addr(port), CHANNELS, 0)
+        .map_err(connect_error)?;
+    let hard = Instant::now() + Duration::from_secs(120);
+    let (mut sent_at, mut done_at): (Option<Instant>, Option<Instant>) = (None, None);
+    let mut failed = None;
+    while done_at.is_none() && Instant::now() < hard {
+        service_drain(&mut host, WAIT, |host, event| match event {
+            Event::Connect { .. } => {
+                let mut data: Vec<u8> = (0..bytes).map(|i| i as u8).collect();
+                data[0] = 0x42;
+                sent_at = Some(Instant::now());
+                if let Err(err) =
+                    host.host_mut()
+                        .send(peer, CHANNEL_RELIABLE, Packet::reliable(data))
+                {
+                    failed = Some(err);
+                }
+            }
+            Event::Receive { .. } => done_at = Some(Instant::now()),
+            Event::Disconnect { .. } => {}
+        })?;
+        if let Some(err) = failed {
+            return Err(io::Error::other(err));
+        }
+    }
+    host.host_mut().disconnect(peer, 0);
+    let leave = Instant::now() + Duration::from_secs(1);
+    let mut gone = false;
+    while !gone && Instant::now() < leave {
+        service_drain(&mut host, WAIT, |_, event| {
+            gone |= matches!(event, Event::Disconnect { .. });
+        })?;
+    }
+    let time_us = match (sent_at, done_at) {
+        (Some(s), Some(d)) => d.duration_since(s).as_micros() as i64,
+        _ => 0,
+    };
+    println!(
+        "RESULT delivered={} time_us={time_us} hwm_kib={}",
+        u8::from(done_at.is_some()),
+        vm_hwm_kib()
+    );
+    Ok(())
+}
+
+// ---- unreliable packet rate (for the raw-UDP ceiling) ------------------------------------------
+
+pub fn flood_server(secs: f64) -> Result {
+    let mut host = server_host(4)?;
+    let window = Duration::from_secs_f64(secs);
+    let hard = Instant::now() + window + GRACE;
+    let mut start: Option<(Instant, u64)> = None;
+    let mut messages = 0u64;
+    while Instant::now() < hard {
+        if start.is_some_and(|(t, _)| t.elapsed() >= window) {
+            break;
+        }
+        service_drain(&mut host, WAIT, |_, event| {
+            if let Event::Receive { .. } = event {
+                if start.is_none() {
+                    start = Some((Instant::now(), cpu_ns()));
+                } else {
+                    messages += 1;
+                }
+            }
+        })?;
+    }
+    let (wall, cpu) = start.map_or((0, 0), |(t, c)| (us_since(t), cpu_ns() - c));
+    let peers: Vec<PeerId> = host.host().peers().map(|(id, _)| id).collect();
+    for id in peers {
+        host.host_mut().disconnect_now(id, 0);
+    }
+    host.flush()?;
+    println!(
+        "RESULT messages={messages} wall_us={wall} cpu_ns={cpu} hwm_kib={}",
+        vm_hwm_kib()
+    );
+    Ok(())
+}
+
+pub fn flood_client(port: u16, secs: f64) -> Result {
+    let mut host = client_host(1)?;
+    let peer = host
+        .connect(server_addr(port), CHANNELS, 0)
+        .map_err(connect_error)?;
+    let payload = vec![0x3Cu8; FLOOD_MESSAGE];
+    let hard = Instant::now() + Duration::from_secs_f64(secs) + GRACE;
+    let (mut connected, mut done, mut sent) = (false, false, 0u64);
+    while !done && Instant::now() < hard {
+        if connected {
+            for _ in 0..FLOOD_BATCH {
+                let packet = Packet::unreliable(payload.clone());
+                if host
+                    .host_mut()
+                    .send(peer, CHANNEL_UNRELIABLE, packet)
+                    .is_err()
+                {
+                    break;
+                }
+                sent += 1;
+            }
+        }
+        let wait = if connected { Duration::ZERO } else { WAIT };
+        service_drain(&mut host, wait, |_, event| match event {
+            Event::Connect { .. } => connected = true,
+            Event::Disconnect { .. } => done = true,
+            Event::Receive { .. } => {}
+        })?;
+    }
+    println!("RESULT sent={sent} hwm_kib={}", vm_hwm_kib());
+    Ok(())
+}

@@ -1,0 +1,84 @@
+//! Process measurements from `/proc` (no `libc`, no `unsafe`) and latency percentiles.
+
+use std::fs;
+
+/// CPU time this (single-threaded) process has used, in nanoseconds.
+///
+/// `/proc/self/schedstat` gives the main thread's run time in nanoseconds; without it (kernels
+/// built without schedstats) `utime + stime` of `/proc/self/stat` in clock ticks, taken as the
+/// usual 100 Hz (std cannot ask `sysconf(_SC_CLK_TCK)`). The C side reads the same files.
+pub fn cpu_ns() -> u64 {
+    if let Some(ns) = fs::read_to_string("/proc/self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+    {
+        return ns;
+    }
+    fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| stat_ticks(&s))
+        .map_or(0, |ticks| ticks * 10_000_000)
+}
+
+/// `utime + stime` (fields 14 and 15) of a `/proc/<pid>/stat` line.
+fn stat_ticks(stat: &str) -> Option<u64> {
+    // The command name (field 2) may contain spaces; the fields after its ')' are fixed.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// Peak resident set size (`VmHWM`) of this process in KiB, 0 if unknown.
+pub fn vm_hwm_kib() -> u64 {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Nearest-rank percentile `p` (0..=100) of sorted samples; -1 without samples (as the C side).
+pub fn percentile(sorted: &[i64], p: f64) -> i64 {
+    if sorted.is_empty() {
+        return -1;
+    }
+    let rank = ((p / 100.0 * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_fields_after_a_name_with_spaces() {
+        let line = "42 (a b) S 1 2 3 4 5 6 7 8 9 10 111 222 0 0 20 0 1 0 5 6 7";
+        assert_eq!(stat_ticks(line), Some(333));
+    }
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v: Vec<i64> = (1..=100).collect();
+        assert_eq!(percentile(&v, 50.0), 50);
+        assert_eq!(percentile(&v, 99.0), 99);
+        assert_eq!(percentile(&[7], 99.0), 7);
+        assert_eq!(percentile(&[], 50.0), -1);
+    }
+
+    #[test]
+    fn own_process_is_measurable() {
+        assert!(vm_hwm_kib() > 0);
+        let a = cpu_ns();
+        let mut x = 0u64;
+        for i in 0..1_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        std::hint::black_box(x);
+        assert!(cpu_ns() >= a);
+    }
+}
