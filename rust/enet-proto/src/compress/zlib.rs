@@ -4,6 +4,9 @@
 //!
 //! Decoding succeeds only when the stream ends, with a matching Adler-32, within the output
 //! buffer, as Godot requires `Z_STREAM_END` from a single `inflate(Z_FINISH)`.
+//!
+//! flate2 runs on C zlib here, as Godot does, so the output is byte-identical to Godot's
+//! (`deflateInit2(level, Z_DEFLATED, 15, 8, Z_DEFAULT_STRATEGY)`, one `deflate(Z_FINISH)`).
 
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
