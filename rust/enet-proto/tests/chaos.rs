@@ -14,6 +14,7 @@ type Open = HashMap<(usize, u16), bool>;
 
 fn check_host_invariants(sim: &Sim, i: usize) {
     let host = &sim.nodes[i].host;
+    host.debug_check_invariants();
     let connected = host
         .peers()
         .filter(|(_, p)| matches!(p.state(), PeerState::Connected | PeerState::DisconnectLater))

@@ -310,6 +310,7 @@ fn a_flood_of_connects_from_spoofed_addresses_fills_slots_but_never_panics() {
     let stats = sim.nodes[server].host.statistics().clone();
     assert!(stats.connects_refused > 0);
     assert_eq!(sim.nodes[server].host.peers().count(), 16);
+    sim.nodes[server].host.debug_check_invariants();
     // Half-open slots time out silently and free up.
     sim.run_for(40_000);
     assert_eq!(sim.nodes[server].host.peers().count(), 0);
@@ -389,5 +390,7 @@ fn mutated_real_datagrams_never_panic() {
             sim.inject(to, from, &d);
         }
         sim.run_for(2_000);
+        sim.nodes[server].host.debug_check_invariants();
+        sim.nodes[client].host.debug_check_invariants();
     }
 }

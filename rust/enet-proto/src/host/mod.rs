@@ -8,9 +8,9 @@ mod send;
 mod timer;
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap, VecDeque};
+use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::compress::Compressor;
 use crate::event::{DisconnectReason, Event};
@@ -109,6 +109,9 @@ pub struct Host {
     pub(crate) active: Vec<u16>,
     active_pos: Vec<u32>,
     free: BTreeSet<u16>,
+    /// Slots in use by remote IP, for the duplicate-peer rules of CONNECT (5.3) without a scan
+    /// of every slot.
+    pub(crate) by_ip: HashMap<IpAddr, Vec<u16>>,
     raw_transmits: VecDeque<(SocketAddr, Vec<u8>)>,
     send_scratch: Vec<u8>,
     receive_scratch: Vec<u8>,
@@ -170,6 +173,7 @@ impl Host {
             send_queue: VecDeque::new(),
             timers: BinaryHeap::new(),
             active: Vec::new(),
+            by_ip: HashMap::new(),
             raw_transmits: VecDeque::new(),
             send_scratch: vec![0; PROTOCOL_MAXIMUM_MTU as usize],
             receive_scratch: vec![0; PROTOCOL_MAXIMUM_MTU as usize],
@@ -197,7 +201,7 @@ impl Host {
             return Err(ConnectError::NoFreeSlot);
         };
         let idx = usize::from(slot);
-        self.allocate_slot(idx);
+        self.allocate_slot(idx, address);
         let connect_id = match self.forced_connect_id.take() {
             Some(id) => id,
             None => self.rng.next_u32().to_be_bytes(),
@@ -209,7 +213,6 @@ impl Host {
         let peer = &mut self.peers[idx];
         peer.channels = (0..channel_count).map(|_| Channel::default()).collect();
         peer.state = PeerState::Connecting;
-        peer.address = address;
         peer.connect_id = connect_id;
         peer.mtu = mtu;
         peer.window_size = window_size;
@@ -576,6 +579,42 @@ impl Host {
         &self.stats
     }
 
+    /// Test hook: panics if the host's internal indexes disagree with the slots (free list,
+    /// active list, address index, connected count). For tests and fuzzing only.
+    #[doc(hidden)]
+    pub fn debug_check_invariants(&self) {
+        let mut connected = 0;
+        let mut indexed = 0;
+        for (i, peer) in self.peers.iter().enumerate() {
+            let slot = i as u16;
+            let in_use = peer.state != PeerState::Disconnected;
+            assert_eq!(self.free.contains(&slot), !in_use, "free list, slot {i}");
+            assert_eq!(
+                self.active_pos[i] != NOT_ACTIVE,
+                in_use,
+                "active list, slot {i}"
+            );
+            if in_use {
+                assert_eq!(
+                    self.active[self.active_pos[i] as usize], slot,
+                    "active pos {i}"
+                );
+                let by_ip = self.by_ip.get(&peer.address.ip());
+                assert!(
+                    by_ip.is_some_and(|s| s.contains(&slot)),
+                    "address index {i}"
+                );
+                indexed += 1;
+            }
+            if peer.state.is_connected() {
+                connected += 1;
+            }
+        }
+        assert_eq!(self.active.len(), indexed);
+        assert_eq!(self.by_ip.values().map(Vec::len).sum::<usize>(), indexed);
+        assert_eq!(self.connected_peers, connected);
+    }
+
     /// Test hook: the next `connect` uses these connect-id bytes instead of random ones.
     #[doc(hidden)]
     pub fn force_next_connect_id(&mut self, id: [u8; 4]) {
@@ -638,17 +677,41 @@ impl Host {
 
     // ---- slot and state bookkeeping -------------------------------------------------------
 
-    /// Takes a free slot into use.
-    fn allocate_slot(&mut self, idx: usize) {
+    /// Takes a free slot into use for a connection with `address`.
+    pub(crate) fn allocate_slot(&mut self, idx: usize, address: SocketAddr) {
         self.free.remove(&(idx as u16));
         if self.active_pos[idx] == NOT_ACTIVE {
             self.active_pos[idx] = self.active.len() as u32;
             self.active.push(idx as u16);
         }
+        self.peers[idx].address = address;
+        self.by_ip.entry(address.ip()).or_default().push(idx as u16);
+    }
+
+    /// The remote of a slot in use moved (only after connecting to the broadcast address).
+    pub(crate) fn readdress(&mut self, idx: usize, address: SocketAddr) {
+        self.unindex_address(idx);
+        self.peers[idx].address = address;
+        self.by_ip.entry(address.ip()).or_default().push(idx as u16);
+    }
+
+    fn unindex_address(&mut self, idx: usize) {
+        let ip = self.peers[idx].address.ip();
+        if let Some(slots) = self.by_ip.get_mut(&ip) {
+            if let Some(pos) = slots.iter().position(|&s| usize::from(s) == idx) {
+                slots.swap_remove(pos);
+            }
+            if slots.is_empty() {
+                self.by_ip.remove(&ip);
+            }
+        }
     }
 
     /// Resets a slot to DISCONNECTED and frees it (`enet_peer_reset` plus host bookkeeping).
     pub(crate) fn reset_slot(&mut self, idx: usize) {
+        if self.active_pos[idx] != NOT_ACTIVE {
+            self.unindex_address(idx);
+        }
         self.set_state(idx, PeerState::Disconnected);
         let mtu = self.mtu;
         let peer = &mut self.peers[idx];

@@ -110,8 +110,10 @@ impl Host {
             }
         }
         if let Some(idx) = peer_idx {
+            if self.peers[idx].address != from {
+                self.readdress(idx, from);
+            }
             let peer = &mut self.peers[idx];
-            peer.address = from;
             peer.incoming_data_total = peer.incoming_data_total.wrapping_add(data.len() as u32);
             peer.total_incoming_data = peer.total_incoming_data.wrapping_add(data.len() as u64);
         }
@@ -382,9 +384,9 @@ impl Host {
             return None;
         }
         let mut duplicates = 0usize;
-        for &slot in &self.active {
+        for &slot in self.by_ip.get(&from.ip()).map_or(&[][..], Vec::as_slice) {
             let p = &self.peers[usize::from(slot)];
-            if p.state != PeerState::Connecting && p.address.ip() == from.ip() {
+            if p.state != PeerState::Connecting {
                 if p.address.port() == from.port() && p.connect_id == connect.connect_id {
                     return None; // retransmitted CONNECT of a connection we already have
                 }
@@ -396,7 +398,7 @@ impl Host {
             return None;
         }
         let idx = usize::from(slot);
-        self.allocate_slot(idx);
+        self.allocate_slot(idx, from);
         let channel_count = requested.min(self.channel_limit);
         let host_mtu = self.mtu;
         let (host_in, host_out) = (self.incoming_bandwidth, self.outgoing_bandwidth);
@@ -404,7 +406,6 @@ impl Host {
         peer.channels = (0..channel_count).map(|_| Channel::default()).collect();
         peer.state = PeerState::AcknowledgingConnect;
         peer.connect_id = connect.connect_id;
-        peer.address = from;
         peer.mtu = host_mtu;
         peer.outgoing_peer_id = connect.outgoing_peer_id;
         peer.incoming_bandwidth = connect.incoming_bandwidth;
