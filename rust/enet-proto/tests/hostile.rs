@@ -394,3 +394,50 @@ fn mutated_real_datagrams_never_panic() {
         sim.nodes[client].host.debug_check_invariants();
     }
 }
+
+#[test]
+fn flood_fills_all_4095_slots_then_refuses_quietly_and_expires() {
+    let mut sim = Sim::new(800);
+    let server = sim.add_host(server_config(4095, 801));
+    let connect = |i: u32| {
+        let mut c = vec![
+            0x8F, 0xFF, 0x00, 0x01, 0x82, 0xFF, 0x00, 0x01, 0x00, 0x00, 0xFF, 0xFF,
+        ];
+        for v in [1392u32, 65536, 1, 0, 0, 5000, 2, 2] {
+            c.extend_from_slice(&v.to_be_bytes());
+        }
+        c.extend_from_slice(&i.to_be_bytes()); // connect id
+        c.extend_from_slice(&0u32.to_be_bytes());
+        c
+    };
+    let from = |i: u32| {
+        std::net::SocketAddr::new(
+            std::net::IpAddr::V4(std::net::Ipv4Addr::from(0x0B00_0000 + i)),
+            1000,
+        )
+    };
+    for i in 0..4095u32 {
+        sim.inject(server, from(i), &connect(i));
+    }
+    assert_eq!(sim.nodes[server].host.peers().count(), 4095);
+    let sent_before = sim.nodes[server].host.statistics().total_sent_packets;
+    assert_eq!(sent_before, 4095, "one VERIFY_CONNECT per slot");
+    sim.inject(server, from(5000), &connect(5000));
+    let stats = sim.nodes[server].host.statistics();
+    assert_eq!(stats.connects_refused, 1);
+    assert_eq!(
+        stats.total_sent_packets, sent_before,
+        "a full host answers nothing"
+    );
+    sim.nodes[server].host.debug_check_invariants();
+    // Every half-open slot gives up after ENet's retransmission schedule, silently.
+    sim.run_for(35_000);
+    assert_eq!(sim.nodes[server].host.peers().count(), 0);
+    assert!(sim.events(server).is_empty());
+    assert_eq!(
+        sim.nodes[server].host.statistics().total_sent_packets,
+        4095 * 6,
+        "VERIFY_CONNECT at 0, 0.5, 1.5, 3.5, 7.5, 15.5 s per slot"
+    );
+    sim.nodes[server].host.debug_check_invariants();
+}
