@@ -441,3 +441,37 @@ fn flood_fills_all_4095_slots_then_refuses_quietly_and_expires() {
     );
     sim.nodes[server].host.debug_check_invariants();
 }
+
+#[test]
+fn verify_connect_with_a_foreign_connect_id_fails_the_connection() {
+    let mut sim = Sim::new(900);
+    let client = sim.add_host(server_config(1, 901));
+    let fake_server = sim::addr(5);
+    let now = sim.time();
+    let peer = sim.nodes[client]
+        .host
+        .connect(now, fake_server, 2, 0)
+        .unwrap();
+    sim.flush();
+    // VERIFY_CONNECT to slot 0 with the default throttle values but another connect id.
+    let mut verify = vec![
+        0x80, 0x00, 0x12, 0x34, 0x83, 0xFF, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00,
+    ];
+    for v in [1392u32, 65536, 2, 0, 0, 5000, 2, 2] {
+        verify.extend_from_slice(&v.to_be_bytes());
+    }
+    verify.extend_from_slice(&[1, 2, 3, 4]);
+    sim.inject(client, fake_server, &verify);
+    assert_eq!(
+        sim.events(client)[0].1,
+        Event::Disconnect {
+            peer,
+            data: 0,
+            reason: DisconnectReason::ProtocolViolation(ProtocolViolation::VerifyConnectMismatch)
+        }
+    );
+    assert_eq!(
+        sim.nodes[client].host.peer(peer).unwrap().state(),
+        PeerState::Disconnected
+    );
+}
