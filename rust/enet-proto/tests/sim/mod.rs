@@ -107,7 +107,8 @@ pub struct Node {
 
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
 struct InFlight {
-    at: u32,
+    /// Delivery time on the simulation's unwrapped clock.
+    at: u64,
     seq: u64,
     to: usize,
     from: SocketAddr,
@@ -115,7 +116,10 @@ struct InFlight {
 }
 
 pub struct Sim {
+    /// The hosts' millisecond clock (wraps, like ENet time).
     pub now: u32,
+    /// The same instant, unwrapped: orders deliveries across the wrap.
+    clock: u64,
     pub rng: Rng,
     pub nodes: Vec<Node>,
     links: HashMap<(usize, usize), Link>,
@@ -142,6 +146,7 @@ impl Sim {
             // Start away from 0 (ENet's "never" sentinel) and close to a 32-bit wrap, so every
             // test also crosses the wrap of the millisecond clock.
             now: u32::MAX - 20_000,
+            clock: 0,
             rng: Rng::new(seed),
             nodes: Vec::new(),
             links: HashMap::new(),
@@ -245,7 +250,7 @@ impl Sim {
             }
             self.seq += 1;
             self.in_flight.push(Reverse(InFlight {
-                at: self.now.wrapping_add(delay),
+                at: self.clock + u64::from(delay),
                 seq: self.seq,
                 to,
                 from,
@@ -264,17 +269,13 @@ impl Sim {
     fn next_wake(&self) -> Option<u32> {
         let now = EnetTime(self.now);
         let mut best: Option<u32> = None;
-        let mut consider = |t: u32| {
-            let d = EnetTime(t).distance(now);
-            let t = if EnetTime(t).is_before(now) { 0 } else { d };
-            best = Some(best.map_or(t, |b: u32| b.min(t)));
-        };
+        let mut consider = |in_ms: u32| best = Some(best.map_or(in_ms, |b: u32| b.min(in_ms)));
         if let Some(Reverse(f)) = self.in_flight.peek() {
-            consider(f.at);
+            consider(f.at.saturating_sub(self.clock).min(u64::from(u32::MAX)) as u32);
         }
         for n in &self.nodes {
             if let Some(t) = n.host.poll_timeout() {
-                consider(t.0);
+                consider(if t.is_before(now) { 0 } else { t.distance(now) });
             }
         }
         best
@@ -288,7 +289,7 @@ impl Sim {
         let now = self.time();
         // Deliver everything due.
         while let Some(Reverse(f)) = self.in_flight.peek() {
-            if EnetTime(f.at).is_after(now) {
+            if f.at > self.clock {
                 break;
             }
             let Some(Reverse(f)) = self.in_flight.pop() else {
@@ -307,6 +308,7 @@ impl Sim {
             .unwrap_or(max_advance)
             .clamp(1, max_advance);
         self.now = self.now.wrapping_add(advance);
+        self.clock += u64::from(advance);
     }
 
     /// Runs until `done` holds or `limit_ms` of simulated time pass; returns whether it held.
