@@ -9,8 +9,9 @@
  * Service pattern (both implementations):
  *   - servers and paced clients: one enet_host_service(host, &event, 1) per loop iteration
  *     (waits up to 1 ms, returns early on an event), then enet_host_check_events until empty;
- *   - senders that saturate the link (tput, flood): queue a batch, enet_host_service(..., 0),
- *     drain enet_host_check_events;
+ *   - the throughput sender tops its backlog up, then services the same way (1 ms wait);
+ *   - the flood sender (unreliable rate) queues 64 messages, enet_host_service(..., 0), drains;
+ *   - fan-in clients: 10 client hosts, each serviced with a zero timeout, then a 1 ms sleep;
  *   - replies are queued with enet_peer_send and leave with the next service call (no flush).
  *
  * CPU time is read from /proc/self/schedstat (nanoseconds of the single thread), falling back to
@@ -223,7 +224,7 @@ static int tput_client(const char *port, double secs) {
                 sent++;
             }
         }
-        int r = enet_host_service(host, &ev, connected ? 0 : 1);
+        int r = enet_host_service(host, &ev, 1);
         while (r > 0) {
             if (ev.type == ENET_EVENT_TYPE_CONNECT) connected = 1;
             else if (ev.type == ENET_EVENT_TYPE_DISCONNECT) goto done;
@@ -349,13 +350,24 @@ static void drain(ENetHost *host, int wait_ms, void (*on_receive)(ENetEvent *), 
     }
 }
 
+/* Clients are spread over FANIN_HOSTS client hosts (sockets), as separate clients have their own
+ * sockets; the loop services each with a zero timeout, then sleeps 1 ms. */
+#define FANIN_HOSTS 10
+
 static int fanin_clients(const char *port, size_t n, double secs) {
-    ENetHost *host = make_host(-1, n);
+    size_t hosts_n = n < FANIN_HOSTS ? n : FANIN_HOSTS;
+    ENetHost *hosts[FANIN_HOSTS];
+    ENetPeer **peers = calloc(n, sizeof *peers);
     ENetAddress addr = server_address(port);
     fanin_origin = now_us();
-    size_t connected;
-    ENetPeer **peers = connect_all(host, &addr, n, now_us() + GRACE_US, &connected, fanin_on_receive);
-    if (connected < n) die("fan-in clients could not all connect");
+    for (size_t h = 0; h < hosts_n; h++) {
+        size_t first = h * n / hosts_n, share = (h + 1) * n / hosts_n - first, connected;
+        hosts[h] = make_host(-1, share);
+        ENetPeer **mine = connect_all(hosts[h], &addr, share, now_us() + GRACE_US, &connected, fanin_on_receive);
+        if (connected < share) die("fan-in clients could not all connect");
+        memcpy(peers + first, mine, share * sizeof *peers);
+        free(mine);
+    }
     uint8_t unreliable[FANIN_UNRELIABLE], reliable[FANIN_RELIABLE];
     memset(unreliable, 0x55, sizeof unreliable);
     memset(reliable, 0xAA, sizeof reliable);
@@ -383,21 +395,28 @@ static int fanin_clients(const char *port, size_t n, double secs) {
                 next[i] += tick;
             }
         }
-        drain(host, 1, fanin_on_receive, NULL);
+        for (size_t h = 0; h < hosts_n; h++) drain(hosts[h], 0, fanin_on_receive, NULL);
+        usleep(1000);
     }
     /* collect the last echoes, then leave */
     int64_t linger = now_us() + 1000000;
-    while (now_us() < linger) drain(host, 1, fanin_on_receive, NULL);
+    while (now_us() < linger) {
+        for (size_t h = 0; h < hosts_n; h++) drain(hosts[h], 0, fanin_on_receive, NULL);
+        usleep(1000);
+    }
     for (size_t i = 0; i < n; i++) enet_peer_disconnect(peers[i], 0);
     size_t gone = 0;
     int64_t leave = now_us() + 2000000;
-    while (gone < n && now_us() < leave) drain(host, 1, NULL, &gone);
+    while (gone < n && now_us() < leave) {
+        for (size_t h = 0; h < hosts_n; h++) drain(hosts[h], 0, NULL, &gone);
+        usleep(1000);
+    }
     qsort(fanin_latency.v, fanin_latency.n, sizeof(int64_t), cmp_i64);
     printf("RESULT sent_unreliable=%llu sent_reliable=%llu echoes=%llu p50_us=%lld p99_us=%lld hwm_kib=%ld\n",
            (unsigned long long)sent_u, (unsigned long long)sent_r, (unsigned long long)fanin_echoes,
            (long long)percentile(fanin_latency.v, fanin_latency.n, 50),
            (long long)percentile(fanin_latency.v, fanin_latency.n, 99), vm_hwm_kib());
-    enet_host_destroy(host);
+    for (size_t h = 0; h < hosts_n; h++) enet_host_destroy(hosts[h]);
     return 0;
 }
 

@@ -4,7 +4,9 @@
 //! Service pattern (the C side does the same with `enet_host_service`/`check_events`):
 //! - servers and paced clients: one [`UdpHost::service`] with a 1 ms wait per loop iteration
 //!   (returns early on an event), then [`UdpHost::check_events`] until empty;
-//! - senders that saturate the link (throughput, flood): queue a batch, `service(0)`, drain;
+//! - the throughput sender tops its backlog up, then services the same way (1 ms wait);
+//! - the flood sender (unreliable rate) queues 64 messages, `service(0)`, drains;
+//! - fan-in clients: 10 client hosts, each serviced with a zero timeout, then a 1 ms sleep;
 //! - replies are queued with `send` and leave with the next service call (no flush).
 //!
 //! Servers bind 127.0.0.1 on an ephemeral port and print `PORT <n>` first. Every role ends with
@@ -162,8 +164,7 @@ pub fn tput_client(port: u16, secs: f64) -> Result {
                 sent += 1;
             }
         }
-        let wait = if connected { Duration::ZERO } else { WAIT };
-        service_drain(&mut host, wait, |_, event| match event {
+        service_drain(&mut host, WAIT, |_, event| match event {
             Event::Connect { .. } => connected = true,
             Event::Disconnect { .. } => done = true,
             Event::Receive { .. } => {}
@@ -267,21 +268,34 @@ impl EchoLatency {
     }
 }
 
+/// Clients are spread over this many client hosts (sockets), as separate clients have their own
+/// sockets; the loop services each with a zero timeout, then sleeps 1 ms.
+const FANIN_HOSTS: usize = 10;
+
 pub fn fanin_clients(port: u16, n: usize, secs: f64) -> Result {
-    let mut host = client_host(n)?;
+    let hosts_n = n.clamp(1, FANIN_HOSTS);
     let mut latency = EchoLatency {
         origin: Instant::now(),
         samples: Vec::new(),
     };
-    let (peers, connected) = connect_all(
-        &mut host,
-        server_addr(port),
-        n,
-        Instant::now() + GRACE,
-        |p| latency.record(p),
-    )?;
-    if connected < n {
-        return Err(io::Error::other("fan-in clients could not all connect"));
+    let mut hosts = Vec::with_capacity(hosts_n);
+    // (host index, peer) of client i.
+    let mut peers = Vec::with_capacity(n);
+    for h in 0..hosts_n {
+        let share = (h + 1) * n / hosts_n - h * n / hosts_n;
+        let mut host = client_host(share)?;
+        let (mine, connected) = connect_all(
+            &mut host,
+            server_addr(port),
+            share,
+            Instant::now() + GRACE,
+            |p| latency.record(p),
+        )?;
+        if connected < share {
+            return Err(io::Error::other("fan-in clients could not all connect"));
+        }
+        peers.extend(mine.into_iter().map(|peer| (h, peer)));
+        hosts.push(host);
     }
     let unreliable = vec![0x55u8; FANIN_UNRELIABLE];
     let mut reliable = vec![0xAAu8; FANIN_RELIABLE];
@@ -292,62 +306,55 @@ pub fn fanin_clients(port: u16, n: usize, secs: f64) -> Result {
     let mut next: Vec<Instant> = (0..n).map(|i| start + tick * i as u32 / n as u32).collect();
     let mut count = vec![0u32; n];
     let (mut sent_u, mut sent_r) = (0u64, 0u64);
+    let service_all = |hosts: &mut [UdpHost], latency: &mut EchoLatency, gone: &mut usize| {
+        for host in hosts.iter_mut() {
+            service_drain(host, Duration::ZERO, |_, event| match event {
+                Event::Receive { packet, .. } => latency.record(&packet),
+                Event::Disconnect { .. } => *gone += 1,
+                Event::Connect { .. } => {}
+            })?;
+        }
+        std::thread::sleep(WAIT);
+        Ok::<(), io::Error>(())
+    };
+    let mut gone = 0;
     loop {
         let t = Instant::now();
         if t >= end {
             break;
         }
-        for i in 0..n {
+        for (i, &(h, peer)) in peers.iter().enumerate() {
             while next[i] <= t && next[i] < end {
+                let host = hosts[h].host_mut();
                 let packet = Packet::unreliable(unreliable.clone());
-                if host
-                    .host_mut()
-                    .send(peers[i], CHANNEL_UNRELIABLE, packet)
-                    .is_ok()
-                {
+                if host.send(peer, CHANNEL_UNRELIABLE, packet).is_ok() {
                     sent_u += 1;
                 }
                 count[i] += 1;
                 if count[i] % FANIN_RELIABLE_EVERY == 0 {
                     reliable[..8].copy_from_slice(&us_since(latency.origin).to_le_bytes());
                     let packet = Packet::reliable(reliable.clone());
-                    if host
-                        .host_mut()
-                        .send(peers[i], CHANNEL_RELIABLE, packet)
-                        .is_ok()
-                    {
+                    if host.send(peer, CHANNEL_RELIABLE, packet).is_ok() {
                         sent_r += 1;
                     }
                 }
                 next[i] += tick;
             }
         }
-        service_drain(&mut host, WAIT, |_, event| {
-            if let Event::Receive { packet, .. } = event {
-                latency.record(&packet);
-            }
-        })?;
+        service_all(&mut hosts, &mut latency, &mut gone)?;
     }
     // Collect the last echoes, then leave.
     let linger = Instant::now() + Duration::from_secs(1);
     while Instant::now() < linger {
-        service_drain(&mut host, WAIT, |_, event| {
-            if let Event::Receive { packet, .. } = event {
-                latency.record(&packet);
-            }
-        })?;
+        service_all(&mut hosts, &mut latency, &mut gone)?;
     }
-    for &peer in &peers {
-        host.host_mut().disconnect(peer, 0);
+    for &(h, peer) in &peers {
+        hosts[h].host_mut().disconnect(peer, 0);
     }
     let leave = Instant::now() + Duration::from_secs(2);
-    let mut gone = 0;
+    gone = 0;
     while gone < n && Instant::now() < leave {
-        service_drain(&mut host, WAIT, |_, event| {
-            if let Event::Disconnect { .. } = event {
-                gone += 1;
-            }
-        })?;
+        service_all(&mut hosts, &mut latency, &mut gone)?;
     }
     let echoes = latency.samples.len();
     latency.samples.sort_unstable();
