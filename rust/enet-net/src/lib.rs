@@ -4,16 +4,24 @@
 //! non-blocking UDP socket (dual-stack where the system allows), maps a monotonic clock onto
 //! ENet time, feeds received datagrams and timer ticks into the protocol [`Host`] and sends what
 //! the core produces. A seeded [`LinkConditions`] simulator can sit between the core and the
-//! socket in either direction to test games and the protocol on a bad network.
+//! socket in either direction to test games and the protocol on a bad network. With the `dtls`
+//! feature (default) the host can encrypt every datagram with DTLS 1.2 in Godot's framing
+//! ([`UdpHost::dtls_server_setup`], [`UdpHost::dtls_client_setup`]).
 //!
 //! [`Host`]: rust_enet_proto::Host
 #![forbid(unsafe_code)]
 
 mod clock;
+mod dtls;
 mod link;
 mod udp_host;
 
 pub use clock::{CLOCK_START, Clock};
+pub use dtls::{
+    DEFAULT_MAX_PENDING_HANDSHAKES, DEFAULT_SESSION_TIMEOUT, DTLS_HANDSHAKE_MTU,
+    DTLS_RECORD_OVERHEAD, DtlsClientOptions, DtlsClientState, DtlsError, DtlsServerOptions,
+    DtlsSessions,
+};
 pub use link::{LinkConditions, LinkStatistics, MAX_QUEUE_DELAY};
 pub use udp_host::{
     BindAddress, DriverStatistics, LinkDirection, MAXIMUM_DATAGRAM, RECEIVE_BATCH, UdpHost,

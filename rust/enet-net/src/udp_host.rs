@@ -8,11 +8,15 @@ use rust_enet_proto::host::MINIMUM_TRANSMIT_BUFFER;
 use rust_enet_proto::{EnetTime, Event, Host, HostConfig, PeerId};
 
 use crate::clock::Clock;
+use crate::dtls::{
+    DTLS_RECORD_OVERHEAD, Dtls, DtlsClientOptions, DtlsClientState, DtlsError, DtlsServerOptions,
+    DtlsSessions,
+};
 use crate::link::{Fate, LinkConditions, LinkSimulator, LinkStatistics};
 
-/// Largest datagram the host accepts (`ENET_PROTOCOL_MAXIMUM_MTU`). The receive buffer is one
-/// byte larger, so a longer datagram shows up as exactly `MAXIMUM_DATAGRAM + 1` bytes and is
-/// dropped as truncated, portably (ENet 1.3.18 checks `MSG_TRUNC` for the same purpose).
+/// Largest datagram the host accepts (`ENET_PROTOCOL_MAXIMUM_MTU`). The receive buffer is
+/// larger (by a DTLS record's overhead and one byte), so a longer datagram shows up as longer
+/// and is dropped as truncated, portably (ENet 1.3.18 checks `MSG_TRUNC` for the same purpose).
 pub const MAXIMUM_DATAGRAM: usize = 4096;
 
 /// Datagrams read per receive step before timers and sends get a turn (ENet reads 256).
@@ -62,6 +66,16 @@ pub struct DriverStatistics {
     /// Sends that failed for one destination (unreachable, wrong address family, would block)
     /// and were dropped, as ENet drops them.
     pub send_failures: u64,
+    /// DTLS: datagrams that failed DTLS processing (not a record of a session, not a ClientHello,
+    /// broken session, from another address than the client's server) and were dropped.
+    pub dtls_dropped: u64,
+    /// DTLS server: ClientHellos dropped because of the pending-handshake cap, the session cap or
+    /// refused new connections.
+    pub dtls_refused_handshakes: u64,
+    /// DTLS: handshakes that failed (bad cookie, certificate refused, protocol error).
+    pub dtls_failed_handshakes: u64,
+    /// DTLS: ENet datagrams not sent because no session was usable for their destination.
+    pub dtls_unsent: u64,
 }
 
 /// An ENet host on a UDP socket: the driver half of `enet_host_service`.
@@ -84,6 +98,8 @@ pub struct UdpHost {
     transmit_buffer: Box<[u8]>,
     receive_buffer: Box<[u8]>,
     stats: DriverStatistics,
+    /// DTLS between the core and the socket, once `dtls_*_setup` ran.
+    dtls: Option<Dtls>,
 }
 
 impl UdpHost {
@@ -108,8 +124,10 @@ impl UdpHost {
             outgoing_link: LinkSimulator::new(seed),
             incoming_link: LinkSimulator::new(seed.rotate_left(32)),
             transmit_buffer: vec![0; MINIMUM_TRANSMIT_BUFFER].into_boxed_slice(),
-            receive_buffer: vec![0; MAXIMUM_DATAGRAM + 1].into_boxed_slice(),
+            // Room for a DTLS record around a largest datagram, plus the truncation byte.
+            receive_buffer: vec![0; MAXIMUM_DATAGRAM + DTLS_RECORD_OVERHEAD + 1].into_boxed_slice(),
             stats: DriverStatistics::default(),
+            dtls: None,
         })
     }
 
@@ -199,7 +217,12 @@ impl UdpHost {
 
     /// Send a raw datagram from the host's socket, outside the protocol (NAT punching, LAN
     /// discovery replies; Godot's `ENetConnection.socket_send`). It crosses the simulated link.
+    /// With DTLS the datagram is encrypted like an ENet datagram, as in Godot.
     pub fn socket_send(&mut self, addr: SocketAddr, data: &[u8]) -> io::Result<()> {
+        if let Some(dtls) = &mut self.dtls {
+            dtls.handle_raw_send(Instant::now(), canonical_addr(addr), data);
+            return self.flush();
+        }
         match self.outgoing_link.submit(Instant::now(), addr, data) {
             Fate::PassThrough => {
                 send_datagram(&self.socket, self.local_addr, &mut self.stats, addr, data)
@@ -210,7 +233,53 @@ impl UdpHost {
 
     /// Socket-level counters.
     pub fn driver_statistics(&self) -> DriverStatistics {
-        self.stats
+        let mut stats = self.stats;
+        if let Some(dtls) = &self.dtls {
+            dtls.add_statistics(&mut stats);
+        }
+        stats
+    }
+
+    /// Encrypt all traffic as a DTLS server (Godot's `ENetConnection.dtls_server_setup`). Call
+    /// right after binding: plaintext peers stop working. Each remote address gets its own
+    /// session; see [`DtlsServerOptions`] for the limits.
+    pub fn dtls_server_setup(&mut self, options: DtlsServerOptions) -> Result<(), DtlsError> {
+        if self.dtls.is_some() {
+            return Err(DtlsError::AlreadyEnabled);
+        }
+        self.dtls = Some(Dtls::server(options, self.host.peer_limit())?);
+        Ok(())
+    }
+
+    /// Encrypt all traffic as a DTLS client (Godot's `ENetConnection.dtls_client_setup`). Call
+    /// before [`connect`](Self::connect) or right after it, before the next
+    /// [`service`](Self::service) or [`flush`](Self::flush) sends the CONNECT: the handshake
+    /// starts with the first datagram ENet sends.
+    pub fn dtls_client_setup(&mut self, options: DtlsClientOptions) -> Result<(), DtlsError> {
+        if self.dtls.is_some() {
+            return Err(DtlsError::AlreadyEnabled);
+        }
+        self.dtls = Some(Dtls::client(options)?);
+        Ok(())
+    }
+
+    /// DTLS sessions by state (a client has at most one); zero without DTLS.
+    pub fn dtls_sessions(&self) -> DtlsSessions {
+        self.dtls.as_ref().map(Dtls::sessions).unwrap_or_default()
+    }
+
+    /// The client's DTLS session state; `None` on a server or without DTLS. `Failed` is what
+    /// Godot reports as `EVENT_ERROR` from `service()`.
+    pub fn dtls_client_state(&self) -> Option<DtlsClientState> {
+        self.dtls.as_ref().and_then(Dtls::client_state)
+    }
+
+    /// Godot's `ENetConnection.refuse_new_connections` on a DTLS server: start no new DTLS
+    /// sessions while set (existing ones go on). No effect without a DTLS server.
+    pub fn set_dtls_refuse_new_connections(&mut self, refuse: bool) {
+        if let Some(dtls) = &mut self.dtls {
+            dtls.set_refuse_new_sessions(refuse);
+        }
     }
 
     /// Simulate a bad network on this host's traffic. Default: perfect in both directions.
@@ -257,6 +326,9 @@ impl UdpHost {
 
     /// One non-blocking pass: timers, send, receive what is there, timers, send.
     fn pass(&mut self) -> io::Result<()> {
+        if let Some(dtls) = &mut self.dtls {
+            dtls.handle_timeout(Instant::now(), &self.host);
+        }
         let now = self.clock.now();
         self.host.handle_timeout(now);
         self.send_pending(now)?;
@@ -274,6 +346,10 @@ impl UdpHost {
         }
         while let Some(transmit) = self.host.poll_transmit(now, &mut self.transmit_buffer) {
             let data = &self.transmit_buffer[..transmit.len];
+            if let Some(dtls) = &mut self.dtls {
+                dtls.handle_send(instant, transmit.destination, data);
+                continue;
+            }
             if self
                 .outgoing_link
                 .submit(instant, transmit.destination, data)
@@ -286,6 +362,12 @@ impl UdpHost {
                     transmit.destination,
                     data,
                 )?;
+            }
+        }
+        // DTLS records and handshake messages, through the link like any datagram.
+        while let Some((addr, data)) = self.dtls.as_mut().and_then(Dtls::poll_transmit) {
+            if self.outgoing_link.submit(instant, addr, &data) == Fate::PassThrough {
+                send_datagram(&self.socket, self.local_addr, &mut self.stats, addr, &data)?;
             }
         }
         Ok(())
@@ -334,7 +416,8 @@ impl UdpHost {
     fn deliver(&mut self, len: usize, from: SocketAddr) {
         self.stats.datagrams_received += 1;
         self.stats.bytes_received += len as u64;
-        if len > MAXIMUM_DATAGRAM {
+        let limit = MAXIMUM_DATAGRAM + self.dtls.as_ref().map_or(0, |_| DTLS_RECORD_OVERHEAD);
+        if len > limit {
             self.stats.dropped_truncated += 1;
             tracing::debug!(%from, "dropping datagram larger than {MAXIMUM_DATAGRAM} bytes");
             return;
@@ -343,7 +426,12 @@ impl UdpHost {
         let data = &self.receive_buffer[..len];
         if self.incoming_link.submit(Instant::now(), from, data) == Fate::PassThrough {
             let now = self.clock.now();
-            self.host.handle_datagram(now, from, data);
+            match &mut self.dtls {
+                None => self.host.handle_datagram(now, from, data),
+                Some(dtls) => dtls.handle_datagram(Instant::now(), from, data, |plain| {
+                    self.host.handle_datagram(now, from, plain)
+                }),
+            }
         }
     }
 
@@ -351,7 +439,12 @@ impl UdpHost {
         let instant = Instant::now();
         let now = self.clock.at(instant);
         while let Some((from, data)) = self.incoming_link.pop_due(instant) {
-            self.host.handle_datagram(now, from, &data);
+            match &mut self.dtls {
+                None => self.host.handle_datagram(now, from, &data),
+                Some(dtls) => dtls.handle_datagram(instant, from, &data, |plain| {
+                    self.host.handle_datagram(now, from, plain)
+                }),
+            }
         }
     }
 
@@ -366,6 +459,7 @@ impl UdpHost {
             timer,
             self.outgoing_link.next_release(),
             self.incoming_link.next_release(),
+            self.dtls.as_ref().and_then(Dtls::poll_timeout),
         ]
         .into_iter()
         .flatten()

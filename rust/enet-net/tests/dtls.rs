@@ -1,0 +1,736 @@
+//! DTLS between `UdpHost`s over loopback: Godot's framing (one record per ENet datagram), the
+//! certificate checks of `dtls_client_setup`, and a server that shrugs off plaintext, garbage and
+//! handshake floods.
+#![cfg(feature = "dtls")]
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use openssl::asn1::Asn1Time;
+use openssl::bn::BigNum;
+use openssl::ec::{EcGroup, EcKey};
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::pkey::PKey;
+use openssl::x509::extension::SubjectAlternativeName;
+use openssl::x509::{X509, X509NameBuilder};
+use rust_enet_net::{
+    BindAddress, DtlsClientOptions, DtlsClientState, DtlsError, DtlsServerOptions, DtlsSessions,
+    LinkConditions, LinkDirection, UdpHost,
+};
+use rust_enet_proto::{Event, HostConfig, Packet, PeerId};
+
+const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+/// A self-signed EC P-256 certificate for `name` and its key, both PEM.
+struct Identity {
+    certificate_pem: String,
+    key_pem: String,
+}
+
+fn self_signed(name: &str) -> Identity {
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+    let key = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
+    let mut subject = X509NameBuilder::new().unwrap();
+    subject.append_entry_by_nid(Nid::COMMONNAME, name).unwrap();
+    let subject = subject.build();
+    let mut builder = X509::builder().unwrap();
+    builder.set_version(2).unwrap();
+    let mut serial = BigNum::new().unwrap();
+    serial
+        .rand(64, openssl::bn::MsbOption::MAYBE_ZERO, false)
+        .unwrap();
+    builder
+        .set_serial_number(&serial.to_asn1_integer().unwrap())
+        .unwrap();
+    builder.set_subject_name(&subject).unwrap();
+    builder.set_issuer_name(&subject).unwrap();
+    builder.set_pubkey(&key).unwrap();
+    builder
+        .set_not_before(&Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    builder
+        .set_not_after(&Asn1Time::days_from_now(2).unwrap())
+        .unwrap();
+    let san = SubjectAlternativeName::new()
+        .dns(name)
+        .build(&builder.x509v3_context(None, None))
+        .unwrap();
+    builder.append_extension(san).unwrap();
+    builder.sign(&key, MessageDigest::sha256()).unwrap();
+    let cert = builder.build();
+    Identity {
+        certificate_pem: String::from_utf8(cert.to_pem().unwrap()).unwrap(),
+        key_pem: String::from_utf8(key.private_key_to_pem_pkcs8().unwrap()).unwrap(),
+    }
+}
+
+fn host(peers: usize) -> UdpHost {
+    let config = HostConfig {
+        peer_limit: peers,
+        ..HostConfig::default()
+    };
+    UdpHost::bind(BindAddress::Ip(LOOPBACK), 0, config).expect("bind loopback")
+}
+
+fn dtls_server(identity: &Identity, peers: usize) -> UdpHost {
+    let mut server = host(peers);
+    server
+        .dtls_server_setup(DtlsServerOptions::new(
+            identity.certificate_pem.clone(),
+            identity.key_pem.clone(),
+        ))
+        .unwrap();
+    server
+}
+
+/// A client that trusts `identity` for `localhost`.
+fn trusting_client(identity: &Identity) -> UdpHost {
+    let mut client = host(1);
+    client
+        .dtls_client_setup(DtlsClientOptions {
+            hostname: "localhost".into(),
+            trusted_certificates_pem: Some(identity.certificate_pem.clone()),
+            unsafe_skip_verification: false,
+        })
+        .unwrap();
+    client
+}
+
+/// Service all `hosts` until `done` says so, collecting their events; fails after `limit`.
+fn drive(
+    hosts: &mut [&mut UdpHost],
+    limit: Duration,
+    mut done: impl FnMut(&[Vec<Event>]) -> bool,
+) -> Vec<Vec<Event>> {
+    let mut events = vec![Vec::new(); hosts.len()];
+    let deadline = Instant::now() + limit;
+    while !done(&events) {
+        if Instant::now() >= deadline {
+            let state: Vec<_> = hosts
+                .iter()
+                .map(|h| {
+                    (
+                        h.driver_statistics(),
+                        h.dtls_sessions(),
+                        h.dtls_client_state(),
+                    )
+                })
+                .collect();
+            panic!("timed out: {events:?}\n{state:#?}");
+        }
+        for (host, events) in hosts.iter_mut().zip(&mut events) {
+            while let Some(event) = host.service(Duration::from_millis(1)).unwrap() {
+                events.push(event);
+            }
+        }
+    }
+    events
+}
+
+/// Service all `hosts` for `time`, collecting their events.
+fn run_for(hosts: &mut [&mut UdpHost], time: Duration) -> Vec<Vec<Event>> {
+    let end = Instant::now() + time;
+    drive(hosts, time + Duration::from_secs(5), |_| {
+        Instant::now() >= end
+    })
+}
+
+fn has_connect(events: &[Event]) -> bool {
+    events.iter().any(|e| matches!(e, Event::Connect { .. }))
+}
+
+fn connect(client: &mut UdpHost, server: &mut UdpHost) -> (PeerId, PeerId) {
+    let port = server.local_addr().port();
+    let peer = client
+        .connect(SocketAddr::new(LOOPBACK, port), 4, 42)
+        .unwrap();
+    let events = drive(&mut [client, server], Duration::from_secs(5), |e| {
+        has_connect(&e[0]) && has_connect(&e[1])
+    });
+    assert!(events[0].contains(&Event::Connect { peer, data: 0 }));
+    let Some(&Event::Connect { peer: remote, data }) = events[1].first() else {
+        panic!("{events:?}")
+    };
+    assert_eq!(data, 42);
+    (peer, remote)
+}
+
+fn received(events: &[Event]) -> Vec<(u8, Vec<u8>)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Receive {
+                channel, packet, ..
+            } => Some((*channel, packet.data.to_vec())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Both directions, every channel, reliable and unreliable, with contents checked; the reliable
+/// 3000-byte packets are fragmented by ENet into several records.
+fn exchange(client: &mut UdpHost, to_server: PeerId, server: &mut UdpHost, to_client: PeerId) {
+    let message = |from: &str, channel: u8, i: usize| {
+        let mut data = format!("{from} channel {channel} message {i} ").into_bytes();
+        data.resize(if i % 2 == 0 { 3000 } else { 40 }, b'#');
+        data
+    };
+    for channel in 0..4u8 {
+        for i in 0..6 {
+            client
+                .host_mut()
+                .send(
+                    to_server,
+                    channel,
+                    Packet::reliable(message("client", channel, i)),
+                )
+                .unwrap();
+            server
+                .host_mut()
+                .send(
+                    to_client,
+                    channel,
+                    Packet::reliable(message("server", channel, i)),
+                )
+                .unwrap();
+        }
+        client
+            .host_mut()
+            .send(
+                to_server,
+                channel,
+                Packet::unreliable(message("client", channel, 99)),
+            )
+            .unwrap();
+        server
+            .host_mut()
+            .send(
+                to_client,
+                channel,
+                Packet::unreliable(message("server", channel, 99)),
+            )
+            .unwrap();
+    }
+    let expected = 4 * 7;
+    let events = drive(&mut [client, server], Duration::from_secs(5), |e| {
+        received(&e[0]).len() >= expected && received(&e[1]).len() >= expected
+    });
+    for (events, from) in [(&events[1], "client"), (&events[0], "server")] {
+        let got = received(events);
+        for channel in 0..4u8 {
+            let on_channel: Vec<_> = got
+                .iter()
+                .filter(|(c, _)| *c == channel)
+                .map(|(_, d)| d.clone())
+                .collect();
+            let mut want: Vec<_> = (0..6).map(|i| message(from, channel, i)).collect();
+            want.push(message(from, channel, 99));
+            // Reliable ones in order; the unreliable one (sent last on a quiet loopback) too.
+            assert_eq!(on_channel, want, "{from} channel {channel}");
+        }
+    }
+}
+
+#[test]
+fn dtls_client_and_server_exchange_reliable_and_unreliable_data() {
+    let identity = self_signed("localhost");
+    let mut server = dtls_server(&identity, 4);
+    let mut client = trusting_client(&identity);
+    let (to_server, to_client) = connect(&mut client, &mut server);
+    assert_eq!(client.dtls_client_state(), Some(DtlsClientState::Connected));
+    assert_eq!(
+        server.dtls_sessions(),
+        DtlsSessions {
+            handshaking: 0,
+            established: 1
+        }
+    );
+    exchange(&mut client, to_server, &mut server, to_client);
+    let stats = server.driver_statistics();
+    assert_eq!(stats.dtls_dropped, 0, "{stats:?}");
+    assert_eq!(stats.dtls_failed_handshakes, 0, "{stats:?}");
+}
+
+/// Exchange one reliable packet each way.
+fn ping_pong(client: &mut UdpHost, to_server: PeerId, server: &mut UdpHost, to_client: PeerId) {
+    client
+        .host_mut()
+        .send(to_server, 1, Packet::reliable(&b"ping"[..]))
+        .unwrap();
+    server
+        .host_mut()
+        .send(to_client, 2, Packet::reliable(&b"pong"[..]))
+        .unwrap();
+    let events = drive(&mut [client, server], Duration::from_secs(5), |e| {
+        !received(&e[0]).is_empty() && !received(&e[1]).is_empty()
+    });
+    assert_eq!(received(&events[0]), vec![(2, b"pong".to_vec())]);
+    assert_eq!(received(&events[1]), vec![(1, b"ping".to_vec())]);
+}
+
+/// Start connecting and service both for `time`; neither side may see a Connect.
+fn connect_is_refused(client: &mut UdpHost, server: &mut UdpHost, time: Duration) {
+    let port = server.local_addr().port();
+    client
+        .connect(SocketAddr::new(LOOPBACK, port), 2, 42)
+        .unwrap();
+    let events = run_for(&mut [client, server], time);
+    assert!(!has_connect(&events[0]), "client connected: {events:?}");
+    assert!(!has_connect(&events[1]), "server accepted: {events:?}");
+    assert_eq!(server.dtls_sessions().established, 0);
+}
+
+fn client_failure(client: &UdpHost) -> String {
+    match client.dtls_client_state() {
+        Some(DtlsClientState::Failed(reason)) => reason,
+        other => panic!("expected a failed dtls client, got {other:?}"),
+    }
+}
+
+#[test]
+fn client_trusting_another_certificate_is_refused() {
+    let identity = self_signed("localhost");
+    let impostor_trust = self_signed("localhost");
+    let mut server = dtls_server(&identity, 4);
+    let mut client = trusting_client(&impostor_trust);
+    connect_is_refused(&mut client, &mut server, Duration::from_millis(1500));
+    let reason = client_failure(&client);
+    assert!(
+        reason.contains("certificate verification failed"),
+        "{reason}"
+    );
+    assert!(client.driver_statistics().dtls_failed_handshakes >= 1);
+}
+
+#[test]
+fn client_with_system_roots_refuses_a_self_signed_certificate() {
+    let identity = self_signed("localhost");
+    let mut server = dtls_server(&identity, 4);
+    let mut client = host(1);
+    client
+        .dtls_client_setup(DtlsClientOptions::new("localhost"))
+        .unwrap();
+    connect_is_refused(&mut client, &mut server, Duration::from_millis(1500));
+    client_failure(&client);
+}
+
+#[test]
+fn wrong_hostname_is_refused_when_verifying() {
+    let identity = self_signed("localhost");
+    for hostname in ["game.example.com", "127.0.0.1"] {
+        let mut server = dtls_server(&identity, 4);
+        let mut client = host(1);
+        client
+            .dtls_client_setup(DtlsClientOptions {
+                hostname: hostname.into(),
+                trusted_certificates_pem: Some(identity.certificate_pem.clone()),
+                unsafe_skip_verification: false,
+            })
+            .unwrap();
+        connect_is_refused(&mut client, &mut server, Duration::from_millis(1500));
+        let reason = client_failure(&client);
+        assert!(
+            reason.contains("certificate verification failed"),
+            "{hostname}: {reason}"
+        );
+    }
+}
+
+#[test]
+fn unsafe_client_accepts_a_self_signed_certificate() {
+    let identity = self_signed("localhost");
+    let mut server = dtls_server(&identity, 4);
+    let mut client = host(1);
+    client
+        .dtls_client_setup(DtlsClientOptions {
+            hostname: String::new(),
+            trusted_certificates_pem: None,
+            unsafe_skip_verification: true,
+        })
+        .unwrap();
+    let (to_server, to_client) = connect(&mut client, &mut server);
+    ping_pong(&mut client, to_server, &mut server, to_client);
+}
+
+#[test]
+fn plaintext_client_cannot_connect_to_a_dtls_server() {
+    let identity = self_signed("localhost");
+    let mut server = dtls_server(&identity, 4);
+    let mut client = host(1);
+    connect_is_refused(&mut client, &mut server, Duration::from_millis(1500));
+    let stats = server.driver_statistics();
+    assert!(stats.dtls_dropped >= 1, "{stats:?}");
+    assert_eq!(server.dtls_sessions(), DtlsSessions::default());
+    assert_eq!(server.host().statistics().total_received_packets, 0);
+}
+
+#[test]
+fn dtls_client_cannot_connect_to_a_plaintext_server() {
+    let identity = self_signed("localhost");
+    let mut server = host(4);
+    let mut client = trusting_client(&identity);
+    let port = server.local_addr().port();
+    client
+        .connect(SocketAddr::new(LOOPBACK, port), 2, 42)
+        .unwrap();
+    let events = run_for(&mut [&mut client, &mut server], Duration::from_millis(1500));
+    assert!(
+        !has_connect(&events[0]) && !has_connect(&events[1]),
+        "{events:?}"
+    );
+    assert_eq!(
+        client.dtls_client_state(),
+        Some(DtlsClientState::Handshaking)
+    );
+}
+
+#[test]
+fn setup_errors_mirror_godot() {
+    let identity = self_signed("localhost");
+    let other = self_signed("localhost");
+    let mut server = host(4);
+    assert!(matches!(
+        server.dtls_server_setup(DtlsServerOptions::new(
+            "not a pem",
+            identity.key_pem.clone()
+        )),
+        Err(DtlsError::InvalidCertificate(_))
+    ));
+    assert!(matches!(
+        server.dtls_server_setup(DtlsServerOptions::new(
+            identity.certificate_pem.clone(),
+            "not a key"
+        )),
+        Err(DtlsError::InvalidPrivateKey(_))
+    ));
+    assert!(matches!(
+        server.dtls_server_setup(DtlsServerOptions::new(
+            identity.certificate_pem.clone(),
+            other.key_pem.clone()
+        )),
+        Err(DtlsError::InvalidPrivateKey(_))
+    ));
+    server
+        .dtls_server_setup(DtlsServerOptions::new(
+            identity.certificate_pem.clone(),
+            identity.key_pem.clone(),
+        ))
+        .unwrap();
+    // Like Godot's socket, a host is upgraded once.
+    assert_eq!(
+        server.dtls_server_setup(DtlsServerOptions::new(
+            identity.certificate_pem.clone(),
+            identity.key_pem.clone(),
+        )),
+        Err(DtlsError::AlreadyEnabled)
+    );
+    assert_eq!(
+        server.dtls_client_setup(DtlsClientOptions::new("localhost")),
+        Err(DtlsError::AlreadyEnabled)
+    );
+
+    let mut client = host(1);
+    assert_eq!(
+        client.dtls_client_setup(DtlsClientOptions::new("")),
+        Err(DtlsError::MissingHostname)
+    );
+    assert!(matches!(
+        client.dtls_client_setup(DtlsClientOptions {
+            hostname: "localhost".into(),
+            trusted_certificates_pem: Some("garbage".into()),
+            unsafe_skip_verification: false,
+        }),
+        Err(DtlsError::InvalidCertificate(_))
+    ));
+    assert_eq!(client.dtls_client_state(), None);
+    // Setup after `connect` is fine while nothing was sent: Godot's order.
+    client
+        .connect(SocketAddr::new(LOOPBACK, server.local_addr().port()), 2, 42)
+        .unwrap();
+    client
+        .dtls_client_setup(DtlsClientOptions {
+            hostname: "localhost".into(),
+            trusted_certificates_pem: Some(identity.certificate_pem.clone()),
+            unsafe_skip_verification: false,
+        })
+        .unwrap();
+    assert_eq!(client.dtls_client_state(), Some(DtlsClientState::Idle));
+    let events = drive(
+        &mut [&mut client, &mut server],
+        Duration::from_secs(5),
+        |e| has_connect(&e[0]) && has_connect(&e[1]),
+    );
+    assert!(has_connect(&events[0]));
+}
+
+/// A tiny xorshift generator, so the garbage is reproducible.
+struct Garbage(u64);
+
+impl Garbage {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next() as u8).collect()
+    }
+}
+
+/// A plausible DTLS 1.2 ClientHello record with `cookie` (not a complete, valid hello: enough to
+/// pass a header check).
+fn fake_client_hello(rng: &mut Garbage, cookie: &[u8]) -> Vec<u8> {
+    let mut body = vec![0xfe, 0xfd];
+    body.extend(rng.bytes(32));
+    body.push(0);
+    body.push(cookie.len() as u8);
+    body.extend_from_slice(cookie);
+    body.extend_from_slice(&[0, 2, 0xc0, 0x2b, 1, 0]);
+    let len = body.len();
+    let mut record = vec![22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0];
+    record.extend_from_slice(&((len + 12) as u16).to_be_bytes());
+    record.extend_from_slice(&[1, 0, (len >> 8) as u8, len as u8, 0, 0, 0, 0, 0, 0]);
+    record.extend_from_slice(&[(len >> 8) as u8, len as u8]);
+    record.extend(body);
+    record
+}
+
+#[test]
+fn garbage_and_hello_floods_change_nothing_for_a_connected_client() {
+    let identity = self_signed("localhost");
+    let mut server = dtls_server(&identity, 8);
+    let mut client = trusting_client(&identity);
+    let (to_server, to_client) = connect(&mut client, &mut server);
+    let server_addr = SocketAddr::new(LOOPBACK, server.local_addr().port());
+
+    let mut rng = Garbage(0x5eed_1234_abcd_ef01);
+    let attackers: Vec<UdpSocket> = (0..64)
+        .map(|_| UdpSocket::bind((LOOPBACK, 0)).unwrap())
+        .collect();
+    for round in 0..5 {
+        for (i, socket) in attackers.iter().enumerate() {
+            let len = 1 + (rng.next() % 1400) as usize;
+            let datagram = match (i + round) % 6 {
+                0 => rng.bytes(len),
+                // Hellos without a cookie (a stateless HelloVerifyRequest each) and with a wrong
+                // one (refused without a session).
+                1 => fake_client_hello(&mut rng, &[]),
+                2 => fake_client_hello(&mut rng, &[7; 32]),
+                // Records claiming an established session's epoch, and truncated hellos.
+                3 => {
+                    let mut record = vec![23, 0xfe, 0xfd, 0, 1];
+                    record.extend(rng.bytes(len));
+                    record
+                }
+                4 => fake_client_hello(&mut rng, &[])[..20].to_vec(),
+                _ => vec![0xff; 4000],
+            };
+            socket.send_to(&datagram, server_addr).unwrap();
+        }
+        // The connected client's traffic keeps flowing in between.
+        ping_pong(&mut client, to_server, &mut server, to_client);
+    }
+    let events = run_for(&mut [&mut client, &mut server], Duration::from_millis(300));
+    assert!(!has_connect(&events[1]), "{events:?}");
+    assert_eq!(server.host().connected_peers(), 1);
+    assert_eq!(
+        server.dtls_sessions(),
+        DtlsSessions {
+            handshaking: 0,
+            established: 1
+        }
+    );
+    let stats = server.driver_statistics();
+    assert!(stats.dtls_dropped >= 100, "{stats:?}");
+    assert!(stats.dtls_failed_handshakes >= 40, "{stats:?}");
+    exchange(&mut client, to_server, &mut server, to_client);
+}
+
+/// One datagram per read and write, over a real socket: for half-finished handshakes.
+#[derive(Debug)]
+struct RawUdp(UdpSocket);
+
+impl std::io::Read for RawUdp {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.recv(buf)
+    }
+}
+
+impl std::io::Write for RawUdp {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.send(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// An OpenSSL DTLS client that answers the HelloVerifyRequest (so it gets a server session) and
+/// then goes quiet.
+fn half_open_handshake(
+    server: &mut UdpHost,
+    others: &mut [&mut UdpHost],
+) -> openssl::ssl::SslStream<RawUdp> {
+    use openssl::ssl::{Ssl, SslContext, SslMethod, SslStream, SslVerifyMode};
+    let socket = UdpSocket::bind((LOOPBACK, 0)).unwrap();
+    socket
+        .connect((LOOPBACK, server.local_addr().port()))
+        .unwrap();
+    socket.set_nonblocking(true).unwrap();
+    let mut context = SslContext::builder(SslMethod::dtls_client()).unwrap();
+    context.set_verify(SslVerifyMode::NONE);
+    let mut ssl = Ssl::new(&context.build()).unwrap();
+    ssl.set_connect_state();
+    let mut stream = SslStream::new(ssl, RawUdp(socket)).unwrap();
+    let _ = stream.do_handshake(); // ClientHello
+    for _ in 0..10 {
+        server.service(Duration::from_millis(2)).unwrap(); // HelloVerifyRequest
+        for other in others.iter_mut() {
+            other.service(Duration::ZERO).unwrap();
+        }
+        // The second ClientHello once the HelloVerifyRequest is there.
+        let before = stream.get_ref().0.peek(&mut [0; 1]).is_ok();
+        if before {
+            let _ = stream.do_handshake();
+            break;
+        }
+    }
+    stream
+}
+
+#[test]
+fn pending_handshakes_are_capped_and_time_out() {
+    let identity = self_signed("localhost");
+    let mut server = host(8);
+    let mut options =
+        DtlsServerOptions::new(identity.certificate_pem.clone(), identity.key_pem.clone());
+    options.max_pending_handshakes = 4;
+    options.session_timeout = Duration::from_millis(1500);
+    server.dtls_server_setup(options).unwrap();
+    let mut client = trusting_client(&identity);
+    let (to_server, to_client) = connect(&mut client, &mut server);
+
+    let stalled: Vec<_> = (0..12)
+        .map(|_| half_open_handshake(&mut server, &mut [&mut client]))
+        .collect();
+    run_for(&mut [&mut client, &mut server], Duration::from_millis(50));
+    assert_eq!(
+        server.dtls_sessions(),
+        DtlsSessions {
+            handshaking: 4,
+            established: 1
+        }
+    );
+    let stats = server.driver_statistics();
+    assert_eq!(stats.dtls_refused_handshakes, 8, "{stats:?}");
+    // The connected client is not disturbed.
+    ping_pong(&mut client, to_server, &mut server, to_client);
+
+    // A new client is refused while the cap is full ...
+    let mut late = trusting_client(&identity);
+    let port = server.local_addr().port();
+    late.connect(SocketAddr::new(LOOPBACK, port), 2, 9).unwrap();
+    let events = run_for(
+        &mut [&mut late, &mut server, &mut client],
+        Duration::from_millis(300),
+    );
+    assert!(!has_connect(&events[0]));
+    // ... and gets in once the stalled handshakes have timed out (ENet retransmits the CONNECT).
+    let events = drive(
+        &mut [&mut late, &mut server, &mut client],
+        Duration::from_secs(8),
+        |e| has_connect(&e[0]) && has_connect(&e[1]),
+    );
+    assert!(has_connect(&events[0]));
+    assert_eq!(
+        server.dtls_sessions(),
+        DtlsSessions {
+            handshaking: 0,
+            established: 2
+        }
+    );
+    drop(stalled);
+}
+
+#[test]
+fn disconnect_and_reset_free_the_dtls_session() {
+    let identity = self_signed("localhost");
+    let mut server = dtls_server(&identity, 4);
+    let mut client = trusting_client(&identity);
+    let (to_server, _) = connect(&mut client, &mut server);
+    assert_eq!(server.dtls_sessions().established, 1);
+
+    // Graceful disconnect from the client.
+    client.host_mut().disconnect(to_server, 5);
+    drive(
+        &mut [&mut client, &mut server],
+        Duration::from_secs(5),
+        |e| {
+            e[1].iter()
+                .any(|e| matches!(e, Event::Disconnect { data: 5, .. }))
+                && e[0].iter().any(|e| matches!(e, Event::Disconnect { .. }))
+        },
+    );
+    run_for(&mut [&mut client, &mut server], Duration::from_millis(300));
+    assert_eq!(server.dtls_sessions(), DtlsSessions::default());
+    assert_eq!(client.dtls_client_state(), Some(DtlsClientState::Idle));
+
+    // The same client host connects again with a fresh handshake.
+    let (_, to_client) = connect(&mut client, &mut server);
+    assert_eq!(server.dtls_sessions().established, 1);
+
+    // A reset on the server frees the session too, and the client learns of it.
+    server.host_mut().reset_peer(to_client);
+    run_for(&mut [&mut client, &mut server], Duration::from_millis(300));
+    assert_eq!(server.dtls_sessions(), DtlsSessions::default());
+    assert_eq!(client.dtls_client_state(), Some(DtlsClientState::Closed));
+}
+
+#[test]
+fn refusing_new_connections_stops_new_handshakes() {
+    let identity = self_signed("localhost");
+    let mut server = dtls_server(&identity, 4);
+    server.set_dtls_refuse_new_connections(true);
+    let mut client = trusting_client(&identity);
+    connect_is_refused(&mut client, &mut server, Duration::from_millis(800));
+    assert!(server.driver_statistics().dtls_refused_handshakes >= 1);
+    assert_eq!(
+        client.dtls_client_state(),
+        Some(DtlsClientState::Handshaking)
+    );
+    server.set_dtls_refuse_new_connections(false);
+    let events = drive(
+        &mut [&mut client, &mut server],
+        Duration::from_secs(8),
+        |e| has_connect(&e[0]) && has_connect(&e[1]),
+    );
+    assert!(has_connect(&events[1]));
+}
+
+#[test]
+fn handshake_survives_a_lossy_link() {
+    let identity = self_signed("localhost");
+    let mut server = dtls_server(&identity, 4);
+    let mut client = trusting_client(&identity);
+    let lossy = LinkConditions {
+        loss_percent: 25.0,
+        ..LinkConditions::default()
+    };
+    client.set_link_seed(7);
+    client.set_link_conditions(LinkDirection::Both, lossy);
+    let port = server.local_addr().port();
+    let peer = client
+        .connect(SocketAddr::new(LOOPBACK, port), 2, 42)
+        .unwrap();
+    let events = drive(
+        &mut [&mut client, &mut server],
+        Duration::from_secs(12),
+        |e| has_connect(&e[0]) && has_connect(&e[1]),
+    );
+    assert!(events[0].contains(&Event::Connect { peer, data: 0 }));
+    assert!(client.link_statistics(LinkDirection::Both).lost > 0);
+}
