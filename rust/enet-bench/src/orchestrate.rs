@@ -71,6 +71,8 @@ struct Plan {
     lat_secs: f64,
     bulk_bytes: usize,
     flood_secs: f64,
+    /// Runs per side; the table shows medians.
+    rounds: usize,
 }
 
 impl Plan {
@@ -85,6 +87,7 @@ impl Plan {
             lat_secs: secs(3.0),
             bulk_bytes: 16 * 1024 * 1024,
             flood_secs: secs(2.0),
+            rounds: if quick { 1 } else { 3 },
         }
     }
 }
@@ -201,22 +204,54 @@ fn cpu_per_wall(m: &Metrics) -> f64 {
     get(m, "cpu_ns") / 1e9 / (get(m, "wall_us") / 1e6)
 }
 
-/// Runs one scenario for both sides; a failure on one side leaves its column empty.
-fn both<T>(
+/// Runs one scenario `rounds` times for both sides, alternating which side goes first, and
+/// returns per side the median of each metric over its successful rounds (`None` if none
+/// succeeded). Rounds and alternation keep interference from other load on the machine from
+/// deciding a ratio.
+fn both(
     sides: &[(&str, &Side); 2],
-    mut f: impl FnMut(&Side) -> io::Result<T>,
-) -> [Option<T>; 2] {
-    sides.map(|(name, side)| match f(side) {
-        Ok(v) => Some(v),
-        Err(err) => {
-            eprintln!("  {name}: {err}");
-            None
+    rounds: usize,
+    mut f: impl FnMut(&Side) -> io::Result<Vec<f64>>,
+) -> [Option<Vec<f64>>; 2] {
+    let mut results: [Vec<Vec<f64>>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..rounds {
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for i in order {
+            let (name, side) = sides[i];
+            match f(side) {
+                Ok(v) => results[i].push(v),
+                Err(err) => eprintln!("  {name}: {err}"),
+            }
         }
+    }
+    results.map(|runs| {
+        let first = runs.first()?;
+        Some(
+            (0..first.len())
+                .map(|m| median(runs.iter().map(|r| r[m]).collect()))
+                .collect(),
+        )
     })
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Metric `m` of both sides.
+fn metric(r: &[Option<Vec<f64>>; 2], m: usize) -> [Option<f64>; 2] {
+    [0, 1].map(|i| r[i].as_ref().map(|v| v[m]))
 }
 
 pub fn run(options: &Options) -> io::Result<()> {
     let plan = Plan::new(options.quick);
+    let rounds = plan.rounds;
     let rust = Side {
         exe: std::env::current_exe()?,
     };
@@ -231,20 +266,20 @@ pub fn run(options: &Options) -> io::Result<()> {
     if options.wants("tput") {
         progress("1. reliable throughput");
         let secs = plan.tput_secs;
-        let r = both(&sides, |side| {
+        let r = both(&sides, rounds, |side| {
             let (s, _) = run_pair(
                 side,
                 &args(&[&"tput-server", &secs]),
                 &args(&[&"tput-client", &secs]),
                 Duration::from_secs_f64(secs + 30.0),
             )?;
-            Ok(get(&s, "bytes") / 1e6 / (get(&s, "wall_us") / 1e6))
+            Ok(vec![get(&s, "bytes") / 1e6 / (get(&s, "wall_us") / 1e6)])
         });
         report.push(
             Row::new(
                 "1 throughput",
                 "1 KiB reliable, MB/s",
-                r,
+                metric(&r, 0),
                 Target::AtLeast(2.0),
             )
             .precision(1),
@@ -254,44 +289,38 @@ pub fn run(options: &Options) -> io::Result<()> {
     if options.wants("fanin") {
         progress("2. fan-in");
         let (n, secs) = (plan.fanin_clients, plan.fanin_secs);
-        let r = both(&sides, |side| {
-            run_pair(
+        let r = both(&sides, rounds, |side| {
+            let (s, c) = run_pair(
                 side,
                 &args(&[&"fanin-server", &n, &secs]),
                 &args(&[&"fanin-clients", &n, &secs]),
                 Duration::from_secs_f64(secs + 60.0),
-            )
+            )?;
+            Ok(vec![
+                cpu_per_wall(&s),
+                get(&s, "unreliable") / get(&c, "sent_unreliable"),
+                get(&c, "echoes") / get(&c, "sent_reliable"),
+                get(&c, "p50_us") / 1e3,
+                get(&c, "p99_us") / 1e3,
+            ])
         });
-        let pick = |f: &dyn Fn(&Metrics, &Metrics) -> f64| -> [Option<f64>; 2] {
-            [0, 1].map(|i| r[i].as_ref().map(|(s, c)| f(s, c)))
-        };
-        let cpu = pick(&|s, _| cpu_per_wall(s));
-        let delivered_u = pick(&|s, c| get(s, "unreliable") / get(c, "sent_unreliable"));
-        let delivered_r = pick(&|_, c| get(c, "echoes") / get(c, "sent_reliable"));
-        let p50 = pick(&|_, c| get(c, "p50_us") / 1e3);
-        let p99 = pick(&|_, c| get(c, "p99_us") / 1e3);
         let label = format!("2 fan-in {n}");
-        report.push(Row::new(&label, "server CPU s per s", cpu, Target::AtMost(0.5)).precision(3));
-        report.push(
-            Row::new(
-                &label,
-                "unreliable delivered",
-                delivered_u,
-                Target::AtLeast(1.0),
-            )
-            .precision(4),
-        );
-        report.push(
-            Row::new(&label, "reliable echoed", delivered_r, Target::AtLeast(1.0)).precision(4),
-        );
-        report.push(Row::new(&label, "echo p50 ms", p50, Target::None).precision(2));
-        report.push(Row::new(&label, "echo p99 ms", p99, Target::None).precision(2));
+        let rows = [
+            ("server CPU s per s", Target::AtMost(0.5), 3),
+            ("unreliable delivered", Target::AtLeast(1.0), 4),
+            ("reliable echoed", Target::AtLeast(1.0), 4),
+            ("echo p50 ms", Target::None, 2),
+            ("echo p99 ms", Target::None, 2),
+        ];
+        for (m, (name, target, digits)) in rows.into_iter().enumerate() {
+            report.push(Row::new(&label, name, metric(&r, m), target).precision(digits));
+        }
     }
 
     if options.wants("idle") {
         progress("3. idle scale");
         let (n, secs) = (plan.idle_peers, plan.idle_secs);
-        let r = both(&sides, |side| {
+        let r = both(&sides, rounds, |side| {
             let (s, _) = run_pair(
                 side,
                 &args(&[&"idle-server", &n, &secs]),
@@ -301,13 +330,13 @@ pub fn run(options: &Options) -> io::Result<()> {
             if get(&s, "wall_us") <= 0.0 {
                 return Err(io::Error::other("not all peers connected"));
             }
-            Ok(cpu_per_wall(&s))
+            Ok(vec![cpu_per_wall(&s)])
         });
         report.push(
             Row::new(
                 &format!("3 idle {n}"),
                 "server CPU s per s",
-                r,
+                metric(&r, 0),
                 Target::AtMost(0.2),
             )
             .precision(3),
@@ -317,23 +346,29 @@ pub fn run(options: &Options) -> io::Result<()> {
     if options.wants("lat") {
         progress("4. latency");
         let secs = plan.lat_secs;
-        let r = both(&sides, |side| {
+        let r = both(&sides, rounds, |side| {
             let (_, c) = run_pair(
                 side,
                 &args(&[&"echo-server"]),
                 &args(&[&"lat-client", &secs]),
                 Duration::from_secs_f64(secs + 30.0),
             )?;
-            Ok((get(&c, "p50_us"), get(&c, "p99_us")))
+            Ok(vec![get(&c, "p50_us"), get(&c, "p99_us")])
         });
-        let p50 = [0, 1].map(|i| r[i].map(|v| v.0));
-        let p99 = [0, 1].map(|i| r[i].map(|v| v.1));
-        report.push(Row::new("4 latency", "32 B ping-pong p50 us", p50, Target::None).precision(0));
+        report.push(
+            Row::new(
+                "4 latency",
+                "32 B ping-pong p50 us",
+                metric(&r, 0),
+                Target::None,
+            )
+            .precision(0),
+        );
         report.push(
             Row::new(
                 "4 latency",
                 "32 B ping-pong p99 us",
-                p99,
+                metric(&r, 1),
                 Target::AtMost(1.0),
             )
             .precision(0),
@@ -343,7 +378,7 @@ pub fn run(options: &Options) -> io::Result<()> {
     if options.wants("bulk") {
         progress("5. bulk");
         let bytes = plan.bulk_bytes;
-        let r = both(&sides, |side| {
+        let r = both(&sides, rounds, |side| {
             let (s, c) = run_pair(
                 side,
                 &args(&[&"bulk-server"]),
@@ -354,37 +389,46 @@ pub fn run(options: &Options) -> io::Result<()> {
                 return Err(io::Error::other("the bulk packet did not arrive intact"));
             }
             let memory = (get(&s, "hwm_kib") + get(&c, "hwm_kib")) / 1024.0;
-            Ok((get(&c, "time_us") / 1e3, memory))
+            Ok(vec![get(&c, "time_us") / 1e3, memory])
         });
-        let time = [0, 1].map(|i| r[i].map(|v| v.0));
-        let memory = [0, 1].map(|i| r[i].map(|v| v.1));
         let label = format!("5 bulk {} MiB", bytes >> 20);
-        report.push(Row::new(&label, "time to deliver ms", time, Target::AtMost(0.5)).precision(1));
-        report.push(Row::new(&label, "peak RSS both MiB", memory, Target::None).precision(1));
+        report.push(
+            Row::new(
+                &label,
+                "time to deliver ms",
+                metric(&r, 0),
+                Target::AtMost(0.5),
+            )
+            .precision(1),
+        );
+        report
+            .push(Row::new(&label, "peak RSS both MiB", metric(&r, 1), Target::None).precision(1));
     }
 
     if options.wants("ceiling") {
         progress("ceiling: unreliable rate and raw UDP");
         let secs = plan.flood_secs;
-        let flood = both(&sides, |side| {
+        let flood = both(&sides, rounds, |side| {
             let (s, _) = run_pair(
                 side,
                 &args(&[&"flood-server", &secs]),
                 &args(&[&"flood-client", &secs]),
                 Duration::from_secs_f64(secs + 30.0),
             )?;
-            Ok(get(&s, "messages") / (get(&s, "wall_us") / 1e6))
+            Ok(vec![get(&s, "messages") / (get(&s, "wall_us") / 1e6)])
         });
         // Column 1: std send_to/recv_from (Rust); column 2: sendmmsg/recvmmsg (C).
-        let udp = both(&sides, |side| {
+        let udp = both(&sides, rounds, |side| {
             let (s, _) = run_pair(
                 side,
                 &args(&[&"udp-sink", &secs]),
                 &args(&[&"udp-source", &secs]),
                 Duration::from_secs_f64(secs + 30.0),
             )?;
-            Ok(get(&s, "datagrams") / (get(&s, "wall_us") / 1e6))
+            Ok(vec![get(&s, "datagrams") / (get(&s, "wall_us") / 1e6)])
         });
+        let flood = metric(&flood, 0);
+        let udp = metric(&udp, 0);
         let ceiling = udp[1];
         let fraction = flood.map(|v| Some(v? / ceiling?));
         report
@@ -410,7 +454,12 @@ pub fn run(options: &Options) -> io::Result<()> {
         "6 Godot 32 clients",
         "not run: RustENetPeer adapter not ready (RustENetPeer vs ENetMultiplayerPeer)",
     );
-    eprintln!("[{:5.1}s] done", started.elapsed().as_secs_f64());
+    let elapsed = started.elapsed().as_secs_f64();
+    eprintln!("[{elapsed:5.1}s] done");
+    println!(
+        "rust_enet vs C ENet 1.3.17, loopback, median of {rounds} alternating round(s); \
+         ratio = rust_enet / C ENet"
+    );
     print!("{}", report.table());
     if let Some(path) = &options.json {
         std::fs::write(path, report.json())?;
