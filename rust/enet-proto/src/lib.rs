@@ -6,7 +6,7 @@
 //!
 //! - [`wire`]: parse and emit every ENet datagram header and command, byte-compatible with
 //!   ENet 1.3.17/1.3.18.
-//! - [`compress`]: ENet's range coder and the CRC-32 checksum.
+//! - [`compress`]: ENet's range coder, Godot's FastLZ/zlib/zstd codecs and the CRC-32 checksum.
 //! - [`host`]/[`peer`]: the host state machine and per-peer state (handshake, reliability,
 //!   fragmentation, throttling, bandwidth).
 #![forbid(unsafe_code)]

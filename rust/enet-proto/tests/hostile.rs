@@ -475,3 +475,28 @@ fn verify_connect_with_a_foreign_connect_id_fails_the_connection() {
         PeerState::Disconnected
     );
 }
+
+#[test]
+fn zero_padding_after_the_last_command_is_not_counted_as_malformed() {
+    let (mut sim, server, client, _cpeer, field) = connected(300);
+    let from = sim.nodes[client].addr;
+    // An unreliable "hi" on channel 1 (unused so far) followed by FastLZ-style zero padding.
+    let mut padded = vec![0x07, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x02, b'h', b'i'];
+    padded.extend_from_slice(&[0; 6]);
+    let mut d = field.to_be_bytes().to_vec();
+    d.extend_from_slice(&padded);
+    sim.inject(server, from, &d);
+    let stats = sim.nodes[server].host.statistics().clone();
+    assert_eq!(stats.malformed_commands, 0, "{stats:?}");
+    assert!(
+        sim.take_received(server)
+            .iter()
+            .any(|(_, data)| data == b"hi")
+    );
+
+    // A non-zero byte in the tail is still a malformed command.
+    let mut bad = d.clone();
+    *bad.last_mut().unwrap() = 0x01;
+    sim.inject(server, from, &bad);
+    assert_eq!(sim.nodes[server].host.statistics().malformed_commands, 1);
+}

@@ -19,7 +19,7 @@ use crate::wire::{
     COMMAND_FLAG_ACKNOWLEDGE, COMMAND_FLAG_UNSEQUENCED, CONTROL_CHANNEL, Command, CommandHeader,
     CommandIter, CommandNumber, Connect, DatagramHeader, Fragment, PROTOCOL_MAXIMUM_CHANNEL_COUNT,
     PROTOCOL_MAXIMUM_MTU, PROTOCOL_MAXIMUM_PEER_ID, PROTOCOL_MINIMUM_CHANNEL_COUNT,
-    PROTOCOL_MINIMUM_MTU, VerifyConnect,
+    PROTOCOL_MINIMUM_MTU, ParseError, VerifyConnect,
 };
 
 /// Outcome of one command handler (14 item 11: a discard is a success).
@@ -131,9 +131,21 @@ impl Host {
     ) {
         let mut touched = peer_idx;
         for item in CommandIter::new(area) {
-            let Ok((header, command)) = item else {
-                self.stats.malformed_commands += 1;
-                break;
+            let (header, command) = match item {
+                Ok(parsed) => parsed,
+                // Zero bytes after the last command are padding, not a command: Godot's FastLZ
+                // mode pads inputs shorter than 16 bytes with zeros before compressing.
+                Err(ParseError::UnknownCommand { number: 0, offset })
+                    if area
+                        .get(offset..)
+                        .is_some_and(|rest| rest.iter().all(|&b| b == 0)) =>
+                {
+                    break;
+                }
+                Err(_) => {
+                    self.stats.malformed_commands += 1;
+                    break;
+                }
             };
             let Some(idx) = peer_idx else {
                 let Command::Connect(connect) = command else {
