@@ -16,6 +16,13 @@ use super::{DTLS_HANDSHAKE_MTU, DtlsClientOptions, DtlsClientState, DtlsError, D
 /// often the session is checked against the host's peers.
 const STEP_INTERVAL: Duration = Duration::from_millis(100);
 
+/// A handshake that has not completed after this long starts over with a new ClientHello.
+/// OpenSSL doubles its retransmission timer (1 s, 2 s, 4 s, ...) and a server answers a lost
+/// final flight only when the client's retransmission reaches it, so under heavy loss a fresh
+/// start is the faster way; the server replaces the old session once the new hello returns a
+/// valid cookie.
+const HANDSHAKE_RESTART: Duration = Duration::from_secs(5);
+
 /// ENet datagrams held while the handshake runs (Godot holds none; ENet retransmits).
 const HELD_DATAGRAMS: usize = 32;
 
@@ -29,6 +36,7 @@ pub(crate) struct DtlsClient {
     stream: Option<SslStream<DatagramPipe>>,
     held: VecDeque<Vec<u8>>,
     next_step: Option<Instant>,
+    handshake_started: Option<Instant>,
     pub(super) common: Common,
 }
 
@@ -84,6 +92,7 @@ impl DtlsClient {
             stream: None,
             held: VecDeque::new(),
             next_step: None,
+            handshake_started: None,
             common: Common::new(),
         })
     }
@@ -119,27 +128,12 @@ impl DtlsClient {
     pub(super) fn handle_send(&mut self, now: Instant, to: SocketAddr, datagram: &[u8]) {
         match self.state {
             DtlsClientState::Idle => {
-                let mut stream = match self.new_stream() {
-                    Ok(stream) => stream,
-                    Err(err) => {
-                        self.fail(err.to_string());
-                        self.common.counters.unsent += 1;
-                        return;
-                    }
-                };
                 tracing::debug!(%to, "dtls handshake started");
                 self.server = Some(to);
                 self.state = DtlsClientState::Handshaking;
                 self.next_step = Some(now + STEP_INTERVAL);
                 self.held.push_back(datagram.to_vec());
-                match stream.do_handshake() {
-                    Err(err) if is_want(&err) => {
-                        self.common.collect(to, &mut stream);
-                        self.stream = Some(stream);
-                    }
-                    Ok(()) => self.fail("handshake ended on its first message".into()),
-                    Err(err) => self.fail(describe_failure(&stream, &err)),
-                }
+                self.start_handshake(now, to);
             }
             DtlsClientState::Handshaking if self.server == Some(to) => {
                 if self.held.len() >= HELD_DATAGRAMS {
@@ -191,6 +185,23 @@ impl DtlsClient {
                 self.state = DtlsClientState::Closed;
             }
             ReadEnd::Failed(reason) => self.fail(reason),
+        }
+    }
+
+    /// Send a first ClientHello on a new session (the held datagrams stay).
+    fn start_handshake(&mut self, now: Instant, to: SocketAddr) {
+        self.handshake_started = Some(now);
+        let mut stream = match self.new_stream() {
+            Ok(stream) => stream,
+            Err(err) => return self.fail(err.to_string()),
+        };
+        match stream.do_handshake() {
+            Err(err) if is_want(&err) => {
+                self.common.collect(to, &mut stream);
+                self.stream = Some(stream);
+            }
+            Ok(()) => self.fail("handshake ended on its first message".into()),
+            Err(err) => self.fail(describe_failure(&stream, &err)),
         }
     }
 
@@ -255,7 +266,16 @@ impl DtlsClient {
             return;
         }
         if self.state == DtlsClientState::Handshaking {
-            self.step_handshake();
+            let restart = self
+                .handshake_started
+                .is_some_and(|start| now.saturating_duration_since(start) >= HANDSHAKE_RESTART);
+            match self.server {
+                Some(server) if restart => {
+                    tracing::debug!(%server, "dtls handshake restarted");
+                    self.start_handshake(now, server);
+                }
+                _ => self.step_handshake(),
+            }
         }
         self.next_step = Some(now + STEP_INTERVAL);
     }

@@ -40,6 +40,8 @@ struct Session {
     created: Instant,
     /// An ENet peer on this address has been seen; its departure closes the session.
     bound: bool,
+    /// The random of the ClientHello that started the session.
+    client_random: [u8; 32],
 }
 
 /// Server half of the DTLS layer.
@@ -96,9 +98,17 @@ fn cookie_period() -> u64 {
         .map_or(0, |d| d.as_secs() / COOKIE_PERIOD_SECS)
 }
 
-/// The cookie length of a datagram that starts with an unfragmented-or-first-fragment DTLS
+/// What the server reads from a ClientHello before OpenSSL sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Hello {
+    /// The client's random, which tells a retransmitted hello from a new handshake.
+    random: [u8; 32],
+    cookie_len: usize,
+}
+
+/// The header fields of a datagram that starts with an unfragmented-or-first-fragment DTLS
 /// ClientHello in epoch 0; `None` for anything else. Only such datagrams may create state.
-fn client_hello_cookie_len(datagram: &[u8]) -> Option<usize> {
+fn parse_client_hello(datagram: &[u8]) -> Option<Hello> {
     // Record header: type, version, epoch, sequence number (6), length.
     const RECORD: usize = 13;
     // Handshake header: type, length (3), message_seq (2), fragment offset (3), fragment length (3).
@@ -118,9 +128,10 @@ fn client_hello_cookie_len(datagram: &[u8]) -> Option<usize> {
     }
     // Body: client_version (2), random (32), session_id (1 + n), cookie (1 + n).
     let body = &datagram[RECORD + HANDSHAKE..];
+    let random = body.get(2..34)?.try_into().ok()?;
     let session_id_len = usize::from(*body.get(34)?);
     let cookie_len = usize::from(*body.get(35 + session_id_len)?);
-    Some(cookie_len)
+    Some(Hello { random, cookie_len })
 }
 
 /// The cookie-less first ClientHello that `hello` (an unfragmented ClientHello with a cookie,
@@ -276,11 +287,28 @@ impl DtlsServer {
         datagram: &[u8],
         mut deliver: impl FnMut(&[u8]),
     ) {
+        let hello = parse_client_hello(datagram);
         let Entry::Occupied(mut entry) = self.sessions.entry(from) else {
-            self.handle_new_client(now, from, datagram);
+            match hello {
+                Some(hello) => self.handle_hello(now, from, datagram, hello),
+                None => self.common.counters.dropped += 1,
+            }
             return;
         };
         let session = entry.get_mut();
+        match hello {
+            // A retransmission of the hello that started this session goes to the session, which
+            // answers with its flight again.
+            Some(hello) if hello.random == session.client_random => {}
+            // A new handshake from this address (a restarted client, or ours after a lost final
+            // flight): answered statelessly, and it replaces the session only once it brings a
+            // valid cookie, so a spoofed hello cannot end a session.
+            Some(hello) => {
+                self.handle_hello(now, from, datagram, hello);
+                return;
+            }
+            None => {}
+        }
         if !session.stream.get_mut().push(datagram) {
             self.common.counters.dropped += 1;
             return;
@@ -323,16 +351,17 @@ impl DtlsServer {
         }
     }
 
-    /// A datagram from an address without a session: only a ClientHello gets an answer, and only
-    /// one with a valid cookie gets a session.
-    fn handle_new_client(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
-        let Some(cookie_len) = client_hello_cookie_len(datagram) else {
-            self.common.counters.dropped += 1;
-            return;
-        };
+    /// A ClientHello that starts a handshake: answered with a HelloVerifyRequest without keeping
+    /// anything; with a valid cookie it gets a session (replacing one on the same address).
+    fn handle_hello(&mut self, now: Instant, from: SocketAddr, datagram: &[u8], hello: Hello) {
+        let cookie_len = hello.cookie_len;
+        let replaced = self.sessions.get(&from);
+        let replaced_handshake =
+            usize::from(replaced.is_some_and(|s| matches!(s.phase, Phase::Handshaking)));
+        let new_session = usize::from(replaced.is_none());
         if self.refuse_new_sessions
-            || self.handshaking >= self.max_pending
-            || self.sessions.len() >= self.max_sessions
+            || self.handshaking.saturating_sub(replaced_handshake) >= self.max_pending
+            || self.sessions.len() + new_session > self.max_sessions
         {
             self.common.counters.refused_handshakes += 1;
             return;
@@ -364,7 +393,10 @@ impl DtlsServer {
                     return;
                 }
                 self.next_sweep.get_or_insert(now + SWEEP_INTERVAL);
-                self.handshaking += 1;
+                self.handshaking += 1 - replaced_handshake;
+                if replaced_handshake == 0 && new_session == 0 {
+                    tracing::debug!(%from, "dtls session replaced by a new handshake");
+                }
                 self.sessions.insert(
                     from,
                     Session {
@@ -372,6 +404,7 @@ impl DtlsServer {
                         phase: Phase::Handshaking,
                         created: now,
                         bound: false,
+                        client_random: hello.random,
                     },
                 );
             }
@@ -465,14 +498,20 @@ mod tests {
         hello.extend_from_slice(&[0xfe, 0xfd]);
         hello.extend_from_slice(&[7; 32]);
         hello.extend_from_slice(&[0, 3, 1, 2, 3]);
-        assert_eq!(client_hello_cookie_len(&hello), Some(3));
+        assert_eq!(
+            parse_client_hello(&hello),
+            Some(Hello {
+                random: [7; 32],
+                cookie_len: 3
+            })
+        );
         let mut epoch_one = hello.clone();
         epoch_one[4] = 1;
-        assert_eq!(client_hello_cookie_len(&epoch_one), None);
+        assert_eq!(parse_client_hello(&epoch_one), None);
         let mut application = hello.clone();
         application[0] = 23;
-        assert_eq!(client_hello_cookie_len(&application), None);
-        assert_eq!(client_hello_cookie_len(&hello[..50]), None);
-        assert_eq!(client_hello_cookie_len(&[]), None);
+        assert_eq!(parse_client_hello(&application), None);
+        assert_eq!(parse_client_hello(&hello[..50]), None);
+        assert_eq!(parse_client_hello(&[]), None);
     }
 }
