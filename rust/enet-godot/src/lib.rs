@@ -7,10 +7,16 @@
 //! The library is loaded through `addons/rust_enet/rust_enet.gdextension`, whose `entry_symbol`
 //! must match the `entry_symbol` below.
 
+use bytes::Bytes;
+use godot::meta::conv::RawPtr;
 use godot::prelude::*;
 
+mod connection;
+mod packet_peer;
 mod peer;
 
+pub use connection::RustENetConnection;
+pub use packet_peer::RustENetPacketPeer;
 pub use peer::RustENetPeer;
 
 /// Marker type that registers the extension with Godot.
@@ -20,3 +26,38 @@ struct RustENetExtension;
 // macros and keeps no engine objects alive across initialisation levels.
 #[gdextension(entry_symbol = rust_enet_init)]
 unsafe impl ExtensionLibrary for RustENetExtension {}
+
+/// Hands `data` to Godot through the out-parameters of `_get_packet`.
+///
+/// # Safety
+/// Both pointers must be valid for writes (Godot guarantees this for `_get_packet`), and `data`
+/// must stay alive and unchanged for as long as Godot may read the buffer.
+unsafe fn write_packet_out(
+    data: &Bytes,
+    r_buffer: RawPtr<*mut RawPtr<*const u8>>,
+    r_buffer_size: RawPtr<*mut i32>,
+) {
+    let len = i32::try_from(data.len()).unwrap_or(i32::MAX);
+    // SAFETY: the caller guarantees the out-pointers are writable and `data` outlives Godot's
+    // use of the buffer.
+    unsafe {
+        *r_buffer.ptr() = RawPtr::new(data.as_ptr());
+        *r_buffer_size.ptr() = len;
+    }
+}
+
+/// Copies the payload of `_put_packet` into an owned buffer.
+///
+/// # Safety
+/// `buffer` must point to `size` readable bytes (or `size` must be 0).
+unsafe fn copy_packet_in(buffer: RawPtr<*const u8>, size: i32) -> Bytes {
+    let ptr = buffer.ptr();
+    let Ok(len) = usize::try_from(size) else {
+        return Bytes::new();
+    };
+    if len == 0 || ptr.is_null() {
+        return Bytes::new();
+    }
+    // SAFETY: the caller guarantees `ptr` points to `len` readable bytes for this call.
+    Bytes::copy_from_slice(unsafe { std::slice::from_raw_parts(ptr, len) })
+}

@@ -1,0 +1,591 @@
+//! `RustENetConnection`: an ENet host on a UDP socket, mirroring Godot's `ENetConnection`.
+
+// gdext's `#[godot_api]` expands to public helper types without `Debug` implementations.
+#![allow(missing_debug_implementations)]
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::rc::Rc;
+use std::time::Duration;
+
+use godot::global::Error;
+use godot::prelude::*;
+use rust_enet_net::{BindAddress, UdpHost};
+use rust_enet_proto::{Event, HostConfig, Packet, PacketFlags, PeerId};
+
+use crate::packet_peer::RustENetPacketPeer;
+
+/// `ENET_PROTOCOL_MAXIMUM_PEER_ID`: the largest number of peer slots a host can have.
+pub(crate) const MAXIMUM_PEERS: i64 = 0xFFF;
+/// `ENET_PROTOCOL_MAXIMUM_CHANNEL_COUNT`.
+pub(crate) const MAXIMUM_CHANNELS: i64 = 255;
+
+/// The driver shared between a connection and the packet peers it hands out. `None` once the
+/// host is destroyed, which makes every packet peer of it inactive.
+pub(crate) type SharedHost = Rc<RefCell<Option<UdpHost>>>;
+
+/// One event of [`RustENetConnection::next_event`], with the packet peer it concerns.
+pub(crate) enum HostEvent {
+    Connect {
+        peer: Gd<RustENetPacketPeer>,
+        data: u32,
+    },
+    Disconnect {
+        peer: Gd<RustENetPacketPeer>,
+        data: u32,
+    },
+    Receive {
+        peer: Gd<RustENetPacketPeer>,
+        channel: u8,
+        packet: Packet,
+    },
+    /// The socket failed; Godot treats this as fatal for the host.
+    Error,
+}
+
+/// Parses a Godot bind address: `"*"` is every interface, anything else must be an IP literal.
+pub(crate) fn parse_bind_address(text: &str) -> Option<BindAddress> {
+    if text == "*" {
+        return Some(BindAddress::Wildcard);
+    }
+    text.parse::<IpAddr>().ok().map(BindAddress::Ip)
+}
+
+/// A seed for the host's connect ids, different for every host in every process.
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    hasher.finish()
+}
+
+/// Resolves `address:port` like Godot's `IP::resolve_hostname` (blocking, first result).
+pub(crate) fn resolve(address: &str, port: u16) -> Option<SocketAddr> {
+    if let Ok(ip) = address.parse::<IpAddr>() {
+        return Some(SocketAddr::new(ip, port));
+    }
+    (address, port).to_socket_addrs().ok()?.next()
+}
+
+/// An ENet host: a UDP socket with up to 4095 peer slots. Mirrors Godot's `ENetConnection`.
+///
+/// `RustENetPeer` creates one for `create_server` and `create_client` (see its `host` property).
+/// Scripts can also create one directly, for example for mesh networking with
+/// `RustENetPeer.add_mesh_peer`, and drive it with `service`.
+#[derive(GodotClass)]
+#[class(init, base = RefCounted)]
+pub struct RustENetConnection {
+    host: Option<SharedHost>,
+    /// The packet peers handed out for this host's slots, like `ENetConnection::peers`.
+    peers: HashMap<PeerId, Gd<RustENetPacketPeer>>,
+    base: Base<RefCounted>,
+}
+
+#[godot_api]
+impl RustENetConnection {
+    /// No event (see `service`).
+    #[constant]
+    const EVENT_NONE: i32 = 0;
+    /// A socket error; the host should be destroyed.
+    #[constant]
+    const EVENT_ERROR: i32 = -1;
+    /// A connection with a peer completed.
+    #[constant]
+    const EVENT_CONNECT: i32 = 1;
+    /// A peer disconnected or timed out.
+    #[constant]
+    const EVENT_DISCONNECT: i32 = 2;
+    /// A packet arrived; read it from the peer with `get_packet`.
+    #[constant]
+    const EVENT_RECEIVE: i32 = 3;
+
+    /// Bytes of all datagrams sent (`pop_statistic`).
+    #[constant]
+    const HOST_TOTAL_SENT_DATA: i32 = 0;
+    /// Datagrams sent.
+    #[constant]
+    const HOST_TOTAL_SENT_PACKETS: i32 = 1;
+    /// Bytes of all datagrams received.
+    #[constant]
+    const HOST_TOTAL_RECEIVED_DATA: i32 = 2;
+    /// Datagrams received.
+    #[constant]
+    const HOST_TOTAL_RECEIVED_PACKETS: i32 = 3;
+
+    /// Creates a host bound to `bind_address` (an IP or `"*"` for every interface) and
+    /// `bind_port` (0 picks a free port), with room for `max_peers` connections. `max_channels` 0
+    /// means 255; the bandwidths are in bytes per second, 0 for unlimited.
+    #[func]
+    pub fn create_host_bound(
+        &mut self,
+        bind_address: GString,
+        bind_port: i64,
+        #[opt(default = 32)] max_peers: i64,
+        #[opt(default = 0)] max_channels: i64,
+        #[opt(default = 0)] in_bandwidth: i64,
+        #[opt(default = 0)] out_bandwidth: i64,
+    ) -> Error {
+        let Some(bind) = parse_bind_address(&bind_address.to_string()) else {
+            godot_error!(
+                "RustENetConnection: invalid bind IP {bind_address:?}; use an IP address or \"*\""
+            );
+            return Error::ERR_INVALID_PARAMETER;
+        };
+        let Ok(port) = u16::try_from(bind_port) else {
+            godot_error!(
+                "RustENetConnection: the bind port must be between 0 and 65535, not {bind_port}"
+            );
+            return Error::ERR_INVALID_PARAMETER;
+        };
+        self.create(
+            bind,
+            port,
+            max_peers,
+            max_channels,
+            in_bandwidth,
+            out_bandwidth,
+        )
+    }
+
+    /// Creates a host on an ephemeral port of every interface, for outgoing connections.
+    #[func]
+    pub fn create_host(
+        &mut self,
+        #[opt(default = 32)] max_peers: i64,
+        #[opt(default = 0)] max_channels: i64,
+        #[opt(default = 0)] in_bandwidth: i64,
+        #[opt(default = 0)] out_bandwidth: i64,
+    ) -> Error {
+        self.create(
+            BindAddress::Wildcard,
+            0,
+            max_peers,
+            max_channels,
+            in_bandwidth,
+            out_bandwidth,
+        )
+    }
+
+    /// Closes the socket. Every packet peer of this host becomes inactive at once; no
+    /// disconnect is sent.
+    #[func]
+    pub fn destroy(&mut self) {
+        let Some(host) = self.host.take() else {
+            godot_error!("RustENetConnection.destroy: host already destroyed");
+            return;
+        };
+        for (_, mut peer) in self.peers.drain() {
+            peer.bind_mut().on_disconnect();
+        }
+        host.borrow_mut().take();
+    }
+
+    /// Starts connecting to `address:port` with `channels` channels (0 means 255) and sends
+    /// `data` with the request. Returns the packet peer for the new connection, or null.
+    #[func]
+    pub fn connect_to_host(
+        &mut self,
+        address: GString,
+        port: i64,
+        #[opt(default = 0)] channels: i64,
+        #[opt(default = 0)] data: i64,
+    ) -> Option<Gd<RustENetPacketPeer>> {
+        let Some(shared) = self.host.clone() else {
+            godot_error!(
+                "RustENetConnection.connect_to_host: the host is not active; call create_host first"
+            );
+            return None;
+        };
+        if !self.peers.is_empty() {
+            godot_error!(
+                "RustENetConnection.connect_to_host: the connection is already connected to a peer"
+            );
+            return None;
+        }
+        let Some(port) = u16::try_from(port).ok().filter(|p| *p != 0) else {
+            godot_error!(
+                "RustENetConnection.connect_to_host: the remote port number must be between 1 and 65535 (inclusive)"
+            );
+            return None;
+        };
+        let address = address.to_string();
+        let Some(remote) = resolve(&address, port) else {
+            godot_error!(
+                "RustENetConnection.connect_to_host: couldn't resolve the server IP address or domain name {address:?}"
+            );
+            return None;
+        };
+        let channels = if channels <= 0 || channels > MAXIMUM_CHANNELS {
+            MAXIMUM_CHANNELS as usize
+        } else {
+            channels as usize
+        };
+        let result = match shared.borrow_mut().as_mut() {
+            Some(udp) => udp.connect(remote, channels, data as u32),
+            None => return None,
+        };
+        match result {
+            Ok(id) => Some(self.wrapper(id)),
+            Err(e) => {
+                godot_error!("RustENetConnection.connect_to_host: {e}");
+                None
+            }
+        }
+    }
+
+    /// Sends and receives, then returns the next event as
+    /// `[event_type, peer or null, data, channel]`. Received packets are queued in the peer.
+    /// `timeout` is in milliseconds (0 does not wait).
+    #[func]
+    pub fn service(&mut self, #[opt(default = 0)] timeout: i64) -> VarArray {
+        let wait = Duration::from_millis(timeout.max(0) as u64);
+        let event = self.next_event(Some(wait));
+        let mut out = VarArray::new();
+        match event {
+            None => {
+                out.push(&Self::EVENT_NONE.to_variant());
+                out.push(&Variant::nil());
+                out.push(&0.to_variant());
+                out.push(&0.to_variant());
+            }
+            Some(HostEvent::Error) => {
+                out.push(&Self::EVENT_ERROR.to_variant());
+                out.push(&Variant::nil());
+                out.push(&0.to_variant());
+                out.push(&0.to_variant());
+            }
+            Some(HostEvent::Connect { peer, data }) => {
+                out.push(&Self::EVENT_CONNECT.to_variant());
+                out.push(&peer.to_variant());
+                out.push(&i64::from(data).to_variant());
+                out.push(&0.to_variant());
+            }
+            Some(HostEvent::Disconnect { peer, data }) => {
+                out.push(&Self::EVENT_DISCONNECT.to_variant());
+                out.push(&peer.to_variant());
+                out.push(&i64::from(data).to_variant());
+                out.push(&0.to_variant());
+            }
+            Some(HostEvent::Receive {
+                mut peer,
+                channel,
+                packet,
+            }) => {
+                peer.bind_mut().store_packet(packet);
+                out.push(&Self::EVENT_RECEIVE.to_variant());
+                out.push(&peer.to_variant());
+                out.push(&0.to_variant());
+                out.push(&i64::from(channel).to_variant());
+            }
+        }
+        out
+    }
+
+    /// Sends everything queued, now.
+    #[func]
+    pub fn flush(&mut self) {
+        self.flush_host();
+    }
+
+    /// Sends `packet` on `channel` to every connected peer. `flags` are
+    /// `RustENetPacketPeer.FLAG_*` values.
+    #[func]
+    pub fn broadcast(&mut self, channel: i64, packet: PackedByteArray, flags: i64) {
+        let Some(shared) = &self.host else {
+            godot_error!("RustENetConnection.broadcast: the host is not active");
+            return;
+        };
+        let Some(flags) = crate::packet_peer::checked_flags(flags) else {
+            return;
+        };
+        let mut guard = shared.borrow_mut();
+        let Some(udp) = guard.as_mut() else { return };
+        let Some(channel) = u8::try_from(channel)
+            .ok()
+            .filter(|c| usize::from(*c) < udp.host().channel_limit())
+        else {
+            godot_error!("RustENetConnection.broadcast: invalid channel {channel}");
+            return;
+        };
+        let data = bytes::Bytes::copy_from_slice(packet.as_slice());
+        udp.host_mut()
+            .broadcast(channel, Packet::new(data, PacketFlags::from_bits(flags)));
+    }
+
+    /// Limits the channels granted to future incoming connections (0 or above 255 means 255).
+    #[func]
+    pub fn channel_limit(&mut self, limit: i64) {
+        self.with_host(|udp| udp.host_mut().set_channel_limit(limit.max(0) as usize));
+    }
+
+    /// Sets the host's bandwidth limits in bytes per second (0 = unlimited).
+    #[func]
+    pub fn bandwidth_limit(
+        &mut self,
+        #[opt(default = 0)] in_bandwidth: i64,
+        #[opt(default = 0)] out_bandwidth: i64,
+    ) {
+        self.with_host(|udp| {
+            udp.host_mut()
+                .set_bandwidth_limit(clamp_u32(in_bandwidth), clamp_u32(out_bandwidth));
+        });
+    }
+
+    /// Returns a traffic counter (`HOST_*` constant) and resets it, like ENet's totals.
+    #[func]
+    pub fn pop_statistic(&mut self, statistic: i32) -> f64 {
+        let Some(shared) = &self.host else {
+            godot_error!("RustENetConnection.pop_statistic: the host is not active");
+            return 0.0;
+        };
+        let guard = shared.borrow();
+        let Some(udp) = guard.as_ref() else {
+            return 0.0;
+        };
+        let stats = udp.host().statistics();
+        let value = match statistic {
+            0 => stats.total_sent_data,
+            1 => stats.total_sent_packets,
+            2 => stats.total_received_data,
+            3 => stats.total_received_packets,
+            _ => {
+                godot_error!("RustENetConnection.pop_statistic: unknown statistic {statistic}");
+                return 0.0;
+            }
+        };
+        // The core keeps running totals; report them (ENet resets on read, which only matters
+        // to callers that sum the results).
+        value as f64
+    }
+
+    /// The channel limit for incoming connections.
+    #[func]
+    pub fn get_max_channels(&self) -> i64 {
+        self.host
+            .as_ref()
+            .and_then(|h| {
+                h.borrow()
+                    .as_ref()
+                    .map(|udp| udp.host().channel_limit() as i64)
+            })
+            .unwrap_or(0)
+    }
+
+    /// The local UDP port of the host.
+    #[func]
+    pub fn get_local_port(&self) -> i64 {
+        let port = self
+            .host
+            .as_ref()
+            .and_then(|h| h.borrow().as_ref().map(|udp| udp.local_addr().port()));
+        match port {
+            Some(port) => i64::from(port),
+            None => {
+                godot_error!("RustENetConnection.get_local_port: the host is not active");
+                0
+            }
+        }
+    }
+
+    /// The packet peers of this host, including connecting and disconnecting ones.
+    #[func]
+    pub fn get_peers(&mut self) -> Array<Gd<RustENetPacketPeer>> {
+        self.prune_inactive();
+        let mut ids: Vec<_> = self.peers.keys().copied().collect();
+        ids.sort();
+        let mut out = Array::new();
+        for id in ids {
+            out.push(&self.peers[&id]);
+        }
+        out
+    }
+
+    /// Sends a raw UDP datagram from the host's socket, outside the ENet protocol (for NAT
+    /// punch-through).
+    #[func]
+    pub fn socket_send(
+        &mut self,
+        destination_address: GString,
+        destination_port: i64,
+        packet: PackedByteArray,
+    ) {
+        let Some(port) = u16::try_from(destination_port).ok().filter(|p| *p != 0) else {
+            godot_error!(
+                "RustENetConnection.socket_send: the destination port must be between 1 and 65535"
+            );
+            return;
+        };
+        let Some(addr) = resolve(&destination_address.to_string(), port) else {
+            godot_error!("RustENetConnection.socket_send: couldn't resolve {destination_address}");
+            return;
+        };
+        self.with_host(|udp| {
+            if let Err(e) = udp.socket_send(addr, packet.as_slice()) {
+                godot_error!("RustENetConnection.socket_send: {e}");
+            }
+        });
+    }
+}
+
+/// Converts a script integer to a `u32` bandwidth, treating negatives as 0 (unlimited).
+fn clamp_u32(value: i64) -> u32 {
+    u32::try_from(value.max(0)).unwrap_or(u32::MAX)
+}
+
+impl RustENetConnection {
+    /// Validates the arguments like `ENetConnection::_create` and binds the socket.
+    pub(crate) fn create(
+        &mut self,
+        bind: BindAddress,
+        port: u16,
+        max_peers: i64,
+        max_channels: i64,
+        in_bandwidth: i64,
+        out_bandwidth: i64,
+    ) -> Error {
+        if self.host.is_some() {
+            godot_error!("RustENetConnection: the host is already active; call destroy() first");
+            return Error::ERR_ALREADY_IN_USE;
+        }
+        if !(1..=MAXIMUM_PEERS).contains(&max_peers) {
+            godot_error!(
+                "RustENetConnection: the number of clients must be set between 1 and 4095 (inclusive), not {max_peers}"
+            );
+            return Error::ERR_INVALID_PARAMETER;
+        }
+        if !(0..=MAXIMUM_CHANNELS).contains(&max_channels) {
+            godot_error!(
+                "RustENetConnection: the number of channels must be between 0 and 255, not {max_channels}"
+            );
+            return Error::ERR_INVALID_PARAMETER;
+        }
+        if in_bandwidth < 0 || out_bandwidth < 0 {
+            godot_error!("RustENetConnection: bandwidths must not be negative");
+            return Error::ERR_INVALID_PARAMETER;
+        }
+        let config = HostConfig {
+            peer_limit: max_peers as usize,
+            channel_limit: if max_channels == 0 {
+                MAXIMUM_CHANNELS as usize
+            } else {
+                max_channels as usize
+            },
+            incoming_bandwidth: clamp_u32(in_bandwidth),
+            outgoing_bandwidth: clamp_u32(out_bandwidth),
+            seed: random_seed(),
+            ..HostConfig::default()
+        };
+        match UdpHost::bind(bind, port, config) {
+            Ok(udp) => {
+                self.host = Some(Rc::new(RefCell::new(Some(udp))));
+                Error::OK
+            }
+            Err(e) => {
+                godot_error!(
+                    "RustENetConnection: couldn't create an ENet host on port {port}: {e}"
+                );
+                Error::ERR_CANT_CREATE
+            }
+        }
+    }
+
+    /// Whether the host exists (created and not destroyed).
+    pub(crate) fn is_active(&self) -> bool {
+        self.host.as_ref().is_some_and(|h| h.borrow().is_some())
+    }
+
+    fn with_host<R>(&mut self, f: impl FnOnce(&mut UdpHost) -> R) -> Option<R> {
+        let shared = self.host.as_ref()?;
+        let mut guard = shared.borrow_mut();
+        guard.as_mut().map(f)
+    }
+
+    /// Sends everything queued (`enet_host_flush`).
+    pub(crate) fn flush_host(&mut self) {
+        if let Some(Err(e)) = self.with_host(|udp| udp.flush()) {
+            godot_error!("RustENetConnection.flush: {e}");
+        }
+    }
+
+    /// The packet peer for slot `id`, created on first use.
+    pub(crate) fn wrapper(&mut self, id: PeerId) -> Gd<RustENetPacketPeer> {
+        if let Some(peer) = self.peers.get(&id) {
+            return peer.clone();
+        }
+        let shared = self.host.clone().unwrap_or_default();
+        let peer = RustENetPacketPeer::create(shared, id);
+        self.peers.insert(id, peer.clone());
+        peer
+    }
+
+    /// Forgets packet peers made inactive by `reset` or `peer_disconnect_now`.
+    fn prune_inactive(&mut self) {
+        self.peers.retain(|_, peer| peer.bind().is_active());
+    }
+
+    /// The next event: from the queue if `timeout` is `None` (`check_events`), otherwise after
+    /// servicing the socket for up to `timeout` (`service`).
+    pub(crate) fn next_event(&mut self, timeout: Option<Duration>) -> Option<HostEvent> {
+        self.prune_inactive();
+        let shared = self.host.clone()?;
+        loop {
+            let event = {
+                let mut guard = shared.borrow_mut();
+                let udp = guard.as_mut()?;
+                match timeout {
+                    Some(wait) => match udp.service(wait) {
+                        Ok(event) => event,
+                        Err(e) => {
+                            godot_error!("RustENetConnection.service: socket error: {e}");
+                            return Some(HostEvent::Error);
+                        }
+                    },
+                    None => udp.check_events(),
+                }
+            }?;
+            match event {
+                Event::Connect { peer, data } => {
+                    return Some(HostEvent::Connect {
+                        peer: self.wrapper(peer),
+                        data,
+                    });
+                }
+                Event::Disconnect { peer, data, .. } => {
+                    // A slot we never handed out (or already reset) has nothing to report.
+                    let Some(mut wrapper) = self.peers.remove(&peer) else {
+                        continue;
+                    };
+                    wrapper.bind_mut().on_disconnect();
+                    return Some(HostEvent::Disconnect {
+                        peer: wrapper,
+                        data,
+                    });
+                }
+                Event::Receive {
+                    peer,
+                    channel,
+                    packet,
+                } => {
+                    let Some(wrapper) = self.peers.get(&peer).cloned() else {
+                        continue;
+                    };
+                    return Some(HostEvent::Receive {
+                        peer: wrapper,
+                        channel,
+                        packet,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Sends `packet` to every CONNECTED peer of the host (`enet_host_broadcast`).
+    pub(crate) fn broadcast_packet(&mut self, channel: u8, packet: Packet) {
+        self.with_host(|udp| udp.host_mut().broadcast(channel, packet));
+    }
+}
