@@ -4,7 +4,8 @@ extends Node
 ##     godot --headless --path godot-project [-- FILTER...]
 ##
 ## Runs every `res://tests/test_*.gd` suite (see `lib/suite.gd`), or only the cases whose
-## `file::case` name contains one of the FILTER arguments. Prints one line per case and a final
+## `file::case` name contains one of the FILTER arguments (arguments starting with `--` are
+## options that suites read themselves). Prints one line per case and a final
 ## `N passed, N failed` line, then quits with exit code 1 if anything failed. It also fails when
 ## the rust_enet GDExtension is not loaded, when a suite does not load (parse error), and when a
 ## case raises a script error (detected here on Godot 4.5+; build.sh also scans the log).
@@ -54,10 +55,14 @@ func _suite_paths() -> PackedStringArray:
 func _selected(name: String, filters: PackedStringArray) -> bool:
 	if filters.is_empty():
 		return true
+	var any_filter := false
 	for f in filters:
+		if f.begins_with("--"):
+			continue  # an option for the suites, e.g. --pairings=...
+		any_filter = true
 		if name.contains(f):
 			return true
-	return false
+	return not any_filter
 
 
 func _run_suite(path: String, filters: PackedStringArray) -> void:

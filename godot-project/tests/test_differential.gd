@@ -1,0 +1,262 @@
+extends "res://tests/lib/suite.gd"
+## Differential scenarios over loopback UDP, through SceneMultiplayer RPCs.
+##
+## Every scenario runs once per pairing of server and client implementation: Godot's built-in
+## `ENetMultiplayerPeer` ("builtin") and `RustENetPeer` ("rust"). Each side records the
+## multiplayer signals it sees (in order) and the RPCs it receives (as a sorted list, since
+## arrival order across channels and senders is timing-dependent). The builtin/builtin run must
+## match the scenario's expectations, and every other pairing must match the builtin/builtin run.
+##
+## Restrict the pairings with a runner argument, e.g.
+## `godot --headless --path godot-project -- differential --pairings=builtin/builtin`.
+
+const RpcNode := preload("res://tests/lib/rpc_node.gd")
+const ALL_PAIRINGS: Array[String] = ["builtin/builtin", "builtin/rust", "rust/builtin", "rust/rust"]
+const REFERENCE := "builtin/builtin"
+const STEP_TIMEOUT_SEC := 10.0
+
+
+class Endpoint:
+	extends RefCounted
+	var name: String
+	var kind: String
+	var root: Node
+	var game: Node
+	var api: SceneMultiplayer
+	var peer: MultiplayerPeer
+	var signals: Array[String] = []
+	var names: Dictionary
+
+	# Bound methods rather than lambdas: a lambda capturing the endpoint would make a reference
+	# cycle (endpoint -> api -> connection -> lambda -> endpoint) and leak.
+	func connect_signals() -> void:
+		api.peer_connected.connect(_on_peer_connected)
+		api.peer_disconnected.connect(_on_peer_disconnected)
+		api.connected_to_server.connect(_on_connected_to_server)
+		api.connection_failed.connect(_on_connection_failed)
+		api.server_disconnected.connect(_on_server_disconnected)
+
+	func note(line: String) -> void:
+		signals.append(line)
+
+	func label(id: int) -> String:
+		return names.get(id, "id%d" % id)
+
+	func _on_peer_connected(id: int) -> void:
+		note("peer_connected(%s)" % label(id))
+
+	func _on_peer_disconnected(id: int) -> void:
+		note("peer_disconnected(%s)" % label(id))
+
+	func _on_connected_to_server() -> void:
+		note("connected_to_server")
+
+	func _on_connection_failed() -> void:
+		note("connection_failed")
+
+	func _on_server_disconnected() -> void:
+		note("server_disconnected")
+
+
+func _init() -> void:
+	case_timeout_sec = 180.0
+
+
+func _pairings() -> Array[String]:
+	for arg in OS.get_cmdline_user_args():
+		if arg.begins_with("--pairings="):
+			var chosen: Array[String] = []
+			for p in arg.trim_prefix("--pairings=").split(",", false):
+				chosen.append(p)
+			return chosen
+	return ALL_PAIRINGS
+
+
+static func make_peer(kind: String) -> MultiplayerPeer:
+	if kind == "rust":
+		return ClassDB.instantiate(&"RustENetPeer")
+	return ENetMultiplayerPeer.new()
+
+
+func _endpoint(name: String, kind: String, names: Dictionary) -> Endpoint:
+	var e := Endpoint.new()
+	e.name = name
+	e.kind = kind
+	e.root = Node.new()
+	e.root.name = name
+	add_child(e.root)
+	e.game = RpcNode.new()
+	e.game.name = "Game"
+	e.game.side = name
+	e.game.names = names
+	e.root.add_child(e.game)
+	e.api = SceneMultiplayer.new()
+	get_tree().set_multiplayer(e.api, e.root.get_path())
+	e.peer = make_peer(kind)
+	e.names = names
+	e.connect_signals()
+	return e
+
+
+func _teardown(endpoints: Array) -> void:
+	for e: Endpoint in endpoints:
+		if e.peer != null and e.peer.get_connection_status() != MultiplayerPeer.CONNECTION_DISCONNECTED:
+			e.peer.close()
+		get_tree().set_multiplayer(null, e.root.get_path())
+		e.root.queue_free()
+	await get_tree().process_frame
+
+
+## Every side's observations: "<side> signals" -> ordered list, "<side> rpcs" -> sorted list.
+func _observations(endpoints: Array) -> Dictionary:
+	var out := {}
+	for e: Endpoint in endpoints:
+		out[e.name + " signals"] = e.signals.duplicate()
+		var rpcs: Array[String] = []
+		for line in e.game.trace:
+			rpcs.append(line)
+		rpcs.sort()
+		out[e.name + " rpcs"] = rpcs
+	return out
+
+
+func _step(what: String, condition: Callable) -> bool:
+	if await wait_until(condition, STEP_TIMEOUT_SEC):
+		return true
+	fail("timed out waiting for: " + what)
+	return false
+
+
+## Runs `scenario` for every pairing and checks the results as described at the top.
+func _run_differential(scenario: Callable, expected: Dictionary) -> void:
+	var reference := {}
+	for pairing in _pairings():
+		var kinds := pairing.split("/")
+		var failures_before := _failures.size()
+		var started := Time.get_ticks_msec()
+		var observed: Dictionary = await scenario.call(kinds[0], kinds[1])
+		print("    %s: ran in %d ms%s" % [pairing, Time.get_ticks_msec() - started,
+				"" if _failures.size() == failures_before else " (failed)"])
+		for i in range(failures_before, _failures.size()):
+			_failures[i] = "[%s] %s" % [pairing, _failures[i]]
+		if pairing == REFERENCE:
+			reference = observed
+			for key in expected:
+				check_eq(observed.get(key), expected[key], "[%s] %s" % [pairing, key])
+		elif not reference.is_empty():
+			for key in reference:
+				check_eq(observed.get(key), reference[key], "[%s vs %s] %s" % [pairing, REFERENCE, key])
+		else:
+			for key in expected:
+				check_eq(observed.get(key), expected[key], "[%s] %s" % [pairing, key])
+
+
+static func _pattern(size: int, seed: int) -> PackedByteArray:
+	var data := PackedByteArray()
+	data.resize(size)
+	for i in size:
+		data[i] = (i * 31 + seed) & 0xFF
+	return data
+
+
+## One server, two clients: connection signals (with SceneMultiplayer's relay), reliable RPCs
+## both ways and client-to-client through the server, unreliable and unreliable-ordered RPCs on
+## user channels, fragmented reliable payloads, a client leaving and the server shutting down.
+func _scenario_session(server_kind: String, client_kind: String) -> Dictionary:
+	var names := {1: "S"}
+	var server := _endpoint("S", server_kind, names)
+	var c1 := _endpoint("C1", client_kind, names)
+	var c2 := _endpoint("C2", client_kind, names)
+	var all := [server, c1, c2]
+	var result := {}
+	if await _session_steps(server, c1, c2, names):
+		result = _observations(all)
+	await _teardown(all)
+	return result
+
+
+func _session_steps(server: Endpoint, c1: Endpoint, c2: Endpoint, names: Dictionary) -> bool:
+	if not check_eq(server.peer.call(&"create_server", 0), OK, "create_server(0)"):
+		return false
+	server.api.multiplayer_peer = server.peer
+	var port: int = server.peer.get(&"host").get_local_port()
+	if not check(port > 0, "server port is known"):
+		return false
+
+	for c: Endpoint in [c1, c2]:
+		if not check_eq(c.peer.call(&"create_client", "127.0.0.1", port), OK, c.name + " create_client"):
+			return false
+		names[c.peer.get_unique_id()] = c.name
+		check_eq(c.peer.get_connection_status(), MultiplayerPeer.CONNECTION_CONNECTING,
+				c.name + " status after create_client")
+		c.api.multiplayer_peer = c.peer
+		if not await _step(c.name + " connected on both ends", func() -> bool:
+				return c.peer.get_connection_status() == MultiplayerPeer.CONNECTION_CONNECTED \
+						and names.find_key(c.name) in server.api.get_peers()):
+			return false
+	if not await _step("clients see each other", func() -> bool:
+			return c1.api.get_peers().size() == 2 and c2.api.get_peers().size() == 2):
+		return false
+
+	var id1: int = names.find_key("C1")
+	var id2: int = names.find_key("C2")
+	c1.game.hello.rpc_id(1, "to server")
+	server.game.hello.rpc_id(id1, "to C1")
+	c1.game.hello.rpc_id(id2, "relayed to C2")
+	server.game.hello.rpc("to everyone")
+	for n in 3:
+		c2.game.tick.rpc_id(1, n)
+	c2.game.datagram.rpc_id(1, 7)
+	server.game.blob.rpc_id(id2, _pattern(100_000, 1))
+	c2.game.blob.rpc_id(1, _pattern(5_000, 2))
+	if not await _step("all RPCs delivered", func() -> bool:
+			return server.game.trace.size() >= 6 and c1.game.trace.size() >= 2 \
+					and c2.game.trace.size() >= 3):
+		return false
+
+	c2.peer.close()
+	if not await _step("C2's departure seen by S and C1", func() -> bool:
+			return "peer_disconnected(C2)" in server.signals and "peer_disconnected(C2)" in c1.signals):
+		return false
+	server.peer.close()
+	if not await _step("C1 sees the server shut down", func() -> bool:
+			return "server_disconnected" in c1.signals):
+		return false
+	await wait_frames(2)
+	return true
+
+
+func test_session_with_two_clients() -> void:
+	var blob100k := RpcNode._sha(_pattern(100_000, 1))
+	var blob5k := RpcNode._sha(_pattern(5_000, 2))
+	await _run_differential(_scenario_session, {
+		# SceneMultiplayer reports the server's own close() as server_disconnected too.
+		"S signals": ["peer_connected(C1)", "peer_connected(C2)", "peer_disconnected(C2)",
+				"server_disconnected"],
+		"C1 signals": ["connected_to_server", "peer_connected(S)", "peer_connected(C2)",
+				"peer_disconnected(C2)", "peer_disconnected(S)", "server_disconnected"],
+		"C2 signals": ["connected_to_server", "peer_connected(S)", "peer_connected(C1)",
+				"server_disconnected"],
+		"S rpcs": _sorted([
+			"S: hello(to server) from C1",
+			"S: tick(0) from C2 on channel 2",
+			"S: tick(1) from C2 on channel 2",
+			"S: tick(2) from C2 on channel 2",
+			"S: datagram(7) from C2",
+			"S: blob(5000 bytes, sha256 %s) from C2" % blob5k,
+		]),
+		"C1 rpcs": _sorted(["C1: hello(to C1) from S", "C1: hello(to everyone) from S"]),
+		"C2 rpcs": _sorted([
+			"C2: hello(relayed to C2) from C1",
+			"C2: hello(to everyone) from S",
+			"C2: blob(100000 bytes, sha256 %s) from S" % blob100k,
+		]),
+	})
+
+
+static func _sorted(lines: Array) -> Array[String]:
+	var out: Array[String] = []
+	for line in lines:
+		out.append(line)
+	out.sort()
+	return out
