@@ -3,7 +3,8 @@
 #
 #   ./build.sh build   release addon: addons/rust_enet/bin/, synced into godot-project/addons/
 #   ./build.sh test    fmt check, clippy -D warnings, cargo tests, then the headless Godot suites
-#   ./build.sh demo    build, then a headless server and two clients exchanging RPCs
+#   ./build.sh demo [--builtin]  build, then a headless server and two clients exchanging RPCs
+#                      through RustENetPeer (--builtin: Godot's ENetMultiplayerPeer instead)
 #   ./build.sh suites [FILTER...]  build, then only the Godot suites (cases matching FILTER)
 #   ./build.sh godot [ARGS...]   run the test project's Godot with ARGS (after `build`)
 #
@@ -306,14 +307,21 @@ cmd_godot() {
 }
 
 cmd_demo() {
+    local peer=rust
+    case ${1:-} in
+        "" | --rust) ;;
+        --builtin) peer=builtin ;;
+        *) die "usage: ./build.sh demo [--builtin]  (--builtin runs the demo with Godot's ENetMultiplayerPeer)" ;;
+    esac
     ensure_rust
     build_addon
     find_godot
-    "$REPO/godot-project/demo/run_demo.sh" "$GODOT_PROJECT" "${GODOT_CMD[@]}"
+    log "running the demo: a headless server and two clients ($peer peer)"
+    "$PROJECT_DIR/demo/run_demo.sh" "$peer" "$GODOT_PROJECT" "${GODOT_CMD[@]}"
 }
 
 usage() {
-    sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit "${1:-0}"
 }
 
