@@ -176,7 +176,10 @@ impl DtlsClient {
         let Some(stream) = self.stream.as_mut() else {
             return;
         };
-        match self.common.read_records(server, stream, &mut deliver) {
+        match self
+            .common
+            .read_records(server, stream, datagram, &mut deliver)
+        {
             ReadEnd::Drained => {}
             ReadEnd::Closed => {
                 tracing::debug!(%server, "dtls session closed by the server");

@@ -14,6 +14,9 @@ use crate::udp_host::MAXIMUM_DATAGRAM;
 /// reads its queue empty on every datagram, so this only bounds a pathological burst).
 const PIPE_CAPACITY: usize = 64;
 
+/// DTLS record content type of application data (ENet datagrams).
+const APPLICATION_DATA: u8 = 23;
+
 /// The transport OpenSSL sees: each `read` returns exactly one queued datagram and each `write`
 /// is exactly one datagram, so DTLS record boundaries are datagram boundaries.
 #[derive(Debug, Default)]
@@ -124,13 +127,17 @@ impl Common {
     }
 
     /// Decrypt every queued record of an established session, one ENet datagram each.
+    /// `datagram` is the one just queued: if it holds application data and nothing comes out,
+    /// OpenSSL discarded it silently (failed authentication, or a replay), and it is counted.
     pub(super) fn read_records(
         &mut self,
         from: SocketAddr,
         stream: &mut SslStream<DatagramPipe>,
+        datagram: &[u8],
         deliver: &mut impl FnMut(&[u8]),
     ) -> ReadEnd {
         use openssl::ssl::ErrorCode;
+        let mut delivered = false;
         let end = loop {
             match stream.ssl_read(&mut self.plain) {
                 Ok(0) => {}
@@ -138,7 +145,10 @@ impl Common {
                     self.counters.dropped += 1;
                     tracing::debug!(%from, len, "dtls record larger than an enet datagram");
                 }
-                Ok(len) => deliver(&self.plain[..len]),
+                Ok(len) => {
+                    delivered = true;
+                    deliver(&self.plain[..len]);
+                }
                 Err(err) => match err.code() {
                     ErrorCode::WANT_READ | ErrorCode::WANT_WRITE => break ReadEnd::Drained,
                     ErrorCode::ZERO_RETURN => break ReadEnd::Closed,
@@ -146,6 +156,9 @@ impl Common {
                 },
             }
         };
+        if !delivered && datagram.first() == Some(&APPLICATION_DATA) {
+            self.counters.dropped += 1;
+        }
         // Alerts, handshake retransmissions and close_notify replies.
         self.collect(from, stream);
         end

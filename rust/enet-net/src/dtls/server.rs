@@ -336,7 +336,7 @@ impl DtlsServer {
         }
         match self
             .common
-            .read_records(from, &mut session.stream, &mut deliver)
+            .read_records(from, &mut session.stream, datagram, &mut deliver)
         {
             ReadEnd::Drained => {}
             ReadEnd::Closed => {
