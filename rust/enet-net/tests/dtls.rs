@@ -826,3 +826,57 @@ fn duplicated_records_are_dropped_by_replay_protection() {
     assert!(dropped >= 20, "{dropped}");
     ping_pong(&mut client, to_server, &mut server, to_client);
 }
+
+#[test]
+fn ipv4_and_ipv6_dtls_clients_reach_a_wildcard_server() {
+    let identity = self_signed("localhost");
+    let mut server = UdpHost::bind(BindAddress::Wildcard, 0, HostConfig::default()).unwrap();
+    server
+        .dtls_server_setup(DtlsServerOptions::new(
+            identity.certificate_pem.clone(),
+            identity.key_pem.clone(),
+        ))
+        .unwrap();
+    let port = server.local_addr().port();
+    let mut v4 = trusting_client(&identity);
+    let (to_server, to_client) = connect(&mut v4, &mut server);
+    ping_pong(&mut v4, to_server, &mut server, to_client);
+
+    // IPv6 only where the wildcard socket is IPv6 and the system has ::1.
+    let v6_loopback: IpAddr = "::1".parse().unwrap();
+    if !server.local_addr().is_ipv6() {
+        return;
+    }
+    let config = HostConfig {
+        seed: 0x0006_E4E7,
+        ..HostConfig::default()
+    };
+    let Ok(mut v6) = UdpHost::bind(BindAddress::Ip(v6_loopback), 0, config) else {
+        return;
+    };
+    v6.dtls_client_setup(DtlsClientOptions {
+        hostname: "localhost".into(),
+        trusted_certificates_pem: Some(identity.certificate_pem.clone()),
+        unsafe_skip_verification: false,
+    })
+    .unwrap();
+    let peer = v6
+        .connect(SocketAddr::new(v6_loopback, port), 2, 6)
+        .unwrap();
+    drive(&mut [&mut v6, &mut server], Duration::from_secs(5), |e| {
+        e[0].contains(&Event::Connect { peer, data: 0 }) && has_connect(&e[1])
+    });
+    assert_eq!(
+        server.dtls_sessions(),
+        DtlsSessions {
+            handshaking: 0,
+            established: 2
+        }
+    );
+}
+
+#[test]
+fn a_dtls_host_can_move_to_a_service_thread() {
+    fn assert_send<T: Send>() {}
+    assert_send::<UdpHost>();
+}
