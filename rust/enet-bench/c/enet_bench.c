@@ -253,11 +253,14 @@ static int echo_server(size_t n, double secs) {
     int64_t window_start = 0, window_us = (int64_t)(secs * 1e6), hard_start = now_us();
     int64_t hard = hard_start + (int64_t)(secs * 1e6) + 60000000LL, wall = 0;
     uint64_t cpu0 = 0, cpu = 0, unreliable = 0, reliable = 0;
+    uint32_t out0 = 0, in0 = 0, out = 0, in = 0; /* datagrams sent/received in the window */
     int measured = 0;
     while (now_us() < hard) {
         if (window_start && !measured && now_us() - window_start >= window_us) {
             cpu = cpu_ns() - cpu0;
             wall = now_us() - window_start;
+            out = host->totalSentPackets - out0;
+            in = host->totalReceivedPackets - in0;
             measured = 1;
         }
         if (connected > 0 && disconnected == connected) break;
@@ -268,6 +271,8 @@ static int echo_server(size_t n, double secs) {
                 if (++connected == n && n > 1) {
                     window_start = now_us();
                     cpu0 = cpu_ns();
+                    out0 = host->totalSentPackets;
+                    in0 = host->totalReceivedPackets;
                 }
                 break;
             case ENET_EVENT_TYPE_DISCONNECT: disconnected++; break;
@@ -289,10 +294,13 @@ static int echo_server(size_t n, double secs) {
     if (!measured && window_start) {
         cpu = cpu_ns() - cpu0;
         wall = now_us() - window_start;
+        out = host->totalSentPackets - out0;
+        in = host->totalReceivedPackets - in0;
     }
-    printf("RESULT connected=%zu unreliable=%llu reliable=%llu wall_us=%lld cpu_ns=%llu hwm_kib=%ld\n",
+    printf("RESULT connected=%zu unreliable=%llu reliable=%llu wall_us=%lld cpu_ns=%llu dgrams_out=%u "
+           "dgrams_in=%u hwm_kib=%ld\n",
            connected, (unsigned long long)unreliable, (unsigned long long)reliable, (long long)wall,
-           (unsigned long long)cpu, vm_hwm_kib());
+           (unsigned long long)cpu, out, in, vm_hwm_kib());
     enet_host_destroy(host);
     return 0;
 }
@@ -428,6 +436,7 @@ static int idle_server(size_t n, double secs) {
     size_t connected = 0;
     int64_t hard = now_us() + 120000000LL, window_start = 0, window_us = (int64_t)(secs * 1e6);
     uint64_t cpu0 = 0, received = 0;
+    uint32_t out0 = 0, in0 = 0;
     while (now_us() < hard) {
         if (window_start && now_us() - window_start >= window_us) break;
         if (enet_host_service(host, &ev, 1) <= 0) continue;
@@ -435,6 +444,8 @@ static int idle_server(size_t n, double secs) {
             if (ev.type == ENET_EVENT_TYPE_CONNECT && ++connected == n) {
                 window_start = now_us();
                 cpu0 = cpu_ns();
+                out0 = host->totalSentPackets;
+                in0 = host->totalReceivedPackets;
             } else if (ev.type == ENET_EVENT_TYPE_DISCONNECT) {
                 connected--;
             } else if (ev.type == ENET_EVENT_TYPE_RECEIVE) {
@@ -445,8 +456,10 @@ static int idle_server(size_t n, double secs) {
     }
     uint64_t cpu = window_start ? cpu_ns() - cpu0 : 0;
     int64_t wall = window_start ? now_us() - window_start : 0;
-    printf("RESULT connected=%zu received=%llu wall_us=%lld cpu_ns=%llu hwm_kib=%ld\n", connected,
-           (unsigned long long)received, (long long)wall, (unsigned long long)cpu, vm_hwm_kib());
+    printf("RESULT connected=%zu received=%llu wall_us=%lld cpu_ns=%llu dgrams_out=%u dgrams_in=%u "
+           "hwm_kib=%ld\n",
+           connected, (unsigned long long)received, (long long)wall, (unsigned long long)cpu,
+           host->totalSentPackets - out0, host->totalReceivedPackets - in0, vm_hwm_kib());
     enet_host_destroy(host);
     return 0;
 }

@@ -12,10 +12,12 @@ use std::time::{Duration, Instant};
 use crate::report::{Report, Row, Target};
 
 pub const USAGE: &str = "\
-usage: rust-enet-bench [--quick] [--json FILE] [--only LIST]
-  --quick      ~1 s per scenario (smoke run) instead of the full lengths
-  --json FILE  also write the table as JSON
-  --only LIST  comma-separated subset of: tput,fanin,idle,lat,bulk,ceiling";
+usage: rust-enet-bench [--quick] [--json FILE] [--only LIST] [--rounds N] [--against EXE]
+  --quick        ~1 s per scenario (smoke run) instead of the full lengths
+  --json FILE    also write the table as JSON
+  --only LIST    comma-separated subset of: tput,fanin,idle,lat,bulk,ceiling
+  --rounds N     runs per side (default 3, 1 with --quick); the table shows medians
+  --against EXE  A/B mode: compare with another rust-enet-bench build instead of C ENet";
 
 const SCENARIOS: [&str; 6] = ["tput", "fanin", "idle", "lat", "bulk", "ceiling"];
 
@@ -25,6 +27,8 @@ pub struct Options {
     quick: bool,
     json: Option<PathBuf>,
     only: Vec<String>,
+    rounds: Option<usize>,
+    against: Option<PathBuf>,
 }
 
 impl Options {
@@ -34,6 +38,8 @@ impl Options {
             quick: false,
             json: None,
             only: SCENARIOS.iter().map(|s| s.to_string()).collect(),
+            rounds: None,
+            against: None,
         };
         let mut it = args.iter();
         while let Some(arg) = it.next() {
@@ -48,6 +54,14 @@ impl Options {
                     if let Some(bad) = options.only.iter().find(|s| !SCENARIOS.contains(&&***s)) {
                         return Err(format!("unknown scenario `{bad}`"));
                     }
+                }
+                "--rounds" => {
+                    let n = it.next().ok_or("--rounds needs a number")?;
+                    let n: usize = n.parse().map_err(|_| format!("bad round count `{n}`"))?;
+                    options.rounds = Some(n.max(1));
+                }
+                "--against" => {
+                    options.against = Some(it.next().ok_or("--against needs a program")?.into());
                 }
                 "--help" | "-h" => return Ok(None),
                 other => return Err(format!("unknown option `{other}`")),
@@ -251,14 +265,16 @@ fn metric(r: &[Option<Vec<f64>>; 2], m: usize) -> [Option<f64>; 2] {
 
 pub fn run(options: &Options) -> io::Result<()> {
     let plan = Plan::new(options.quick);
-    let rounds = plan.rounds;
+    let rounds = options.rounds.unwrap_or(plan.rounds);
     let rust = Side {
         exe: std::env::current_exe()?,
     };
-    let c = Side {
-        exe: PathBuf::from(env!("C_ENET_BENCH")),
+    let (reference, reference_name) = match &options.against {
+        Some(exe) => (exe.clone(), "reference"),
+        None => (PathBuf::from(env!("C_ENET_BENCH")), "C ENet"),
     };
-    let sides = [("rust_enet", &rust), ("C ENet", &c)];
+    let c = Side { exe: reference };
+    let sides = [("rust_enet", &rust), (reference_name, &c)];
     let mut report = Report::default();
     let started = Instant::now();
     let progress = |name: &str| eprintln!("[{:5.1}s] {name}", started.elapsed().as_secs_f64());
@@ -302,6 +318,8 @@ pub fn run(options: &Options) -> io::Result<()> {
                 get(&c, "echoes") / get(&c, "sent_reliable"),
                 get(&c, "p50_us") / 1e3,
                 get(&c, "p99_us") / 1e3,
+                get(&s, "dgrams_in") / (get(&s, "wall_us") / 1e6),
+                get(&s, "dgrams_out") / (get(&s, "wall_us") / 1e6),
             ])
         });
         let label = format!("2 fan-in {n}");
@@ -311,6 +329,8 @@ pub fn run(options: &Options) -> io::Result<()> {
             ("reliable echoed", Target::AtLeast(1.0), 4),
             ("echo p50 ms", Target::None, 2),
             ("echo p99 ms", Target::None, 2),
+            ("server datagrams in/s", Target::None, 0),
+            ("server datagrams out/s", Target::None, 0),
         ];
         for (m, (name, target, digits)) in rows.into_iter().enumerate() {
             report.push(Row::new(&label, name, metric(&r, m), target).precision(digits));
@@ -330,16 +350,30 @@ pub fn run(options: &Options) -> io::Result<()> {
             if get(&s, "wall_us") <= 0.0 {
                 return Err(io::Error::other("not all peers connected"));
             }
-            Ok(vec![cpu_per_wall(&s)])
+            let datagrams = get(&s, "dgrams_in") + get(&s, "dgrams_out");
+            Ok(vec![
+                cpu_per_wall(&s),
+                datagrams / (get(&s, "wall_us") / 1e6),
+            ])
         });
+        let label = format!("3 idle {n}");
         report.push(
             Row::new(
-                &format!("3 idle {n}"),
+                &label,
                 "server CPU s per s",
                 metric(&r, 0),
                 Target::AtMost(0.2),
             )
             .precision(3),
+        );
+        report.push(
+            Row::new(
+                &label,
+                "server datagrams in+out/s",
+                metric(&r, 1),
+                Target::None,
+            )
+            .precision(0),
         );
     }
 
@@ -456,10 +490,16 @@ pub fn run(options: &Options) -> io::Result<()> {
     );
     let elapsed = started.elapsed().as_secs_f64();
     eprintln!("[{elapsed:5.1}s] done");
-    println!(
-        "rust_enet vs C ENet 1.3.17, loopback, median of {rounds} alternating round(s); \
-         ratio = rust_enet / C ENet"
-    );
+    match &options.against {
+        None => println!(
+            "rust_enet vs C ENet 1.3.17, loopback, median of {rounds} alternating round(s); \
+             ratio = rust_enet / C ENet"
+        ),
+        Some(exe) => println!(
+            "A/B: this build vs {} (in the C ENet column), median of {rounds} round(s)",
+            exe.display()
+        ),
+    }
     print!("{}", report.table());
     if let Some(path) = &options.json {
         std::fs::write(path, report.json())?;

@@ -92,6 +92,15 @@ fn service_drain(
     Ok(())
 }
 
+/// Datagrams the core sent and received since `since` (an earlier reading of the same counters).
+fn datagrams(host: &UdpHost, since: (u64, u64)) -> (u64, u64) {
+    let stats = host.host().statistics();
+    (
+        stats.total_sent_packets - since.0,
+        stats.total_received_packets - since.1,
+    )
+}
+
 fn us_since(t: Instant) -> i64 {
     t.elapsed().as_micros() as i64
 }
@@ -184,12 +193,12 @@ pub fn echo_server(n: usize, secs: f64) -> Result {
     let hard = Instant::now() + window + Duration::from_secs(60);
     let (mut connected, mut disconnected) = (0usize, 0usize);
     let (mut unreliable, mut reliable) = (0u64, 0u64);
-    let mut window_start: Option<(Instant, u64)> = None;
-    let mut measured: Option<(i64, u64)> = None;
+    let mut window_start: Option<(Instant, u64, (u64, u64))> = None;
+    let mut measured: Option<(i64, u64, (u64, u64))> = None;
     while Instant::now() < hard {
-        if let (Some((t, c)), None) = (window_start, measured) {
+        if let (Some((t, c, d)), None) = (window_start, measured) {
             if t.elapsed() >= window {
-                measured = Some((us_since(t), cpu_ns() - c));
+                measured = Some((us_since(t), cpu_ns() - c, datagrams(&host, d)));
             }
         }
         if connected > 0 && disconnected == connected {
@@ -199,7 +208,7 @@ pub fn echo_server(n: usize, secs: f64) -> Result {
             Event::Connect { .. } => {
                 connected += 1;
                 if connected == n && n > 1 {
-                    window_start = Some((Instant::now(), cpu_ns()));
+                    window_start = Some((Instant::now(), cpu_ns(), datagrams(host, (0, 0))));
                 }
             }
             Event::Disconnect { .. } => disconnected += 1,
@@ -217,12 +226,12 @@ pub fn echo_server(n: usize, secs: f64) -> Result {
             }
         })?;
     }
-    let (wall, cpu) = measured
-        .or_else(|| window_start.map(|(t, c)| (us_since(t), cpu_ns() - c)))
-        .unwrap_or((0, 0));
+    let (wall, cpu, (out, inc)) = measured
+        .or_else(|| window_start.map(|(t, c, d)| (us_since(t), cpu_ns() - c, datagrams(&host, d))))
+        .unwrap_or((0, 0, (0, 0)));
     println!(
         "RESULT connected={connected} unreliable={unreliable} reliable={reliable} wall_us={wall} \
-         cpu_ns={cpu} hwm_kib={}",
+         cpu_ns={cpu} dgrams_out={out} dgrams_in={inc} hwm_kib={}",
         vm_hwm_kib()
     );
     Ok(())
@@ -375,25 +384,28 @@ pub fn idle_server(n: usize, secs: f64) -> Result {
     let window = Duration::from_secs_f64(secs);
     let hard = Instant::now() + Duration::from_secs(120);
     let (mut connected, mut received) = (0usize, 0u64);
-    let mut window_start: Option<(Instant, u64)> = None;
+    let mut window_start: Option<(Instant, u64, (u64, u64))> = None;
     while Instant::now() < hard {
-        if window_start.is_some_and(|(t, _)| t.elapsed() >= window) {
+        if window_start.is_some_and(|(t, _, _)| t.elapsed() >= window) {
             break;
         }
-        service_drain(&mut host, WAIT, |_, event| match event {
+        service_drain(&mut host, WAIT, |host, event| match event {
             Event::Connect { .. } => {
                 connected += 1;
                 if connected == n {
-                    window_start = Some((Instant::now(), cpu_ns()));
+                    window_start = Some((Instant::now(), cpu_ns(), datagrams(host, (0, 0))));
                 }
             }
             Event::Disconnect { .. } => connected -= 1,
             Event::Receive { .. } => received += 1,
         })?;
     }
-    let (wall, cpu) = window_start.map_or((0, 0), |(t, c)| (us_since(t), cpu_ns() - c));
+    let (wall, cpu, (out, inc)) = window_start.map_or((0, 0, (0, 0)), |(t, c, d)| {
+        (us_since(t), cpu_ns() - c, datagrams(&host, d))
+    });
     println!(
-        "RESULT connected={connected} received={received} wall_us={wall} cpu_ns={cpu} hwm_kib={}",
+        "RESULT connected={connected} received={received} wall_us={wall} cpu_ns={cpu} \
+         dgrams_out={out} dgrams_in={inc} hwm_kib={}",
         vm_hwm_kib()
     );
     Ok(())
