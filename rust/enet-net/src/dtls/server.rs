@@ -317,7 +317,7 @@ impl DtlsServer {
             match session.stream.do_handshake() {
                 Ok(()) => {
                     session.phase = Phase::Established;
-                    self.handshaking -= 1;
+                    self.handshaking = self.handshaking.saturating_sub(1);
                     tracing::debug!(%from, "dtls session established");
                 }
                 Err(err) if is_want(&err) => {
@@ -329,7 +329,7 @@ impl DtlsServer {
                     tracing::debug!(%from, reason = %describe_failure(&session.stream, &err), "dtls handshake failed");
                     self.common.collect(from, &mut session.stream);
                     entry.remove();
-                    self.handshaking -= 1;
+                    self.handshaking = self.handshaking.saturating_sub(1);
                     return;
                 }
             }
