@@ -12,6 +12,7 @@ use std::time::Duration;
 use godot::global::Error;
 use godot::prelude::*;
 use rust_enet_net::{BindAddress, UdpHost};
+use rust_enet_proto::compress::CompressionMode;
 use rust_enet_proto::{Event, HostConfig, Packet, PacketFlags, PeerId};
 
 use crate::packet_peer::RustENetPacketPeer;
@@ -83,6 +84,9 @@ pub struct RustENetConnection {
     host: Option<SharedHost>,
     /// The packet peers handed out for this host's slots, like `ENetConnection::peers`.
     peers: HashMap<PeerId, Gd<RustENetPacketPeer>>,
+    /// The four traffic totals at the last `pop_statistic` of each, so that it reports (and
+    /// "resets") like ENet's counters while the core keeps running totals.
+    popped: [u64; 4],
     base: Base<RefCounted>,
 }
 
@@ -103,6 +107,22 @@ impl RustENetConnection {
     /// A packet arrived; read it from the peer with `get_packet`.
     #[constant]
     const EVENT_RECEIVE: i32 = 3;
+
+    /// No compression (the default). Both ends must use the same mode.
+    #[constant]
+    const COMPRESS_NONE: i32 = 0;
+    /// ENet's built-in range coder.
+    #[constant]
+    const COMPRESS_RANGE_CODER: i32 = 1;
+    /// FastLZ, as Godot uses it.
+    #[constant]
+    const COMPRESS_FASTLZ: i32 = 2;
+    /// zlib (deflate), as Godot uses it.
+    #[constant]
+    const COMPRESS_ZLIB: i32 = 3;
+    /// Zstandard, as Godot uses it.
+    #[constant]
+    const COMPRESS_ZSTD: i32 = 4;
 
     /// Bytes of all datagrams sent (`pop_statistic`).
     #[constant]
@@ -336,31 +356,54 @@ impl RustENetConnection {
         });
     }
 
-    /// Returns a traffic counter (`HOST_*` constant) and resets it, like ENet's totals.
+    /// Returns a traffic counter (`HOST_*` constant) accumulated since its last
+    /// `pop_statistic`, like ENet's totals.
     #[func]
     pub fn pop_statistic(&mut self, statistic: i32) -> f64 {
         let Some(shared) = &self.host else {
             godot_error!("RustENetConnection.pop_statistic: the host is not active");
             return 0.0;
         };
-        let guard = shared.borrow();
-        let Some(udp) = guard.as_ref() else {
+        let totals = match shared.borrow().as_ref() {
+            Some(udp) => {
+                let stats = udp.host().statistics();
+                [
+                    stats.total_sent_data,
+                    stats.total_sent_packets,
+                    stats.total_received_data,
+                    stats.total_received_packets,
+                ]
+            }
+            None => return 0.0,
+        };
+        let Some(index) = usize::try_from(statistic)
+            .ok()
+            .filter(|i| *i < totals.len())
+        else {
+            godot_error!("RustENetConnection.pop_statistic: unknown statistic {statistic}");
             return 0.0;
         };
-        let stats = udp.host().statistics();
-        let value = match statistic {
-            0 => stats.total_sent_data,
-            1 => stats.total_sent_packets,
-            2 => stats.total_received_data,
-            3 => stats.total_received_packets,
-            _ => {
-                godot_error!("RustENetConnection.pop_statistic: unknown statistic {statistic}");
-                return 0.0;
-            }
-        };
-        // The core keeps running totals; report them (ENet resets on read, which only matters
-        // to callers that sum the results).
+        let value = totals[index].saturating_sub(self.popped[index]);
+        self.popped[index] = totals[index];
         value as f64
+    }
+
+    /// Compresses every datagram with `mode` (`COMPRESS_*`) from now on, in both directions.
+    /// The remote end must use the same mode, or the connection fails.
+    #[func]
+    pub fn compress(&mut self, mode: i64) {
+        let Some(mode) = CompressionMode::from_godot(mode) else {
+            godot_error!("RustENetConnection.compress: unknown compression mode {mode}");
+            return;
+        };
+        if !mode.is_available() {
+            godot_error!("RustENetConnection.compress: {mode:?} is not available in this build");
+            return;
+        }
+        let done = self.with_host(|udp| udp.host_mut().set_compressor(mode.compressor()));
+        if done.is_none() {
+            godot_error!("RustENetConnection.compress: the host is not active");
+        }
     }
 
     /// The channel limit for incoming connections.
