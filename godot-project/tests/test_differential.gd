@@ -254,6 +254,213 @@ func test_session_with_two_clients() -> void:
 	})
 
 
+## One client and a server that both compress every datagram with `mode`: connect, reliable
+## RPCs both ways and a 20 KB fragmented payload that compresses well.
+func _scenario_compressed(server_kind: String, client_kind: String, mode: int) -> Dictionary:
+	var names := {1: "S"}
+	var server := _endpoint("S", server_kind, names)
+	var c1 := _endpoint("C1", client_kind, names)
+	var all := [server, c1]
+	var result := {}
+	if await _compressed_steps(server, c1, names, mode):
+		result = _observations(all)
+	await _teardown(all)
+	return result
+
+
+func _compressed_steps(server: Endpoint, c1: Endpoint, names: Dictionary, mode: int) -> bool:
+	if not check_eq(server.peer.call(&"create_server", 0), OK, "create_server(0)"):
+		return false
+	server.peer.get(&"host").compress(mode)
+	server.api.multiplayer_peer = server.peer
+	var port: int = server.peer.get(&"host").get_local_port()
+	if not check_eq(c1.peer.call(&"create_client", "127.0.0.1", port), OK, "create_client"):
+		return false
+	# Allowed before the first poll: the CONNECT is only queued by create_client.
+	c1.peer.get(&"host").compress(mode)
+	names[c1.peer.get_unique_id()] = "C1"
+	c1.api.multiplayer_peer = c1.peer
+	if not await _step("C1 connected on both ends", func() -> bool:
+			return c1.peer.get_connection_status() == MultiplayerPeer.CONNECTION_CONNECTED \
+					and names.find_key("C1") in server.api.get_peers()):
+		return false
+	c1.game.hello.rpc_id(1, "compressed hello")
+	server.game.hello.rpc_id(names.find_key("C1"), "compressed reply")
+	var text := "all work and no play makes jack a dull boy. ".repeat(450).to_utf8_buffer()
+	c1.game.blob.rpc_id(1, text)
+	if not await _step("RPCs delivered", func() -> bool:
+			return server.game.trace.size() >= 2 and c1.game.trace.size() >= 1):
+		return false
+	return true
+
+
+func _test_compression(mode: int) -> void:
+	var text := "all work and no play makes jack a dull boy. ".repeat(450).to_utf8_buffer()
+	await _run_differential(_scenario_compressed.bind(mode), {
+		"S signals": ["peer_connected(C1)"],
+		"C1 signals": ["connected_to_server", "peer_connected(S)"],
+		"S rpcs": _sorted([
+			"S: hello(compressed hello) from C1",
+			"S: blob(%d bytes, sha256 %s) from C1" % [text.size(), RpcNode._sha(text)],
+		]),
+		"C1 rpcs": _sorted(["C1: hello(compressed reply) from S"]),
+	})
+
+
+func test_compression_range_coder() -> void:
+	await _test_compression(ENetConnection.COMPRESS_RANGE_CODER)
+
+
+func test_compression_fastlz() -> void:
+	await _test_compression(ENetConnection.COMPRESS_FASTLZ)
+
+
+func test_compression_zlib() -> void:
+	await _test_compression(ENetConnection.COMPRESS_ZLIB)
+
+
+func test_compression_zstd() -> void:
+	await _test_compression(ENetConnection.COMPRESS_ZSTD)
+
+
+## A server refusing new connections resets them silently: the client still completes the
+## ENet handshake (it sees connected_to_server), the server reports nothing.
+func _scenario_refused(server_kind: String, client_kind: String) -> Dictionary:
+	var names := {1: "S"}
+	var server := _endpoint("S", server_kind, names)
+	var c1 := _endpoint("C1", client_kind, names)
+	var all := [server, c1]
+	var result := {}
+	if check_eq(server.peer.call(&"create_server", 0), OK, "create_server(0)"):
+		server.api.multiplayer_peer = server.peer
+		server.api.refuse_new_connections = true
+		var port: int = server.peer.get(&"host").get_local_port()
+		if check_eq(c1.peer.call(&"create_client", "127.0.0.1", port), OK, "create_client"):
+			names[c1.peer.get_unique_id()] = "C1"
+			c1.api.multiplayer_peer = c1.peer
+			if await _step("C1's handshake completes", func() -> bool:
+					return c1.peer.get_connection_status() == MultiplayerPeer.CONNECTION_CONNECTED):
+				# Give the server time to (not) report the client.
+				await get_tree().create_timer(0.5).timeout
+				result = _observations(all)
+	await _teardown(all)
+	return result
+
+
+func test_refused_connection() -> void:
+	await _run_differential(_scenario_refused, {
+		"S signals": [],
+		"C1 signals": ["connected_to_server", "peer_connected(S)"],
+		"S rpcs": [],
+		"C1 rpcs": [],
+	})
+
+
+## The server kicks a client with SceneMultiplayer.disconnect_peer: a graceful ENet
+## disconnect that both ends report.
+func _scenario_kick(server_kind: String, client_kind: String) -> Dictionary:
+	var names := {1: "S"}
+	var server := _endpoint("S", server_kind, names)
+	var c1 := _endpoint("C1", client_kind, names)
+	var all := [server, c1]
+	var result := {}
+	if check_eq(server.peer.call(&"create_server", 0), OK, "create_server(0)"):
+		server.api.multiplayer_peer = server.peer
+		var port: int = server.peer.get(&"host").get_local_port()
+		if check_eq(c1.peer.call(&"create_client", "127.0.0.1", port), OK, "create_client"):
+			names[c1.peer.get_unique_id()] = "C1"
+			c1.api.multiplayer_peer = c1.peer
+			if await _step("C1 connected on both ends", func() -> bool:
+					return c1.peer.get_connection_status() == MultiplayerPeer.CONNECTION_CONNECTED \
+							and names.find_key("C1") in server.api.get_peers()):
+				server.api.disconnect_peer(names.find_key("C1"))
+				if await _step("C1 sees the kick", func() -> bool:
+						return "server_disconnected" in c1.signals):
+					await wait_frames(2)
+					result = _observations(all)
+	await _teardown(all)
+	return result
+
+
+func test_server_kicks_client() -> void:
+	await _run_differential(_scenario_kick, {
+		# SceneMultiplayer.disconnect_peer does not report the kicked peer on the server.
+		"S signals": ["peer_connected(C1)"],
+		"C1 signals": ["connected_to_server", "peer_connected(S)", "peer_disconnected(S)",
+				"server_disconnected"],
+		"S rpcs": [],
+		"C1 rpcs": [],
+	})
+
+
+static func make_connection(kind: String) -> RefCounted:
+	if kind == "rust":
+		return ClassDB.instantiate(&"RustENetConnection")
+	return ENetConnection.new()
+
+
+## Mesh mode: two peers (ids 10 and 20) connect a dedicated ENet host pair by hand, as the
+## mesh workflow requires, add each other with add_mesh_peer, exchange RPCs, and one leaves.
+## The "server" kind is peer 10, the "client" kind peer 20.
+func _scenario_mesh(kind_a: String, kind_b: String) -> Dictionary:
+	var names := {10: "A", 20: "B"}
+	var a := _endpoint("A", kind_a, names)
+	var b := _endpoint("B", kind_b, names)
+	var all := [a, b]
+	var result := {}
+	if await _mesh_steps(a, b):
+		result = _observations(all)
+	await _teardown(all)
+	return result
+
+
+func _mesh_steps(a: Endpoint, b: Endpoint) -> bool:
+	var conn_a = make_connection(a.kind)
+	var conn_b = make_connection(b.kind)
+	if not check_eq(conn_a.create_host_bound("127.0.0.1", 0, 1), OK, "A create_host_bound"):
+		return false
+	if not check_eq(conn_b.create_host(1), OK, "B create_host"):
+		return false
+	if not check(conn_b.connect_to_host("127.0.0.1", conn_a.get_local_port()) != null,
+			"B connect_to_host"):
+		return false
+	var connected := {"A": false, "B": false}
+	if not await _step("the host pair connects", func() -> bool:
+			for pair in [["A", conn_a], ["B", conn_b]]:
+				var event: Array = pair[1].service()
+				if event[0] == ENetConnection.EVENT_CONNECT:
+					connected[pair[0]] = true
+			return connected["A"] and connected["B"]):
+		return false
+	check_eq(a.peer.call(&"create_mesh", 10), OK, "A create_mesh(10)")
+	check_eq(b.peer.call(&"create_mesh", 20), OK, "B create_mesh(20)")
+	a.api.multiplayer_peer = a.peer
+	b.api.multiplayer_peer = b.peer
+	check_eq(a.peer.call(&"add_mesh_peer", 20, conn_a), OK, "A add_mesh_peer(20)")
+	check_eq(b.peer.call(&"add_mesh_peer", 10, conn_b), OK, "B add_mesh_peer(10)")
+	a.game.hello.rpc_id(20, "mesh hello")
+	b.game.hello.rpc_id(10, "mesh reply")
+	b.game.tick.rpc_id(10, 5)
+	if not await _step("mesh RPCs delivered", func() -> bool:
+			return a.game.trace.size() >= 2 and b.game.trace.size() >= 1):
+		return false
+	b.peer.close()
+	if not await _step("A sees B leave", func() -> bool:
+			return "peer_disconnected(B)" in a.signals):
+		return false
+	await wait_frames(2)
+	return true
+
+
+func test_mesh() -> void:
+	await _run_differential(_scenario_mesh, {
+		"A signals": ["peer_connected(B)", "peer_disconnected(B)"],
+		"B signals": ["peer_connected(A)", "server_disconnected"],
+		"A rpcs": _sorted(["A: hello(mesh reply) from B", "A: tick(5) from B on channel 2"]),
+		"B rpcs": _sorted(["B: hello(mesh hello) from A"]),
+	})
+
+
 static func _sorted(lines: Array) -> Array[String]:
 	var out: Array[String] = []
 	for line in lines:
