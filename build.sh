@@ -233,7 +233,7 @@ GODOT_FAILURE_PATTERNS=(
 
 # Runs the headless Godot suites. Arguments are passed to the runner as filters.
 run_godot_suites() {
-    find_godot
+    [[ ${#GODOT_CMD[@]} -gt 0 ]] || find_godot
     # No `--import`: the committed .godot/extension_list.cfg makes Godot load the addon, and the
     # suites use no imported assets.
     log "running the Godot suites: godot --headless --path godot-project${*:+ -- $*}"
@@ -267,6 +267,8 @@ cmd_test() {
     ensure_rust
     ensure_rust_component rustfmt
     ensure_rust_component clippy
+    # Godot first: if it cannot be found or provisioned, fail now rather than after the build.
+    find_godot
     cd "$REPO"
 
     log "cargo fmt --check"
