@@ -9,9 +9,12 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
 use std::time::Duration;
 
+use godot::classes::{CryptoKey, TlsOptions, X509Certificate};
 use godot::global::Error;
 use godot::prelude::*;
-use rust_enet_net::{BindAddress, UdpHost};
+use rust_enet_net::{
+    BindAddress, DtlsClientOptions, DtlsClientState, DtlsError, DtlsServerOptions, UdpHost,
+};
 use rust_enet_proto::compress::CompressionMode;
 use rust_enet_proto::{Event, HostConfig, Packet, PacketFlags, PeerId};
 
@@ -406,6 +409,81 @@ impl RustENetConnection {
         }
     }
 
+    /// Encrypts all traffic of this server host with DTLS, using `server_options`
+    /// (`TLSOptions.server(key, certificate)`). Call right after `create_host_bound` (or
+    /// `RustENetPeer.create_server`). Compatible with Godot's `ENetConnection` DTLS.
+    /// Needs Godot 4.3 or later (to read the options).
+    #[func]
+    pub fn dtls_server_setup(&mut self, server_options: Option<Gd<TlsOptions>>) -> Error {
+        if !self.is_active() {
+            godot_error!("RustENetConnection.dtls_server_setup: the host is not active");
+            return Error::ERR_UNCONFIGURED;
+        }
+        let Some(options) = server_options else {
+            godot_error!("RustENetConnection.dtls_server_setup: the server options are null");
+            return Error::ERR_INVALID_PARAMETER;
+        };
+        let Some(tls) = read_tls_options(&options) else {
+            return Error::FAILED;
+        };
+        if !tls.is_server {
+            godot_error!(
+                "RustENetConnection.dtls_server_setup: use TLSOptions.server(key, certificate)"
+            );
+            return Error::ERR_INVALID_PARAMETER;
+        }
+        let options = DtlsServerOptions::new(tls.certificate_pem, tls.private_key_pem);
+        let result = self.with_host(|udp| udp.dtls_server_setup(options));
+        dtls_result("dtls_server_setup", result)
+    }
+
+    /// Encrypts all traffic of this client host with DTLS. `hostname` is the name the server
+    /// certificate must carry (unless `client_options` overrides it), `client_options` comes from
+    /// `TLSOptions.client()` or `TLSOptions.client_unsafe()`. Call before the connection's first
+    /// packet goes out, e.g. right after `RustENetPeer.create_client`. Needs Godot 4.3 or later.
+    #[func]
+    pub fn dtls_client_setup(
+        &mut self,
+        hostname: GString,
+        client_options: Option<Gd<TlsOptions>>,
+    ) -> Error {
+        if !self.is_active() {
+            godot_error!("RustENetConnection.dtls_client_setup: the host is not active");
+            return Error::ERR_UNCONFIGURED;
+        }
+        let Some(options) = client_options else {
+            godot_error!(
+                "RustENetConnection.dtls_client_setup: the client options are null; use TLSOptions.client()"
+            );
+            return Error::ERR_INVALID_PARAMETER;
+        };
+        let Some(tls) = read_tls_options(&options) else {
+            return Error::FAILED;
+        };
+        if tls.is_server {
+            godot_error!("RustENetConnection.dtls_client_setup: use TLSOptions.client()");
+            return Error::ERR_INVALID_PARAMETER;
+        }
+        let hostname = if tls.common_name_override.is_empty() {
+            hostname.to_string()
+        } else {
+            tls.common_name_override
+        };
+        let options = DtlsClientOptions {
+            hostname,
+            trusted_certificates_pem: tls.trusted_chain_pem,
+            unsafe_skip_verification: tls.is_unsafe_client,
+        };
+        let result = self.with_host(|udp| udp.dtls_client_setup(options));
+        dtls_result("dtls_client_setup", result)
+    }
+
+    /// On a DTLS server, stops (or resumes) accepting new DTLS sessions. No effect otherwise.
+    #[func]
+    pub fn refuse_new_connections(&mut self, refuse: bool) {
+        self.with_host(|udp| udp.set_dtls_refuse_new_connections(refuse));
+    }
+
     /// The channel limit for incoming connections.
     #[func]
     pub fn get_max_channels(&self) -> i64 {
@@ -472,6 +550,80 @@ impl RustENetConnection {
                 godot_error!("RustENetConnection.socket_send: {e}");
             }
         });
+    }
+}
+
+/// What `TLSOptions` holds, read through the getters Godot 4.3 added (called dynamically, as the
+/// addon is built against the 4.2 API).
+struct TlsSettings {
+    is_server: bool,
+    is_unsafe_client: bool,
+    common_name_override: String,
+    certificate_pem: String,
+    private_key_pem: String,
+    trusted_chain_pem: Option<String>,
+}
+
+fn read_tls_options(options: &Gd<TlsOptions>) -> Option<TlsSettings> {
+    let mut options = options.clone();
+    if !options.has_method("get_private_key") {
+        godot_error!("RustENetConnection: DTLS needs Godot 4.3 or later (to read TLSOptions)");
+        return None;
+    }
+    let certificate_pem = options
+        .call("get_own_certificate", &[])
+        .try_to::<Option<Gd<X509Certificate>>>()
+        .ok()
+        .flatten()
+        .map(|mut c| c.save_to_string().to_string())
+        .unwrap_or_default();
+    let private_key_pem = options
+        .call("get_private_key", &[])
+        .try_to::<Option<Gd<CryptoKey>>>()
+        .ok()
+        .flatten()
+        .map(|mut k| k.save_to_string().to_string())
+        .unwrap_or_default();
+    let trusted_chain_pem = options
+        .call("get_trusted_ca_chain", &[])
+        .try_to::<Option<Gd<X509Certificate>>>()
+        .ok()
+        .flatten()
+        .map(|mut c| c.save_to_string().to_string());
+    Some(TlsSettings {
+        is_server: options
+            .call("is_server", &[])
+            .try_to::<bool>()
+            .unwrap_or(false),
+        is_unsafe_client: options
+            .call("is_unsafe_client", &[])
+            .try_to::<bool>()
+            .unwrap_or(false),
+        common_name_override: options
+            .call("get_common_name_override", &[])
+            .try_to::<GString>()
+            .map(|s| s.to_string())
+            .unwrap_or_default(),
+        certificate_pem,
+        private_key_pem,
+        trusted_chain_pem,
+    })
+}
+
+/// Maps a driver DTLS setup result to Godot's codes and messages.
+fn dtls_result(what: &str, result: Option<Result<(), DtlsError>>) -> Error {
+    match result {
+        Some(Ok(())) => Error::OK,
+        Some(Err(e)) => {
+            godot_error!("RustENetConnection.{what}: {e}");
+            match e {
+                DtlsError::Unavailable | DtlsError::AlreadyEnabled | DtlsError::Setup(_) => {
+                    Error::FAILED
+                }
+                _ => Error::ERR_INVALID_PARAMETER,
+            }
+        }
+        None => Error::ERR_UNCONFIGURED,
     }
 }
 
@@ -580,7 +732,7 @@ impl RustENetConnection {
             let event = {
                 let mut guard = shared.borrow_mut();
                 let udp = guard.as_mut()?;
-                match timeout {
+                let event = match timeout {
                     Some(wait) => match udp.service(wait) {
                         Ok(event) => event,
                         Err(e) => {
@@ -589,7 +741,18 @@ impl RustENetConnection {
                         }
                     },
                     None => udp.check_events(),
+                };
+                // A failed DTLS session is what Godot's socket reports as a service error.
+                if event.is_none()
+                    && matches!(
+                        udp.dtls_client_state(),
+                        Some(DtlsClientState::Failed(_) | DtlsClientState::Closed)
+                    )
+                {
+                    godot_error!("RustENetConnection.service: the DTLS session failed");
+                    return Some(HostEvent::Error);
                 }
+                event
             }?;
             match event {
                 Event::Connect { peer, data } => {

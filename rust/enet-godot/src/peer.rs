@@ -784,6 +784,10 @@ impl IMultiplayerPeerExtension for RustENetPeer {
 
     fn set_refuse_new_connections(&mut self, enable: bool) {
         self.refuse_new_connections = enable;
+        // Like Godot: a DTLS server also stops starting new DTLS sessions.
+        for host in self.hosts.values_mut() {
+            host.bind_mut().refuse_new_connections(enable);
+        }
     }
 
     fn is_refusing_new_connections(&self) -> bool {
