@@ -523,6 +523,92 @@ func test_dtls_untrusted_certificate_fails() -> void:
 	}, pairings)
 
 
+## A client whose server never answers gives up after its ENet timeout (shortened here with
+## get_peer(1).set_timeout) and SceneMultiplayer reports connection_failed. Only the client
+## kind matters: the "server" is a silent UDP socket.
+func _scenario_unanswered(_server_kind: String, client_kind: String) -> Dictionary:
+	var names := {1: "S"}
+	var c1 := _endpoint("C1", client_kind, names)
+	var silent := PacketPeerUDP.new()
+	var result := {}
+	if check_eq(silent.bind(0, "127.0.0.1"), OK, "bind a silent UDP socket") \
+			and check_eq(c1.peer.call(&"create_client", "127.0.0.1", silent.get_local_port()), OK,
+					"create_client"):
+		c1.peer.call(&"get_peer", 1).set_timeout(2, 500, 1000)
+		c1.api.multiplayer_peer = c1.peer
+		if await _step("C1 gives up", func() -> bool: return "connection_failed" in c1.signals):
+			result = _observations([c1])
+			result["C1 status"] = c1.peer.get_connection_status()
+			result["a CONNECT reached the silent socket"] = silent.get_available_packet_count() > 0
+	silent.close()
+	await _teardown([c1])
+	return result
+
+
+func test_unanswered_client_fails() -> void:
+	await _run_differential(_scenario_unanswered, {
+		"C1 signals": ["connection_failed"],
+		"C1 rpcs": [],
+		"C1 status": MultiplayerPeer.CONNECTION_DISCONNECTED,
+		"a CONNECT reached the silent socket": true,
+	}, ["builtin/builtin", "builtin/rust"])
+
+
+## What RustENetPacketPeer/ENetPacketPeer report about a live connection, on both ends.
+func _scenario_packet_peer(server_kind: String, client_kind: String) -> Dictionary:
+	var names := {1: "S"}
+	var server := _endpoint("S", server_kind, names)
+	var c1 := _endpoint("C1", client_kind, names)
+	var all := [server, c1]
+	var result := {}
+	if check_eq(server.peer.call(&"create_server", 0), OK, "create_server(0)"):
+		server.api.multiplayer_peer = server.peer
+		var port: int = server.peer.get(&"host").get_local_port()
+		if check_eq(c1.peer.call(&"create_client", "127.0.0.1", port, 3), OK, "create_client"):
+			var id: int = c1.peer.get_unique_id()
+			names[id] = "C1"
+			c1.api.multiplayer_peer = c1.peer
+			if await _step("C1 connected on both ends", func() -> bool:
+					return c1.peer.get_connection_status() == MultiplayerPeer.CONNECTION_CONNECTED \
+							and id in server.api.get_peers()):
+				# Wait for a measured round trip time. C ENet's client has one within a round trip
+				# (its lastReceiveTime is still 0 after the handshake, so it pings at once); the
+				# Rust core's client measures it with the first regular ping, up to 500 ms later.
+				await get_tree().create_timer(1.0).timeout
+				var to_server = c1.peer.call(&"get_peer", 1)
+				var to_client = server.peer.call(&"get_peer", id)
+				for pair in [["C1 view of S", to_server, port], ["S view of C1", to_client, -1]]:
+					var p = pair[1]
+					result[pair[0]] = [
+						p.is_active(), p.get_state(), p.get_channels(),
+						p.get_remote_address(),
+						p.get_remote_port() == pair[2] if pair[2] > 0 else p.get_remote_port() > 0,
+						p.get_statistic(ENetPacketPeer.PEER_ROUND_TRIP_TIME) < 500.0,
+						p.get_statistic(ENetPacketPeer.PEER_PACKET_THROTTLE_INTERVAL),
+					]
+				var sent: float = server.peer.get(&"host").pop_statistic(
+						ENetConnection.HOST_TOTAL_SENT_PACKETS)
+				result["S host sent datagrams"] = sent > 0
+				result["S host sent after pop"] = server.peer.get(&"host").pop_statistic(
+						ENetConnection.HOST_TOTAL_SENT_PACKETS) < sent
+				to_server.peer_disconnect_now()
+				result["C1 view of S after disconnect_now"] = [to_server.is_active(),
+						to_server.get_state()]
+	await _teardown(all)
+	return result
+
+
+func test_packet_peer_api() -> void:
+	var connected := [true, ENetPacketPeer.STATE_CONNECTED, 5, "127.0.0.1", true, true, 5000.0]
+	await _run_differential(_scenario_packet_peer, {
+		"C1 view of S": connected,
+		"S view of C1": connected,
+		"S host sent datagrams": true,
+		"S host sent after pop": true,
+		"C1 view of S after disconnect_now": [false, ENetPacketPeer.STATE_DISCONNECTED],
+	})
+
+
 static func make_connection(kind: String) -> RefCounted:
 	if kind == "rust":
 		return ClassDB.instantiate(&"RustENetConnection")
