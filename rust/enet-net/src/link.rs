@@ -158,6 +158,12 @@ impl LinkSimulator {
         self.stats
     }
 
+    /// Perfect conditions and nothing held: every datagram passes straight through, so callers
+    /// may skip reading the clock for it.
+    pub(crate) fn is_transparent(&self) -> bool {
+        self.conditions.is_perfect() && self.held.is_empty()
+    }
+
     /// Decide the fate of a datagram submitted at `now`. Only when the link is perfect and nothing
     /// is held (so order is kept) does it pass straight through without a copy.
     pub(crate) fn submit(&mut self, now: Instant, addr: SocketAddr, data: &[u8]) -> Fate {

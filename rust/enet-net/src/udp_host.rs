@@ -100,6 +100,24 @@ pub struct UdpHost {
     stats: DriverStatistics,
     /// DTLS between the core and the socket, once `dtls_*_setup` ran.
     dtls: Option<Dtls>,
+    /// How the socket is set up for reads right now, so a wait changes it only when needed.
+    receive_mode: ReceiveMode,
+    /// An event taken from the core to learn whether the application has something to answer.
+    next_event: Option<Event>,
+    /// The send after a receive was put off because events were waiting (see `pass`).
+    send_deferred: bool,
+}
+
+/// The socket's read set-up. std has no `poll`, so waiting is a blocking read with a timeout and
+/// draining is a non-blocking read. Each change costs a system call (`ioctl(FIONBIO)`,
+/// `setsockopt(SO_RCVTIMEO)`), so the driver remembers both settings and skips no-op changes.
+/// Sends may find the socket in blocking mode after a wait; a full send buffer then makes the
+/// send wait for room instead of dropping the datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ReceiveMode {
+    nonblocking: bool,
+    /// The `SO_RCVTIMEO` last set (whole milliseconds, see `wait_and_receive`).
+    timeout: Option<Duration>,
 }
 
 impl UdpHost {
@@ -127,6 +145,12 @@ impl UdpHost {
             // Room for a DTLS record around a largest datagram, plus the truncation byte.
             receive_buffer: vec![0; MAXIMUM_DATAGRAM + DTLS_RECORD_OVERHEAD + 1].into_boxed_slice(),
             stats: DriverStatistics::default(),
+            receive_mode: ReceiveMode {
+                nonblocking: true,
+                timeout: None,
+            },
+            next_event: None,
+            send_deferred: false,
             dtls: None,
         })
     }
@@ -174,8 +198,12 @@ impl UdpHost {
     /// timers and send again, returning the first event; if none, wait on the socket (up to
     /// `timeout`, waking for the core's timers) and repeat. `Duration::ZERO` is one non-blocking
     /// pass. Returns `Ok(None)` when the timeout passes without an event.
+    ///
+    /// When the pass yields events, the second send is put off until the application has
+    /// handled them: the next `service`, [`check_events`](Self::check_events) returning `None`,
+    /// or [`flush`](Self::flush) sends the acknowledgements together with the answers.
     pub fn service(&mut self, timeout: Duration) -> io::Result<Option<Event>> {
-        if let Some(event) = self.host.poll_event() {
+        if let Some(event) = self.take_event() {
             return Ok(Some(event));
         }
         let start = Instant::now();
@@ -184,7 +212,7 @@ impl UdpHost {
             .unwrap_or(start + Duration::from_secs(86_400));
         loop {
             self.pass()?;
-            if let Some(event) = self.host.poll_event() {
+            if let Some(event) = self.take_event() {
                 return Ok(Some(event));
             }
             let now = Instant::now();
@@ -204,9 +232,26 @@ impl UdpHost {
         }
     }
 
-    /// `enet_host_check_events`: the next queued event, without any I/O.
+    /// `enet_host_check_events`: the next queued event, without reading the socket.
+    ///
+    /// Unlike ENet's, it may send: once the queue is empty, acknowledgements put off by
+    /// [`service`](Self::service) leave, together with whatever the application queued in
+    /// answer to the events (one datagram per peer instead of two). A send error is logged and
+    /// the datagram dropped, as ENet drops datagrams the socket refuses.
     pub fn check_events(&mut self) -> Option<Event> {
-        self.host.poll_event()
+        if let Some(event) = self.take_event() {
+            return Some(event);
+        }
+        if self.send_deferred {
+            if let Err(err) = self.flush() {
+                tracing::debug!(%err, "deferred send failed");
+            }
+        }
+        None
+    }
+
+    fn take_event(&mut self) -> Option<Event> {
+        self.next_event.take().or_else(|| self.host.poll_event())
     }
 
     /// `enet_host_flush`: send everything the core has queued, now.
@@ -335,11 +380,40 @@ impl UdpHost {
         self.receive_available()?;
         let now = self.clock.now();
         self.host.handle_timeout(now);
+        if self.next_event.is_none() {
+            self.next_event = self.host.poll_event();
+        }
+        if self.next_event.is_some() {
+            // The application is about to see events and often answers them (an echo, an RPC
+            // reply). Sending the acknowledgements now would cost a datagram per peer, and the
+            // answer another; put the send off to the next `service`, `check_events` (once the
+            // queue is empty) or `flush`, and both share one datagram. C ENet acknowledges
+            // here, before returning the first event; the extra delay is the application's
+            // event handling, which a service loop keeps short.
+            self.send_deferred = true;
+            return Ok(());
+        }
         self.send_pending(now)
     }
 
     /// Release due simulated datagrams, then drain `poll_transmit` into the socket (or the link).
     fn send_pending(&mut self, now: EnetTime) -> io::Result<()> {
+        self.send_deferred = false;
+        // Plain UDP without a simulated link needs no clock reading per datagram (a measurable
+        // share of a service call on virtual machines with a slow clock source).
+        if self.dtls.is_none() && self.outgoing_link.is_transparent() {
+            while let Some(transmit) = self.host.poll_transmit(now, &mut self.transmit_buffer) {
+                let data = &self.transmit_buffer[..transmit.len];
+                send_datagram(
+                    &self.socket,
+                    self.local_addr,
+                    &mut self.stats,
+                    transmit.destination,
+                    data,
+                )?;
+            }
+            return Ok(());
+        }
         let instant = Instant::now();
         while let Some((addr, data)) = self.outgoing_link.pop_due(instant) {
             send_datagram(&self.socket, self.local_addr, &mut self.stats, addr, &data)?;
@@ -376,9 +450,12 @@ impl UdpHost {
     /// Read up to [`RECEIVE_BATCH`] waiting datagrams and hand them (and due simulated ones) to
     /// the core.
     fn receive_available(&mut self) -> io::Result<()> {
+        self.set_receive_mode(None)?;
+        // One clock reading for the batch: the datagrams were all waiting at its start.
+        let now = self.clock.now();
         for _ in 0..RECEIVE_BATCH {
             match self.socket.recv_from(&mut self.receive_buffer) {
-                Ok((len, from)) => self.deliver(len, from),
+                Ok((len, from)) => self.deliver(now, len, from),
                 Err(err) => match classify_receive_error(&err) {
                     ReceiveError::Empty => break,
                     ReceiveError::Skip => continue,
@@ -393,15 +470,17 @@ impl UdpHost {
     /// Block up to `wait` for one datagram and deliver it.
     fn wait_and_receive(&mut self, wait: Duration) -> io::Result<()> {
         // std has no poll(): a blocking read with a timeout does the same job for one socket.
-        let wait = wait.max(Duration::from_micros(100));
-        self.socket.set_nonblocking(false)?;
-        let result = self
-            .socket
-            .set_read_timeout(Some(wait))
-            .and_then(|()| self.socket.recv_from(&mut self.receive_buffer));
-        self.socket.set_nonblocking(true)?;
+        // The kernel keeps SO_RCVTIMEO in scheduler ticks (1-10 ms) anyway, so the timeout is
+        // rounded up to whole milliseconds: the value then rarely changes between waits and
+        // `set_receive_mode` can skip the setsockopt. A datagram ends the wait at once.
+        let wait = Duration::from_millis(wait.as_micros().div_ceil(1000).max(1) as u64);
+        self.set_receive_mode(Some(wait))?;
+        let result = self.socket.recv_from(&mut self.receive_buffer);
         match result {
-            Ok((len, from)) => self.deliver(len, from),
+            Ok((len, from)) => {
+                let now = self.clock.now();
+                self.deliver(now, len, from)
+            }
             Err(err) => match classify_receive_error(&err) {
                 ReceiveError::Empty | ReceiveError::Skip => {}
                 ReceiveError::Fatal => return Err(err),
@@ -411,9 +490,23 @@ impl UdpHost {
         Ok(())
     }
 
-    /// One datagram of `len` bytes from the receive buffer: drop if truncated, else through the
-    /// incoming link to the core.
-    fn deliver(&mut self, len: usize, from: SocketAddr) {
+    /// Non-blocking reads, or blocking reads that give up after `timeout`.
+    fn set_receive_mode(&mut self, blocking: Option<Duration>) -> io::Result<()> {
+        let nonblocking = blocking.is_none();
+        if self.receive_mode.nonblocking != nonblocking {
+            self.socket.set_nonblocking(nonblocking)?;
+            self.receive_mode.nonblocking = nonblocking;
+        }
+        if blocking.is_some() && self.receive_mode.timeout != blocking {
+            self.socket.set_read_timeout(blocking)?;
+            self.receive_mode.timeout = blocking;
+        }
+        Ok(())
+    }
+
+    /// One datagram of `len` bytes from the receive buffer, received at `now`: drop if
+    /// truncated, else through the incoming link to the core.
+    fn deliver(&mut self, now: EnetTime, len: usize, from: SocketAddr) {
         self.stats.datagrams_received += 1;
         self.stats.bytes_received += len as u64;
         let limit = MAXIMUM_DATAGRAM + self.dtls.as_ref().map_or(0, |_| DTLS_RECORD_OVERHEAD);
@@ -424,8 +517,9 @@ impl UdpHost {
         }
         let from = canonical_addr(from);
         let data = &self.receive_buffer[..len];
-        if self.incoming_link.submit(Instant::now(), from, data) == Fate::PassThrough {
-            let now = self.clock.now();
+        if self.incoming_link.is_transparent()
+            || self.incoming_link.submit(Instant::now(), from, data) == Fate::PassThrough
+        {
             match &mut self.dtls {
                 None => self.host.handle_datagram(now, from, data),
                 Some(dtls) => dtls.handle_datagram(Instant::now(), from, data, |plain| {
@@ -436,6 +530,9 @@ impl UdpHost {
     }
 
     fn release_incoming(&mut self) {
+        if self.incoming_link.is_transparent() {
+            return;
+        }
         let instant = Instant::now();
         let now = self.clock.at(instant);
         while let Some((from, data)) = self.incoming_link.pop_due(instant) {
@@ -605,5 +702,51 @@ mod tests {
             socket_family_addr(v4_local, "[::ffff:127.0.0.1]:9".parse().unwrap()),
             Some(v4)
         );
+    }
+
+    /// Drives both hosts until `a` returns an event (bounded; panics if none comes).
+    fn next_event_of(a: &mut UdpHost, b: &mut UdpHost) -> Event {
+        for _ in 0..2_000 {
+            if let Some(event) = a.service(Duration::from_millis(1)).unwrap() {
+                return event;
+            }
+            b.service(Duration::from_millis(1)).unwrap();
+        }
+        panic!("no event came");
+    }
+
+    #[test]
+    fn acknowledgement_rides_with_the_answer() {
+        use rust_enet_proto::Packet;
+        let loopback = BindAddress::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let mut server = UdpHost::bind(loopback, 0, HostConfig::default()).unwrap();
+        let mut client = UdpHost::bind(loopback, 0, HostConfig::default()).unwrap();
+        let to_server = client.connect(server.local_addr(), 2, 0).unwrap();
+        let connected = next_event_of(&mut client, &mut server);
+        assert!(matches!(connected, Event::Connect { .. }));
+        let connected = next_event_of(&mut server, &mut client);
+        assert!(matches!(connected, Event::Connect { .. }));
+        client
+            .host_mut()
+            .send(to_server, 1, Packet::reliable(&b"question"[..]))
+            .unwrap();
+        client.flush().unwrap();
+        let sent_before = server.driver_statistics().datagrams_sent;
+        let Event::Receive { peer, .. } = next_event_of(&mut server, &mut client) else {
+            panic!("expected the question");
+        };
+        // Nothing left yet: the acknowledgement waits for the application's answer.
+        assert_eq!(server.driver_statistics().datagrams_sent, sent_before);
+        server
+            .host_mut()
+            .send(peer, 1, Packet::reliable(&b"answer"[..]))
+            .unwrap();
+        assert!(server.check_events().is_none());
+        // Acknowledgement and answer left together, in one datagram.
+        assert_eq!(server.driver_statistics().datagrams_sent, sent_before + 1);
+        let Event::Receive { packet, .. } = next_event_of(&mut client, &mut server) else {
+            panic!("expected the answer");
+        };
+        assert_eq!(&packet.data[..], b"answer");
     }
 }
