@@ -726,7 +726,10 @@ impl RustENetConnection {
     /// The next event: from the queue if `timeout` is `None` (`check_events`), otherwise after
     /// servicing the socket for up to `timeout` (`service`).
     pub(crate) fn next_event(&mut self, timeout: Option<Duration>) -> Option<HostEvent> {
-        self.prune_inactive();
+        if timeout.is_some() {
+            // Once per service pass, not per queued event: costs O(peers).
+            self.prune_inactive();
+        }
         let shared = self.host.clone()?;
         loop {
             let event = {

@@ -47,6 +47,9 @@ pub struct RustENetPacketPeer {
     queue: VecDeque<Packet>,
     /// The packet last returned by `get_packet`; Godot reads it until the next call.
     current: Option<Bytes>,
+    /// The multiplayer id a `RustENetPeer` server gave this connection (also stored as the
+    /// `_net_id` meta, as Godot does).
+    net_id: Option<i32>,
     base: Base<PacketPeerExtension>,
 }
 
@@ -355,8 +358,17 @@ impl RustENetPacketPeer {
             active: true,
             queue: VecDeque::new(),
             current: None,
+            net_id: None,
             base,
         })
+    }
+
+    pub(crate) fn net_id(&self) -> Option<i32> {
+        self.net_id
+    }
+
+    pub(crate) fn set_net_id(&mut self, id: i32) {
+        self.net_id = Some(id);
     }
 
     /// The slot was freed (disconnect event, reset, host destroyed): the peer is inactive.

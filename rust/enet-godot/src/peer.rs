@@ -449,6 +449,7 @@ impl RustENetPeer {
                         peer.bind_mut().reset();
                         continue;
                     }
+                    peer.bind_mut().set_net_id(id);
                     peer.set_meta("_net_id", &id.to_variant());
                     self.peers.insert(id, peer);
                     self.emit(Notify::Connected(id));
@@ -509,7 +510,7 @@ impl RustENetPeer {
 
     /// The id a server stored on a packet peer when it connected.
     fn id_of(&self, peer: &Gd<RustENetPacketPeer>) -> Option<i32> {
-        let id = peer.get_meta("_net_id").try_to::<i32>().ok()?;
+        let id = peer.bind().net_id()?;
         (self.peers.get(&id) == Some(peer)).then_some(id)
     }
 
