@@ -101,6 +101,14 @@ static ENetHost *make_host(int bind_port, size_t peers) {
         host = enet_host_create(NULL, peers, CHANNELS, 0, 0);
     }
     if (!host) die("enet_host_create failed");
+    /* Diagnostic (--c-default-buffers): replace ENet's 256 KiB socket buffers with the size given
+     * (the orchestrator passes half the system default, which the kernel doubles), i.e. what a
+     * std-only driver that cannot set SO_RCVBUF/SO_SNDBUF gets. */
+    const char *buffer = getenv("BENCH_SOCKET_BUFFER");
+    if (buffer) {
+        enet_socket_set_option(host->socket, ENET_SOCKOPT_RCVBUF, atoi(buffer));
+        enet_socket_set_option(host->socket, ENET_SOCKOPT_SNDBUF, atoi(buffer));
+    }
     if (bind_port >= 0) {
         ENetAddress bound;
         if (enet_socket_get_address(host->socket, &bound) != 0) die("getsockname failed");

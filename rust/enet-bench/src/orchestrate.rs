@@ -17,7 +17,9 @@ usage: rust-enet-bench [--quick] [--json FILE] [--only LIST] [--rounds N] [--aga
   --json FILE    also write the table as JSON
   --only LIST    comma-separated subset of: tput,fanin,idle,lat,bulk,ceiling
   --rounds N     runs per side (default 3, 1 with --quick); the table shows medians
-  --against EXE  A/B mode: compare with another rust-enet-bench build instead of C ENet";
+  --against EXE  A/B mode: compare with another rust-enet-bench build instead of C ENet
+  --c-default-buffers  run C ENet with the system's default socket buffers instead of the
+                 256 KiB it asks for (what std, which cannot set SO_RCVBUF, gets)";
 
 const SCENARIOS: [&str; 6] = ["tput", "fanin", "idle", "lat", "bulk", "ceiling"];
 
@@ -29,6 +31,7 @@ pub struct Options {
     only: Vec<String>,
     rounds: Option<usize>,
     against: Option<PathBuf>,
+    c_default_buffers: bool,
 }
 
 impl Options {
@@ -40,6 +43,7 @@ impl Options {
             only: SCENARIOS.iter().map(|s| s.to_string()).collect(),
             rounds: None,
             against: None,
+            c_default_buffers: false,
         };
         let mut it = args.iter();
         while let Some(arg) = it.next() {
@@ -63,6 +67,7 @@ impl Options {
                 "--against" => {
                     options.against = Some(it.next().ok_or("--against needs a program")?.into());
                 }
+                "--c-default-buffers" => options.c_default_buffers = true,
                 "--help" | "-h" => return Ok(None),
                 other => return Err(format!("unknown option `{other}`")),
             }
@@ -109,6 +114,8 @@ impl Plan {
 /// One implementation under test: the program that plays its roles.
 struct Side {
     exe: PathBuf,
+    /// Environment for its processes.
+    env: Vec<(String, String)>,
 }
 
 type Metrics = HashMap<String, f64>;
@@ -122,7 +129,7 @@ fn run_pair(
     budget: Duration,
 ) -> io::Result<(Metrics, Metrics)> {
     let deadline = Instant::now() + budget;
-    let (mut server_child, server_lines) = spawn(&side.exe, server)?;
+    let (mut server_child, server_lines) = spawn(side, server)?;
     let port = match server_lines.recv_timeout(Duration::from_secs(10)) {
         Ok(line) => line
             .strip_prefix("PORT ")
@@ -136,15 +143,16 @@ fn run_pair(
     };
     let mut client_args = vec![client[0].clone(), port.to_string()];
     client_args.extend_from_slice(&client[1..]);
-    let (mut client_child, client_lines) = spawn(&side.exe, &client_args)?;
+    let (mut client_child, client_lines) = spawn(side, &client_args)?;
     let client_result = finish(&mut client_child, &client_lines, deadline, &client_args);
     let server_result = finish(&mut server_child, &server_lines, deadline, server);
     Ok((server_result?, client_result?))
 }
 
-fn spawn(exe: &PathBuf, args: &[String]) -> io::Result<(Child, mpsc::Receiver<String>)> {
-    let mut child = Command::new(exe)
+fn spawn(side: &Side, args: &[String]) -> io::Result<(Child, mpsc::Receiver<String>)> {
+    let mut child = Command::new(&side.exe)
         .args(args)
+        .envs(side.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -258,6 +266,14 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
+/// The system's default socket receive buffer (`net.core.rmem_default`), 212992 if unknown.
+fn default_rcvbuf() -> u64 {
+    std::fs::read_to_string("/proc/sys/net/core/rmem_default")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(212_992)
+}
+
 /// Metric `m` of both sides.
 fn metric(r: &[Option<Vec<f64>>; 2], m: usize) -> [Option<f64>; 2] {
     [0, 1].map(|i| r[i].as_ref().map(|v| v[m]))
@@ -268,12 +284,23 @@ pub fn run(options: &Options) -> io::Result<()> {
     let rounds = options.rounds.unwrap_or(plan.rounds);
     let rust = Side {
         exe: std::env::current_exe()?,
+        env: Vec::new(),
     };
     let (reference, reference_name) = match &options.against {
         Some(exe) => (exe.clone(), "reference"),
         None => (PathBuf::from(env!("C_ENET_BENCH")), "C ENet"),
     };
-    let c = Side { exe: reference };
+    let mut env = Vec::new();
+    if options.c_default_buffers && options.against.is_none() {
+        env.push((
+            "BENCH_SOCKET_BUFFER".to_owned(),
+            (default_rcvbuf() / 2).to_string(),
+        ));
+    }
+    let c = Side {
+        exe: reference,
+        env,
+    };
     let sides = [("rust_enet", &rust), (reference_name, &c)];
     let mut report = Report::default();
     let started = Instant::now();
@@ -459,9 +486,13 @@ pub fn run(options: &Options) -> io::Result<()> {
                 &args(&[&"udp-source", &secs]),
                 Duration::from_secs_f64(secs + 30.0),
             )?;
-            Ok(vec![get(&s, "datagrams") / (get(&s, "wall_us") / 1e6)])
+            Ok(vec![
+                get(&s, "datagrams") / (get(&s, "wall_us") / 1e6),
+                get(&s, "cpu_ns") / 1e3 / get(&s, "datagrams"),
+            ])
         });
         let flood = metric(&flood, 0);
+        let udp_cpu = metric(&udp, 1);
         let udp = metric(&udp, 0);
         let ceiling = udp[1];
         let fraction = flood.map(|v| Some(v? / ceiling?));
@@ -471,6 +502,16 @@ pub fn run(options: &Options) -> io::Result<()> {
             Row::new("ceiling", "raw UDP 64 B dgrams/s", udp, Target::None)
                 .precision(0)
                 .note("rust_enet column: std send_to/recv_from; C column: sendmmsg/recvmmsg x64"),
+        );
+        report.push(
+            Row::new(
+                "ceiling",
+                "raw UDP receiver CPU us/dgram",
+                udp_cpu,
+                Target::None,
+            )
+            .precision(2)
+            .note("per-datagram receive cost, plain vs batched: what recvmmsg would save"),
         );
         report.push(
             Row::new(
@@ -492,8 +533,13 @@ pub fn run(options: &Options) -> io::Result<()> {
     eprintln!("[{elapsed:5.1}s] done");
     match &options.against {
         None => println!(
-            "rust_enet vs C ENet 1.3.17, loopback, median of {rounds} alternating round(s); \
-             ratio = rust_enet / C ENet"
+            "rust_enet vs C ENet 1.3.17{}, loopback, median of {rounds} alternating round(s); \
+             ratio = rust_enet / C ENet",
+            if options.c_default_buffers {
+                " (with default socket buffers)"
+            } else {
+                ""
+            }
         ),
         Some(exe) => println!(
             "A/B: this build vs {} (in the C ENet column), median of {rounds} round(s)",
