@@ -13,7 +13,8 @@ use godot::classes::{CryptoKey, TlsOptions, X509Certificate};
 use godot::global::Error;
 use godot::prelude::*;
 use rust_enet_net::{
-    BindAddress, DtlsClientOptions, DtlsClientState, DtlsError, DtlsServerOptions, UdpHost,
+    BindAddress, DtlsClientOptions, DtlsClientState, DtlsError, DtlsServerOptions, LinkConditions,
+    LinkDirection, UdpHost,
 };
 use rust_enet_proto::compress::CompressionMode;
 use rust_enet_proto::{Event, HostConfig, Packet, PacketFlags, PeerId};
@@ -126,6 +127,16 @@ impl RustENetConnection {
     /// Zstandard, as Godot uses it.
     #[constant]
     const COMPRESS_ZSTD: i32 = 4;
+
+    /// `set_link_simulation`: datagrams in both directions.
+    #[constant]
+    const LINK_BOTH: i32 = 0;
+    /// `set_link_simulation`: datagrams this host sends.
+    #[constant]
+    const LINK_OUTGOING: i32 = 1;
+    /// `set_link_simulation`: datagrams this host receives.
+    #[constant]
+    const LINK_INCOMING: i32 = 2;
 
     /// Bytes of all datagrams sent (`pop_statistic`).
     #[constant]
@@ -482,6 +493,62 @@ impl RustENetConnection {
     #[func]
     pub fn refuse_new_connections(&mut self, refuse: bool) {
         self.with_host(|udp| udp.set_dtls_refuse_new_connections(refuse));
+    }
+
+    /// Simulates a bad network on this host's traffic, for testing games (not in Godot's
+    /// `ENetConnection`). `conditions` may hold `latency_ms`, `jitter_ms`, `loss_percent`,
+    /// `duplicate_percent`, `reorder_percent` and `bandwidth_bytes_per_sec`; missing keys are 0
+    /// and an empty dictionary restores a perfect link. `direction` is a `LINK_*` constant.
+    #[func]
+    pub fn set_link_simulation(
+        &mut self,
+        conditions: VarDictionary,
+        #[opt(default = 0)] direction: i32,
+    ) {
+        let direction = match direction {
+            Self::LINK_BOTH => LinkDirection::Both,
+            Self::LINK_OUTGOING => LinkDirection::Outgoing,
+            Self::LINK_INCOMING => LinkDirection::Incoming,
+            _ => {
+                godot_error!(
+                    "RustENetConnection.set_link_simulation: unknown direction {direction}"
+                );
+                return;
+            }
+        };
+        let number = |key: &str| -> f64 {
+            conditions
+                .get(key)
+                .and_then(|v| {
+                    // Scripts write both 10 and 10.0.
+                    v.try_to::<f64>()
+                        .ok()
+                        .or_else(|| v.try_to::<i64>().ok().map(|i| i as f64))
+                })
+                .unwrap_or(0.0)
+                .max(0.0)
+        };
+        let link = LinkConditions {
+            latency_ms: number("latency_ms").min(f64::from(u32::MAX)) as u32,
+            jitter_ms: number("jitter_ms").min(f64::from(u32::MAX)) as u32,
+            loss_percent: number("loss_percent").min(100.0) as f32,
+            duplicate_percent: number("duplicate_percent").min(100.0) as f32,
+            reorder_percent: number("reorder_percent").min(100.0) as f32,
+            bandwidth_bytes_per_sec: number("bandwidth_bytes_per_sec").min(f64::from(u32::MAX))
+                as u32,
+        };
+        if self
+            .with_host(|udp| udp.set_link_conditions(direction, link))
+            .is_none()
+        {
+            godot_error!("RustENetConnection.set_link_simulation: the host is not active");
+        }
+    }
+
+    /// Seeds the link simulator, so a simulated run is reproducible.
+    #[func]
+    pub fn set_link_seed(&mut self, seed: i64) {
+        self.with_host(|udp| udp.set_link_seed(seed as u64));
     }
 
     /// The channel limit for incoming connections.
