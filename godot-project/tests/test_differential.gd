@@ -609,6 +609,71 @@ func test_packet_peer_api() -> void:
 	})
 
 
+## Reliable delivery survives a bad link: every RustENetConnection in the pairing drops 10%
+## of datagrams, duplicates 5% and adds 5-20 ms of latency with jitter in both directions
+## (RustENetConnection.set_link_simulation), so the built-in peer on the other end sees the
+## loss too. 200 reliable RPCs each way must arrive complete and in order; unreliable-ordered
+## RPCs may be lost but never arrive out of order. builtin/builtin has no simulator.
+func _scenario_lossy(server_kind: String, client_kind: String) -> Dictionary:
+	var names := {1: "S"}
+	var server := _endpoint("S", server_kind, names)
+	var c1 := _endpoint("C1", client_kind, names)
+	var all := [server, c1]
+	var result := {}
+	if await _lossy_steps(server, c1, names):
+		result["S reliable in order"] = server.game.reliable_numbers == range(200)
+		result["C1 reliable in order"] = c1.game.reliable_numbers == range(200)
+		var ordered: Array[int] = server.game.ordered_numbers
+		var increasing := ordered.size() > 0
+		for i in range(1, ordered.size()):
+			increasing = increasing and ordered[i] > ordered[i - 1]
+		result["S unreliable-ordered never out of order"] = increasing
+	await _teardown(all)
+	return result
+
+
+func _lossy_steps(server: Endpoint, c1: Endpoint, names: Dictionary) -> bool:
+	if not check_eq(server.peer.call(&"create_server", 0), OK, "create_server(0)"):
+		return false
+	server.api.multiplayer_peer = server.peer
+	var port: int = server.peer.get(&"host").get_local_port()
+	if not check_eq(c1.peer.call(&"create_client", "127.0.0.1", port), OK, "create_client"):
+		return false
+	var id: int = c1.peer.get_unique_id()
+	names[id] = "C1"
+	c1.api.multiplayer_peer = c1.peer
+	if not await _step("C1 connected on both ends", func() -> bool:
+			return c1.peer.get_connection_status() == MultiplayerPeer.CONNECTION_CONNECTED \
+					and id in server.api.get_peers()):
+		return false
+	var bad_link := {"latency_ms": 5, "jitter_ms": 15, "loss_percent": 10, "duplicate_percent": 5}
+	for e: Endpoint in [server, c1]:
+		if e.kind == "rust":
+			e.peer.get(&"host").set_link_seed(7)
+			e.peer.get(&"host").set_link_simulation(bad_link)
+	for n in 200:
+		c1.game.numbered.rpc_id(1, n)
+		server.game.numbered.rpc_id(id, n)
+		if n % 2 == 0:
+			c1.game.numbered_ordered.rpc_id(1, n)
+		if n % 20 == 19:
+			await get_tree().process_frame
+	return await wait_until(func() -> bool:
+			return server.game.reliable_numbers.size() >= 200 \
+					and c1.game.reliable_numbers.size() >= 200, 30.0) \
+			or check(false, "reliable RPCs complete within 30 s (S got %d, C1 got %d)" % [
+					server.game.reliable_numbers.size(), c1.game.reliable_numbers.size()])
+
+
+func test_reliable_order_survives_lossy_link() -> void:
+	print("    builtin/builtin skipped: the link simulator is part of RustENetConnection")
+	await _run_differential(_scenario_lossy, {
+		"S reliable in order": true,
+		"C1 reliable in order": true,
+		"S unreliable-ordered never out of order": true,
+	}, ["builtin/rust", "rust/builtin", "rust/rust"])
+
+
 static func make_connection(kind: String) -> RefCounted:
 	if kind == "rust":
 		return ClassDB.instantiate(&"RustENetConnection")

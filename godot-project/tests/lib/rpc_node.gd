@@ -42,3 +42,18 @@ static func _sha(data: PackedByteArray) -> String:
 	ctx.start(HashingContext.HASH_SHA256)
 	ctx.update(data)
 	return ctx.finish().hex_encode().substr(0, 16)
+
+
+## Numbered streams for the lossy-link scenario (kept out of `trace`).
+var reliable_numbers: Array[int] = []
+var ordered_numbers: Array[int] = []
+
+
+@rpc("any_peer", "call_remote", "reliable")
+func numbered(n: int) -> void:
+	reliable_numbers.append(n)
+
+
+@rpc("any_peer", "call_remote", "unreliable_ordered", 3)
+func numbered_ordered(n: int) -> void:
+	ordered_numbers.append(n)
