@@ -171,7 +171,13 @@ provision_godot_root() {
         remove_tree_safely "$tmp"
         die "the provisioned root has no /usr/bin/godot"
     }
-    mv "$tmp" "$GODOT_ROOT"
+    if ! mv -T "$tmp" "$GODOT_ROOT" 2>/dev/null; then
+        # Another run finished provisioning first; keep its root.
+        [[ -x $GODOT_ROOT/usr/bin/godot ]] || die "could not move the new root to $GODOT_ROOT"
+        log "another run provisioned $GODOT_ROOT meanwhile; using that one"
+        remove_tree_safely "$tmp"
+        return
+    fi
     log "Godot root ready at $GODOT_ROOT"
 }
 
