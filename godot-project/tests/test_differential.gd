@@ -674,6 +674,47 @@ func test_reliable_order_survives_lossy_link() -> void:
 	}, ["builtin/rust", "rust/builtin", "rust/rust"])
 
 
+## A full server (max_clients 1) silently drops a second client's CONNECT: that client gives
+## up after its (shortened) timeout with connection_failed; the first client is unaffected.
+func _scenario_full_server(server_kind: String, client_kind: String) -> Dictionary:
+	var names := {1: "S"}
+	var server := _endpoint("S", server_kind, names)
+	var c1 := _endpoint("C1", client_kind, names)
+	var c2 := _endpoint("C2", client_kind, names)
+	var all := [server, c1, c2]
+	var result := {}
+	if check_eq(server.peer.call(&"create_server", 0, 1), OK, "create_server(0, 1)"):
+		server.api.multiplayer_peer = server.peer
+		var port: int = server.peer.get(&"host").get_local_port()
+		check_eq(c1.peer.call(&"create_client", "127.0.0.1", port), OK, "C1 create_client")
+		names[c1.peer.get_unique_id()] = "C1"
+		c1.api.multiplayer_peer = c1.peer
+		if await _step("C1 connected", func() -> bool:
+				return names.find_key("C1") in server.api.get_peers()):
+			check_eq(c2.peer.call(&"create_client", "127.0.0.1", port), OK, "C2 create_client")
+			names[c2.peer.get_unique_id()] = "C2"
+			c2.peer.call(&"get_peer", 1).set_timeout(2, 500, 1000)
+			c2.api.multiplayer_peer = c2.peer
+			if await _step("C2 gives up", func() -> bool:
+					return "connection_failed" in c2.signals):
+				result = _observations(all)
+				result["C1 still connected"] = c1.peer.get_connection_status()
+	await _teardown(all)
+	return result
+
+
+func test_full_server_drops_extra_client() -> void:
+	await _run_differential(_scenario_full_server, {
+		"S signals": ["peer_connected(C1)"],
+		"C1 signals": ["connected_to_server", "peer_connected(S)"],
+		"C2 signals": ["connection_failed"],
+		"S rpcs": [],
+		"C1 rpcs": [],
+		"C2 rpcs": [],
+		"C1 still connected": MultiplayerPeer.CONNECTION_CONNECTED,
+	})
+
+
 static func make_connection(kind: String) -> RefCounted:
 	if kind == "rust":
 		return ClassDB.instantiate(&"RustENetConnection")
