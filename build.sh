@@ -85,7 +85,13 @@ build_addon() {
     [[ -f $built ]] || die "cargo did not produce $built"
     mkdir -p "$ADDON_DIR/bin"
     # Copy then rename, so a Godot process that has the old library mapped keeps a valid file.
-    cp "$built" "$ADDON_DIR/bin/$LIB_NAME.tmp"
+    # The addon gets the library without debug info (the workspace's release profile keeps it
+    # for profiling; the copy in $CARGO_TARGET_DIR still has it).
+    if command -v strip >/dev/null 2>&1; then
+        strip --strip-debug -o "$ADDON_DIR/bin/$LIB_NAME.tmp" "$built"
+    else
+        cp "$built" "$ADDON_DIR/bin/$LIB_NAME.tmp"
+    fi
     mv -f "$ADDON_DIR/bin/$LIB_NAME.tmp" "$ADDON_DIR/bin/$LIB_NAME"
     log "addon library: addons/rust_enet/bin/$LIB_NAME ($(du -h "$ADDON_DIR/bin/$LIB_NAME" | cut -f1))"
     sync_project_addon
