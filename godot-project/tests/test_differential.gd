@@ -715,6 +715,42 @@ func test_full_server_drops_extra_client() -> void:
 	})
 
 
+## Not a benchmark, a sanity check with numbers: 3000 reliable 200-byte RPCs from a client to
+## the server, sent 300 per frame; prints how long each pairing takes.
+func _scenario_throughput(server_kind: String, client_kind: String) -> Dictionary:
+	var names := {1: "S"}
+	var server := _endpoint("S", server_kind, names)
+	var c1 := _endpoint("C1", client_kind, names)
+	var all := [server, c1]
+	var result := {}
+	if check_eq(server.peer.call(&"create_server", 0), OK, "create_server(0)"):
+		server.api.multiplayer_peer = server.peer
+		var port: int = server.peer.get(&"host").get_local_port()
+		if check_eq(c1.peer.call(&"create_client", "127.0.0.1", port), OK, "create_client"):
+			var id: int = c1.peer.get_unique_id()
+			c1.api.multiplayer_peer = c1.peer
+			if await _step("C1 connected on both ends", func() -> bool:
+					return c1.peer.get_connection_status() == MultiplayerPeer.CONNECTION_CONNECTED \
+							and id in server.api.get_peers()):
+				var data := _pattern(200, 9)
+				var started := Time.get_ticks_usec()
+				for n in 3000:
+					c1.game.payload.rpc_id(1, data)
+					if n % 300 == 299:
+						await get_tree().process_frame
+				await wait_until(func() -> bool: return server.game.payload_count >= 3000, 20.0)
+				var usec := Time.get_ticks_usec() - started
+				print("    %s/%s: 3000 reliable RPCs delivered in %.1f ms" % [server_kind,
+						client_kind, usec / 1000.0])
+				result["S received"] = server.game.payload_count
+	await _teardown(all)
+	return result
+
+
+func test_throughput_report() -> void:
+	await _run_differential(_scenario_throughput, {"S received": 3000})
+
+
 static func make_connection(kind: String) -> RefCounted:
 	if kind == "rust":
 		return ClassDB.instantiate(&"RustENetConnection")

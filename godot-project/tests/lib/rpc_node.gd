@@ -57,3 +57,11 @@ func numbered(n: int) -> void:
 @rpc("any_peer", "call_remote", "unreliable_ordered", 3)
 func numbered_ordered(n: int) -> void:
 	ordered_numbers.append(n)
+
+
+var payload_count := 0
+
+
+@rpc("any_peer", "call_remote", "reliable")
+func payload(_data: PackedByteArray) -> void:
+	payload_count += 1
