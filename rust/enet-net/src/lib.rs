@@ -15,6 +15,7 @@ mod clock;
 mod dtls;
 mod link;
 mod udp_host;
+mod waker;
 
 pub use clock::{CLOCK_START, Clock};
 pub use dtls::{
