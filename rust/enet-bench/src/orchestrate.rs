@@ -18,6 +18,8 @@ usage: rust-enet-bench [--quick] [--json FILE] [--only LIST] [--rounds N] [--aga
   --only LIST    comma-separated subset of: tput,fanin,idle,lat,bulk,ceiling
   --rounds N     runs per side (default 3, 1 with --quick); the table shows medians
   --against EXE  A/B mode: compare with another rust-enet-bench build instead of C ENet
+  --precise-waits  rust_enet with UdpHost::set_precise_waits(true) (a helper thread ends
+                 each wait on time; std's blocking-read timeouts overshoot by ticks)
   --c-default-buffers  run C ENet with the system's default socket buffers instead of the
                  256 KiB it asks for (what std, which cannot set SO_RCVBUF, gets)";
 
@@ -32,6 +34,7 @@ pub struct Options {
     rounds: Option<usize>,
     against: Option<PathBuf>,
     c_default_buffers: bool,
+    precise_waits: bool,
 }
 
 impl Options {
@@ -44,6 +47,7 @@ impl Options {
             rounds: None,
             against: None,
             c_default_buffers: false,
+            precise_waits: false,
         };
         let mut it = args.iter();
         while let Some(arg) = it.next() {
@@ -68,6 +72,7 @@ impl Options {
                     options.against = Some(it.next().ok_or("--against needs a program")?.into());
                 }
                 "--c-default-buffers" => options.c_default_buffers = true,
+                "--precise-waits" => options.precise_waits = true,
                 "--help" | "-h" => return Ok(None),
                 other => return Err(format!("unknown option `{other}`")),
             }
@@ -282,9 +287,13 @@ fn metric(r: &[Option<Vec<f64>>; 2], m: usize) -> [Option<f64>; 2] {
 pub fn run(options: &Options) -> io::Result<()> {
     let plan = Plan::new(options.quick);
     let rounds = options.rounds.unwrap_or(plan.rounds);
+    let mut rust_env = Vec::new();
+    if options.precise_waits {
+        rust_env.push(("RUST_ENET_BENCH_PRECISE_WAITS".to_owned(), "1".to_owned()));
+    }
     let rust = Side {
         exe: std::env::current_exe()?,
-        env: Vec::new(),
+        env: rust_env,
     };
     let (reference, reference_name) = match &options.against {
         Some(exe) => (exe.clone(), "reference"),
@@ -533,8 +542,13 @@ pub fn run(options: &Options) -> io::Result<()> {
     eprintln!("[{elapsed:5.1}s] done");
     match &options.against {
         None => println!(
-            "rust_enet vs C ENet 1.3.17{}, loopback, median of {rounds} alternating round(s); \
+            "rust_enet{} vs C ENet 1.3.17{}, loopback, median of {rounds} alternating round(s); \
              ratio = rust_enet / C ENet",
+            if options.precise_waits {
+                " (precise waits)"
+            } else {
+                ""
+            },
             if options.c_default_buffers {
                 " (with default socket buffers)"
             } else {

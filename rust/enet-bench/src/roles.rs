@@ -50,12 +50,21 @@ fn loopback() -> IpAddr {
     IpAddr::V4(Ipv4Addr::LOCALHOST)
 }
 
+/// `UdpHost::set_precise_waits` for every host of this process: the orchestrator's
+/// `--precise-waits` sets `RUST_ENET_BENCH_PRECISE_WAITS` for rust_enet processes.
+fn configure(host: &mut UdpHost) {
+    if std::env::var_os("RUST_ENET_BENCH_PRECISE_WAITS").is_some() {
+        host.set_precise_waits(true);
+    }
+}
+
 fn server_host(peer_limit: usize) -> Result<UdpHost> {
     let config = HostConfig {
         peer_limit,
         ..HostConfig::default()
     };
-    let host = UdpHost::bind(BindAddress::Ip(loopback()), 0, config)?;
+    let mut host = UdpHost::bind(BindAddress::Ip(loopback()), 0, config)?;
+    configure(&mut host);
     println!("PORT {}", host.local_addr().port());
     io::stdout().flush()?;
     Ok(host)
@@ -66,7 +75,9 @@ fn client_host(peer_limit: usize) -> Result<UdpHost> {
         peer_limit,
         ..HostConfig::default()
     };
-    UdpHost::bind(BindAddress::Ip(loopback()), 0, config)
+    let mut host = UdpHost::bind(BindAddress::Ip(loopback()), 0, config)?;
+    configure(&mut host);
+    Ok(host)
 }
 
 fn server_addr(port: u16) -> SocketAddr {

@@ -2,16 +2,24 @@
 
 use std::fs;
 
-/// CPU time this (single-threaded) process has used, in nanoseconds.
+/// CPU time this process has used, in nanoseconds, all threads included (the driver may run a
+/// helper thread).
 ///
-/// `/proc/self/schedstat` gives the main thread's run time in nanoseconds; without it (kernels
-/// built without schedstats) `utime + stime` of `/proc/self/stat` in clock ticks, taken as the
-/// usual 100 Hz (std cannot ask `sysconf(_SC_CLK_TCK)`). The C side reads the same files.
+/// The sum of `/proc/self/task/*/schedstat` (each thread's run time in nanoseconds); without
+/// schedstats, `utime + stime` of `/proc/self/stat` in clock ticks, taken as the usual 100 Hz
+/// (std cannot ask `sysconf(_SC_CLK_TCK)`). The single-threaded C side reads the same numbers.
+/// Threads that already exited are not counted; the driver's helper lives as long as its host.
 pub fn cpu_ns() -> u64 {
-    if let Some(ns) = fs::read_to_string("/proc/self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-    {
+    let threads = fs::read_dir("/proc/self/task").ok().map(|dir| {
+        dir.filter_map(Result::ok)
+            .map(|task| {
+                fs::read_to_string(task.path().join("schedstat"))
+                    .ok()
+                    .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            })
+            .sum::<Option<u64>>()
+    });
+    if let Some(Some(ns)) = threads {
         return ns;
     }
     fs::read_to_string("/proc/self/stat")
