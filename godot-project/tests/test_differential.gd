@@ -751,6 +751,108 @@ func test_throughput_report() -> void:
 	await _run_differential(_scenario_throughput, {"S received": 3000})
 
 
+## MultiplayerPeer used directly (no SceneMultiplayer), polled by hand: packets in every
+## transfer mode on user channels 0 and 2, one unreliable packet above the MTU, in both
+## directions. The receiver records what get_packet_peer/channel/mode report for each.
+func _scenario_raw_packets(server_kind: String, client_kind: String, ip: String) -> Dictionary:
+	var server := make_peer(server_kind)
+	var client := make_peer(client_kind)
+	var result := {}
+	server.call(&"set_bind_ip", ip)
+	if check_eq(server.call(&"create_server", 0), OK, "create_server(0) on " + ip) \
+			and check_eq(client.call(&"create_client", ip, server.get(&"host").get_local_port()),
+					OK, "create_client"):
+		var connected := {}
+		server.peer_connected.connect(func(id: int) -> void: connected["S"] = id)
+		client.peer_connected.connect(func(id: int) -> void: connected["C"] = id)
+		if await _step("raw peers connected", func() -> bool:
+				server.poll()
+				client.poll()
+				return connected.size() == 2):
+			check_eq(connected["C"], 1, "the client sees the server as peer 1")
+			check_eq(connected["S"], client.get_unique_id(), "the server sees the client's id")
+			var sent := 0
+			for sender in [client, server]:
+				sender.set_target_peer(0 if sender == server else 1)
+				for channel in [0, 2]:
+					for mode in [MultiplayerPeer.TRANSFER_MODE_RELIABLE,
+							MultiplayerPeer.TRANSFER_MODE_UNRELIABLE,
+							MultiplayerPeer.TRANSFER_MODE_UNRELIABLE_ORDERED]:
+						sender.transfer_channel = channel
+						sender.transfer_mode = mode
+						check_eq(sender.put_packet(PackedByteArray([mode, channel, sent])), OK, "put_packet")
+						sent += 1
+				sender.transfer_channel = 0
+				sender.transfer_mode = MultiplayerPeer.TRANSFER_MODE_UNRELIABLE
+				check_eq(sender.put_packet(_pattern(3000, 5)), OK, "put_packet of 3000 bytes")
+			var got := {"S": [], "C": []}
+			await wait_until(func() -> bool:
+				for pair in [["S", server], ["C", client]]:
+					var p: MultiplayerPeer = pair[1]
+					p.poll()
+					while p.get_available_packet_count() > 0:
+						var from := p.get_packet_peer()
+						var line := "from %s, channel %d, mode %d: " % [
+								"client" if from == client.get_unique_id() else str(from),
+								p.get_packet_channel(), p.get_packet_mode()]
+						var data := p.get_packet()
+						got[pair[0]].append(line + (str(Array(data)) if data.size() < 8
+								else "%d bytes" % data.size()))
+				return got["S"].size() >= 7 and got["C"].size() >= 7, 5.0)
+			for side in got:
+				got[side].sort()
+			result = got
+	for p in [server, client]:
+		if p.get_connection_status() != MultiplayerPeer.CONNECTION_DISCONNECTED:
+			p.close()
+	return result
+
+
+## Whether this Godot's own ENet handles IPv6 (Debian's links the IPv4-only system ENet).
+static func builtin_has_ipv6() -> bool:
+	var probe := ENetMultiplayerPeer.new()
+	probe.set_bind_ip("::1")
+	var ok := probe.create_server(0) == OK
+	probe.close()
+	return ok
+
+
+func _test_raw_packets(ip: String, pairings: Array[String] = ALL_PAIRINGS) -> void:
+	var expect_side := func(sender: String, first: int) -> Array[String]:
+		var lines: Array[String] = []
+		var n := first
+		for channel in [0, 2]:
+			for mode in [2, 0, 1]:
+				lines.append("from %s, channel %d, mode %d: [%d, %d, %d]" % [sender, channel, mode,
+						mode, channel, n])
+				n += 1
+		# A large unreliable packet travels as unreliable fragments, reported as ordered.
+		lines.append("from %s, channel 0, mode 1: 3000 bytes" % sender)
+		lines.sort()
+		return lines
+	await _run_differential(_scenario_raw_packets.bind(ip), {
+		"S": expect_side.call("client", 0),
+		"C": expect_side.call("1", 6),
+	}, pairings)
+
+
+func test_raw_packets_modes_and_channels() -> void:
+	await _test_raw_packets("127.0.0.1")
+
+
+func test_raw_packets_over_ipv6() -> void:
+	var probe := PacketPeerUDP.new()
+	if probe.bind(0, "::1") != OK:
+		fail("IPv6 loopback (::1) is not available on this machine")
+		return
+	probe.close()
+	var pairings: Array[String] = ALL_PAIRINGS
+	if not builtin_has_ipv6():
+		print("    this Godot's built-in ENet cannot bind ::1 (IPv4-only ENet): running rust/rust only")
+		pairings = ["rust/rust"]
+	await _test_raw_packets("::1", pairings)
+
+
 static func make_connection(kind: String) -> RefCounted:
 	if kind == "rust":
 		return ClassDB.instantiate(&"RustENetConnection")
