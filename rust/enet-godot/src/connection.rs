@@ -456,6 +456,8 @@ impl RustENetConnection {
     pub fn dtls_client_setup(
         &mut self,
         hostname: GString,
+        // Godot declares a null default and then refuses null; gdext 0.5 cannot declare object
+        // defaults, so the argument is required here.
         client_options: Option<Gd<TlsOptions>>,
     ) -> Error {
         if !self.is_active() {
