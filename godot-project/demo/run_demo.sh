@@ -58,7 +58,7 @@ for pid in "$ann_pid" "$bob_pid" "$server_pid"; do
     wait "$pid" || status=1
 done
 pids=()
-if [[ $status -ne 0 ]] || grep -q 'SCRIPT ERROR' "$logs"/*.log; then
+if [[ $status -ne 0 ]] || grep -Eq 'SCRIPT ERROR|leaked at exit|still in use at exit' "$logs"/*.log; then
     echo "demo: FAILED (see the output above)" >&2
     exit 1
 fi
