@@ -10,7 +10,7 @@
  *   - servers and paced clients: one enet_host_service(host, &event, 1) per loop iteration
  *     (waits up to 1 ms, returns early on an event), then enet_host_check_events until empty;
  *   - the throughput sender tops its backlog up, then services the same way (1 ms wait);
- *   - the flood sender (unreliable rate) queues 64 messages, enet_host_service(..., 0), drains;
+ *   - the flood sender (unsequenced rate) queues 64 messages, enet_host_service(..., 0), drains;
  *   - fan-in clients: 10 client hosts, each serviced with a zero timeout, then a 1 ms sleep;
  *   - replies are queued with enet_peer_send and leave with the next service call (no flush).
  *
@@ -594,7 +594,11 @@ static int bulk_client(const char *port, size_t bytes) {
     return 0;
 }
 
-/* ---- unreliable packet rate (for the raw-UDP ceiling) ------------------------------------- */
+/* ---- unreliable packet rate (for the raw-UDP ceiling) -------------------------------------
+ * Unsequenced messages: a sequenced unreliable flood turns every 65536th message into a
+ * reliable one (ENet's sequence-number upgrade), and once a saturated receiver drops that one,
+ * every later message waits behind its retransmission, so the rate would measure loss recovery
+ * under overload instead of the message path. */
 
 #define FLOOD_MESSAGE 64
 #define FLOOD_BATCH 64
@@ -642,7 +646,7 @@ static int flood_client(const char *port, double secs) {
     while (now_us() < hard) {
         if (connected) {
             for (int k = 0; k < FLOOD_BATCH; k++) {
-                ENetPacket *p = enet_packet_create(payload, sizeof payload, 0);
+                ENetPacket *p = enet_packet_create(payload, sizeof payload, ENET_PACKET_FLAG_UNSEQUENCED);
                 if (enet_peer_send(peer, CHANNEL_UNRELIABLE, p) != 0) {
                     enet_packet_destroy(p);
                     break;

@@ -506,7 +506,7 @@ pub fn run(options: &Options) -> io::Result<()> {
         let ceiling = udp[1];
         let fraction = flood.map(|v| Some(v? / ceiling?));
         report
-            .push(Row::new("ceiling", "unreliable 64 B msgs/s", flood, Target::None).precision(0));
+            .push(Row::new("ceiling", "unsequenced 64 B msgs/s", flood, Target::None).precision(0));
         report.push(
             Row::new("ceiling", "raw UDP 64 B dgrams/s", udp, Target::None)
                 .precision(0)

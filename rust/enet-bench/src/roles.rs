@@ -5,7 +5,7 @@
 //! - servers and paced clients: one [`UdpHost::service`] with a 1 ms wait per loop iteration
 //!   (returns early on an event), then [`UdpHost::check_events`] until empty;
 //! - the throughput sender tops its backlog up, then services the same way (1 ms wait);
-//! - the flood sender (unreliable rate) queues 64 messages, `service(0)`, drains;
+//! - the flood sender (unsequenced rate) queues 64 messages, `service(0)`, drains;
 //! - fan-in clients: 10 client hosts, each serviced with a zero timeout, then a 1 ms sleep;
 //! - replies are queued with `send` and leave with the next service call (no flush).
 //!
@@ -577,6 +577,7 @@ pub fn bulk_client(port: u16, bytes: usize) -> Result {
 }
 
 // ---- unreliable packet rate (for the raw-UDP ceiling) ------------------------------------------
+// Unsequenced messages: see the C side for why a sequenced flood measures loss recovery instead.
 
 pub fn flood_server(secs: f64) -> Result {
     let mut host = server_host(4)?;
@@ -622,7 +623,7 @@ pub fn flood_client(port: u16, secs: f64) -> Result {
     while !done && Instant::now() < hard {
         if connected {
             for _ in 0..FLOOD_BATCH {
-                let packet = Packet::unreliable(payload.clone());
+                let packet = Packet::unsequenced(payload.clone());
                 if host
                     .host_mut()
                     .send(peer, CHANNEL_UNRELIABLE, packet)
