@@ -26,5 +26,5 @@ pub use dtls::{
 pub use link::{LinkConditions, LinkStatistics, MAX_QUEUE_DELAY};
 pub use udp_host::{
     BindAddress, DriverStatistics, LinkDirection, MAXIMUM_DATAGRAM, RECEIVE_BATCH, UdpHost,
-    canonical_addr,
+    WaitPrecision, canonical_addr,
 };
