@@ -18,8 +18,8 @@ usage: rust-enet-bench [--quick] [--json FILE] [--only LIST] [--rounds N] [--aga
   --only LIST    comma-separated subset of: tput,fanin,idle,lat,bulk,ceiling
   --rounds N     runs per side (default 3, 1 with --quick); the table shows medians
   --against EXE  A/B mode: compare with another rust-enet-bench build instead of C ENet
-  --precise-waits  rust_enet with UdpHost::set_precise_waits(true) (a helper thread ends
-                 each wait on time; std's blocking-read timeouts overshoot by ticks)
+  --precise-waits  rust_enet with WaitPrecision::Precise (a helper thread ends every wait on
+                 time; std's blocking-read timeouts overshoot by ticks) instead of Auto
   --c-default-buffers  run C ENet with the system's default socket buffers instead of the
                  256 KiB it asks for (what std, which cannot set SO_RCVBUF, gets)";
 

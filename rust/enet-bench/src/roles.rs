@@ -16,7 +16,7 @@ use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use rust_enet_net::{BindAddress, UdpHost};
+use rust_enet_net::{BindAddress, UdpHost, WaitPrecision};
 use rust_enet_proto::{Event, HostConfig, Packet, PacketFlags, PeerId};
 
 use crate::sys::{cpu_ns, percentile, vm_hwm_kib};
@@ -50,11 +50,12 @@ fn loopback() -> IpAddr {
     IpAddr::V4(Ipv4Addr::LOCALHOST)
 }
 
-/// `UdpHost::set_precise_waits` for every host of this process: the orchestrator's
-/// `--precise-waits` sets `RUST_ENET_BENCH_PRECISE_WAITS` for rust_enet processes.
+/// `UdpHost::set_wait_precision(Precise)` for every host of this process when the
+/// orchestrator's `--precise-waits` set `RUST_ENET_BENCH_PRECISE_WAITS`; otherwise the default
+/// (`Auto`).
 fn configure(host: &mut UdpHost) {
     if std::env::var_os("RUST_ENET_BENCH_PRECISE_WAITS").is_some() {
-        host.set_precise_waits(true);
+        host.set_wait_precision(WaitPrecision::Precise);
     }
 }
 
