@@ -271,6 +271,20 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
+/// CPUs, kernel and load at the start: the numbers only mean something next to these.
+fn machine() -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, usize::from);
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let kernel = read("/proc/sys/kernel/osrelease");
+    let load = read("/proc/loadavg");
+    let load: Vec<&str> = load.split_whitespace().take(3).collect();
+    format!(
+        "machine: {cpus} CPUs, Linux {}, load average {} at start",
+        kernel.trim(),
+        load.join(" ")
+    )
+}
+
 /// The system's default socket receive buffer (`net.core.rmem_default`), 212992 if unknown.
 fn default_rcvbuf() -> u64 {
     std::fs::read_to_string("/proc/sys/net/core/rmem_default")
@@ -312,6 +326,7 @@ pub fn run(options: &Options) -> io::Result<()> {
     };
     let sides = [("rust_enet", &rust), (reference_name, &c)];
     let mut report = Report::default();
+    let machine = machine();
     let started = Instant::now();
     let progress = |name: &str| eprintln!("[{:5.1}s] {name}", started.elapsed().as_secs_f64());
 
@@ -540,6 +555,8 @@ pub fn run(options: &Options) -> io::Result<()> {
     );
     let elapsed = started.elapsed().as_secs_f64();
     eprintln!("[{elapsed:5.1}s] done");
+    println!("{machine}");
+    report.machine(&machine);
     match &options.against {
         None => println!(
             "rust_enet{} vs C ENet 1.3.17{}, loopback, median of {rounds} alternating round(s); \

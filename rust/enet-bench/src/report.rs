@@ -78,11 +78,17 @@ impl Row {
 pub struct Report {
     rows: Vec<Row>,
     skipped: Vec<(String, String)>,
+    machine: String,
 }
 
 impl Report {
     pub fn push(&mut self, row: Row) {
         self.rows.push(row);
+    }
+
+    /// Where the numbers were taken (CPUs, kernel, load).
+    pub fn machine(&mut self, machine: &str) {
+        self.machine = machine.into();
     }
 
     /// A scenario that was not run, and why.
@@ -163,7 +169,10 @@ impl Report {
     /// The same rows as a JSON array of objects.
     pub fn json(&self) -> String {
         let num = |v: Option<f64>| v.map_or("null".into(), |x| format!("{x}"));
-        let mut out = String::from("{\n  \"rows\": [\n");
+        let mut out = format!(
+            "{{\n  \"machine\": {},\n  \"rows\": [\n",
+            json_string(&self.machine)
+        );
         for (i, row) in self.rows.iter().enumerate() {
             let ratio = row.ratio();
             let met = row
