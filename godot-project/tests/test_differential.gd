@@ -914,6 +914,65 @@ func test_mixed_swarm() -> void:
 	await _run_differential(_scenario_mixed_swarm, expected, ["builtin/mixed", "rust/mixed"])
 
 
+## Signal handlers call back into the peer that is emitting (as SceneMultiplayer does): the
+## server sends to a client from its peer_connected handler, the client reads its state from
+## its handler, and closes itself from its peer_disconnected handler when the server leaves.
+func _scenario_reentrant(server_kind: String, client_kind: String) -> Dictionary:
+	var server := make_peer(server_kind)
+	var client := make_peer(client_kind)
+	var seen := {}
+	if not (check_eq(server.call(&"create_server", 0), OK, "create_server(0)")
+			and check_eq(client.call(&"create_client", "127.0.0.1",
+					server.get(&"host").get_local_port()), OK, "create_client")):
+		return {}
+	# The handlers capture the peers, so they are disconnected at the end (else: a cycle).
+	var on_server_connected := func(id: int) -> void:
+		server.set_target_peer(id)
+		server.transfer_mode = MultiplayerPeer.TRANSFER_MODE_RELIABLE
+		seen["server put_packet in handler"] = server.put_packet(PackedByteArray([42]))
+		seen["server id in handler"] = server.get_unique_id()
+	var on_client_connected := func(id: int) -> void:
+		seen["client status in handler"] = client.get_connection_status()
+		seen["client saw"] = id
+	var on_client_disconnected := func(_id: int) -> void:
+		client.close()
+		seen["client status after close in handler"] = client.get_connection_status()
+	server.peer_connected.connect(on_server_connected)
+	client.peer_connected.connect(on_client_connected)
+	client.peer_disconnected.connect(on_client_disconnected)
+	var packets := []
+	await wait_until(func() -> bool:
+		server.poll()
+		client.poll()
+		while client.get_available_packet_count() > 0:
+			packets.append(Array(client.get_packet()))
+		return packets.size() > 0, 5.0)
+	seen["client received"] = packets
+	server.close()
+	await wait_until(func() -> bool:
+		if client.get_connection_status() != MultiplayerPeer.CONNECTION_DISCONNECTED:
+			client.poll()
+		return seen.has("client status after close in handler"), 5.0)
+	for p in [server, client]:
+		if p.get_connection_status() != MultiplayerPeer.CONNECTION_DISCONNECTED:
+			p.close()
+	server.peer_connected.disconnect(on_server_connected)
+	client.peer_connected.disconnect(on_client_connected)
+	client.peer_disconnected.disconnect(on_client_disconnected)
+	return seen
+
+
+func test_reentrant_calls_from_signal_handlers() -> void:
+	await _run_differential(_scenario_reentrant, {
+		"server put_packet in handler": OK,
+		"server id in handler": 1,
+		"client status in handler": MultiplayerPeer.CONNECTION_CONNECTED,
+		"client saw": 1,
+		"client received": [[42]],
+		"client status after close in handler": MultiplayerPeer.CONNECTION_DISCONNECTED,
+	})
+
+
 static func make_connection(kind: String) -> RefCounted:
 	if kind == "rust":
 		return ClassDB.instantiate(&"RustENetConnection")
