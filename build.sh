@@ -98,11 +98,13 @@ build_addon() {
 }
 
 # godot-project/addons/rust_enet is a committed copy of addons/rust_enet (without binaries), kept
-# identical here so nobody copies by hand.
+# identical here so nobody copies by hand. The `.uid` files the Godot editor (4.4+) writes next to
+# the copy's files are left alone.
 sync_project_addon() {
-    if [[ -d $PROJECT_ADDON_DIR ]] && ! diff -r -q -x bin "$ADDON_DIR" "$PROJECT_ADDON_DIR" >/dev/null; then
+    if [[ -d $PROJECT_ADDON_DIR ]] &&
+        ! diff -r -q -x bin -x '*.uid' "$ADDON_DIR" "$PROJECT_ADDON_DIR" >/dev/null; then
         if [[ -n ${CI:-} ]]; then
-            diff -r -x bin "$ADDON_DIR" "$PROJECT_ADDON_DIR" >&2 || true
+            diff -r -x bin -x '*.uid' "$ADDON_DIR" "$PROJECT_ADDON_DIR" >&2 || true
             die "godot-project/addons/rust_enet differs from addons/rust_enet; run ./build.sh build and commit the result"
         fi
         log "addons/rust_enet changed: updating godot-project/addons/rust_enet (commit both)"
@@ -111,6 +113,9 @@ sync_project_addon() {
     rm -rf "$tmp"
     mkdir -p "$PROJECT_DIR/addons"
     cp -a "$ADDON_DIR" "$tmp"
+    if [[ -d $PROJECT_ADDON_DIR ]]; then
+        (cd "$PROJECT_ADDON_DIR" && find . -name '*.uid' -exec cp --parents {} "$tmp" \;)
+    fi
     rm -rf "$PROJECT_ADDON_DIR"
     mv "$tmp" "$PROJECT_ADDON_DIR"
 }
