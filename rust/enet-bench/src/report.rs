@@ -123,7 +123,7 @@ impl Report {
                 row.metric.clone(),
                 value(row.values[0]),
                 value(row.values[1]),
-                ratio.map_or("n/a".into(), |r| format!("{r:.2}x")),
+                ratio.map_or("n/a".into(), |r| format!("{r:.3}x")),
                 row.target.text(),
                 met.into(),
             ]);
@@ -248,8 +248,8 @@ mod tests {
         report.push(Row::new("c", "z", [None, Some(1.0)], Target::AtMost(1.0)));
         report.skipped("d", "not \"ready\"");
         let table = report.table();
-        assert!(table.contains("2.00x") && table.contains("yes"));
-        assert!(table.contains("0.25x") && table.contains("NO"));
+        assert!(table.contains("2.000x") && table.contains("yes"));
+        assert!(table.contains("0.250x") && table.contains("NO"));
         assert!(table.contains("n/a"));
         let json = report.json();
         assert!(json.contains("\"ratio\": 2,") && json.contains("\"met\": false"));
