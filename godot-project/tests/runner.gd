@@ -7,8 +7,10 @@ extends Node
 ## `file::case` name contains one of the FILTER arguments (arguments starting with `--` are
 ## options that suites read themselves). Prints one line per case and a final
 ## `N passed, N failed` line, then quits with exit code 1 if anything failed. It also fails when
-## the rust_enet GDExtension is not loaded, when a suite does not load (parse error), and when a
-## case raises a script error (detected here on Godot 4.5+; build.sh also scans the log).
+## the rust_enet GDExtension is not loaded, when a suite does not load (parse error), when a
+## case raises a script error (detected here on Godot 4.5+; build.sh also scans the log) and
+## when a case leaves orphan nodes behind. Objects still alive at exit are reported by Godot only
+## after the runner has quit; build.sh fails the run on that report.
 
 const TESTS_DIR := "res://tests"
 const EXTENSION_PATH := "res://addons/rust_enet/rust_enet.gdextension"
@@ -83,6 +85,7 @@ func _run_suite(path: String, filters: PackedStringArray) -> void:
 
 
 func _run_case(script: Script, full_name: String, case_name: String) -> void:
+	var orphans_before := Performance.get_monitor(Performance.OBJECT_ORPHAN_NODE_COUNT)
 	var suite: Node = script.new()
 	add_child(suite)
 	var errors_before := _script_error_count()
@@ -111,11 +114,16 @@ func _run_case(script: Script, full_name: String, case_name: String) -> void:
 		messages.append_array(_errors.since(errors_before))
 	elif not problem.is_empty():
 		messages.append(problem)
-	_record(full_name, messages.is_empty(), "; ".join(messages), Time.get_ticks_msec() - started)
-
+	var msec := Time.get_ticks_msec() - started
 	remove_child(suite)
 	suite.queue_free()
 	await get_tree().process_frame
+	# Leaked nodes show up here; leaked RefCounted cycles only in Godot's report at exit, which
+	# build.sh checks.
+	var orphans := Performance.get_monitor(Performance.OBJECT_ORPHAN_NODE_COUNT) - orphans_before
+	if orphans > 0:
+		messages.append("leaked %d orphan node(s)" % orphans)
+	_record(full_name, messages.is_empty(), "; ".join(messages), msec)
 
 
 func _script_error_count() -> int:
