@@ -4,9 +4,12 @@ use std::time::{Duration, Instant};
 
 use rust_enet_proto::EnetTime;
 
-/// ENet time at the clock's origin. Non-zero, so code that treats time 0 as "never" is exercised
-/// the way it is with C ENet, whose clock is rarely 0 either.
-pub const CLOCK_START: u32 = 1;
+/// ENet time at the clock's origin: about 17 minutes. A reset peer's "last heard" time is 0, and
+/// ENet reads that as "long ago" because its own clock has usually run for a while by the time a
+/// connection is made; so a freshly connected peer is pinged at once and gets a real RTT estimate
+/// within a round trip. Starting near 0 would leave the 500 ms default in place for the first ping
+/// interval, and the first lost reliable datagram would wait out a 500 ms retransmission timeout.
+pub const CLOCK_START: u32 = 0x0010_0000;
 
 /// Maps `Instant` to [`EnetTime`]: whole milliseconds since the origin, plus a start value.
 #[derive(Debug, Clone, Copy)]

@@ -245,3 +245,28 @@ fn ipv6_and_ipv4_clients_reach_a_wildcard_server() {
     };
     assert_eq!(server.host().peer(peer).unwrap().address(), v6.local_addr());
 }
+
+#[test]
+fn client_measures_round_trip_time_right_after_connecting() {
+    // C ENet pings a freshly connected peer at once (its "last heard" time reads as long ago), so
+    // the client's RTT estimate leaves the 500 ms default within a few round trips instead of
+    // waiting for the first 500 ms ping interval. A stale 500 ms estimate makes the first lost
+    // reliable datagram cost a 500 ms retransmission timeout.
+    let mut server = host(4);
+    let mut client = host(1);
+    let (peer, _) = connect(&mut client, &mut server);
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(150) {
+        client.service(Duration::from_millis(1)).unwrap();
+        server.service(Duration::from_millis(1)).unwrap();
+    }
+    let rtt = client
+        .host()
+        .peer(peer)
+        .expect("client peer")
+        .round_trip_time();
+    assert!(
+        rtt < 250,
+        "client RTT still {rtt} ms 150 ms after connecting"
+    );
+}
