@@ -1,0 +1,325 @@
+extends Node
+## Benchmark scenario 6: one server and N clients (default 32) exchanging RPCs through
+## SceneMultiplayer as fast as the frame loop allows, with RustENetPeer or Godot's built-in
+## ENetMultiplayerPeer. Prints one `BENCH_RESULT {json}` line and quits. Nothing is asserted.
+##
+##     godot --headless --path godot-project res://bench/bench_rpc.tscn -- --peer=rust|builtin
+##         [--clients=32] [--seconds=5] [--warmup=1] [--reliable=4] [--unreliable=4]
+##         [--window=256] [--payload=32] [--timeout=120]
+##
+## Layout: everything runs in this one process. The server and every client have their own
+## branch (/root/BenchRpc/Server, /root/BenchRpc/C<i>) with their own SceneMultiplayer
+## (`SceneTree.set_multiplayer`) and peer, talking over 127.0.0.1. The tree's automatic polling
+## is off; `_process` polls each API itself so the server's share of the frame can be timed
+## apart from the clients'. One process keeps the comparison fair on a small shared machine
+## (33 or even 2 uncapped Godot processes would mostly measure the scheduler) and gives both
+## implementations exactly the same loop.
+##
+## Each frame, in this order:
+##   1. every client: `poll()`, then `reliable` calls of `rel` (only while fewer than `window`
+##      of its reliable RPCs are unacknowledged by the server's `ack`) and `unreliable` calls
+##      of `unrel`, all `rpc_id(1, ...)` with a `payload`-byte PackedByteArray;
+##   2. the server: `poll()`, then one unreliable `ack(count)` to each client whose reliable
+##      count changed this frame, and one unreliable `state` broadcast (`rpc()`) to everyone.
+## After all clients are connected: `warmup` s of traffic (epoch 0), then `seconds` s measured
+## (epoch 1), then the clients stop and the server polls until every epoch-1 reliable RPC has
+## arrived (at most 3 s). RPCs count when they arrive carrying epoch 1, so delivery fractions are
+## exact; rates divide by the measured window. The frame loop is uncapped (Engine.max_fps 0,
+## no low-processor sleep, which headless Godot otherwise applies every frame).
+
+const RESULT_PREFIX := "BENCH_RESULT "
+const GameScript := preload("res://bench/bench_game.gd")
+const DRAIN_LIMIT_USEC := 3_000_000
+## ENetConnection / RustENetConnection.pop_statistic keys.
+const SENT_PACKETS := 1
+const RECEIVED_PACKETS := 3
+
+var _opt := {
+	"peer": "rust", "clients": "32", "seconds": "5", "warmup": "1", "reliable": "4",
+	"unreliable": "4", "window": "256", "payload": "32", "timeout": "120",
+}
+
+var _server := {}
+var _clients: Array[Dictionary] = []
+var _payload := PackedByteArray()
+var _phase := "connect"  # connect, warmup, measure, drain, done
+var _phase_start_usec := 0
+var _started_usec := 0
+var _epoch := 0
+var _frame := 0
+
+# Counters of the measured window.
+var _sent_rel := 0
+var _sent_unrel := 0
+var _sent_state := 0
+var _window_usec := 0
+var _last_frame_usec := 0
+var _frame_usec: PackedInt64Array = []
+var _process_usec: PackedInt64Array = []
+var _server_usec: PackedInt64Array = []
+var _clients_usec: PackedInt64Array = []
+var _stats_start := {}
+var _stats_end := {}
+var _window_limited_frames := 0
+
+
+func _ready() -> void:
+	for arg in OS.get_cmdline_user_args():
+		if arg.begins_with("--") and "=" in arg:
+			var kv := arg.trim_prefix("--").split("=", true, 1)
+			if not _opt.has(kv[0]):
+				_fail("unknown option --%s" % kv[0])
+				return
+			_opt[kv[0]] = kv[1]
+	if _opt.peer != "rust" and _opt.peer != "builtin":
+		_fail("--peer must be rust or builtin")
+		return
+	Engine.max_fps = 0
+	OS.low_processor_usage_mode = false
+	OS.low_processor_usage_mode_sleep_usec = 0
+	get_tree().multiplayer_poll = false
+	_payload.resize(int(_opt.payload))
+	for i in _payload.size():
+		_payload[i] = i & 0xFF
+	_started_usec = Time.get_ticks_usec()
+
+	_server = _branch("Server")
+	var err: Error = _server.peer.call(&"create_server", 0, int(_opt.clients))
+	if err != OK:
+		_fail("create_server: %s" % error_string(err))
+		return
+	_server.api.multiplayer_peer = _server.peer
+	var port: int = _server.peer.get(&"host").get_local_port()
+	for i in int(_opt.clients):
+		var c := _branch("C%d" % i)
+		err = c.peer.call(&"create_client", "127.0.0.1", port)
+		if err != OK:
+			_fail("create_client: %s" % error_string(err))
+			return
+		c.api.multiplayer_peer = c.peer
+		c["seq"] = 0
+		c["rel_sent_total"] = 0
+		_clients.append(c)
+	_set_phase("connect")
+
+
+func _make_peer() -> MultiplayerPeer:
+	if _opt.peer == "rust":
+		return ClassDB.instantiate(&"RustENetPeer")
+	return ENetMultiplayerPeer.new()
+
+
+func _branch(branch_name: String) -> Dictionary:
+	var root := Node.new()
+	root.name = branch_name
+	add_child(root)
+	var game: Node = GameScript.new()
+	game.name = "Game"
+	root.add_child(game)
+	var api := SceneMultiplayer.new()
+	get_tree().set_multiplayer(api, root.get_path())
+	return {"root": root, "game": game, "api": api, "peer": _make_peer()}
+
+
+func _set_phase(phase: String) -> void:
+	_phase = phase
+	_phase_start_usec = Time.get_ticks_usec()
+
+
+func _phase_usec() -> int:
+	return Time.get_ticks_usec() - _phase_start_usec
+
+
+func _process(_delta: float) -> void:
+	if _phase == "done":
+		return
+	var now := Time.get_ticks_usec()
+	if now - _started_usec > int(_opt.timeout) * 1_000_000:
+		_fail("timed out in phase %s after %s s" % [_phase, _opt.timeout])
+		return
+	var measuring := _phase == "measure"
+	if measuring:
+		_frame_usec.append(now - _last_frame_usec)
+	_last_frame_usec = now
+	var sending := _phase == "warmup" or _phase == "measure"
+
+	# 1. Clients.
+	var t0 := Time.get_ticks_usec()
+	for c in _clients:
+		c.api.poll()
+		if not sending:
+			continue
+		var game: Node = c.game
+		for i in int(_opt.reliable):
+			if c.rel_sent_total - game.acked >= int(_opt.window):
+				if measuring:
+					_window_limited_frames += 1
+				break
+			c.seq += 1
+			c.rel_sent_total += 1
+			game.rel.rpc_id(1, _epoch, c.seq, _payload)
+			if measuring:
+				_sent_rel += 1
+		for i in int(_opt.unreliable):
+			c.seq += 1
+			game.unrel.rpc_id(1, _epoch, c.seq, _payload)
+			if measuring:
+				_sent_unrel += 1
+
+	# 2. Server.
+	var t1 := Time.get_ticks_usec()
+	var api: SceneMultiplayer = _server.api
+	api.poll()
+	var sgame: Node = _server.game
+	for id in sgame.dirty:
+		sgame.ack.rpc_id(id, sgame.rel_total[id])
+	sgame.dirty.clear()
+	if sending and api.get_peers().size() > 0:
+		_frame += 1
+		sgame.state.rpc(_epoch, _frame, _payload)
+		if measuring:
+			_sent_state += api.get_peers().size()
+	var t2 := Time.get_ticks_usec()
+	if measuring:
+		_clients_usec.append(t1 - t0)
+		_server_usec.append(t2 - t1)
+		_process_usec.append(t2 - t0)
+
+	match _phase:
+		"connect":
+			if _all_connected():
+				_set_phase("warmup")
+		"warmup":
+			if _phase_usec() >= int(float(_opt.warmup) * 1e6):
+				_epoch = 1
+				_stats_start = _host_stats()
+				_set_phase("measure")
+				_last_frame_usec = Time.get_ticks_usec()
+		"measure":
+			if _phase_usec() >= int(float(_opt.seconds) * 1e6):
+				_window_usec = _phase_usec()
+				_stats_end = _host_stats()
+				_epoch = 2
+				_set_phase("drain")
+		"drain":
+			if sgame.rel_measured >= _sent_rel or _phase_usec() > DRAIN_LIMIT_USEC:
+				_finish()
+
+
+func _all_connected() -> bool:
+	if _server.api.get_peers().size() < _clients.size():
+		return false
+	for c in _clients:
+		if c.peer.get_connection_status() != MultiplayerPeer.CONNECTION_CONNECTED:
+			return false
+	return true
+
+
+## Datagrams sent and received by the server's host and by all client hosts together.
+func _host_stats() -> Dictionary:
+	var out := {"server_out": 0, "server_in": 0, "clients_out": 0, "clients_in": 0}
+	# pop_statistic resets the counter, so the first call (at the window's start) clears it.
+	var host: Object = _server.peer.get(&"host")
+	out.server_out = host.pop_statistic(SENT_PACKETS)
+	out.server_in = host.pop_statistic(RECEIVED_PACKETS)
+	for c in _clients:
+		var h: Object = c.peer.get(&"host")
+		out.clients_out += h.pop_statistic(SENT_PACKETS)
+		out.clients_in += h.pop_statistic(RECEIVED_PACKETS)
+	return out
+
+
+static func _mean(values: PackedInt64Array) -> float:
+	if values.is_empty():
+		return 0.0
+	var total := 0
+	for v in values:
+		total += v
+	return float(total) / values.size()
+
+
+## Nearest-rank percentile.
+static func _percentile(values: PackedInt64Array, p: float) -> float:
+	if values.is_empty():
+		return 0.0
+	var sorted := values.duplicate()
+	sorted.sort()
+	var rank := clampi(int(ceil(p / 100.0 * sorted.size())) - 1, 0, sorted.size() - 1)
+	return float(sorted[rank])
+
+
+func _finish() -> void:
+	var secs := _window_usec / 1e6
+	var sgame: Node = _server.game
+	var state_recv := 0
+	var acks := 0
+	for c in _clients:
+		state_recv += c.game.state_measured
+		acks += c.game.acks_received
+	var rel: int = sgame.rel_measured
+	var unrel: int = sgame.unrel_measured
+	var server_total := 0
+	for v in _server_usec:
+		server_total += v
+	var result := {
+		"peer": _opt.peer,
+		"clients": _clients.size(),
+		"seconds": secs,
+		"frames": _frame_usec.size(),
+		"fps": _frame_usec.size() / secs,
+		"reliable_per_frame": int(_opt.reliable),
+		"unreliable_per_frame": int(_opt.unreliable),
+		"window": int(_opt.window),
+		"payload": int(_opt.payload),
+		"rel_sent": _sent_rel,
+		"rel_delivered": rel,
+		"unrel_sent": _sent_unrel,
+		"unrel_delivered": unrel,
+		"state_sent": _sent_state,
+		"state_delivered": state_recv,
+		"rel_per_s": rel / secs,
+		"unrel_per_s": unrel / secs,
+		"state_per_s": state_recv / secs,
+		"rpcs_per_s": (rel + unrel + state_recv) / secs,
+		"rel_fraction": float(rel) / maxi(_sent_rel, 1),
+		"unrel_fraction": float(unrel) / maxi(_sent_unrel, 1),
+		"state_fraction": float(state_recv) / maxi(_sent_state, 1),
+		"window_limited_frames": _window_limited_frames,
+		"frame_us_mean": _mean(_frame_usec),
+		"frame_us_p99": _percentile(_frame_usec, 99),
+		"process_us_mean": _mean(_process_usec),
+		"process_us_p99": _percentile(_process_usec, 99),
+		"server_us_mean": _mean(_server_usec),
+		"server_us_p99": _percentile(_server_usec, 99),
+		"clients_us_mean": _mean(_clients_usec),
+		"server_us_per_rpc": server_total / float(maxi(rel + unrel, 1)),
+		"server_datagrams_out_per_s": _stats_end.server_out / secs,
+		"server_datagrams_in_per_s": _stats_end.server_in / secs,
+		"clients_datagrams_out_per_s": _stats_end.clients_out / secs,
+		"acks_received": acks,
+	}
+	print(RESULT_PREFIX + JSON.stringify(result))
+	_shutdown(0)
+
+
+func _fail(why: String) -> void:
+	printerr("bench_rpc: FAILED: %s" % why)
+	print("BENCH_FAILED %s" % why)
+	_shutdown(1)
+
+
+func _shutdown(code: int) -> void:
+	_phase = "done"
+	var all: Array = _clients.duplicate()
+	if not _server.is_empty():
+		all.append(_server)
+	for e in all:
+		if e.api.multiplayer_peer != null:
+			e.api.multiplayer_peer = null
+		if e.peer.get_connection_status() != MultiplayerPeer.CONNECTION_DISCONNECTED:
+			e.peer.close()
+		get_tree().set_multiplayer(null, e.root.get_path())
+		e.root.queue_free()
+	_clients.clear()
+	_server = {}
+	get_tree().quit(code)
