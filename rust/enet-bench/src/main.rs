@@ -10,6 +10,7 @@
 //! Usage: `rust-enet-bench [--quick] [--json FILE] [--only tput,fanin,idle,lat,bulk,ceiling]`.
 #![forbid(unsafe_code)]
 
+mod godot;
 mod orchestrate;
 mod raw_udp;
 mod report;

@@ -21,7 +21,9 @@ usage: rust-enet-bench [--quick] [--json FILE] [--only LIST] [--rounds N] [--aga
   --precise-waits  rust_enet with WaitPrecision::Precise (a helper thread ends every wait on
                  time; std's blocking-read timeouts overshoot by ticks) instead of Auto
   --c-default-buffers  run C ENet with the system's default socket buffers instead of the
-                 256 KiB it asks for (what std, which cannot set SO_RCVBUF, gets)";
+                 256 KiB it asks for (what std, which cannot set SO_RCVBUF, gets)
+  --godot-json FILE  add scenario 6 (Godot level) rows from bench_rpc.tscn results (JSON lines;
+                 `./build.sh bench` writes them)";
 
 const SCENARIOS: [&str; 6] = ["tput", "fanin", "idle", "lat", "bulk", "ceiling"];
 
@@ -35,6 +37,7 @@ pub struct Options {
     against: Option<PathBuf>,
     c_default_buffers: bool,
     precise_waits: bool,
+    godot_json: Option<PathBuf>,
 }
 
 impl Options {
@@ -48,6 +51,7 @@ impl Options {
             against: None,
             c_default_buffers: false,
             precise_waits: false,
+            godot_json: None,
         };
         let mut it = args.iter();
         while let Some(arg) = it.next() {
@@ -73,6 +77,10 @@ impl Options {
                 }
                 "--c-default-buffers" => options.c_default_buffers = true,
                 "--precise-waits" => options.precise_waits = true,
+                "--godot-json" => {
+                    options.godot_json =
+                        Some(it.next().ok_or("--godot-json needs a file name")?.into());
+                }
                 "--help" | "-h" => return Ok(None),
                 other => return Err(format!("unknown option `{other}`")),
             }
@@ -549,10 +557,15 @@ pub fn run(options: &Options) -> io::Result<()> {
         );
     }
 
-    report.skipped(
-        "6 Godot 32 clients",
-        "not run: RustENetPeer adapter not ready (RustENetPeer vs ENetMultiplayerPeer)",
-    );
+    match &options.godot_json {
+        Some(path) => crate::godot::rows(path)?
+            .into_iter()
+            .for_each(|row| report.push(row)),
+        None => report.skipped(
+            "6 Godot 32 clients",
+            "not run: `./build.sh bench` runs it (or pass --godot-json FILE)",
+        ),
+    }
     let elapsed = started.elapsed().as_secs_f64();
     eprintln!("[{elapsed:5.1}s] done");
     println!("{machine}");
