@@ -471,10 +471,13 @@ fn godot_agrees_on_generated_corpus() {
         }
     }
     std::fs::write(root.join("tmp/corpus_in.txt"), lines).unwrap();
-    let _ = std::process::Command::new("mount")
-        .args(["-t", "proc", "proc"])
-        .arg(root.join("proc"))
-        .output();
+    // Mount proc inside the root unless it already is (build.sh mounts it too).
+    if !root.join("proc/self").exists() {
+        let _ = std::process::Command::new("mount")
+            .args(["-t", "proc", "proc"])
+            .arg(root.join("proc"))
+            .output();
+    }
     let status = std::process::Command::new("chroot")
         .arg(root)
         .args([
