@@ -270,3 +270,29 @@ fn client_measures_round_trip_time_right_after_connecting() {
         "client RTT still {rtt} ms 150 ms after connecting"
     );
 }
+
+/// Godot's `create_client(address, port, channels, in, out, local_port)` binds the client to a
+/// chosen local port; the server must see the connection coming from exactly that port.
+#[test]
+fn client_bound_to_explicit_local_port_is_seen_from_that_port() {
+    // Ask the OS for a free port, release it and bind the client to it explicitly.
+    let local_port = std::net::UdpSocket::bind((LOOPBACK, 0))
+        .and_then(|s| s.local_addr())
+        .expect("probe a free port")
+        .port();
+    let mut client = UdpHost::bind(
+        BindAddress::Ip(LOOPBACK),
+        local_port,
+        HostConfig {
+            peer_limit: 1,
+            ..HostConfig::default()
+        },
+    )
+    .expect("bind the client to its explicit port");
+    assert_eq!(client.local_addr().port(), local_port);
+    let mut server = host(4);
+    let (_, remote) = connect(&mut client, &mut server);
+    let seen = server.host().peer(remote).expect("server peer").address();
+    assert_eq!(seen.port(), local_port);
+    assert_eq!(seen.ip(), LOOPBACK);
+}
