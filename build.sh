@@ -7,6 +7,7 @@
 #                      through RustENetPeer (--builtin: Godot's ENetMultiplayerPeer instead)
 #   ./build.sh suites [FILTER...]  build, then only the Godot suites (cases matching FILTER)
 #   ./build.sh godot [ARGS...]   run the test project's Godot with ARGS (after `build`)
+#   ./build.sh bench [--quick] [ARGS...]  Godot scenario 6 + rust/enet-bench vs C ENet, one table
 #
 # Environment:
 #   RUST_ENET_CACHE   cache root outside the repository (default ~/.cache/rust_enet)
@@ -339,6 +340,42 @@ cmd_demo() {
     "$PROJECT_DIR/demo/run_demo.sh" "$peer" "$GODOT_PROJECT" "${GODOT_CMD[@]}"
 }
 
+# Benchmark scenario 6 (godot-project/bench: RustENetPeer vs ENetMultiplayerPeer, headless
+# Godot), then rust/enet-bench/run.sh (scenarios 1-5 vs C ENet) with its own target directory
+# ($CARGO_TARGET_DIR-bench), which prints one table with the Godot rows added. ARGS go to
+# rust-enet-bench (--quick and --rounds N also shorten the Godot runs). Results are written to
+# $RUST_ENET_CACHE/bench/{godot-rpc.jsonl,bench.json}. Nothing is asserted on time.
+cmd_bench() {
+    local rounds=3 seconds=5 warmup=1 i
+    local args=("$@")
+    for ((i = 0; i < ${#args[@]}; i++)); do
+        case ${args[i]} in
+            --quick) rounds=1 seconds=2 warmup=0.5 ;;
+            --rounds) rounds=${args[i + 1]:-$rounds} ;;
+        esac
+    done
+    ensure_rust
+    build_addon
+    find_godot
+    local out=$RUST_ENET_CACHE/bench
+    mkdir -p "$out"
+    local godot_json=$out/godot-rpc.jsonl
+    : >"$godot_json"
+    log "scenario 6: bench_rpc.tscn, $rounds round(s) of ${seconds} s per peer, alternating"
+    "$PROJECT_DIR/bench/run_bench.sh" "$godot_json" "$rounds" "$GODOT_PROJECT" "${GODOT_CMD[@]}" \
+        -- --seconds="$seconds" --warmup="$warmup" --clients=32
+    local godot_rows=()
+    if [[ -s $godot_json ]]; then
+        godot_rows=(--godot-json "$godot_json")
+    else
+        log "scenario 6 produced no results; the table lists it as skipped"
+    fi
+    log "rust/enet-bench/run.sh ${args[*]}"
+    CARGO_TARGET_DIR=$CARGO_TARGET_DIR-bench "$REPO/rust/enet-bench/run.sh" \
+        --json "$out/bench.json" "${godot_rows[@]}" "${args[@]}"
+    log "results: $godot_json, $out/bench.json"
+}
+
 usage() {
     sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit "${1:-0}"
@@ -353,6 +390,7 @@ main() {
         demo) cmd_demo "$@" ;;
         suites) cmd_suites "$@" ;;
         godot) cmd_godot "$@" ;;
+        bench) cmd_bench "$@" ;;
         -h | --help | help) usage 0 ;;
         *) usage 1 ;;
     esac
