@@ -273,10 +273,20 @@ fn assert_throttle_drops_unreliable_pattern(
 fn packet_throttle_decelerates_on_rtt_rise_and_accelerates_back() {
     const ACCEL: u32 = 2;
     const DECEL: u32 = 4;
-    let (mut sim, server, client, cpeer, _) = pair(11, fixed(20));
+    let (mut sim, server, client, cpeer, speer) = pair(11, fixed(20));
     sim.host(client)
         .throttle_configure(cpeer, 5_000, ACCEL, DECEL);
     steady_reliable(&mut sim, client, cpeer, 100, 16, 12_000);
+    // THROTTLE_CONFIGURE carried the parameters to the server, which adopted them (9.1).
+    let sp = sim.nodes[server].host.peer(speer).unwrap();
+    assert_eq!(
+        (
+            sp.packet_throttle_interval(),
+            sp.packet_throttle_acceleration(),
+            sp.packet_throttle_deceleration()
+        ),
+        (5_000, ACCEL, DECEL)
+    );
     let p = sim.nodes[client].host.peer(cpeer).unwrap();
     assert_eq!(p.packet_throttle(), THROTTLE_SCALE);
     assert_eq!(p.packet_throttle_limit(), THROTTLE_SCALE);
@@ -451,6 +461,72 @@ fn host_outgoing_bandwidth_limits_bytes_sent_per_second() {
     assert!(
         (0.85..=1.15).contains(&ratio),
         "limited server sent {limited:.0} B/s against a {LIMIT} B/s limit"
+    );
+}
+
+#[test]
+fn remote_incoming_bandwidth_limits_what_the_host_sends_to_that_peer() {
+    // 9.3 part A, first loop: a peer that announced a finite incoming bandwidth gets a throttle
+    // limit of peerBandwidth * 32 / outgoingDataTotal. The server's own outgoing bandwidth is
+    // finite but large, so part B on the client tells it the client's 10 000 B/s (a server with
+    // outgoing 0 would be told 0 = unlimited, as ENet does).
+    const CLIENT_IN: u32 = 10_000;
+    let mut sim = Sim::new(51);
+    let server = sim.add_host(HostConfig {
+        outgoing_bandwidth: 1_000_000,
+        ..server_config(4, 0x51)
+    });
+    let client = sim.add_host(HostConfig {
+        incoming_bandwidth: CLIENT_IN,
+        ..server_config(1, 0x52)
+    });
+    sim.set_links(client, server, fixed(10));
+    let (_, speer) = sim.establish(client, server, 1);
+    sim.run_for(1_500);
+    assert_eq!(
+        sim.nodes[server]
+            .host
+            .peer(speer)
+            .unwrap()
+            .incoming_bandwidth(),
+        CLIENT_IN
+    );
+    sim.record = true;
+    let server_addr = sim.nodes[server].addr;
+    let payload = Bytes::from(vec![0x44; 1000]);
+    let start = sim.now;
+    let mut next = start.wrapping_add(50);
+    let mut min_limit = THROTTLE_SCALE;
+    // 20 KB/s of unreliable payload offered, twice what the client takes.
+    while sim.now.wrapping_sub(start) < 11_000 {
+        sim.host(server)
+            .send(speer, 0, Packet::unreliable(payload.clone()))
+            .unwrap();
+        sim.flush();
+        run_to(&mut sim, next);
+        next = next.wrapping_add(50);
+        sim.take_received(client);
+        let limit = sim.nodes[server]
+            .host
+            .peer(speer)
+            .unwrap()
+            .packet_throttle_limit();
+        min_limit = min_limit.min(limit);
+    }
+    // First tick with traffic: 10 000 * 32 / (20 000 + headers) = 15.
+    assert_eq!(min_limit, 15, "packet_throttle_limit");
+    let bytes: usize = sim
+        .wire
+        .iter()
+        .filter(|d| d.from == server_addr)
+        .filter(|d| (3_000..11_000).contains(&d.time.wrapping_sub(start)))
+        .map(|d| d.data.len())
+        .sum();
+    let rate = bytes as f64 / 8.0;
+    // Same 15 % tolerance as for the host limit, for the same reasons.
+    assert!(
+        (0.85..=1.15).contains(&(rate / f64::from(CLIENT_IN))),
+        "server sent {rate:.0} B/s to a client that takes {CLIENT_IN} B/s"
     );
 }
 
