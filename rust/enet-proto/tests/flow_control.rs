@@ -584,17 +584,29 @@ fn bandwidth_limit_reaches_the_remote_and_sets_window_sizes() {
 // ---------------------------------------------------------------------------------------------
 // 8.5, 8.6 Retransmission backoff and timeout
 
-#[test]
-fn retransmissions_back_off_by_doubling_and_the_peer_times_out() {
-    const L: u32 = 10;
-    let (mut sim, server, client, cpeer, _) = pair(41, fixed(L));
-    sim.run_for(10_000);
+/// Cuts an established link of one-way latency `l` (after `warm_up` ms of pings), sends one
+/// reliable packet and checks 8.5's doubling retransmission intervals and 8.6's timeout instant.
+/// `timeout` is passed to `set_timeout` (limit, minimum, maximum) first. Returns (RTO, number of
+/// transmissions).
+fn backoff_and_timeout(seed: u64, l: u32, warm_up: u32, timeout: (u32, u32, u32)) -> (u32, u32) {
+    let (mut sim, server, client, cpeer, _) = pair(seed, fixed(l));
+    sim.host(client)
+        .set_timeout(cpeer, timeout.0, timeout.1, timeout.2);
+    sim.run_for(warm_up);
+    // Cut the link while no PING is in flight: an older unacknowledged command would time out
+    // first and set earliestTimeout (8.6) before our packet's first transmission.
+    assert!(sim.run_until(5_000, |s| {
+        let p = s.nodes[client].host.peer(cpeer).unwrap();
+        p.unacknowledged_commands() == 0 && p.queued_commands() == 0
+    }));
     let p = sim.nodes[client].host.peer(cpeer).unwrap();
     // RTO = srtt + 4 * rttVar, fixed at the first transmission (8.5).
     let rto = p.round_trip_time() + 4 * p.round_trip_time_variance();
-    assert_eq!(p.round_trip_time(), 2 * L);
+    assert_eq!(p.round_trip_time(), 2 * l);
+    let (limit, minimum, maximum) = p.timeout();
+    let (limit, minimum, maximum) = (u64::from(limit), u64::from(minimum), u64::from(maximum));
 
-    let mut link = fixed(L);
+    let mut link = fixed(l);
     link.down = true;
     sim.set_links(client, server, link);
     sim.record = true;
@@ -630,7 +642,6 @@ fn retransmissions_back_off_by_doubling_and_the_peer_times_out() {
     }
     // 8.6: the k-th timeout happens at t0 + RTO * (2^k - 1) with sendAttempts = k; the peer is
     // dropped at the first k with 2^(k-1) >= 32 and elapsed >= 5 000, or elapsed >= 30 000.
-    let (limit, minimum, maximum) = (32u64, 5_000u64, 30_000u64);
     let k = (1u32..)
         .find(|&k| {
             let elapsed = u64::from(rto) * ((1u64 << k) - 1);
@@ -652,5 +663,30 @@ fn retransmissions_back_off_by_doubling_and_the_peer_times_out() {
     assert!(
         elapsed.abs_diff(expected) <= 2,
         "timed out {elapsed} ms after the first send, expected {expected} (RTO {rto}, k {k})"
+    );
+    (rto, k)
+}
+
+#[test]
+fn retransmissions_back_off_by_doubling_and_the_peer_times_out() {
+    // Low latency: RTO 20 + 4 * 3 = 32, so the limit rule ends it: 2^(k-1) >= 32 at k = 6 but
+    // 32 * 63 < 5 000, so k = 8 (8 160 ms), after 8 transmissions.
+    assert_eq!(backoff_and_timeout(41, 10, 10_000, (0, 0, 0)), (32, 8));
+}
+
+#[test]
+fn high_latency_peer_times_out_by_the_maximum_rule() {
+    // RTO above 30 000 / 63: timeoutMaximum (30 s) fires before the attempt limit is reached.
+    let (rto, k) = backoff_and_timeout(42, 1_000, 60_000, (0, 0, 0));
+    assert!(rto > 2_000 && k < 6, "RTO {rto}, {k} transmissions");
+}
+
+#[test]
+fn custom_timeout_limits_apply() {
+    // set_timeout(4, 1 000, 60 000): 2^(k-1) >= 4 from k = 3, and 32 * (2^k - 1) >= 1 000 from
+    // k = 6 (2 016 ms).
+    assert_eq!(
+        backoff_and_timeout(43, 10, 10_000, (4, 1_000, 60_000)),
+        (32, 6)
     );
 }
