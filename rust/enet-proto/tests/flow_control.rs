@@ -215,6 +215,98 @@ fn packet_loss_stays_zero_on_a_perfect_link() {
     assert!(p.packets_sent() > 0 && p.packets_sent() < 1_100);
 }
 
+/// The 8.7 statistics of one peer, recomputed from the datagrams it sent.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct LossReplay {
+    packet_loss: u32,
+    packet_loss_variance: u32,
+    packets_sent: u32,
+    packets_lost: u32,
+    rollovers: u32,
+}
+
+/// Replays 8.7 over `datagrams` (send time, bytes), all from one host to one peer, in order:
+/// every command but ACKNOWLEDGE counts as sent, every reliable command seen again counts as one
+/// timeout (its retransmission goes out in the same send pass as the timeout check that requeued
+/// it), and the statistics update runs for every datagram after its commands are counted.
+fn replay_loss(datagrams: &[(u32, &[u8])]) -> LossReplay {
+    let mut r = LossReplay::default();
+    let mut epoch: Option<u32> = None;
+    let mut seen = std::collections::HashSet::new();
+    for &(time, datagram) in datagrams {
+        let (_, header_len) = DatagramHeader::parse(datagram).expect("header");
+        for c in CommandIter::new(&datagram[header_len..]) {
+            let (h, cmd) = c.expect("well-formed command");
+            if matches!(cmd, Command::Acknowledge { .. }) {
+                continue;
+            }
+            r.packets_sent += 1;
+            if h.is_acknowledge() && !seen.insert((h.channel_id, h.reliable_sequence_number)) {
+                r.packets_lost += 1;
+            }
+        }
+        match epoch {
+            None => epoch = Some(time),
+            Some(e) if time.wrapping_sub(e) >= LOSS_INTERVAL && r.packets_sent > 0 => {
+                let sample = r.packets_lost * 65536 / r.packets_sent;
+                r.packet_loss_variance =
+                    (r.packet_loss_variance * 3 + sample.abs_diff(r.packet_loss)) / 4;
+                r.packet_loss = (r.packet_loss * 7 + sample) / 8;
+                epoch = Some(time);
+                r.packets_sent = 0;
+                r.packets_lost = 0;
+                r.rollovers += 1;
+            }
+            Some(_) => {}
+        }
+    }
+    r
+}
+
+#[test]
+fn packet_loss_statistics_follow_the_8_7_update_exactly() {
+    let mut sim = Sim::new(61);
+    let server = sim.add_host(server_config(4, 0x61));
+    let client = sim.add_host(server_config(1, 0x62));
+    sim.set_links(client, server, fixed(20));
+    sim.link(client, server).loss = 0.2;
+    sim.record = true;
+    let (cpeer, _) = sim.establish(client, server, 1);
+    // Reliable and unreliable traffic (both count as sent commands), 35 s: three rollovers.
+    let start = sim.now;
+    while sim.now.wrapping_sub(start) < 35_000 {
+        sim.host(client)
+            .send(cpeer, 0, Packet::reliable(vec![1; 20]))
+            .unwrap();
+        sim.host(client)
+            .send(cpeer, 0, Packet::unreliable(vec![2; 20]))
+            .unwrap();
+        sim.flush();
+        sim.run_for(30);
+        sim.take_received(server);
+    }
+    assert!(!sim.has_disconnect(client));
+    let (client_addr, server_addr) = (sim.nodes[client].addr, sim.nodes[server].addr);
+    let datagrams: Vec<(u32, &[u8])> = sim
+        .wire
+        .iter()
+        .filter(|d| d.from == client_addr && d.to == server_addr)
+        .map(|d| (d.time, &d.data[..]))
+        .collect();
+    let want = replay_loss(&datagrams);
+    assert_eq!(want.rollovers, 3, "{want:?}");
+    assert!(want.packet_loss > 0);
+    let p = sim.nodes[client].host.peer(cpeer).unwrap();
+    let got = LossReplay {
+        packet_loss: p.packet_loss(),
+        packet_loss_variance: p.packet_loss_variance(),
+        packets_sent: p.packets_sent(),
+        packets_lost: p.packets_lost(),
+        rollovers: want.rollovers,
+    };
+    assert_eq!(got, want);
+}
+
 // ---------------------------------------------------------------------------------------------
 // 9.1, 9.2 Packet throttle
 
