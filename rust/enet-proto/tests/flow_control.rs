@@ -673,6 +673,53 @@ fn bandwidth_limit_reaches_the_remote_and_sets_window_sizes() {
     assert_eq!(bw(&sim, client, cpeer), (0, 1_000_000, 65536));
 }
 
+#[test]
+fn incoming_bandwidth_is_shared_among_peers_as_9_3_part_b_allocates() {
+    // Server incoming 90 000 and three clients announcing outgoing 50 000, 10 000 and 100 000.
+    // Round 1: share 90 000 / 3 = 30 000; the 10 000 client can't use it and is told 10 000.
+    // Round 2: share 80 000 / 2 = 40 000; both others can, so the allocation stops there.
+    let mut sim = Sim::new(71);
+    let server = sim.add_host(HostConfig {
+        incoming_bandwidth: 90_000,
+        outgoing_bandwidth: 0,
+        ..server_config(8, 0x71)
+    });
+    let mut clients = Vec::new();
+    for (i, out) in [50_000u32, 10_000, 100_000].into_iter().enumerate() {
+        let client = sim.add_host(HostConfig {
+            outgoing_bandwidth: out,
+            ..server_config(1, 0x72 + i as u64)
+        });
+        sim.set_links(client, server, fixed(10));
+        let (cpeer, _) = sim.establish(client, server, 1);
+        clients.push((client, cpeer));
+    }
+    // Each connect sets recalculateBandwidthLimits; the tick after the last one sends the
+    // final allocation.
+    sim.run_for(2_500);
+    let told: Vec<(u32, u32)> = clients
+        .iter()
+        .map(|&(c, p)| {
+            let p = sim.nodes[c].host.peer(p).unwrap();
+            (p.incoming_bandwidth(), p.outgoing_bandwidth())
+        })
+        .collect();
+    assert_eq!(told, [(40_000, 0), (10_000, 0), (40_000, 0)]);
+    // A client that announced outgoing 0 (unlimited) "can't use its share" and is told 0.
+    let unlimited = sim.add_host(server_config(1, 0x7F));
+    sim.set_links(unlimited, server, fixed(10));
+    let (upeer, _) = sim.establish(unlimited, server, 1);
+    sim.run_for(2_500);
+    let p = sim.nodes[unlimited].host.peer(upeer).unwrap();
+    assert_eq!(p.incoming_bandwidth(), 0);
+    // It takes no share either (bandwidth -= 0): the others still get 40 000 and 10 000.
+    let told: Vec<u32> = clients
+        .iter()
+        .map(|&(c, p)| sim.nodes[c].host.peer(p).unwrap().incoming_bandwidth())
+        .collect();
+    assert_eq!(told, [40_000, 10_000, 40_000]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // 8.5, 8.6 Retransmission backoff and timeout
 
