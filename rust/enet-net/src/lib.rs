@@ -11,6 +11,8 @@
 //! [`Host`]: rust_enet_proto::Host
 #![forbid(unsafe_code)]
 
+#[cfg(target_os = "linux")]
+mod batch;
 mod clock;
 mod dtls;
 mod link;

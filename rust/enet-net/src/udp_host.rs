@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 use rust_enet_proto::host::MINIMUM_TRANSMIT_BUFFER;
 use rust_enet_proto::{EnetTime, Event, Host, HostConfig, PeerId};
 
+#[cfg(target_os = "linux")]
+use crate::batch::{self, ReceiveBatch, SendBatch};
 use crate::clock::Clock;
 use crate::dtls::{
     DTLS_RECORD_OVERHEAD, Dtls, DtlsClientOptions, DtlsClientState, DtlsError, DtlsServerOptions,
@@ -19,6 +21,9 @@ use crate::waker::Waker;
 /// larger (by a DTLS record's overhead and one byte), so a longer datagram shows up as longer
 /// and is dropped as truncated, portably (ENet 1.3.18 checks `MSG_TRUNC` for the same purpose).
 pub const MAXIMUM_DATAGRAM: usize = 4096;
+
+/// Room for a DTLS record around a largest datagram, plus the truncation byte.
+const RECEIVE_SLOT: usize = MAXIMUM_DATAGRAM + DTLS_RECORD_OVERHEAD + 1;
 
 /// Datagrams read per receive step before timers and sends get a turn (ENet reads 256).
 pub const RECEIVE_BATCH: usize = 256;
@@ -109,9 +114,10 @@ pub struct DriverStatistics {
 /// through [`host_mut`](Self::host_mut) (or [`connect`](Self::connect), which needs the time);
 /// [`service`](Self::service) then moves datagrams and returns events.
 ///
-/// Limits of this std-only driver: socket buffer sizes stay at the system defaults (std cannot
-/// set `SO_RCVBUF`/`SO_SNDBUF`; ENet asks for 256 KiB), `IPV6_V6ONLY` cannot be changed (see
-/// [`BindAddress::Wildcard`]), and datagrams are sent and received one system call at a time.
+/// On Linux the socket gets ENet's 256 KiB buffers and datagrams move in batches
+/// (`recvmmsg`/`sendmmsg`, up to 32 per system call; with DTLS or a simulated link, sends go one
+/// at a time). Elsewhere buffer sizes stay at the system defaults and every datagram is its own
+/// system call. `IPV6_V6ONLY` is never changed (see [`BindAddress::Wildcard`]).
 #[derive(Debug)]
 pub struct UdpHost {
     host: Host,
@@ -121,7 +127,12 @@ pub struct UdpHost {
     outgoing_link: LinkSimulator,
     incoming_link: LinkSimulator,
     transmit_buffer: Box<[u8]>,
+    #[cfg(not(target_os = "linux"))]
     receive_buffer: Box<[u8]>,
+    #[cfg(target_os = "linux")]
+    receive_batch: ReceiveBatch,
+    #[cfg(target_os = "linux")]
+    send_batch: SendBatch,
     stats: DriverStatistics,
     /// DTLS between the core and the socket, once `dtls_*_setup` ran.
     dtls: Option<Dtls>,
@@ -159,6 +170,8 @@ impl UdpHost {
             BindAddress::Ip(ip) => UdpSocket::bind(SocketAddr::new(ip, port))?,
         };
         socket.set_nonblocking(true)?;
+        #[cfg(target_os = "linux")]
+        batch::set_socket_buffers(&socket);
         // As in ENet, option failures are ignored (SO_BROADCAST is refused on some IPv6 sockets).
         let _ = socket.set_broadcast(true);
         let local_addr = socket.local_addr()?;
@@ -171,8 +184,12 @@ impl UdpHost {
             outgoing_link: LinkSimulator::new(seed),
             incoming_link: LinkSimulator::new(seed.rotate_left(32)),
             transmit_buffer: vec![0; MINIMUM_TRANSMIT_BUFFER].into_boxed_slice(),
-            // Room for a DTLS record around a largest datagram, plus the truncation byte.
-            receive_buffer: vec![0; MAXIMUM_DATAGRAM + DTLS_RECORD_OVERHEAD + 1].into_boxed_slice(),
+            #[cfg(not(target_os = "linux"))]
+            receive_buffer: vec![0; RECEIVE_SLOT].into_boxed_slice(),
+            #[cfg(target_os = "linux")]
+            receive_batch: ReceiveBatch::new(RECEIVE_SLOT),
+            #[cfg(target_os = "linux")]
+            send_batch: SendBatch::new(MINIMUM_TRANSMIT_BUFFER),
             stats: DriverStatistics::default(),
             receive_mode: ReceiveMode {
                 nonblocking: true,
@@ -242,8 +259,9 @@ impl UdpHost {
         let deadline = start
             .checked_add(timeout)
             .unwrap_or(start + Duration::from_secs(86_400));
+        let mut drained = false;
         loop {
-            self.pass()?;
+            self.pass(drained)?;
             if let Some(event) = self.take_event() {
                 return Ok(Some(event));
             }
@@ -260,7 +278,7 @@ impl UdpHost {
                 .map_or(until_deadline, |wake| wake.saturating_duration_since(now))
                 .max(Duration::from_millis(1))
                 .min(until_deadline);
-            self.wait_and_receive(wait)?;
+            drained = self.wait_and_receive(wait)?;
         }
     }
 
@@ -428,15 +446,19 @@ impl UdpHost {
         }
     }
 
-    /// One non-blocking pass: timers, send, receive what is there, timers, send.
-    fn pass(&mut self) -> io::Result<()> {
+    /// One non-blocking pass: timers, send, receive what is there, timers, send. `drained`: the
+    /// wait that just ended emptied the socket's queue, so the read is skipped (a system call
+    /// that would find nothing; what came since is read by the next wait at once).
+    fn pass(&mut self, drained: bool) -> io::Result<()> {
         if let Some(dtls) = &mut self.dtls {
             dtls.handle_timeout(Instant::now(), &self.host);
         }
         let now = self.clock.now();
         self.host.handle_timeout(now);
         self.send_pending(now)?;
-        self.receive_available()?;
+        if !drained {
+            self.receive_available()?;
+        }
         let now = self.clock.now();
         self.host.handle_timeout(now);
         if self.next_event.is_none() {
@@ -460,6 +482,24 @@ impl UdpHost {
         self.send_deferred = false;
         // Plain UDP without a simulated link needs no clock reading per datagram (a measurable
         // share of a service call on virtual machines with a slow clock source).
+        #[cfg(target_os = "linux")]
+        if self.dtls.is_none() && self.outgoing_link.is_transparent() {
+            // Each datagram is written into its own slot; the batch leaves in one sendmmsg.
+            while let Some(transmit) = self.host.poll_transmit(now, self.send_batch.next_slot()) {
+                match socket_family_addr(self.local_addr, transmit.destination) {
+                    Some(target) => self.send_batch.commit(transmit.len, target),
+                    None => {
+                        self.stats.send_failures += 1;
+                        tracing::debug!(addr = %transmit.destination, "cannot reach an IPv6 address from an IPv4 socket");
+                    }
+                }
+                if self.send_batch.is_full() {
+                    self.send_batch_now()?;
+                }
+            }
+            return self.send_batch_now();
+        }
+        #[cfg(not(target_os = "linux"))]
         if self.dtls.is_none() && self.outgoing_link.is_transparent() {
             while let Some(transmit) = self.host.poll_transmit(now, &mut self.transmit_buffer) {
                 let data = &self.transmit_buffer[..transmit.len];
@@ -506,28 +546,106 @@ impl UdpHost {
         Ok(())
     }
 
+    /// Hand the send batch to the socket (one `sendmmsg` per 32 datagrams).
+    #[cfg(target_os = "linux")]
+    fn send_batch_now(&mut self) -> io::Result<()> {
+        let stats = &mut self.stats;
+        let mut sent = 0;
+        let mut sent_bytes = 0;
+        let mut failures = 0;
+        let result = self.send_batch.send(
+            &self.socket,
+            |len| {
+                sent += 1;
+                sent_bytes += len as u64;
+            },
+            |err| {
+                failures += 1;
+                tracing::debug!(%err, "datagram dropped");
+            },
+        );
+        stats.datagrams_sent += sent;
+        stats.bytes_sent += sent_bytes;
+        stats.send_failures += failures;
+        result
+    }
+
     /// Read up to [`RECEIVE_BATCH`] waiting datagrams and hand them (and due simulated ones) to
     /// the core.
+    #[cfg(target_os = "linux")]
     fn receive_available(&mut self) -> io::Result<()> {
-        self.set_receive_mode(None)?;
+        // MSG_DONTWAIT: no need to switch the socket to non-blocking mode (a system call).
         // One clock reading for the batch: the datagrams were all waiting at its start.
         let now = self.clock.now();
-        for _ in 0..RECEIVE_BATCH {
-            match self.socket.recv_from(&mut self.receive_buffer) {
-                Ok((len, from)) => self.deliver(now, len, from),
+        let mut batch = std::mem::take(&mut self.receive_batch);
+        let mut result = Ok(());
+        let mut read = 0;
+        while read < RECEIVE_BATCH {
+            match batch.receive(&self.socket, self.local_addr.is_ipv6(), false) {
+                Ok(count) => {
+                    self.deliver_batch(now, &batch, count);
+                    read += count;
+                    if count < batch::SLOTS {
+                        break; // the queue is empty: save the call that would say so
+                    }
+                }
                 Err(err) => match classify_receive_error(&err) {
                     ReceiveError::Empty => break,
-                    ReceiveError::Skip => continue,
-                    ReceiveError::Fatal => return Err(err),
+                    ReceiveError::Skip => read += 1,
+                    ReceiveError::Fatal => {
+                        result = Err(err);
+                        break;
+                    }
                 },
             }
         }
+        self.receive_batch = batch;
+        result?;
         self.release_incoming();
         Ok(())
     }
 
-    /// Block up to `wait` for one datagram and deliver it.
-    fn wait_and_receive(&mut self, wait: Duration) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    fn deliver_batch(&mut self, now: EnetTime, batch: &ReceiveBatch, count: usize) {
+        for index in 0..count {
+            let (received, data) = batch.datagram(index);
+            if let Some(from) = received.from {
+                self.deliver(now, from, data, received.truncated);
+            }
+        }
+    }
+
+    /// Read up to [`RECEIVE_BATCH`] waiting datagrams and hand them (and due simulated ones) to
+    /// the core.
+    #[cfg(not(target_os = "linux"))]
+    fn receive_available(&mut self) -> io::Result<()> {
+        self.set_receive_mode(None)?;
+        // One clock reading for the batch: the datagrams were all waiting at its start.
+        let now = self.clock.now();
+        let mut buffer = std::mem::take(&mut self.receive_buffer);
+        let mut result = Ok(());
+        for _ in 0..RECEIVE_BATCH {
+            match self.socket.recv_from(&mut buffer) {
+                Ok((len, from)) => self.deliver(now, from, &buffer[..len], false),
+                Err(err) => match classify_receive_error(&err) {
+                    ReceiveError::Empty => break,
+                    ReceiveError::Skip => continue,
+                    ReceiveError::Fatal => {
+                        result = Err(err);
+                        break;
+                    }
+                },
+            }
+        }
+        self.receive_buffer = buffer;
+        result?;
+        self.release_incoming();
+        Ok(())
+    }
+
+    /// Block up to `wait` for a datagram and deliver it (on Linux with whatever else came).
+    /// Returns whether the socket's queue is known to be empty now.
+    fn wait_and_receive(&mut self, wait: Duration) -> io::Result<bool> {
         // std has no poll(): a blocking read with a timeout does the same job for one socket.
         // The kernel keeps SO_RCVTIMEO in scheduler ticks (1-10 ms) anyway, so the timeout is
         // rounded up to whole milliseconds: the value then rarely changes between waits and
@@ -550,22 +668,54 @@ impl UdpHost {
         if let Some(waker) = waker {
             waker.arm(deadline);
         }
-        let result = self.socket.recv_from(&mut self.receive_buffer);
-        if let Some(waker) = waker {
+        let result = self.wait_for_datagrams();
+        if let Some(waker) = self.waker.as_ref().filter(|_| armed) {
             waker.disarm();
         }
-        match result {
-            Ok((len, from)) => {
+        let drained = result?;
+        self.release_incoming();
+        Ok(drained)
+    }
+
+    /// The blocking read of a wait: `recvmmsg` with `MSG_WAITFORONE` takes the first datagram
+    /// and everything that came with it in one call.
+    #[cfg(target_os = "linux")]
+    fn wait_for_datagrams(&mut self) -> io::Result<bool> {
+        let mut batch = std::mem::take(&mut self.receive_batch);
+        let result = batch.receive(&self.socket, self.local_addr.is_ipv6(), true);
+        let result = match result {
+            Ok(count) => {
                 let now = self.clock.now();
-                self.deliver(now, len, from)
+                self.deliver_batch(now, &batch, count);
+                // MSG_WAITFORONE took everything queued after the first datagram: a short batch
+                // leaves the queue empty.
+                Ok(count > 0 && count < batch::SLOTS)
             }
             Err(err) => match classify_receive_error(&err) {
-                ReceiveError::Empty | ReceiveError::Skip => {}
-                ReceiveError::Fatal => return Err(err),
+                ReceiveError::Empty | ReceiveError::Skip => Ok(false),
+                ReceiveError::Fatal => Err(err),
             },
-        }
-        self.release_incoming();
-        Ok(())
+        };
+        self.receive_batch = batch;
+        result
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn wait_for_datagrams(&mut self) -> io::Result<bool> {
+        let mut buffer = std::mem::take(&mut self.receive_buffer);
+        let result = match self.socket.recv_from(&mut buffer) {
+            Ok((len, from)) => {
+                let now = self.clock.now();
+                self.deliver(now, from, &buffer[..len], false);
+                Ok(false)
+            }
+            Err(err) => match classify_receive_error(&err) {
+                ReceiveError::Empty | ReceiveError::Skip => Ok(false),
+                ReceiveError::Fatal => Err(err),
+            },
+        };
+        self.receive_buffer = buffer;
+        result
     }
 
     /// Non-blocking reads, or blocking reads that give up after `timeout`.
@@ -582,9 +732,10 @@ impl UdpHost {
         Ok(())
     }
 
-    /// One datagram of `len` bytes from the receive buffer, received at `now`: drop if
-    /// truncated, else through the incoming link to the core.
-    fn deliver(&mut self, now: EnetTime, len: usize, from: SocketAddr) {
+    /// One datagram received at `now`: drop if truncated (`cut` by the kernel, or longer than
+    /// the protocol allows), else through the incoming link to the core.
+    fn deliver(&mut self, now: EnetTime, from: SocketAddr, data: &[u8], cut: bool) {
+        let len = data.len();
         if len == 0
             && self
                 .waker
@@ -596,13 +747,12 @@ impl UdpHost {
         self.stats.datagrams_received += 1;
         self.stats.bytes_received += len as u64;
         let limit = MAXIMUM_DATAGRAM + self.dtls.as_ref().map_or(0, |_| DTLS_RECORD_OVERHEAD);
-        if len > limit {
+        if cut || len > limit {
             self.stats.dropped_truncated += 1;
             tracing::debug!(%from, "dropping datagram larger than {MAXIMUM_DATAGRAM} bytes");
             return;
         }
         let from = canonical_addr(from);
-        let data = &self.receive_buffer[..len];
         if self.incoming_link.is_transparent()
             || self.incoming_link.submit(Instant::now(), from, data) == Fate::PassThrough
         {
