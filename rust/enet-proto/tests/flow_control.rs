@@ -8,7 +8,7 @@ mod sim;
 
 use bytes::Bytes;
 use rust_enet_proto::wire::{Command, CommandIter, DatagramHeader};
-use rust_enet_proto::{DisconnectReason, EnetTime, Event, HostConfig, Packet, PeerId};
+use rust_enet_proto::{DisconnectReason, EnetTime, Event, HostConfig, Packet, PacketFlags, PeerId};
 use sim::{Link, Sim, server_config};
 
 /// PEER_PACKET_LOSS_SCALE: `packet_loss()` is a fraction of this.
@@ -310,14 +310,22 @@ fn packet_loss_statistics_follow_the_8_7_update_exactly() {
 // ---------------------------------------------------------------------------------------------
 // 9.1, 9.2 Packet throttle
 
-/// Client packets sent through `sim` with the throttle at `t`: 32 unreliable packets in one send
-/// pass must deliver exactly t + 1 (the drop counter steps by 7 mod 32 through all 32 residues and
-/// drops when counter > throttle), while every reliable packet arrives.
-fn assert_throttle_drops_unreliable_pattern(
+/// What 32 consecutive unreliable packets sent in one pass with the throttle at `t` deliver (9.2):
+/// the drop counter steps by 7 mod 32 through all 32 residues and drops a packet when
+/// counter > throttle, so t + 1 arrive (all 32 at throttle 32).
+fn throttled(t: u32) -> u32 {
+    (t + 1).min(THROTTLE_SCALE)
+}
+
+/// Sends 32 `len`-byte packets with `flags` on channel 1, interleaved with 32 small reliable ones
+/// on channel 0, in one send pass, and checks that `expected(throttle)` of the former arrive,
+/// each whole, while every reliable packet arrives.
+fn assert_throttle_pattern(
     sim: &mut Sim,
-    server: usize,
-    client: usize,
-    cpeer: PeerId,
+    (server, client, cpeer): (usize, usize, PeerId),
+    len: usize,
+    flags: PacketFlags,
+    expected: fn(u32) -> u32,
 ) {
     sim.take_received(server);
     let t = sim.nodes[client]
@@ -327,38 +335,63 @@ fn assert_throttle_drops_unreliable_pattern(
         .packet_throttle();
     for i in 0..THROTTLE_SCALE {
         sim.host(client)
-            .send(cpeer, 1, Packet::unreliable(vec![i as u8; 16]))
+            .send(cpeer, 1, Packet::new(vec![i as u8; len], flags))
             .unwrap();
         sim.host(client)
             .send(cpeer, 0, Packet::reliable(vec![i as u8; 16]))
             .unwrap();
     }
     sim.flush();
+    let want = expected(t);
     let mut reliable = 0;
-    let mut unreliable = 0;
-    assert!(sim.run_until(20_000, |s| {
+    let mut tested = 0;
+    let mut count = |s: &mut Sim, reliable: &mut u32, tested: &mut u32| {
         // Reliable packets still in flight from earlier traffic carry 0x5A; ours carry 0..32.
         for (ch, data) in s.take_received(server) {
             if ch == 1 {
-                unreliable += 1;
+                assert_eq!(data.len(), len, "a partial packet was delivered");
+                *tested += 1;
             } else if data[0] < 32 {
-                reliable += 1;
+                *reliable += 1;
             }
         }
-        reliable == THROTTLE_SCALE
-    }));
-    sim.run_for(500);
-    unreliable += sim
-        .take_received(server)
-        .iter()
-        .filter(|(ch, _)| *ch == 1)
-        .count() as u32;
-    assert_eq!(
-        unreliable,
-        t + 1,
-        "throttle {t}: expected {} of 32 unreliable packets",
-        t + 1
+    };
+    let done = sim.run_until(30_000, |s| {
+        count(s, &mut reliable, &mut tested);
+        reliable == THROTTLE_SCALE && tested >= want
+    });
+    assert!(
+        done,
+        "throttle {t}, {len}-byte packets with {flags:?}: {reliable} reliable and {tested} of \
+         {want} expected packets after 30 s"
     );
+    sim.run_for(1_000);
+    count(sim, &mut reliable, &mut tested);
+    assert_eq!(
+        tested, want,
+        "throttle {t}, {len}-byte packets with {flags:?}: expected {want} of 32"
+    );
+}
+
+/// The 9.2 checks at the current throttle: small unreliable packets and unreliable fragments are
+/// dropped in the throttle's pattern; large unreliable packets without UNRELIABLE_FRAGMENT travel
+/// as reliable fragments (6.2) and all arrive.
+fn assert_throttle_drops_unreliable_pattern(
+    sim: &mut Sim,
+    server: usize,
+    client: usize,
+    cpeer: PeerId,
+) {
+    let nodes = (server, client, cpeer);
+    assert_throttle_pattern(sim, nodes, 16, PacketFlags::NONE, throttled);
+    assert_throttle_pattern(
+        sim,
+        nodes,
+        2_000,
+        PacketFlags::UNRELIABLE_FRAGMENT,
+        throttled,
+    );
+    assert_throttle_pattern(sim, nodes, 2_000, PacketFlags::NONE, |_| THROTTLE_SCALE);
 }
 
 #[test]
@@ -442,16 +475,10 @@ fn packet_throttle_decelerates_on_rtt_rise_and_accelerates_back() {
     };
     sim.set_links(client, server, fixed(200));
     let mut down = vec![current(&sim)];
-    trace(&mut sim, 2_500, &mut down, |t| t <= THROTTLE_SCALE / 2);
+    trace(&mut sim, 5_000, &mut down, |t| t == 0);
     check_down(&down);
     assert!(down.len() > 2, "throttle never decelerated: {down:?}");
-    assert!(down.last().unwrap().0 <= THROTTLE_SCALE / 2, "{down:?}");
-    // Halfway down, 32 unreliable packets deliver throttle + 1 of them; all reliable ones arrive.
-    assert_throttle_drops_unreliable_pattern(&mut sim, server, client, cpeer);
-    let mut down = vec![current(&sim)];
-    trace(&mut sim, 2_500, &mut down, |t| t == 0);
-    check_down(&down);
-    assert_throttle_drops_unreliable_pattern(&mut sim, server, client, cpeer);
+    assert_eq!(down.last().unwrap().0, 0, "{down:?}");
 
     // RTT falls back: samples at or below lastRTT accelerate by ACCEL up to the limit (or, when
     // lastRTT <= lastVar, reset straight to the limit).
@@ -471,6 +498,31 @@ fn packet_throttle_decelerates_on_rtt_rise_and_accelerates_back() {
         }
     }
     assert!(rose, "{up:?}");
+
+    // A second RTT rise; halfway down, check 9.2's drop pattern at whatever throttle holds at
+    // the moment of sending.
+    let epoch = |sim: &Sim| {
+        sim.nodes[client]
+            .host
+            .peer(cpeer)
+            .unwrap()
+            .packet_throttle_epoch()
+    };
+    // Step right after a throttle-interval rollover, so the next rollover (which may reset the
+    // throttle to the limit, the RTT jump having raised the variance) is 5 s away.
+    let e = epoch(&sim);
+    assert!(sim.run_until(6_000, |s| epoch(s) != e));
+    sim.set_links(client, server, fixed(200));
+    let mut down = vec![current(&sim)];
+    trace(&mut sim, 3_000, &mut down, |t| t <= THROTTLE_SCALE / 2);
+    check_down(&down);
+    let mid = sim.nodes[client]
+        .host
+        .peer(cpeer)
+        .unwrap()
+        .packet_throttle();
+    assert!(0 < mid && mid < THROTTLE_SCALE, "{down:?}");
+    assert_throttle_drops_unreliable_pattern(&mut sim, server, client, cpeer);
 }
 
 // ---------------------------------------------------------------------------------------------
