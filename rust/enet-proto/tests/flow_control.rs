@@ -345,7 +345,7 @@ fn assert_throttle_pattern(
     let want = expected(t);
     let mut reliable = 0;
     let mut tested = 0;
-    let mut count = |s: &mut Sim, reliable: &mut u32, tested: &mut u32| {
+    let count = |s: &mut Sim, reliable: &mut u32, tested: &mut u32| {
         // Reliable packets still in flight from earlier traffic carry 0x5A; ours carry 0..32.
         for (ch, data) in s.take_received(server) {
             if ch == 1 {
