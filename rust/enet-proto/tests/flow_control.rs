@@ -142,6 +142,159 @@ fn rtt_variance_grows_with_jitter() {
     assert!((6..=2 * J).contains(&var), "rttVar {var}");
 }
 
+/// TIME_OVERFLOW (1.3).
+const TIME_OVERFLOW: u32 = 86_400_000;
+
+fn time_less(a: u32, b: u32) -> bool {
+    a.wrapping_sub(b) >= TIME_OVERFLOW
+}
+
+fn time_difference(a: u32, b: u32) -> u32 {
+    if a.wrapping_sub(b) >= TIME_OVERFLOW {
+        b.wrapping_sub(a)
+    } else {
+        a.wrapping_sub(b)
+    }
+}
+
+/// The per-peer RTT and throttle state of 8.3 and 9.1, from the reset values of 5.1.
+#[derive(Debug, PartialEq, Eq)]
+struct RttReplay {
+    round_trip_time: u32,
+    round_trip_time_variance: u32,
+    last_round_trip_time: u32,
+    last_round_trip_time_variance: u32,
+    packet_throttle: u32,
+    packet_throttle_epoch: u32,
+    last_receive_time: u32,
+    /// lowestRoundTripTime and highestRoundTripTimeVariance: not exposed by `Peer`, copied over.
+    lowest: u32,
+    highest_variance: u32,
+}
+
+impl RttReplay {
+    fn new() -> Self {
+        RttReplay {
+            round_trip_time: 500,
+            round_trip_time_variance: 0,
+            last_round_trip_time: 500,
+            last_round_trip_time_variance: 0,
+            packet_throttle: THROTTLE_SCALE,
+            packet_throttle_epoch: 0,
+            last_receive_time: 0,
+            lowest: 500,
+            highest_variance: 0,
+        }
+    }
+
+    /// 9.1 with the default limit 32, acceleration 2, deceleration 2.
+    fn throttle(&mut self, rtt: u32) {
+        if self.last_round_trip_time <= self.last_round_trip_time_variance {
+            self.packet_throttle = THROTTLE_SCALE;
+        } else if rtt <= self.last_round_trip_time {
+            self.packet_throttle = (self.packet_throttle + 2).min(THROTTLE_SCALE);
+        } else if rtt > self.last_round_trip_time + 2 * self.last_round_trip_time_variance {
+            self.packet_throttle = self.packet_throttle.saturating_sub(2);
+        }
+    }
+
+    /// 8.2 (sample from an ACK's receivedSentTime at `now`) and 8.3, with interval 5000.
+    fn acknowledge(&mut self, now: u32, sent16: u16) {
+        let mut t = u32::from(sent16) | (now & 0xFFFF_0000);
+        if (t & 0x8000) > (now & 0x8000) {
+            t = t.wrapping_sub(0x1_0000);
+        }
+        if time_less(now, t) {
+            return;
+        }
+        let rtt = time_difference(now, t).max(1);
+        if self.last_receive_time > 0 {
+            self.throttle(rtt);
+            self.round_trip_time_variance -= self.round_trip_time_variance / 4;
+            if rtt >= self.round_trip_time {
+                let d = rtt - self.round_trip_time;
+                self.round_trip_time_variance += d / 4;
+                self.round_trip_time += d / 8;
+            } else {
+                let d = self.round_trip_time - rtt;
+                self.round_trip_time_variance += d / 4;
+                self.round_trip_time -= d / 8;
+            }
+        } else {
+            self.round_trip_time = rtt;
+            self.round_trip_time_variance = first_sample_variance(rtt);
+        }
+        self.lowest = self.lowest.min(self.round_trip_time);
+        self.highest_variance = self.highest_variance.max(self.round_trip_time_variance);
+        if self.packet_throttle_epoch == 0
+            || time_difference(now, self.packet_throttle_epoch) >= 5_000
+        {
+            self.last_round_trip_time = self.lowest;
+            self.last_round_trip_time_variance = self.highest_variance.max(1);
+            self.lowest = self.round_trip_time;
+            self.highest_variance = self.round_trip_time_variance;
+            self.packet_throttle_epoch = now;
+        }
+        self.last_receive_time = now.max(1);
+    }
+}
+
+#[test]
+fn rtt_and_throttle_state_follow_8_3_and_9_1_exactly_over_a_jittery_link() {
+    // Jitter, reordering and duplicates: duplicate ACKs feed the estimator too (8.2), and
+    // reordered ones arrive with older sent times.
+    let mut sim = Sim::new(81);
+    let server = sim.add_host(server_config(4, 0x81));
+    let client = sim.add_host(server_config(1, 0x82));
+    sim.set_links(
+        client,
+        server,
+        Link {
+            latency: 30,
+            jitter: 40,
+            reorder: 0.1,
+            reorder_delay: 60,
+            duplicate: 0.05,
+            ..Link::default()
+        },
+    );
+    sim.record = true;
+    let (cpeer, _) = sim.establish(client, server, 1);
+    steady_reliable(&mut sim, client, cpeer, 25, 16, 20_000);
+    let (client_addr, server_addr) = (sim.nodes[client].addr, sim.nodes[server].addr);
+    let mut want = RttReplay::new();
+    let mut samples = 0;
+    for d in sim
+        .delivered
+        .iter()
+        .filter(|d| d.from == server_addr && d.to == client_addr)
+    {
+        for c in commands(&d.data) {
+            if let Command::Acknowledge {
+                received_sent_time, ..
+            } = c
+            {
+                want.acknowledge(d.time, received_sent_time);
+                samples += 1;
+            }
+        }
+    }
+    assert!(samples > 500, "{samples} ACKs");
+    let p = sim.nodes[client].host.peer(cpeer).unwrap();
+    let got = RttReplay {
+        round_trip_time: p.round_trip_time(),
+        round_trip_time_variance: p.round_trip_time_variance(),
+        last_round_trip_time: p.last_round_trip_time(),
+        last_round_trip_time_variance: p.last_round_trip_time_variance(),
+        packet_throttle: p.packet_throttle(),
+        packet_throttle_epoch: p.packet_throttle_epoch().0,
+        last_receive_time: p.last_receive_time().0,
+        lowest: want.lowest,
+        highest_variance: want.highest_variance,
+    };
+    assert_eq!(got, want, "after {samples} ACKs");
+}
+
 // ---------------------------------------------------------------------------------------------
 // 8.7 Packet-loss statistics
 

@@ -130,6 +130,9 @@ pub struct Sim {
     /// Every datagram produced, if `record` is on.
     pub record: bool,
     pub wire: Vec<Sent>,
+    /// Every datagram handed to a host, if `record` is on, with its delivery time, in the order
+    /// the hosts received them.
+    pub delivered: Vec<Sent>,
     pub steps: u64,
 }
 
@@ -156,6 +159,7 @@ impl Sim {
             buf: vec![0; 4100],
             record: false,
             wire: Vec::new(),
+            delivered: Vec::new(),
             steps: 0,
         }
     }
@@ -296,6 +300,14 @@ impl Sim {
                 break;
             };
             self.nodes[f.to].host.handle_datagram(now, f.from, &f.data);
+            if self.record {
+                self.delivered.push(Sent {
+                    time: self.now,
+                    from: f.from,
+                    to: self.nodes[f.to].addr,
+                    data: f.data,
+                });
+            }
         }
         for n in &mut self.nodes {
             if n.host.poll_timeout().is_some_and(|t| !t.is_after(now)) {
