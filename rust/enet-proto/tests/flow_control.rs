@@ -925,6 +925,56 @@ fn incoming_bandwidth_is_shared_among_peers_as_9_3_part_b_allocates() {
     assert_eq!(told, [40_000, 10_000, 40_000]);
 }
 
+/// Peak `reliable_data_in_transit` of the server's peer while it sends 100 reliable 1000-byte
+/// packets over a 50 ms link, and that peer's window size.
+fn reliable_in_transit_peak(outgoing_bandwidth: u32) -> (u32, u32) {
+    let mut sim = Sim::new(91);
+    let server = sim.add_host(HostConfig {
+        outgoing_bandwidth,
+        ..server_config(4, 0x91)
+    });
+    let client = sim.add_host(server_config(1, 0x92));
+    sim.set_links(client, server, fixed(50));
+    let (_, speer) = sim.establish(client, server, 1);
+    for i in 0..100u8 {
+        sim.host(server)
+            .send(speer, 0, Packet::reliable(vec![i; 1000]))
+            .unwrap();
+    }
+    sim.flush();
+    let mut peak = 0;
+    let mut received = 0;
+    assert!(sim.run_until(60_000, |s| {
+        let p = s.nodes[server].host.peer(speer).unwrap();
+        peak = peak.max(p.reliable_data_in_transit());
+        received += s.take_received(client).len();
+        received == 100
+    }));
+    let window = sim.nodes[server].host.peer(speer).unwrap().window_size();
+    (peak, window)
+}
+
+#[test]
+fn window_size_bounds_reliable_data_in_flight() {
+    // Server outgoing 50 000, client incoming 0: window (max(50 000, 0) / 65536) * 4096 = 0 ->
+    // clamp 4096 (9.4). 6.6 writes a reliable command only while inTransit + length <=
+    // max(throttle * window / 32, mtu), so no more than 4096 bytes are ever in flight.
+    let (peak, window) = reliable_in_transit_peak(50_000);
+    assert_eq!(window, 4096);
+    assert!(
+        peak <= 4096,
+        "{peak} bytes in flight with a 4096-byte window"
+    );
+    assert!(peak >= 1000, "{peak}");
+    // Unlimited: window 65536, and 100 KB queued at once fill far more than 4096 bytes.
+    let (peak, window) = reliable_in_transit_peak(0);
+    assert_eq!(window, 65536);
+    assert!(
+        peak > 4096 && peak <= 65536,
+        "{peak} bytes in flight with a 65536-byte window"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // 8.5, 8.6 Retransmission backoff and timeout
 
