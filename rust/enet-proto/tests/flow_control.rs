@@ -794,22 +794,46 @@ fn remote_incoming_bandwidth_limits_what_the_host_sends_to_that_peer() {
     let start = sim.now;
     let mut next = start.wrapping_add(50);
     let mut min_limit = THROTTLE_SCALE;
+    let mut ticks = 0;
     // 20 KB/s of unreliable payload offered, twice what the client takes.
     while sim.now.wrapping_sub(start) < 11_000 {
         sim.host(server)
             .send(speer, 0, Packet::unreliable(payload.clone()))
             .unwrap();
         sim.flush();
-        run_to(&mut sim, next);
+        // Step by step, to catch each once-a-second tick: it resets outgoingDataTotal and sets
+        // the limit from the total it saw (the sim runs a host's timers before its send pass).
+        while next.wrapping_sub(sim.now) != 0 {
+            let before = sim.nodes[server]
+                .host
+                .peer(speer)
+                .unwrap()
+                .outgoing_data_total();
+            sim.step(next.wrapping_sub(sim.now));
+            let p = sim.nodes[server].host.peer(speer).unwrap();
+            if p.outgoing_data_total() < before {
+                // Part A for one limited peer over a 1000 ms tick: peerBandwidth = 10 000; at or
+                // under it the peer falls through to the second loop (limit 32), above it
+                // limit = max(1, peerBandwidth * 32 / outgoingDataTotal).
+                let want = if before <= CLIENT_IN {
+                    THROTTLE_SCALE
+                } else {
+                    (CLIENT_IN * THROTTLE_SCALE / before).max(1)
+                };
+                assert_eq!(
+                    p.packet_throttle_limit(),
+                    want,
+                    "tick {ticks}: {before} bytes sent in the last second"
+                );
+                assert!(p.packet_throttle() <= want);
+                ticks += 1;
+            }
+            min_limit = min_limit.min(p.packet_throttle_limit());
+        }
         next = next.wrapping_add(50);
         sim.take_received(client);
-        let limit = sim.nodes[server]
-            .host
-            .peer(speer)
-            .unwrap()
-            .packet_throttle_limit();
-        min_limit = min_limit.min(limit);
     }
+    assert!(ticks >= 10, "{ticks} bandwidth ticks in 11 s");
     // First tick with traffic: 10 000 * 32 / (20 000 + headers) = 15.
     assert_eq!(min_limit, 15, "packet_throttle_limit");
     let bytes: usize = sim
