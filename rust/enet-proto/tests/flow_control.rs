@@ -104,6 +104,55 @@ fn first_rtt_sample_is_adopted_directly_on_both_sides() {
 }
 
 #[test]
+fn statistics_start_over_on_a_reused_slot() {
+    // A lossy first connection leaves RTT, loss and throttle state behind; after disconnecting,
+    // a new connection in the same client slot starts from the reset values (5.1): the first
+    // sample is adopted directly again and the loss statistics are zero.
+    let (mut sim, server, client, cpeer, _) = pair(4, fixed(20));
+    sim.link(client, server).loss = 0.3;
+    steady_reliable(&mut sim, client, cpeer, 20, 16, 25_000);
+    assert!(sim.nodes[client].host.peer(cpeer).unwrap().packet_loss() > 0);
+    sim.set_links(client, server, fixed(60));
+    sim.host(client).disconnect(cpeer, 0);
+    sim.flush();
+    assert!(sim.run_until(5_000, |s| s.has_disconnect(client)
+        && s.has_disconnect(server)));
+    sim.take_events(client);
+    sim.take_events(server);
+
+    let (cpeer2, speer2) = sim.establish(client, server, 1);
+    assert_eq!(cpeer2, cpeer, "single-slot client reuses its slot");
+    let s = sim.nodes[server].host.peer(speer2).unwrap();
+    assert_eq!(
+        (s.round_trip_time(), s.round_trip_time_variance()),
+        (120, first_sample_variance(120))
+    );
+    assert!(sim.run_until(2_000, |s| {
+        s.nodes[client]
+            .host
+            .peer(cpeer)
+            .unwrap()
+            .last_receive_time()
+            != EnetTime(0)
+    }));
+    let c = sim.nodes[client].host.peer(cpeer).unwrap();
+    assert_eq!(
+        (c.round_trip_time(), c.round_trip_time_variance()),
+        (120, first_sample_variance(120))
+    );
+    assert_eq!(
+        (
+            c.packet_loss(),
+            c.packet_loss_variance(),
+            c.packets_lost(),
+            c.packet_throttle(),
+            c.packet_throttle_limit(),
+        ),
+        (0, 0, 0, THROTTLE_SCALE, THROTTLE_SCALE)
+    );
+}
+
+#[test]
 fn rtt_converges_to_twice_the_latency_and_variance_decays_without_jitter() {
     const L: u32 = 50;
     let (mut sim, server, client, cpeer, speer) = pair(2, fixed(L));
