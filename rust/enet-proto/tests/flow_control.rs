@@ -800,8 +800,8 @@ fn host_outgoing_bandwidth_limits_bytes_sent_per_second() {
     // Limited: at the first tick the throttle limit becomes 20 000 * 32 / dataTotal with dataTotal
     // a little over 60 000 (payload plus headers), i.e. 10. The output then stays near the limit;
     // the tolerance is 15 % because the limit is applied once a second from the previous second's
-    // total, the throttle climbs back between ticks at ACCEL per RTT sample, and the drop pattern
-    // is quantised to 1/32.
+    // total, the throttle climbs back between ticks by the acceleration (2) per RTT sample, and the
+    // drop pattern is quantised to 1/32.
     assert_eq!(min_limit, 10, "packet_throttle_limit");
     let ratio = limited / f64::from(LIMIT);
     assert!(
