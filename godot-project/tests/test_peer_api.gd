@@ -93,3 +93,40 @@ func test_mesh_state_and_errors() -> void:
 		return out,
 		[ERR_INVALID_PARAMETER, ERR_INVALID_PARAMETER, OK, ERR_ALREADY_IN_USE,
 		MultiplayerPeer.CONNECTION_CONNECTED, 7, false])
+
+
+## The remaining creation parameters of godot-enet.md §5.1, each on a fresh (closed) peer:
+## negative ports, bandwidths and channel counts, an invalid bind IP (ignored with an error,
+## "*" stays), a local port out of range or in use.
+func test_creation_parameter_errors() -> void:
+	var holder := ENetMultiplayerPeer.new()
+	check_eq(holder.create_server(0), OK, "holder create_server(0)")
+	var busy := holder.host.get_local_port()
+	var calls := [
+		[&"create_server", -1],
+		[&"create_server", 0, 32, 300],
+		[&"create_server", 0, 32, -1],
+		[&"create_server", 0, 32, 0, -1],
+		[&"create_server", 0, 32, 0, 0, -1],
+		[&"create_client", "127.0.0.1", -1],
+		[&"create_client", "127.0.0.1", 9, 300],
+		[&"create_client", "127.0.0.1", 9, -1],
+		[&"create_client", "127.0.0.1", 9, 0, -1],
+		[&"create_client", "127.0.0.1", 9, 0, 0, -1],
+		[&"create_client", "127.0.0.1", 9, 0, 0, 0, 70000],
+		[&"create_client", "127.0.0.1", 9, 0, 0, 0, busy],
+		[&"create_mesh", -3],
+	]
+	_compare(func(p: MultiplayerPeer) -> Array:
+		var out := []
+		for c: Array in calls:
+			out.append(error_string(p.callv(c[0], c.slice(1))))
+			if p.get_connection_status() != MultiplayerPeer.CONNECTION_DISCONNECTED:
+				p.close()
+		p.call(&"set_bind_ip", "not an address")
+		out.append(error_string(p.call(&"create_server", 0)))
+		return out,
+		["Invalid parameter", "OK", "OK", "OK", "Invalid parameter",
+		"Can't create", "OK", "OK", "Invalid parameter", "Invalid parameter", "Invalid parameter",
+		"Can't create", "Invalid parameter", "OK"])
+	holder.close()

@@ -97,7 +97,8 @@ impl RustENetPeer {
     ///
     /// `max_clients` may be 1..4095. `max_channels` limits the user channels clients get (0 for
     /// the maximum). Bandwidths are in bytes per second, 0 for unlimited. Unlike Godot's peer
-    /// (issue #123254), `max_channels` really limits channels and `in_bandwidth` is honoured.
+    /// (issue #123254), `max_channels` really limits channels and `in_bandwidth` is honoured
+    /// (a negative `in_bandwidth`, which Godot's peer ignores, means unlimited).
     /// Returns `OK`, `ERR_ALREADY_IN_USE` if this peer is already active,
     /// `ERR_INVALID_PARAMETER` for out-of-range arguments or `ERR_CANT_CREATE` if the port
     /// cannot be bound.
@@ -127,6 +128,16 @@ impl RustENetPeer {
             (max_channels + SYSCH_MAX).min(MAXIMUM_CHANNELS)
         } else {
             0
+        };
+        // Godot never looks at `in_bandwidth` (issue #123254), so a negative value works there:
+        // accept it too, as unlimited, rather than fail where the built-in peer succeeds.
+        let in_bandwidth = if in_bandwidth < 0 {
+            godot_warn!(
+                "RustENetPeer.create_server: in_bandwidth {in_bandwidth} is negative; using 0 (unlimited)"
+            );
+            0
+        } else {
+            in_bandwidth
         };
         let mut host = RustENetConnection::new_gd();
         let err = host.bind_mut().create(
