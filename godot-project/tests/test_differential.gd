@@ -1367,3 +1367,82 @@ func test_rpc_broadcast_exclusion_and_relay() -> void:
 			"C3: " + blob,
 		]),
 	})
+
+
+## Kicks and departures at the raw MultiplayerPeer level, with three clients: the server kicks
+## C1 gracefully (disconnect_peer: peer_disconnected on both ends once ENet confirms) and C2
+## forcibly (disconnect_peer(id, true): gone at once, no signal on the server, C2 still learns
+## of it); C3 leaves with disconnect_peer(1) (graceful, seen by the server). Each side records
+## its signals (sorted) and final status, and the server its peer count right after the kicks.
+func _scenario_raw_kicks(server_kind: String, client_kind: String) -> Dictionary:
+	var server := make_peer(server_kind)
+	var clients: Array[MultiplayerPeer] = []
+	for i in 3:
+		clients.append(make_peer(client_kind))
+	var all: Array[MultiplayerPeer] = [server]
+	all.append_array(clients)
+	var result := {}
+	var label := {1: "S"}
+	var seen := {}
+	if check_eq(server.call(&"create_server", 0), OK, "create_server(0)"):
+		var port: int = server.get(&"host").get_local_port()
+		for i in clients.size():
+			check_eq(clients[i].call(&"create_client", "127.0.0.1", port), OK, "create_client")
+			label[clients[i].get_unique_id()] = "C%d" % (i + 1)
+		# The handlers capture only dictionaries: no reference cycle with the peers.
+		for p in all:
+			var me: String = label[p.get_unique_id()]
+			seen[me] = []
+			var lines: Array = seen[me]
+			p.peer_connected.connect(func(id: int) -> void:
+				lines.append("peer_connected(%s)" % label.get(id, "?")))
+			p.peer_disconnected.connect(func(id: int) -> void:
+				lines.append("peer_disconnected(%s)" % label.get(id, "?")))
+		var poll_all := func() -> void:
+			for p in all:
+				if p.get_connection_status() != MultiplayerPeer.CONNECTION_DISCONNECTED:
+					p.poll()
+		if await _step("raw peers connected", func() -> bool:
+				poll_all.call()
+				return seen["S"].size() == 3 and seen["C1"].size() == 1 \
+						and seen["C2"].size() == 1 and seen["C3"].size() == 1):
+			server.disconnect_peer(clients[0].get_unique_id())
+			server.disconnect_peer(clients[1].get_unique_id(), true)
+			result["S peers connected right after the kicks"] = server.get(&"host").get_peers() \
+					.filter(func(p) -> bool: return p.get_state() == ENetPacketPeer.STATE_CONNECTED) \
+					.size()
+			clients[2].disconnect_peer(1)
+			await wait_until(func() -> bool:
+				poll_all.call()
+				return seen["S"].size() >= 5 and seen["C1"].size() >= 2 \
+						and seen["C2"].size() >= 2 and seen["C3"].size() >= 2, 5.0)
+			await wait_frames(5)
+			poll_all.call()
+			# Sorted: the clients connect, and the kicks complete, in a timing-dependent order.
+			for side in seen:
+				var lines: Array = seen[side].duplicate()
+				lines.sort()
+				result[side + " signals"] = lines
+			# By name: a disconnected client's unique id is 0 again.
+			for i in all.size():
+				result[["S", "C1", "C2", "C3"][i] + " status"] = all[i].get_connection_status()
+				result[["S", "C1", "C2", "C3"][i] + " id kept"] = all[i].get_unique_id() != 0
+	for p in all:
+		if p.get_connection_status() != MultiplayerPeer.CONNECTION_DISCONNECTED:
+			p.close()
+	return result
+
+
+func test_raw_kicks_and_departures() -> void:
+	await _run_differential(_scenario_raw_kicks, {
+		"S peers connected right after the kicks": 1,
+		"S signals": ["peer_connected(C1)", "peer_connected(C2)", "peer_connected(C3)",
+				"peer_disconnected(C1)", "peer_disconnected(C3)"],
+		"C1 signals": ["peer_connected(S)", "peer_disconnected(S)"],
+		"C2 signals": ["peer_connected(S)", "peer_disconnected(S)"],
+		"C3 signals": ["peer_connected(S)", "peer_disconnected(S)"],
+		"S status": MultiplayerPeer.CONNECTION_CONNECTED,
+		"C1 status": MultiplayerPeer.CONNECTION_DISCONNECTED,
+		"C2 status": MultiplayerPeer.CONNECTION_DISCONNECTED,
+		"C3 status": MultiplayerPeer.CONNECTION_DISCONNECTED,
+	})
