@@ -130,3 +130,19 @@ func test_creation_parameter_errors() -> void:
 		"Can't create", "OK", "OK", "Invalid parameter", "Invalid parameter", "Invalid parameter",
 		"Can't create", "Invalid parameter", "OK"])
 	holder.close()
+
+
+## An active server with no clients: broadcasting on any transfer channel returns OK (Godot
+## does not validate the channel; ENet drops what the host cannot carry), and an empty queue
+## reports ERR_UNAVAILABLE.
+func test_server_packet_edges() -> void:
+	_compare(func(p: MultiplayerPeer) -> Array:
+		var out := []
+		out.append(p.call(&"create_server", 0))
+		for channel in [0, 253, 254, 300]:
+			p.transfer_channel = channel
+			out.append(error_string(p.put_packet(PackedByteArray([1]))))
+		out.append(p.get_packet().size())
+		out.append(error_string(p.get_packet_error()))
+		return out,
+		[OK, "OK", "OK", "OK", "OK", 0, "Unavailable"])

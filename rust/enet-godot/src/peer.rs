@@ -577,11 +577,13 @@ impl RustENetPeer {
         }
         let (channel, flags) = enet_channel_and_flags(self.transfer_mode, self.transfer_channel);
         let Ok(channel) = u8::try_from(channel) else {
+            // Godot's peer returns OK here too (it truncates the ENet channel to 8 bits and sends
+            // on the wrong channel); the packet is dropped instead, with the error.
             godot_error!(
-                "RustENetPeer.put_packet: transfer channel {} is out of range (at most 253)",
+                "RustENetPeer.put_packet: transfer channel {} is out of range (at most 253); packet dropped",
                 self.transfer_channel
             );
-            return Error::ERR_INVALID_PARAMETER;
+            return Error::OK;
         };
         let packet = Packet::new(data, flags);
         // Like Godot, send failures (e.g. a channel the connection lacks) are reported by the
