@@ -1372,12 +1372,13 @@ func test_rpc_broadcast_exclusion_and_relay() -> void:
 ## Kicks and departures at the raw MultiplayerPeer level, with three clients: the server kicks
 ## C1 gracefully (disconnect_peer: peer_disconnected on both ends once ENet confirms) and C2
 ## forcibly (disconnect_peer(id, true): gone at once, no signal on the server, C2 still learns
-## of it); C3 leaves with disconnect_peer(1) (graceful, seen by the server). Each side records
+## of it); C3 leaves with disconnect_peer(1) (graceful, seen by the server) and C4 with
+## disconnect_peer(1, true) (closes the client at once, without a signal). Each side records
 ## its signals (sorted) and final status, and the server its peer count right after the kicks.
 func _scenario_raw_kicks(server_kind: String, client_kind: String) -> Dictionary:
 	var server := make_peer(server_kind)
 	var clients: Array[MultiplayerPeer] = []
-	for i in 3:
+	for i in 4:
 		clients.append(make_peer(client_kind))
 	var all: Array[MultiplayerPeer] = [server]
 	all.append_array(clients)
@@ -1404,17 +1405,20 @@ func _scenario_raw_kicks(server_kind: String, client_kind: String) -> Dictionary
 					p.poll()
 		if await _step("raw peers connected", func() -> bool:
 				poll_all.call()
-				return seen["S"].size() == 3 and seen["C1"].size() == 1 \
-						and seen["C2"].size() == 1 and seen["C3"].size() == 1):
+				return seen["S"].size() == 4 and seen["C1"].size() == 1 \
+						and seen["C2"].size() == 1 and seen["C3"].size() == 1 \
+						and seen["C4"].size() == 1):
 			server.disconnect_peer(clients[0].get_unique_id())
 			server.disconnect_peer(clients[1].get_unique_id(), true)
 			result["S peers connected right after the kicks"] = server.get(&"host").get_peers() \
 					.filter(func(p) -> bool: return p.get_state() == ENetPacketPeer.STATE_CONNECTED) \
 					.size()
 			clients[2].disconnect_peer(1)
+			clients[3].disconnect_peer(1, true)
+			result["C4 status right after its forced leave"] = clients[3].get_connection_status()
 			await wait_until(func() -> bool:
 				poll_all.call()
-				return seen["S"].size() >= 5 and seen["C1"].size() >= 2 \
+				return seen["S"].size() >= 7 and seen["C1"].size() >= 2 \
 						and seen["C2"].size() >= 2 and seen["C3"].size() >= 2, 5.0)
 			await wait_frames(5)
 			poll_all.call()
@@ -1425,8 +1429,8 @@ func _scenario_raw_kicks(server_kind: String, client_kind: String) -> Dictionary
 				result[side + " signals"] = lines
 			# By name: a disconnected client's unique id is 0 again.
 			for i in all.size():
-				result[["S", "C1", "C2", "C3"][i] + " status"] = all[i].get_connection_status()
-				result[["S", "C1", "C2", "C3"][i] + " id kept"] = all[i].get_unique_id() != 0
+				result[["S", "C1", "C2", "C3", "C4"][i] + " status"] = all[i].get_connection_status()
+				result[["S", "C1", "C2", "C3", "C4"][i] + " id kept"] = all[i].get_unique_id() != 0
 	for p in all:
 		if p.get_connection_status() != MultiplayerPeer.CONNECTION_DISCONNECTED:
 			p.close()
@@ -1435,9 +1439,10 @@ func _scenario_raw_kicks(server_kind: String, client_kind: String) -> Dictionary
 
 func test_raw_kicks_and_departures() -> void:
 	await _run_differential(_scenario_raw_kicks, {
-		"S peers connected right after the kicks": 1,
+		"S peers connected right after the kicks": 2,
 		"S signals": ["peer_connected(C1)", "peer_connected(C2)", "peer_connected(C3)",
-				"peer_disconnected(C1)", "peer_disconnected(C3)"],
+				"peer_connected(C4)", "peer_disconnected(C1)", "peer_disconnected(C3)",
+				"peer_disconnected(C4)"],
 		"C1 signals": ["peer_connected(S)", "peer_disconnected(S)"],
 		"C2 signals": ["peer_connected(S)", "peer_disconnected(S)"],
 		"C3 signals": ["peer_connected(S)", "peer_disconnected(S)"],
@@ -1445,6 +1450,9 @@ func test_raw_kicks_and_departures() -> void:
 		"C1 status": MultiplayerPeer.CONNECTION_DISCONNECTED,
 		"C2 status": MultiplayerPeer.CONNECTION_DISCONNECTED,
 		"C3 status": MultiplayerPeer.CONNECTION_DISCONNECTED,
+		"C4 signals": ["peer_connected(S)"],
+		"C4 status": MultiplayerPeer.CONNECTION_DISCONNECTED,
+		"C4 status right after its forced leave": MultiplayerPeer.CONNECTION_DISCONNECTED,
 	})
 
 
