@@ -21,7 +21,7 @@ usage: rust-enet-bench [--quick] [--json FILE] [--only LIST] [--rounds N] [--aga
   --precise-waits  rust_enet with WaitPrecision::Precise (a helper thread ends every wait on
                  time; std's blocking-read timeouts overshoot by ticks) instead of Auto
   --c-default-buffers  run C ENet with the system's default socket buffers instead of the
-                 256 KiB it asks for (what std, which cannot set SO_RCVBUF, gets)
+                 256 KiB it asks for (rust_enet asks for 256 KiB too, on Linux)
   --godot-json FILE  add scenario 6 (Godot level) rows from bench_rpc.tscn results (JSON lines;
                  `./build.sh bench` writes them)";
 
