@@ -255,19 +255,24 @@ fn client_measures_round_trip_time_right_after_connecting() {
     let mut server = host(4);
     let mut client = host(1);
     let (peer, _) = connect(&mut client, &mut server);
+    // Stay inside the first 500 ms ping interval: a measurement before it ends can only come from
+    // a ping sent at once. The margin absorbs a loaded machine.
     let start = Instant::now();
-    while start.elapsed() < Duration::from_millis(150) {
+    let rtt = loop {
         client.service(Duration::from_millis(1)).unwrap();
         server.service(Duration::from_millis(1)).unwrap();
-    }
-    let rtt = client
-        .host()
-        .peer(peer)
-        .expect("client peer")
-        .round_trip_time();
+        let rtt = client
+            .host()
+            .peer(peer)
+            .expect("client peer")
+            .round_trip_time();
+        if rtt < 250 || start.elapsed() >= Duration::from_millis(400) {
+            break rtt;
+        }
+    };
     assert!(
         rtt < 250,
-        "client RTT still {rtt} ms 150 ms after connecting"
+        "client RTT still {rtt} ms 400 ms after connecting"
     );
 }
 
