@@ -113,6 +113,16 @@ fn datagrams(host: &UdpHost, since: (u64, u64)) -> (u64, u64) {
     )
 }
 
+/// Ends every connection of `host` at once and sends the DISCONNECTs, so the remote side of a
+/// measurement stops without waiting for a timeout.
+fn disconnect_all_now(host: &mut UdpHost) -> Result {
+    let peers: Vec<PeerId> = host.host().peers().map(|(id, _)| id).collect();
+    for id in peers {
+        host.host_mut().disconnect_now(id, 0);
+    }
+    host.flush()
+}
+
 fn us_since(t: Instant) -> i64 {
     t.elapsed().as_micros() as i64
 }
@@ -144,11 +154,7 @@ pub fn tput_server(secs: f64) -> Result {
         })?;
     }
     let (wall, cpu) = start.map_or((0, 0), |(t, c)| (us_since(t), cpu_ns() - c));
-    let peers: Vec<PeerId> = host.host().peers().map(|(id, _)| id).collect();
-    for id in peers {
-        host.host_mut().disconnect_now(id, 0);
-    }
-    host.flush()?;
+    disconnect_all_now(&mut host)?;
     println!(
         "RESULT bytes={bytes} messages={messages} wall_us={wall} cpu_ns={cpu} hwm_kib={}",
         vm_hwm_kib()
@@ -601,11 +607,7 @@ pub fn flood_server(secs: f64) -> Result {
         })?;
     }
     let (wall, cpu) = start.map_or((0, 0), |(t, c)| (us_since(t), cpu_ns() - c));
-    let peers: Vec<PeerId> = host.host().peers().map(|(id, _)| id).collect();
-    for id in peers {
-        host.host_mut().disconnect_now(id, 0);
-    }
-    host.flush()?;
+    disconnect_all_now(&mut host)?;
     println!(
         "RESULT messages={messages} wall_us={wall} cpu_ns={cpu} hwm_kib={}",
         vm_hwm_kib()
