@@ -88,6 +88,14 @@ pub struct RustENetPeer {
     /// mode). Use it for settings Godot exposes on `ENetConnection`.
     #[var(get = get_host, no_set, usage_flags = [NONE])]
     host: PhantomVar<Option<Gd<RustENetConnection>>>,
+    /// If true, every `put_packet` sends its packet at once, like `ENetMultiplayerPeer` (lowest
+    /// latency, but one datagram and system call per packet); if false (default), packets are
+    /// queued and leave together at the end of the frame or with the next `poll`, which costs far
+    /// less when many RPCs are sent per frame.
+    #[var]
+    immediate_flush: bool,
+    /// A deferred `_flush_queued_sends` is pending for packets queued since the last flush.
+    flush_queued: bool,
     base: Base<MultiplayerPeerExtension>,
 }
 
@@ -298,6 +306,16 @@ impl RustENetPeer {
         }
     }
 
+    /// Sends what `put_packet` queued since the last flush. Called deferred (at the end of the
+    /// frame) by the first `put_packet` after a flush; does nothing if `poll` or `close` already
+    /// sent or dropped it.
+    #[func]
+    fn _flush_queued_sends(&mut self) {
+        if self.flush_queued {
+            self.flush_hosts();
+        }
+    }
+
     #[func]
     fn get_host(&self) -> Option<Gd<RustENetConnection>> {
         if !self.is_active() || self.mode == Mode::Mesh {
@@ -357,6 +375,17 @@ fn transfer_mode_of(flags: PacketFlags) -> TransferMode {
 impl RustENetPeer {
     fn is_active(&self) -> bool {
         self.mode != Mode::None
+    }
+
+    /// Sends everything queued on every active host this peer owns and clears `flush_queued`.
+    fn flush_hosts(&mut self) {
+        self.flush_queued = false;
+        for host in self.hosts.values_mut() {
+            let mut host = host.bind_mut();
+            if host.is_active() {
+                host.flush_host();
+            }
+        }
     }
 
     fn store_packet(&mut self, from: i32, channel: u8, packet: Packet) {
@@ -551,6 +580,7 @@ impl RustENetPeer {
         self.unique_id = 0;
         self.connection_status = ConnectionStatus::DISCONNECTED;
         self.refuse_new_connections = false;
+        self.flush_queued = false;
     }
 
     fn put_packet_bytes(&mut self, data: Bytes) -> Error {
@@ -587,13 +617,17 @@ impl RustENetPeer {
         };
         let packet = Packet::new(data, flags);
         // Like Godot, send failures (e.g. a channel the connection lacks) are reported by the
-        // packet peer but do not change the result.
+        // packet peer but do not change the result. Unless `immediate_flush` is set, packets are
+        // only queued here and leave together at the end of the frame (or with the next `poll`).
+        let immediate = self.immediate_flush;
         match self.mode {
             Mode::Server if target == 0 => {
                 if let Some(host) = self.hosts.get_mut(&0) {
                     let mut host = host.bind_mut();
                     host.broadcast_packet(channel, packet);
-                    host.flush_host();
+                    if immediate {
+                        host.flush_host();
+                    }
                 }
             }
             Mode::Server if target < 0 => {
@@ -602,7 +636,7 @@ impl RustENetPeer {
                         peer.bind_mut().send_packet(channel, packet.clone());
                     }
                 }
-                if let Some(host) = self.hosts.get_mut(&0) {
+                if let Some(host) = self.hosts.get_mut(&0).filter(|_| immediate) {
                     host.bind_mut().flush_host();
                 }
             }
@@ -610,7 +644,7 @@ impl RustENetPeer {
                 if let Some(peer) = self.peers.get_mut(&target) {
                     peer.bind_mut().send_packet(channel, packet);
                 }
-                if let Some(host) = self.hosts.get_mut(&0) {
+                if let Some(host) = self.hosts.get_mut(&0).filter(|_| immediate) {
                     host.bind_mut().flush_host();
                 }
             }
@@ -618,7 +652,9 @@ impl RustENetPeer {
                 if let Some(peer) = self.peers.get_mut(&1) {
                     let mut peer = peer.bind_mut();
                     peer.send_packet(channel, packet);
-                    peer.flush();
+                    if immediate {
+                        peer.flush();
+                    }
                 }
             }
             Mode::Mesh => {
@@ -631,11 +667,17 @@ impl RustENetPeer {
                     if selected {
                         let mut peer = peer.bind_mut();
                         peer.send_packet(channel, packet.clone());
-                        peer.flush();
+                        if immediate {
+                            peer.flush();
+                        }
                     }
                 }
             }
             Mode::None => {}
+        }
+        if !immediate && !self.flush_queued {
+            self.flush_queued = true;
+            self.base_mut().call_deferred("_flush_queued_sends", &[]);
         }
         Error::OK
     }
@@ -746,6 +788,9 @@ impl IMultiplayerPeerExtension for RustENetPeer {
             return;
         }
         self.current = None;
+        if self.flush_queued {
+            self.flush_hosts();
+        }
         self.disconnect_inactive_peers();
         match self.mode {
             Mode::Client => self.poll_client(),
