@@ -11,7 +11,7 @@ use godot::global::Error;
 use godot::meta::conv::RawPtr;
 use godot::prelude::*;
 use rust_enet_net::UdpHost;
-use rust_enet_proto::{Packet, PacketFlags, PeerId, PeerState};
+use rust_enet_proto::{Packet, PacketFlags, PeerId, PeerState, SendError};
 
 use crate::connection::SharedHost;
 
@@ -398,6 +398,10 @@ impl RustENetPacketPeer {
         let result = self.with_host("send", |udp| udp.host_mut().send(id, channel, packet));
         match result {
             Some(Ok(())) => Error::OK,
+            // A send racing the peer's disconnect is not a misuse: Godot's ENetPacketPeer
+            // returns FAILED without a message when enet_peer_send refuses a peer that is not
+            // connected, so this does too.
+            Some(Err(SendError::NotConnected)) => Error::FAILED,
             Some(Err(e)) => {
                 godot_error!(
                     "RustENetPacketPeer.send: unable to send packet on channel {channel}: {e}"
