@@ -81,6 +81,15 @@ fn client_host(peer_limit: usize) -> Result<UdpHost> {
     Ok(host)
 }
 
+/// A one-slot client host with a connection to the bench server on `port` under way.
+fn single_client(port: u16) -> Result<(UdpHost, PeerId)> {
+    let mut host = client_host(1)?;
+    let peer = host
+        .connect(server_addr(port), CHANNELS, 0)
+        .map_err(connect_error)?;
+    Ok((host, peer))
+}
+
 fn server_addr(port: u16) -> SocketAddr {
     SocketAddr::new(loopback(), port)
 }
@@ -163,10 +172,7 @@ pub fn tput_server(secs: f64) -> Result {
 }
 
 pub fn tput_client(port: u16, secs: f64) -> Result {
-    let mut host = client_host(1)?;
-    let peer = host
-        .connect(server_addr(port), CHANNELS, 0)
-        .map_err(connect_error)?;
+    let (mut host, peer) = single_client(port)?;
     let payload = Packet::reliable(vec![0xA5u8; TPUT_MESSAGE]);
     let hard = Instant::now() + Duration::from_secs_f64(secs) + GRACE;
     let (mut connected, mut done, mut sent) = (false, false, 0u64);
@@ -455,10 +461,7 @@ pub fn idle_clients(port: u16, n: usize, secs: f64) -> Result {
 // ---- 4. latency --------------------------------------------------------------------------------
 
 pub fn lat_client(port: u16, secs: f64) -> Result {
-    let mut host = client_host(1)?;
-    let peer = host
-        .connect(server_addr(port), CHANNELS, 0)
-        .map_err(connect_error)?;
+    let (mut host, peer) = single_client(port)?;
     let ping = vec![0x11u8; PING_SIZE];
     let length = Duration::from_secs_f64(secs);
     let hard = Instant::now() + length + GRACE;
@@ -536,10 +539,7 @@ pub fn bulk_server() -> Result {
 }
 
 pub fn bulk_client(port: u16, bytes: usize) -> Result {
-    let mut host = client_host(1)?;
-    let peer = host
-        .connect(server_addr(port), CHANNELS, 0)
-        .map_err(connect_error)?;
+    let (mut host, peer) = single_client(port)?;
     let hard = Instant::now() + Duration::from_secs(120);
     let (mut sent_at, mut done_at): (Option<Instant>, Option<Instant>) = (None, None);
     let mut failed = None;
@@ -616,10 +616,7 @@ pub fn flood_server(secs: f64) -> Result {
 }
 
 pub fn flood_client(port: u16, secs: f64) -> Result {
-    let mut host = client_host(1)?;
-    let peer = host
-        .connect(server_addr(port), CHANNELS, 0)
-        .map_err(connect_error)?;
+    let (mut host, peer) = single_client(port)?;
     let payload = vec![0x3Cu8; FLOOD_MESSAGE];
     let hard = Instant::now() + Duration::from_secs_f64(secs) + GRACE;
     let (mut connected, mut done, mut sent) = (false, false, 0u64);
