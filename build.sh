@@ -6,6 +6,8 @@
 #   ./build.sh demo [--builtin]  build, then a headless server and two clients exchanging RPCs
 #                      through RustENetPeer (--builtin: Godot's ENetMultiplayerPeer instead)
 #   ./build.sh suites [FILTER...]  build, then only the Godot suites (cases matching FILTER)
+#   ./build.sh docs    build, then check the class reference (editor help) against the API and
+#                      in a headless editor (also part of `test`)
 #   ./build.sh godot [ARGS...]   run the test project's Godot with ARGS (after `build`)
 #   ./build.sh bench [--quick] [ARGS...]  Godot scenario 6 + rust/enet-bench vs C ENet, one table
 #
@@ -126,6 +128,8 @@ sync_project_addon() {
 GODOT_CMD=()         # command that runs Godot
 GODOT_PROJECT=""     # the test project's path as that Godot sees it
 GODOT_MOUNT=""       # bind mount of the repository inside the Godot root, if any
+DOCS_SUMMARY=""      # what check_class_docs found
+GODOT_VERSION=""     # what `godot --version` printed, e.g. 4.6.3.stable.debian...
 
 is_godot4() { # $@ = command; prints the version when it is Godot 4.x
     local version
@@ -139,12 +143,14 @@ find_godot() {
     if [[ -n ${GODOT:-} ]]; then
         version=$(is_godot4 "$GODOT") || die "GODOT=$GODOT is not a working Godot 4.x binary"
         log "using Godot $version from \$GODOT ($GODOT)"
+        GODOT_VERSION=$version
         GODOT_CMD=("$GODOT")
         GODOT_PROJECT=$PROJECT_DIR
         return
     fi
     if command -v godot >/dev/null 2>&1 && version=$(is_godot4 godot); then
         log "using Godot $version from PATH ($(command -v godot))"
+        GODOT_VERSION=$version
         GODOT_CMD=(godot)
         GODOT_PROJECT=$PROJECT_DIR
         return
@@ -154,6 +160,7 @@ find_godot() {
     enter_godot_root
     version=$(is_godot4 "${GODOT_CMD[@]}") || die "the Godot in $GODOT_ROOT does not run; delete that directory to provision it again"
     log "using Godot $version (chroot $GODOT_ROOT)"
+    GODOT_VERSION=$version
 }
 
 provision_godot_root() {
@@ -272,6 +279,65 @@ $problems"
     GODOT_SUMMARY=$summary
 }
 
+# Checks the editor help pages of the classes (rust/enet-godot/doc_classes, compiled into the
+# addon). First against the API: the skeleton `godot --doctool --gdextension-docs` generates from
+# the loaded extension must be exactly our files with their description text removed (same
+# classes, methods, signatures, members and constants), and no description may be empty. Then in
+# a headless editor: the test project's docs_check plugin opens each class's help page and
+# requires every description to be shown (Godot 4.3+; 4.2 editors cannot load extension docs).
+check_class_docs() {
+    [[ ${#GODOT_CMD[@]} -gt 0 ]] || find_godot
+    local docs=$REPO/rust/enet-godot/doc_classes skeleton=$PROJECT_DIR/.godot/doc_skeleton
+    log "checking the class reference in rust/enet-godot/doc_classes against the API (godot --doctool)"
+    rm -rf "$skeleton"
+    mkdir -p "$skeleton"
+    "${GODOT_CMD[@]}" --headless --path "$GODOT_PROJECT" --doctool .godot/doc_skeleton --gdextension-docs \
+        >/dev/null 2>&1 || die "godot --doctool --gdextension-docs failed"
+    diff -q <(cd "$docs" && ls) <(cd "$skeleton/doc_classes" && ls) >/dev/null ||
+        die "the classes in rust/enet-godot/doc_classes ($(cd "$docs" && echo *)) are not the extension's ($(cd "$skeleton/doc_classes" && echo *))"
+    local xml name problems=""
+    for xml in "$docs"/*.xml; do
+        name=$(basename "$xml")
+        # Description text is every line that does not start (after tabs) with a tag.
+        if ! diff -u "$skeleton/doc_classes/$name" <(grep -E $'^\t*<' "$xml") >"$skeleton/$name.diff"; then
+            problems+="  $name does not match the API; differences (- what the API has, + ours):"$'\n'
+            problems+=$(sed -n '3,$p' "$skeleton/$name.diff")$'\n'
+        fi
+        # An opening tag of a description, member or constant followed at once by its closing tag.
+        problems+=$(awk -v file="$name" '
+            previous ~ /^\t*<(brief_description|description|member [^>]*[^\/]|constant [^>]*[^\/])>$/ && $0 ~ /^\t*<\// {
+                printf "  %s:%d: empty description after %s\n", file, NR - 1, previous
+            }
+            { previous = $0 }' "$xml")
+    done
+    [[ -z $problems ]] || die "the class reference does not match the extension:
+$problems
+Regenerate the skeleton with ./build.sh godot --headless --doctool DIR --gdextension-docs and describe what is new."
+    rm -rf "$skeleton"
+    case $GODOT_VERSION in
+        4.[0-2].* | 4.[0-2])
+            log "Godot $GODOT_VERSION cannot show extension docs in its editor (4.3+); skipping the editor check"
+            DOCS_SUMMARY="matches the API (editor check skipped: Godot $GODOT_VERSION)"
+            return
+            ;;
+    esac
+    # An editor that finds no help cache (first start, or after --doctool, which deletes it)
+    # rebuilds it and shows extension pages empty until the next start: Godot merges extension
+    # docs only into a loaded cache. So one editor run to rebuild the cache first.
+    log "checking that a headless editor shows the class reference (addons/rust_enet_docs_check)"
+    timeout --kill-after=10 300 "${GODOT_CMD[@]}" --headless --editor --path "$GODOT_PROJECT" --quit \
+        >/dev/null 2>&1 || die "the headless editor did not start and quit"
+    local out rc=0
+    out=$(timeout --kill-after=10 300 "${GODOT_CMD[@]}" --headless --editor --path "$GODOT_PROJECT" \
+        -- --check-class-docs 2>&1) || rc=$?
+    grep -E '^class docs check' <<<"$out" || true
+    if [[ $rc -ne 0 ]] || ! grep -qx 'class docs check: OK' <<<"$out"; then
+        printf '%s\n' "$out" | tail -n 40 >&2
+        die "the editor does not show the class reference (exit code $rc)"
+    fi
+    DOCS_SUMMARY="matches the API and the editor shows every description"
+}
+
 # --- Subcommands ------------------------------------------------------------------------------
 
 cmd_build() {
@@ -308,10 +374,12 @@ cmd_test() {
 
     build_addon
     run_godot_suites "$@"
+    check_class_docs
 
     log "summary:"
     printf 'cargo tests: %s passed, %s failed\n' "${cargo_passed:-0}" "${cargo_failed:-0}"
     printf 'godot suites: %s\n' "$GODOT_SUMMARY"
+    printf 'class reference: %s\n' "$DOCS_SUMMARY"
     printf 'build.sh test: OK in %d s\n' $((SECONDS - t0))
 }
 
@@ -319,6 +387,13 @@ cmd_suites() {
     ensure_rust
     build_addon
     run_godot_suites "$@"
+}
+
+cmd_docs() {
+    ensure_rust
+    build_addon
+    check_class_docs
+    log "class reference: $DOCS_SUMMARY"
 }
 
 cmd_godot() {
@@ -377,7 +452,7 @@ cmd_bench() {
 }
 
 usage() {
-    sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit "${1:-0}"
 }
 
@@ -389,6 +464,7 @@ main() {
         test) cmd_test "$@" ;;
         demo) cmd_demo "$@" ;;
         suites) cmd_suites "$@" ;;
+        docs) cmd_docs ;;
         godot) cmd_godot "$@" ;;
         bench) cmd_bench "$@" ;;
         -h | --help | help) usage 0 ;;

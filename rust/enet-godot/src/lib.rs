@@ -8,10 +8,12 @@
 //! must match the `entry_symbol` below.
 
 use bytes::Bytes;
+use godot::init::InitStage;
 use godot::meta::conv::RawPtr;
 use godot::prelude::*;
 
 mod connection;
+mod docs;
 mod packet_peer;
 mod peer;
 
@@ -25,7 +27,13 @@ struct RustENetExtension;
 // SAFETY: gdext requires `unsafe impl`; this library registers classes only through gdext's
 // macros and keeps no engine objects alive across initialisation levels.
 #[gdextension(entry_symbol = rust_enet_init)]
-unsafe impl ExtensionLibrary for RustENetExtension {}
+unsafe impl ExtensionLibrary for RustENetExtension {
+    fn on_stage_init(stage: InitStage) {
+        if stage == InitStage::Editor {
+            docs::register_editor_docs();
+        }
+    }
+}
 
 /// Hands `data` to Godot through the out-parameters of `_get_packet`.
 ///
