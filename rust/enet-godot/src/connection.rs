@@ -792,8 +792,12 @@ impl RustENetConnection {
         self.peers.retain(|_, peer| peer.bind().is_active());
     }
 
-    /// The next event: from the queue if `timeout` is `None` (`check_events`), otherwise after
-    /// servicing the socket for up to `timeout` (`service`).
+    /// The next event: from the queue if `timeout` is `None`, otherwise after servicing the
+    /// socket for up to `timeout` (`service`).
+    ///
+    /// Draining the queue never sends: the acknowledgements `service` put off stay queued
+    /// ([`has_deferred_send`](Self::has_deferred_send)) so that they leave with the answers the
+    /// game sends this frame, at the caller's flush.
     pub(crate) fn next_event(&mut self, timeout: Option<Duration>) -> Option<HostEvent> {
         if timeout.is_some() {
             // Once per service pass, not per queued event: costs O(peers).
@@ -812,7 +816,7 @@ impl RustENetConnection {
                             return Some(HostEvent::Error);
                         }
                     },
-                    None => udp.check_events(),
+                    None => udp.poll_queued_event(),
                 };
                 // A failed DTLS session is what Godot's socket reports as a service error.
                 if event.is_none()
@@ -860,6 +864,13 @@ impl RustENetConnection {
                 }
             }
         }
+    }
+
+    /// Whether acknowledgements put off by the last service pass still wait for a flush.
+    pub(crate) fn has_deferred_send(&self) -> bool {
+        self.host
+            .as_ref()
+            .is_some_and(|h| h.borrow().as_ref().is_some_and(UdpHost::has_deferred_send))
     }
 
     /// Sends `packet` to every CONNECTED peer of the host (`enet_host_broadcast`).

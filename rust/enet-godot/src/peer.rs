@@ -388,6 +388,34 @@ impl RustENetPeer {
         }
     }
 
+    /// Makes sure a deferred `_flush_queued_sends` runs at the end of this frame.
+    fn schedule_flush(&mut self) {
+        if !self.flush_queued {
+            self.flush_queued = true;
+            self.base_mut().call_deferred("_flush_queued_sends", &[]);
+        }
+    }
+
+    /// After a poll: the acknowledgements of what it received wait in the hosts (see
+    /// `RustENetConnection::next_event`). They leave with the frame's deferred flush, together
+    /// with whatever the game sends in answer: one datagram per peer and frame instead of two.
+    /// With `immediate_flush` they leave now, like Godot's peer sends them.
+    fn send_deferred_acknowledgements(&mut self) {
+        if self.flush_queued
+            || !self
+                .hosts
+                .values()
+                .any(|host| host.bind().has_deferred_send())
+        {
+            return;
+        }
+        if self.immediate_flush {
+            self.flush_hosts();
+        } else {
+            self.schedule_flush();
+        }
+    }
+
     fn store_packet(&mut self, from: i32, channel: u8, packet: Packet) {
         self.incoming.push_back(Incoming {
             from,
@@ -675,9 +703,8 @@ impl RustENetPeer {
             }
             Mode::None => {}
         }
-        if !immediate && !self.flush_queued {
-            self.flush_queued = true;
-            self.base_mut().call_deferred("_flush_queued_sends", &[]);
+        if !immediate {
+            self.schedule_flush();
         }
         Error::OK
     }
@@ -798,6 +825,7 @@ impl IMultiplayerPeerExtension for RustENetPeer {
             Mode::Mesh => self.poll_mesh(),
             Mode::None => {}
         }
+        self.send_deferred_acknowledgements();
     }
 
     fn close(&mut self) {

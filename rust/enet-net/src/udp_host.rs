@@ -141,7 +141,7 @@ pub struct UdpHost {
     /// An event taken from the core to learn whether the application has something to answer.
     next_event: Option<Event>,
     /// The send after a receive was put off because events were waiting (see `pass`).
-    send_deferred: bool,
+    pub(crate) send_deferred: bool,
     /// Ends blocking reads on time when precise waits are on (started with the first wait).
     waker: Option<Waker>,
     wait_precision: WaitPrecision,
@@ -327,7 +327,7 @@ impl UdpHost {
         None
     }
 
-    fn take_event(&mut self) -> Option<Event> {
+    pub(crate) fn take_event(&mut self) -> Option<Event> {
         self.next_event.take().or_else(|| self.host.poll_event())
     }
 
