@@ -4,7 +4,6 @@
 #![allow(missing_debug_implementations)]
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
 use std::time::Duration;
@@ -20,6 +19,10 @@ use rust_enet_proto::compress::CompressionMode;
 use rust_enet_proto::{Event, HostConfig, Packet, PacketFlags, PeerId};
 
 use crate::packet_peer::RustENetPacketPeer;
+
+#[path = "id_map.rs"]
+pub(crate) mod id_map;
+use id_map::IdMap;
 
 /// `ENET_PROTOCOL_MAXIMUM_PEER_ID`: the largest number of peer slots a host can have.
 pub(crate) const MAXIMUM_PEERS: i64 = 0xFFF;
@@ -47,6 +50,30 @@ pub(crate) enum HostEvent {
     },
     /// The socket failed; Godot treats this as fatal for the host.
     Error,
+}
+
+/// An event of [`RustENetConnection::drain_events`] other than a received packet.
+pub(crate) enum ControlEvent {
+    Connect {
+        peer: Gd<RustENetPacketPeer>,
+        data: u32,
+    },
+    Disconnect {
+        peer: Gd<RustENetPacketPeer>,
+        data: u32,
+    },
+    /// The socket failed; Godot treats this as fatal for the host.
+    Error,
+}
+
+impl From<ControlEvent> for HostEvent {
+    fn from(event: ControlEvent) -> Self {
+        match event {
+            ControlEvent::Connect { peer, data } => HostEvent::Connect { peer, data },
+            ControlEvent::Disconnect { peer, data } => HostEvent::Disconnect { peer, data },
+            ControlEvent::Error => HostEvent::Error,
+        }
+    }
 }
 
 /// Parses a Godot bind address: `"*"` is every interface, anything else must be an IP literal.
@@ -87,7 +114,7 @@ pub(crate) fn resolve(address: &str, port: u16) -> Option<SocketAddr> {
 pub struct RustENetConnection {
     host: Option<SharedHost>,
     /// The packet peers handed out for this host's slots, like `ENetConnection::peers`.
-    peers: HashMap<PeerId, Gd<RustENetPacketPeer>>,
+    peers: IdMap<PeerId, Gd<RustENetPacketPeer>>,
     /// The four traffic totals at the last `pop_statistic` of each, so that it reports (and
     /// "resets") like ENet's counters while the core keeps running totals.
     popped: [u64; 4],
@@ -799,21 +826,48 @@ impl RustENetConnection {
     /// ([`has_deferred_send`](Self::has_deferred_send)) so that they leave with the answers the
     /// game sends this frame, at the caller's flush.
     pub(crate) fn next_event(&mut self, timeout: Option<Duration>) -> Option<HostEvent> {
+        let mut receive = None;
+        let event = self.drain_events(timeout, |peer, channel, packet| {
+            receive = Some((peer, channel, packet));
+            false
+        });
+        match receive {
+            // `drain_events` stops at the first packet, so there is no other event.
+            Some((peer, channel, packet)) => Some(HostEvent::Receive {
+                peer: self.peers.get(&peer).cloned()?,
+                channel,
+                packet,
+            }),
+            None => event.map(HostEvent::from),
+        }
+    }
+
+    /// Events for `RustENetPeer::poll`: a service pass first if `timeout` is set, then queued
+    /// events, without sending (see [`next_event`](Self::next_event)). Packets from slots with
+    /// a packet peer go to `on_receive(slot, channel, packet)` without touching any Godot
+    /// object, for as long as it returns true; the first other event is returned (`None` once
+    /// the queue is empty or `on_receive` returned false).
+    pub(crate) fn drain_events(
+        &mut self,
+        timeout: Option<Duration>,
+        mut on_receive: impl FnMut(PeerId, u8, Packet) -> bool,
+    ) -> Option<ControlEvent> {
         if timeout.is_some() {
             // Once per service pass, not per queued event: costs O(peers).
             self.prune_inactive();
         }
         let shared = self.host.clone()?;
+        let mut service = timeout;
         loop {
             let event = {
                 let mut guard = shared.borrow_mut();
                 let udp = guard.as_mut()?;
-                let event = match timeout {
+                let event = match service.take() {
                     Some(wait) => match udp.service(wait) {
                         Ok(event) => event,
                         Err(e) => {
                             godot_error!("RustENetConnection.service: socket error: {e}");
-                            return Some(HostEvent::Error);
+                            return Some(ControlEvent::Error);
                         }
                     },
                     None => udp.poll_queued_event(),
@@ -826,13 +880,13 @@ impl RustENetConnection {
                     )
                 {
                     godot_error!("RustENetConnection.service: the DTLS session failed");
-                    return Some(HostEvent::Error);
+                    return Some(ControlEvent::Error);
                 }
                 event
             }?;
             match event {
                 Event::Connect { peer, data } => {
-                    return Some(HostEvent::Connect {
+                    return Some(ControlEvent::Connect {
                         peer: self.wrapper(peer),
                         data,
                     });
@@ -843,7 +897,7 @@ impl RustENetConnection {
                         continue;
                     };
                     wrapper.bind_mut().on_disconnect();
-                    return Some(HostEvent::Disconnect {
+                    return Some(ControlEvent::Disconnect {
                         peer: wrapper,
                         data,
                     });
@@ -853,17 +907,18 @@ impl RustENetConnection {
                     channel,
                     packet,
                 } => {
-                    let Some(wrapper) = self.peers.get(&peer).cloned() else {
-                        continue;
-                    };
-                    return Some(HostEvent::Receive {
-                        peer: wrapper,
-                        channel,
-                        packet,
-                    });
+                    if self.peers.contains_key(&peer) && !on_receive(peer, channel, packet) {
+                        return None;
+                    }
                 }
             }
         }
+    }
+
+    /// The driver shared with this host's packet peers (`None` before `create` and after
+    /// `destroy`), for callers that send without going through a packet peer.
+    pub(crate) fn shared_host(&self) -> Option<SharedHost> {
+        self.host.clone()
     }
 
     /// Whether acknowledgements put off by the last service pass still wait for a flush.
