@@ -109,6 +109,10 @@ pub struct RustENetPeer {
     immediate_flush: bool,
     /// A deferred `_flush_queued_sends` is pending for packets queued since the last flush.
     flush_queued: bool,
+    /// `_flush_queued_sends` of this peer, made once: deferring a stored `Callable` costs less
+    /// than `Object.call_deferred` by name (`base_mut`, a method name lookup) every frame.
+    /// Holds the object's id, not a reference, so it keeps nothing alive.
+    flush_callable: Option<Callable>,
     base: Base<MultiplayerPeerExtension>,
 }
 
@@ -405,9 +409,18 @@ impl RustENetPeer {
 
     /// Makes sure a deferred `_flush_queued_sends` runs at the end of this frame.
     fn schedule_flush(&mut self) {
-        if !self.flush_queued {
-            self.flush_queued = true;
-            self.base_mut().call_deferred("_flush_queued_sends", &[]);
+        if self.flush_queued {
+            return;
+        }
+        self.flush_queued = true;
+        if self.flush_callable.is_none() {
+            self.flush_callable = Some(Callable::from_object_method(
+                &self.to_gd(),
+                "_flush_queued_sends",
+            ));
+        }
+        if let Some(flush) = &self.flush_callable {
+            flush.call_deferred(&[]);
         }
     }
 
@@ -515,7 +528,9 @@ impl RustENetPeer {
     /// The next connect, disconnect or error event of host `key`: one service pass first, then
     /// queued events only. Packets received on the way go to `incoming`.
     fn next_host_event(&mut self, key: i32, serviced: &mut bool) -> Option<ControlEvent> {
-        let mut host = self.hosts.get(&key)?.clone();
+        // Borrowed from the map, not cloned: a clone and its drop are two reference-count calls
+        // into the engine.
+        let host = self.hosts.get_mut(&key)?;
         let timeout = if *serviced {
             None
         } else {
