@@ -73,16 +73,22 @@ func _receive_three(pair: Pair) -> int:
 	return -1
 
 
-func test_acknowledgements_ride_with_the_frames_answers() -> void:
-	var pair: Pair = await _connect_pair(false)
-	check_eq(await _receive_three(pair), 0, "datagrams sent by the poll that received")
+## The server answers the client with one reliable packet. Returns the datagrams the server
+## sent in `put_packet` and then at the end of the frame.
+func _answer(pair: Pair) -> Array:
 	var host: Object = pair.server.get(&"host")
 	pair.server.transfer_mode = MultiplayerPeer.TRANSFER_MODE_RELIABLE
 	pair.server.set_target_peer(pair.client_id)
 	check_eq(pair.server.put_packet(PackedByteArray([7])), OK, "server put_packet")
-	check_eq(host.pop_statistic(SENT), 0.0, "datagrams sent by put_packet")
+	var in_put_packet: float = host.pop_statistic(SENT)
 	await get_tree().process_frame
-	check_eq(host.pop_statistic(SENT), 1.0, "datagrams sent at the end of the frame")
+	return [in_put_packet, host.pop_statistic(SENT)]
+
+
+func test_acknowledgements_ride_with_the_frames_answers() -> void:
+	var pair: Pair = await _connect_pair(false)
+	check_eq(await _receive_three(pair), 0, "datagrams sent by the poll that received")
+	check_eq(await _answer(pair), [0.0, 1.0], "datagrams sent by put_packet, at the frame's end")
 	var answered := await wait_until(func() -> bool:
 		pair.client.poll()
 		return pair.client.get_available_packet_count() > 0)
@@ -112,11 +118,5 @@ func test_acknowledgements_leave_at_frame_end_without_answers() -> void:
 func test_immediate_flush_acknowledges_in_poll() -> void:
 	var pair: Pair = await _connect_pair(true)
 	check_eq(await _receive_three(pair), 1, "datagrams sent by the poll that received")
-	var host: Object = pair.server.get(&"host")
-	pair.server.transfer_mode = MultiplayerPeer.TRANSFER_MODE_RELIABLE
-	pair.server.set_target_peer(pair.client_id)
-	check_eq(pair.server.put_packet(PackedByteArray([7])), OK, "server put_packet")
-	check_eq(host.pop_statistic(SENT), 1.0, "datagrams sent by put_packet")
-	await get_tree().process_frame
-	check_eq(host.pop_statistic(SENT), 0.0, "datagrams sent at the end of the frame")
+	check_eq(await _answer(pair), [1.0, 0.0], "datagrams sent by put_packet, at the frame's end")
 	_close(pair)

@@ -33,25 +33,6 @@ pub(crate) const MAXIMUM_CHANNELS: i64 = 255;
 /// host is destroyed, which makes every packet peer of it inactive.
 pub(crate) type SharedHost = Rc<RefCell<Option<UdpHost>>>;
 
-/// One event of [`RustENetConnection::next_event`], with the packet peer it concerns.
-pub(crate) enum HostEvent {
-    Connect {
-        peer: Gd<RustENetPacketPeer>,
-        data: u32,
-    },
-    Disconnect {
-        peer: Gd<RustENetPacketPeer>,
-        data: u32,
-    },
-    Receive {
-        peer: Gd<RustENetPacketPeer>,
-        channel: u8,
-        packet: Packet,
-    },
-    /// The socket failed; Godot treats this as fatal for the host.
-    Error,
-}
-
 /// An event of [`RustENetConnection::drain_events`] other than a received packet.
 pub(crate) enum ControlEvent {
     Connect {
@@ -64,16 +45,6 @@ pub(crate) enum ControlEvent {
     },
     /// The socket failed; Godot treats this as fatal for the host.
     Error,
-}
-
-impl From<ControlEvent> for HostEvent {
-    fn from(event: ControlEvent) -> Self {
-        match event {
-            ControlEvent::Connect { peer, data } => HostEvent::Connect { peer, data },
-            ControlEvent::Disconnect { peer, data } => HostEvent::Disconnect { peer, data },
-            ControlEvent::Error => HostEvent::Error,
-        }
-    }
 }
 
 /// Parses a Godot bind address: `"*"` is every interface, anything else must be an IP literal.
@@ -305,45 +276,40 @@ impl RustENetConnection {
     #[func]
     pub fn service(&mut self, #[opt(default = 0)] timeout: i64) -> VarArray {
         let wait = Duration::from_millis(timeout.max(0) as u64);
-        let event = self.next_event(Some(wait));
+        let mut received = None;
+        let event = self.drain_events(Some(wait), |slot, channel, packet| {
+            received = Some((slot, channel, packet));
+            false
+        });
+        let (kind, peer, data, channel) = match (event, received) {
+            // `drain_events` stops at the first packet, so there is no other event then; it only
+            // passes packets of slots that have a packet peer.
+            (_, Some((slot, channel, packet))) => match self.peers.get(&slot).cloned() {
+                Some(mut peer) => {
+                    peer.bind_mut().store_packet(packet);
+                    (
+                        Self::EVENT_RECEIVE,
+                        peer.to_variant(),
+                        0,
+                        i64::from(channel),
+                    )
+                }
+                None => (Self::EVENT_NONE, Variant::nil(), 0, 0),
+            },
+            (None, None) => (Self::EVENT_NONE, Variant::nil(), 0, 0),
+            (Some(ControlEvent::Error), None) => (Self::EVENT_ERROR, Variant::nil(), 0, 0),
+            (Some(ControlEvent::Connect { peer, data }), None) => {
+                (Self::EVENT_CONNECT, peer.to_variant(), data, 0)
+            }
+            (Some(ControlEvent::Disconnect { peer, data }), None) => {
+                (Self::EVENT_DISCONNECT, peer.to_variant(), data, 0)
+            }
+        };
         let mut out = VarArray::new();
-        match event {
-            None => {
-                out.push(&Self::EVENT_NONE.to_variant());
-                out.push(&Variant::nil());
-                out.push(&0.to_variant());
-                out.push(&0.to_variant());
-            }
-            Some(HostEvent::Error) => {
-                out.push(&Self::EVENT_ERROR.to_variant());
-                out.push(&Variant::nil());
-                out.push(&0.to_variant());
-                out.push(&0.to_variant());
-            }
-            Some(HostEvent::Connect { peer, data }) => {
-                out.push(&Self::EVENT_CONNECT.to_variant());
-                out.push(&peer.to_variant());
-                out.push(&i64::from(data).to_variant());
-                out.push(&0.to_variant());
-            }
-            Some(HostEvent::Disconnect { peer, data }) => {
-                out.push(&Self::EVENT_DISCONNECT.to_variant());
-                out.push(&peer.to_variant());
-                out.push(&i64::from(data).to_variant());
-                out.push(&0.to_variant());
-            }
-            Some(HostEvent::Receive {
-                mut peer,
-                channel,
-                packet,
-            }) => {
-                peer.bind_mut().store_packet(packet);
-                out.push(&Self::EVENT_RECEIVE.to_variant());
-                out.push(&peer.to_variant());
-                out.push(&0.to_variant());
-                out.push(&i64::from(channel).to_variant());
-            }
-        }
+        out.push(&kind.to_variant());
+        out.push(&peer);
+        out.push(&i64::from(data).to_variant());
+        out.push(&channel.to_variant());
         out
     }
 
@@ -819,34 +785,14 @@ impl RustENetConnection {
         self.peers.retain(|_, peer| peer.bind().is_active());
     }
 
-    /// The next event: from the queue if `timeout` is `None`, otherwise after servicing the
-    /// socket for up to `timeout` (`service`).
+    /// The host's events: a service pass first if `timeout` is set (up to `timeout` long), then
+    /// queued events. Packets from slots with a packet peer go to `on_receive(slot, channel,
+    /// packet)` without touching any Godot object, for as long as it returns true; the first
+    /// other event is returned (`None` once the queue is empty or `on_receive` returned false).
     ///
     /// Draining the queue never sends: the acknowledgements `service` put off stay queued
-    /// ([`has_deferred_send`](Self::has_deferred_send)) so that they leave with the answers the
-    /// game sends this frame, at the caller's flush.
-    pub(crate) fn next_event(&mut self, timeout: Option<Duration>) -> Option<HostEvent> {
-        let mut receive = None;
-        let event = self.drain_events(timeout, |peer, channel, packet| {
-            receive = Some((peer, channel, packet));
-            false
-        });
-        match receive {
-            // `drain_events` stops at the first packet, so there is no other event.
-            Some((peer, channel, packet)) => Some(HostEvent::Receive {
-                peer: self.peers.get(&peer).cloned()?,
-                channel,
-                packet,
-            }),
-            None => event.map(HostEvent::from),
-        }
-    }
-
-    /// Events for `RustENetPeer::poll`: a service pass first if `timeout` is set, then queued
-    /// events, without sending (see [`next_event`](Self::next_event)). Packets from slots with
-    /// a packet peer go to `on_receive(slot, channel, packet)` without touching any Godot
-    /// object, for as long as it returns true; the first other event is returned (`None` once
-    /// the queue is empty or `on_receive` returned false).
+    /// ([`has_deferred_send`](Self::has_deferred_send)) so that `RustENetPeer` sends them with
+    /// the answers the game queues this frame, at its end-of-frame flush.
     pub(crate) fn drain_events(
         &mut self,
         timeout: Option<Duration>,

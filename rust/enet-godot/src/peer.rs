@@ -425,7 +425,7 @@ impl RustENetPeer {
     }
 
     /// After a poll: the acknowledgements of what it received wait in the hosts (see
-    /// `RustENetConnection::next_event`). They leave with the frame's deferred flush, together
+    /// `RustENetConnection::drain_events`). They leave with the frame's deferred flush, together
     /// with whatever the game sends in answer: one datagram per peer and frame instead of two.
     /// With `immediate_flush` they leave now, like Godot's peer sends them.
     fn send_deferred_acknowledgements(&mut self) {

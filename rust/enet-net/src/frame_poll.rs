@@ -40,20 +40,10 @@ mod tests {
 
     use rust_enet_proto::{HostConfig, Packet};
 
+    use crate::udp_host::tests::next_event_of;
     use crate::{BindAddress, UdpHost};
 
     use super::*;
-
-    /// Drives both hosts until `a` returns an event (bounded; panics if none comes).
-    fn next_event_of(a: &mut UdpHost, b: &mut UdpHost) -> Event {
-        for _ in 0..2_000 {
-            if let Some(event) = a.service(Duration::from_millis(1)).unwrap() {
-                return event;
-            }
-            b.service(Duration::from_millis(1)).unwrap();
-        }
-        panic!("no event came");
-    }
 
     #[test]
     fn drained_events_leave_acknowledgements_for_the_frame_flush() {

@@ -909,7 +909,7 @@ fn ipv6_wildcard_is_dual_stack() -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -941,7 +941,7 @@ mod tests {
     }
 
     /// Drives both hosts until `a` returns an event (bounded; panics if none comes).
-    fn next_event_of(a: &mut UdpHost, b: &mut UdpHost) -> Event {
+    pub(crate) fn next_event_of(a: &mut UdpHost, b: &mut UdpHost) -> Event {
         for _ in 0..2_000 {
             if let Some(event) = a.service(Duration::from_millis(1)).unwrap() {
                 return event;
