@@ -101,10 +101,12 @@ pub struct RustENetPeer {
     /// mode). Use it for settings Godot exposes on `ENetConnection`.
     #[var(get = get_host, no_set, usage_flags = [NONE])]
     host: PhantomVar<Option<Gd<RustENetConnection>>>,
-    /// If true, every `put_packet` sends its packet at once, like `ENetMultiplayerPeer` (lowest
-    /// latency, but one datagram and system call per packet); if false (default), packets are
-    /// queued and leave together at the end of the frame or with the next `poll`, which costs far
-    /// less when many RPCs are sent per frame.
+    /// If true, every `put_packet` sends its packet at once and `poll` acknowledges what it
+    /// received at once, like `ENetMultiplayerPeer` (lowest latency, but one datagram and system
+    /// call per packet); if false (default), packets and the acknowledgements of what `poll`
+    /// received are queued and leave together at the end of the frame (or with the next `poll`):
+    /// one datagram per connection and frame, which costs far less when many RPCs are sent per
+    /// frame.
     #[var]
     immediate_flush: bool,
     /// A deferred `_flush_queued_sends` is pending for packets queued since the last flush.
