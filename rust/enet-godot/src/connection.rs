@@ -4,7 +4,6 @@
 #![allow(missing_debug_implementations)]
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
 use std::time::Duration;
@@ -21,6 +20,10 @@ use rust_enet_proto::{Event, HostConfig, Packet, PacketFlags, PeerId};
 
 use crate::packet_peer::RustENetPacketPeer;
 
+#[path = "id_map.rs"]
+pub(crate) mod id_map;
+use id_map::IdMap;
+
 /// `ENET_PROTOCOL_MAXIMUM_PEER_ID`: the largest number of peer slots a host can have.
 pub(crate) const MAXIMUM_PEERS: i64 = 0xFFF;
 /// `ENET_PROTOCOL_MAXIMUM_CHANNEL_COUNT`.
@@ -30,8 +33,8 @@ pub(crate) const MAXIMUM_CHANNELS: i64 = 255;
 /// host is destroyed, which makes every packet peer of it inactive.
 pub(crate) type SharedHost = Rc<RefCell<Option<UdpHost>>>;
 
-/// One event of [`RustENetConnection::next_event`], with the packet peer it concerns.
-pub(crate) enum HostEvent {
+/// An event of [`RustENetConnection::drain_events`] other than a received packet.
+pub(crate) enum ControlEvent {
     Connect {
         peer: Gd<RustENetPacketPeer>,
         data: u32,
@@ -39,11 +42,6 @@ pub(crate) enum HostEvent {
     Disconnect {
         peer: Gd<RustENetPacketPeer>,
         data: u32,
-    },
-    Receive {
-        peer: Gd<RustENetPacketPeer>,
-        channel: u8,
-        packet: Packet,
     },
     /// The socket failed; Godot treats this as fatal for the host.
     Error,
@@ -87,7 +85,7 @@ pub(crate) fn resolve(address: &str, port: u16) -> Option<SocketAddr> {
 pub struct RustENetConnection {
     host: Option<SharedHost>,
     /// The packet peers handed out for this host's slots, like `ENetConnection::peers`.
-    peers: HashMap<PeerId, Gd<RustENetPacketPeer>>,
+    peers: IdMap<PeerId, Gd<RustENetPacketPeer>>,
     /// The four traffic totals at the last `pop_statistic` of each, so that it reports (and
     /// "resets") like ENet's counters while the core keeps running totals.
     popped: [u64; 4],
@@ -278,45 +276,40 @@ impl RustENetConnection {
     #[func]
     pub fn service(&mut self, #[opt(default = 0)] timeout: i64) -> VarArray {
         let wait = Duration::from_millis(timeout.max(0) as u64);
-        let event = self.next_event(Some(wait));
+        let mut received = None;
+        let event = self.drain_events(Some(wait), |slot, channel, packet| {
+            received = Some((slot, channel, packet));
+            false
+        });
+        let (kind, peer, data, channel) = match (event, received) {
+            // `drain_events` stops at the first packet, so there is no other event then; it only
+            // passes packets of slots that have a packet peer.
+            (_, Some((slot, channel, packet))) => match self.peers.get(&slot).cloned() {
+                Some(mut peer) => {
+                    peer.bind_mut().store_packet(packet);
+                    (
+                        Self::EVENT_RECEIVE,
+                        peer.to_variant(),
+                        0,
+                        i64::from(channel),
+                    )
+                }
+                None => (Self::EVENT_NONE, Variant::nil(), 0, 0),
+            },
+            (None, None) => (Self::EVENT_NONE, Variant::nil(), 0, 0),
+            (Some(ControlEvent::Error), None) => (Self::EVENT_ERROR, Variant::nil(), 0, 0),
+            (Some(ControlEvent::Connect { peer, data }), None) => {
+                (Self::EVENT_CONNECT, peer.to_variant(), data, 0)
+            }
+            (Some(ControlEvent::Disconnect { peer, data }), None) => {
+                (Self::EVENT_DISCONNECT, peer.to_variant(), data, 0)
+            }
+        };
         let mut out = VarArray::new();
-        match event {
-            None => {
-                out.push(&Self::EVENT_NONE.to_variant());
-                out.push(&Variant::nil());
-                out.push(&0.to_variant());
-                out.push(&0.to_variant());
-            }
-            Some(HostEvent::Error) => {
-                out.push(&Self::EVENT_ERROR.to_variant());
-                out.push(&Variant::nil());
-                out.push(&0.to_variant());
-                out.push(&0.to_variant());
-            }
-            Some(HostEvent::Connect { peer, data }) => {
-                out.push(&Self::EVENT_CONNECT.to_variant());
-                out.push(&peer.to_variant());
-                out.push(&i64::from(data).to_variant());
-                out.push(&0.to_variant());
-            }
-            Some(HostEvent::Disconnect { peer, data }) => {
-                out.push(&Self::EVENT_DISCONNECT.to_variant());
-                out.push(&peer.to_variant());
-                out.push(&i64::from(data).to_variant());
-                out.push(&0.to_variant());
-            }
-            Some(HostEvent::Receive {
-                mut peer,
-                channel,
-                packet,
-            }) => {
-                peer.bind_mut().store_packet(packet);
-                out.push(&Self::EVENT_RECEIVE.to_variant());
-                out.push(&peer.to_variant());
-                out.push(&0.to_variant());
-                out.push(&i64::from(channel).to_variant());
-            }
-        }
+        out.push(&kind.to_variant());
+        out.push(&peer);
+        out.push(&i64::from(data).to_variant());
+        out.push(&channel.to_variant());
         out
     }
 
@@ -792,27 +785,38 @@ impl RustENetConnection {
         self.peers.retain(|_, peer| peer.bind().is_active());
     }
 
-    /// The next event: from the queue if `timeout` is `None` (`check_events`), otherwise after
-    /// servicing the socket for up to `timeout` (`service`).
-    pub(crate) fn next_event(&mut self, timeout: Option<Duration>) -> Option<HostEvent> {
+    /// The host's events: a service pass first if `timeout` is set (up to `timeout` long), then
+    /// queued events. Packets from slots with a packet peer go to `on_receive(slot, channel,
+    /// packet)` without touching any Godot object, for as long as it returns true; the first
+    /// other event is returned (`None` once the queue is empty or `on_receive` returned false).
+    ///
+    /// Draining the queue never sends: the acknowledgements `service` put off stay queued
+    /// ([`has_deferred_send`](Self::has_deferred_send)) so that `RustENetPeer` sends them with
+    /// the answers the game queues this frame, at its end-of-frame flush.
+    pub(crate) fn drain_events(
+        &mut self,
+        timeout: Option<Duration>,
+        mut on_receive: impl FnMut(PeerId, u8, Packet) -> bool,
+    ) -> Option<ControlEvent> {
         if timeout.is_some() {
             // Once per service pass, not per queued event: costs O(peers).
             self.prune_inactive();
         }
         let shared = self.host.clone()?;
+        let mut service = timeout;
         loop {
             let event = {
                 let mut guard = shared.borrow_mut();
                 let udp = guard.as_mut()?;
-                let event = match timeout {
+                let event = match service.take() {
                     Some(wait) => match udp.service(wait) {
                         Ok(event) => event,
                         Err(e) => {
                             godot_error!("RustENetConnection.service: socket error: {e}");
-                            return Some(HostEvent::Error);
+                            return Some(ControlEvent::Error);
                         }
                     },
-                    None => udp.check_events(),
+                    None => udp.poll_queued_event(),
                 };
                 // A failed DTLS session is what Godot's socket reports as a service error.
                 if event.is_none()
@@ -822,13 +826,13 @@ impl RustENetConnection {
                     )
                 {
                     godot_error!("RustENetConnection.service: the DTLS session failed");
-                    return Some(HostEvent::Error);
+                    return Some(ControlEvent::Error);
                 }
                 event
             }?;
             match event {
                 Event::Connect { peer, data } => {
-                    return Some(HostEvent::Connect {
+                    return Some(ControlEvent::Connect {
                         peer: self.wrapper(peer),
                         data,
                     });
@@ -839,7 +843,7 @@ impl RustENetConnection {
                         continue;
                     };
                     wrapper.bind_mut().on_disconnect();
-                    return Some(HostEvent::Disconnect {
+                    return Some(ControlEvent::Disconnect {
                         peer: wrapper,
                         data,
                     });
@@ -849,17 +853,25 @@ impl RustENetConnection {
                     channel,
                     packet,
                 } => {
-                    let Some(wrapper) = self.peers.get(&peer).cloned() else {
-                        continue;
-                    };
-                    return Some(HostEvent::Receive {
-                        peer: wrapper,
-                        channel,
-                        packet,
-                    });
+                    if self.peers.contains_key(&peer) && !on_receive(peer, channel, packet) {
+                        return None;
+                    }
                 }
             }
         }
+    }
+
+    /// The driver shared with this host's packet peers (`None` before `create` and after
+    /// `destroy`), for callers that send without going through a packet peer.
+    pub(crate) fn shared_host(&self) -> Option<SharedHost> {
+        self.host.clone()
+    }
+
+    /// Whether acknowledgements put off by the last service pass still wait for a flush.
+    pub(crate) fn has_deferred_send(&self) -> bool {
+        self.host
+            .as_ref()
+            .is_some_and(|h| h.borrow().as_ref().is_some_and(UdpHost::has_deferred_send))
     }
 
     /// Sends `packet` to every CONNECTED peer of the host (`enet_host_broadcast`).

@@ -22,6 +22,24 @@ pub(crate) const MAX_PACKET_SIZE: i32 = 1 << 24;
 /// FLAG_UNRELIABLE_FRAGMENT`, Godot's `FLAG_ALLOWED`).
 const FLAGS_ALLOWED: i64 = 0x1 | 0x2 | 0x8;
 
+/// Queues `packet` for slot `id` on ENet `channel`, with `RustENetPacketPeer.send`'s result
+/// codes and messages.
+pub(crate) fn send_on(udp: &mut UdpHost, id: PeerId, channel: u8, packet: Packet) -> Error {
+    match udp.host_mut().send(id, channel, packet) {
+        Ok(()) => Error::OK,
+        // A send racing the peer's disconnect is not a misuse: Godot's ENetPacketPeer returns
+        // FAILED without a message when enet_peer_send refuses a peer that is not connected, so
+        // this does too.
+        Err(SendError::NotConnected) => Error::FAILED,
+        Err(e) => {
+            godot_error!(
+                "RustENetPacketPeer.send: unable to send packet on channel {channel}: {e}"
+            );
+            Error::FAILED
+        }
+    }
+}
+
 /// Checks script-provided packet flags like Godot does.
 pub(crate) fn checked_flags(flags: i64) -> Option<u32> {
     if flags & !FLAGS_ALLOWED != 0 {
@@ -392,24 +410,16 @@ impl RustENetPacketPeer {
         self.state() == Some(PeerState::Connected)
     }
 
+    /// The host slot of this connection.
+    pub(crate) fn slot(&self) -> PeerId {
+        self.id
+    }
+
     /// Queues `packet` on ENet `channel`; errors are reported with Godot's codes.
     pub(crate) fn send_packet(&mut self, channel: u8, packet: Packet) -> Error {
         let id = self.id;
-        let result = self.with_host("send", |udp| udp.host_mut().send(id, channel, packet));
-        match result {
-            Some(Ok(())) => Error::OK,
-            // A send racing the peer's disconnect is not a misuse: Godot's ENetPacketPeer
-            // returns FAILED without a message when enet_peer_send refuses a peer that is not
-            // connected, so this does too.
-            Some(Err(SendError::NotConnected)) => Error::FAILED,
-            Some(Err(e)) => {
-                godot_error!(
-                    "RustENetPacketPeer.send: unable to send packet on channel {channel}: {e}"
-                );
-                Error::FAILED
-            }
-            None => Error::ERR_UNCONFIGURED,
-        }
+        self.with_host("send", |udp| send_on(udp, id, channel, packet))
+            .unwrap_or(Error::ERR_UNCONFIGURED)
     }
 
     /// Sends everything the host has queued.

@@ -17,10 +17,13 @@ use godot::global::Error;
 use godot::meta::conv::RawPtr;
 use godot::prelude::*;
 use rust_enet_net::BindAddress;
-use rust_enet_proto::{Packet, PacketFlags};
+use rust_enet_proto::{Packet, PacketFlags, PeerId};
 
-use crate::connection::{HostEvent, MAXIMUM_CHANNELS, RustENetConnection, parse_bind_address};
-use crate::packet_peer::{MAX_PACKET_SIZE, RustENetPacketPeer};
+use crate::connection::id_map::IdMap;
+use crate::connection::{
+    ControlEvent, MAXIMUM_CHANNELS, RustENetConnection, SharedHost, parse_bind_address,
+};
+use crate::packet_peer::{MAX_PACKET_SIZE, RustENetPacketPeer, send_on};
 
 /// ENet channel for reliable traffic on user channel 0 (`SYSCH_RELIABLE`).
 const SYSCH_RELIABLE: u8 = 0;
@@ -79,7 +82,17 @@ pub struct RustENetPeer {
     bind_ip: BindAddress,
     /// Key 0 for the server's or client's host; in mesh mode one host per remote peer id.
     hosts: HashMap<i32, Gd<RustENetConnection>>,
-    peers: HashMap<i32, Gd<RustENetPacketPeer>>,
+    /// The remote peers by multiplayer id. Changed only through `add_peer` and `remove_peer`,
+    /// which keep `slots` and `net_ids` in step.
+    peers: IdMap<i32, Gd<RustENetPacketPeer>>,
+    /// Server and client: the host slot of each remote peer id, so that `put_packet` queues on
+    /// the host directly instead of calling into the peer's `RustENetPacketPeer` object.
+    slots: IdMap<i32, PeerId>,
+    /// Server and client: the remote peer id of each host slot (0 for none), so that `poll`
+    /// attributes received packets without touching Godot objects.
+    net_ids: Vec<i32>,
+    /// Server and client: the driver of `hosts[0]`.
+    main_host: Option<SharedHost>,
     incoming: VecDeque<Incoming>,
     /// The packet last returned by `get_packet`; Godot reads it until the next `get_packet`,
     /// `poll` or `close`.
@@ -88,14 +101,20 @@ pub struct RustENetPeer {
     /// mode). Use it for settings Godot exposes on `ENetConnection`.
     #[var(get = get_host, no_set, usage_flags = [NONE])]
     host: PhantomVar<Option<Gd<RustENetConnection>>>,
-    /// If true, every `put_packet` sends its packet at once, like `ENetMultiplayerPeer` (lowest
-    /// latency, but one datagram and system call per packet); if false (default), packets are
-    /// queued and leave together at the end of the frame or with the next `poll`, which costs far
-    /// less when many RPCs are sent per frame.
+    /// If true, every `put_packet` sends its packet at once and `poll` acknowledges what it
+    /// received at once, like `ENetMultiplayerPeer` (lowest latency, but one datagram and system
+    /// call per packet); if false (default), packets and the acknowledgements of what `poll`
+    /// received are queued and leave together at the end of the frame (or with the next `poll`):
+    /// one datagram per connection and frame, which costs far less when many RPCs are sent per
+    /// frame.
     #[var]
     immediate_flush: bool,
     /// A deferred `_flush_queued_sends` is pending for packets queued since the last flush.
     flush_queued: bool,
+    /// `_flush_queued_sends` of this peer, made once: deferring a stored `Callable` costs less
+    /// than `Object.call_deferred` by name (`base_mut`, a method name lookup) every frame.
+    /// Holds the object's id, not a reference, so it keeps nothing alive.
+    flush_callable: Option<Callable>,
     base: Base<MultiplayerPeerExtension>,
 }
 
@@ -162,6 +181,7 @@ impl RustENetPeer {
         self.mode = Mode::Server;
         self.unique_id = 1;
         self.connection_status = ConnectionStatus::CONNECTED;
+        self.main_host = host.bind().shared_host();
         self.hosts.insert(0, host);
         Error::OK
     }
@@ -225,7 +245,8 @@ impl RustENetPeer {
         self.mode = Mode::Client;
         self.unique_id = unique_id;
         self.connection_status = ConnectionStatus::CONNECTING;
-        self.peers.insert(1, peer);
+        self.main_host = host.bind().shared_host();
+        self.add_peer(1, peer);
         self.hosts.insert(0, host);
         Error::OK
     }
@@ -274,7 +295,7 @@ impl RustENetPeer {
             return Error::ERR_INVALID_PARAMETER;
         }
         self.hosts.insert(peer_id, host);
-        self.peers.insert(peer_id, peers.at(0));
+        self.add_peer(peer_id, peers.at(0));
         self.base_mut()
             .emit_signal("peer_connected", &[i64::from(peer_id).to_variant()]);
         Error::OK
@@ -388,13 +409,91 @@ impl RustENetPeer {
         }
     }
 
-    fn store_packet(&mut self, from: i32, channel: u8, packet: Packet) {
-        self.incoming.push_back(Incoming {
-            from,
-            enet_channel: channel,
-            mode: transfer_mode_of(packet.flags),
-            data: packet.data,
-        });
+    /// Makes sure a deferred `_flush_queued_sends` runs at the end of this frame.
+    fn schedule_flush(&mut self) {
+        if self.flush_queued {
+            return;
+        }
+        self.flush_queued = true;
+        if self.flush_callable.is_none() {
+            self.flush_callable = Some(Callable::from_object_method(
+                &self.to_gd(),
+                "_flush_queued_sends",
+            ));
+        }
+        if let Some(flush) = &self.flush_callable {
+            flush.call_deferred(&[]);
+        }
+    }
+
+    /// After a poll: the acknowledgements of what it received wait in the hosts (see
+    /// `RustENetConnection::drain_events`). They leave with the frame's deferred flush, together
+    /// with whatever the game sends in answer: one datagram per peer and frame instead of two.
+    /// With `immediate_flush` they leave now, like Godot's peer sends them.
+    fn send_deferred_acknowledgements(&mut self) {
+        if self.flush_queued
+            || !self
+                .hosts
+                .values()
+                .any(|host| host.bind().has_deferred_send())
+        {
+            return;
+        }
+        if self.immediate_flush {
+            self.flush_hosts();
+        } else {
+            self.schedule_flush();
+        }
+    }
+
+    /// Adds the remote peer `id`; on a server or client also its host slot.
+    fn add_peer(&mut self, id: i32, peer: Gd<RustENetPacketPeer>) {
+        if self.mode != Mode::Mesh {
+            let slot = peer.bind().slot();
+            self.slots.insert(id, slot);
+            if self.net_ids.len() <= slot.index() {
+                self.net_ids.resize(slot.index() + 1, 0);
+            }
+            self.net_ids[slot.index()] = id;
+        }
+        self.peers.insert(id, peer);
+    }
+
+    /// Removes the remote peer `id` (and its host slot) and returns its packet peer.
+    fn remove_peer(&mut self, id: i32) -> Option<Gd<RustENetPacketPeer>> {
+        if let Some(slot) = self.slots.remove(&id)
+            && let Some(net_id) = self.net_ids.get_mut(slot.index())
+            && *net_id == id
+        {
+            *net_id = 0;
+        }
+        self.peers.remove(&id)
+    }
+
+    /// Queues `packet` for the remote peer `id` (host slot `slot`) on the server's or client's
+    /// host, without a call into its packet peer object: same result and messages as
+    /// `RustENetPacketPeer.send`.
+    fn send_to(&self, id: i32, slot: PeerId, channel: u8, packet: Packet) {
+        let Some(shared) = &self.main_host else {
+            return;
+        };
+        let result = match shared.borrow_mut().as_mut() {
+            Some(udp) => send_on(udp, slot, channel, packet),
+            None => {
+                godot_error!("RustENetPacketPeer.send: the host was destroyed");
+                return;
+            }
+        };
+        // A packet peer a script reset or disconnected: its slot is free, so the send failed.
+        // Until the next poll removes the peer, say why, as its packet peer would.
+        if result == Error::FAILED
+            && self
+                .peers
+                .get(&id)
+                .is_some_and(|peer| !peer.bind().is_active())
+        {
+            godot_error!("RustENetPacketPeer.send: the peer is not active");
+        }
     }
 
     fn emit(&mut self, notify: Notify) {
@@ -420,7 +519,7 @@ impl RustENetPeer {
             if self.mode == Mode::Client && id != 1 {
                 continue;
             }
-            self.peers.remove(&id);
+            self.remove_peer(id);
             if self.mode == Mode::Mesh {
                 self.hosts.remove(&id);
             }
@@ -428,16 +527,40 @@ impl RustENetPeer {
         }
     }
 
-    /// The next event of host `key`: one service pass first, then queued events only.
-    fn next_host_event(&mut self, key: i32, serviced: &mut bool) -> Option<HostEvent> {
-        let mut host = self.hosts.get(&key)?.clone();
+    /// The next connect, disconnect or error event of host `key`: one service pass first, then
+    /// queued events only. Packets received on the way go to `incoming`.
+    fn next_host_event(&mut self, key: i32, serviced: &mut bool) -> Option<ControlEvent> {
+        // Borrowed from the map, not cloned: a clone and its drop are two reference-count calls
+        // into the engine.
+        let host = self.hosts.get_mut(&key)?;
         let timeout = if *serviced {
             None
         } else {
             *serviced = true;
             Some(Duration::ZERO)
         };
-        host.bind_mut().next_event(timeout)
+        let mode = self.mode;
+        let net_ids = &self.net_ids;
+        let incoming = &mut self.incoming;
+        host.bind_mut()
+            .drain_events(timeout, |slot, channel, packet| {
+                let from = match mode {
+                    Mode::Server => match net_ids.get(slot.index()) {
+                        // A connection that was refused, or whose peer was removed: dropped.
+                        Some(&id) if id != 0 => id,
+                        _ => return true,
+                    },
+                    Mode::Client => 1,
+                    Mode::Mesh | Mode::None => key,
+                };
+                incoming.push_back(Incoming {
+                    from,
+                    enet_channel: channel,
+                    mode: transfer_mode_of(packet.flags),
+                    data: packet.data,
+                });
+                true
+            })
     }
 
     fn poll_client(&mut self) {
@@ -451,11 +574,11 @@ impl RustENetPeer {
                 return;
             };
             match event {
-                HostEvent::Connect { .. } => {
+                ControlEvent::Connect { .. } => {
                     self.connection_status = ConnectionStatus::CONNECTED;
                     self.emit(Notify::Connected(1));
                 }
-                HostEvent::Disconnect { .. } => {
+                ControlEvent::Disconnect { .. } => {
                     let was_connected = self.connection_status == ConnectionStatus::CONNECTED;
                     if was_connected {
                         self.emit(Notify::Disconnected(1));
@@ -463,10 +586,7 @@ impl RustENetPeer {
                     self.close_peer();
                     return;
                 }
-                HostEvent::Receive {
-                    channel, packet, ..
-                } => self.store_packet(1, channel, packet),
-                HostEvent::Error => {
+                ControlEvent::Error => {
                     self.close_peer();
                     return;
                 }
@@ -481,7 +601,7 @@ impl RustENetPeer {
                 return;
             };
             match event {
-                HostEvent::Connect { mut peer, data } => {
+                ControlEvent::Connect { mut peer, data } => {
                     // Godot resets refused and invalid connections silently (no signal, nothing
                     // sent); ids above 2^31-1 would turn negative and are refused too.
                     let id = i32::try_from(data).unwrap_or(0);
@@ -491,26 +611,17 @@ impl RustENetPeer {
                     }
                     peer.bind_mut().set_net_id(id);
                     peer.set_meta("_net_id", &id.to_variant());
-                    self.peers.insert(id, peer);
+                    self.add_peer(id, peer);
                     self.emit(Notify::Connected(id));
                 }
-                HostEvent::Disconnect { peer, .. } => {
+                ControlEvent::Disconnect { peer, .. } => {
                     let Some(id) = self.id_of(&peer) else {
                         continue;
                     };
-                    self.peers.remove(&id);
+                    self.remove_peer(id);
                     self.emit(Notify::Disconnected(id));
                 }
-                HostEvent::Receive {
-                    peer,
-                    channel,
-                    packet,
-                } => {
-                    if let Some(id) = self.id_of(&peer) {
-                        self.store_packet(id, channel, packet);
-                    }
-                }
-                HostEvent::Error => {
+                ControlEvent::Error => {
                     self.close_peer();
                     return;
                 }
@@ -529,11 +640,8 @@ impl RustENetPeer {
                 };
                 match event {
                     // A mesh host talks to exactly one peer; anyone else is turned away.
-                    HostEvent::Connect { mut peer, .. } => peer.bind_mut().reset(),
-                    HostEvent::Receive {
-                        channel, packet, ..
-                    } => self.store_packet(key, channel, packet),
-                    HostEvent::Disconnect { .. } | HostEvent::Error => {
+                    ControlEvent::Connect { mut peer, .. } => peer.bind_mut().reset(),
+                    ControlEvent::Disconnect { .. } | ControlEvent::Error => {
                         dropped.push(key);
                         break;
                     }
@@ -542,7 +650,7 @@ impl RustENetPeer {
         }
         for id in dropped {
             self.hosts.remove(&id);
-            if self.peers.remove(&id).is_some() {
+            if self.remove_peer(id).is_some() {
                 self.emit(Notify::Disconnected(id));
             }
         }
@@ -574,6 +682,9 @@ impl RustENetPeer {
         }
         self.hosts.clear();
         self.peers.clear();
+        self.slots.clear();
+        self.net_ids.clear();
+        self.main_host = None;
         self.incoming.clear();
         self.current = None;
         self.mode = Mode::None;
@@ -631,9 +742,9 @@ impl RustENetPeer {
                 }
             }
             Mode::Server if target < 0 => {
-                for (id, peer) in &mut self.peers {
-                    if *id != -target {
-                        peer.bind_mut().send_packet(channel, packet.clone());
+                for (&id, &slot) in &self.slots {
+                    if id != -target {
+                        self.send_to(id, slot, channel, packet.clone());
                     }
                 }
                 if let Some(host) = self.hosts.get_mut(&0).filter(|_| immediate) {
@@ -641,19 +752,18 @@ impl RustENetPeer {
                 }
             }
             Mode::Server => {
-                if let Some(peer) = self.peers.get_mut(&target) {
-                    peer.bind_mut().send_packet(channel, packet);
+                if let Some(&slot) = self.slots.get(&target) {
+                    self.send_to(target, slot, channel, packet);
                 }
                 if let Some(host) = self.hosts.get_mut(&0).filter(|_| immediate) {
                     host.bind_mut().flush_host();
                 }
             }
             Mode::Client => {
-                if let Some(peer) = self.peers.get_mut(&1) {
-                    let mut peer = peer.bind_mut();
-                    peer.send_packet(channel, packet);
-                    if immediate {
-                        peer.flush();
+                if let Some(&slot) = self.slots.get(&1) {
+                    self.send_to(1, slot, channel, packet);
+                    if immediate && let Some(peer) = self.peers.get_mut(&1) {
+                        peer.bind_mut().flush();
                     }
                 }
             }
@@ -675,9 +785,8 @@ impl RustENetPeer {
             }
             Mode::None => {}
         }
-        if !immediate && !self.flush_queued {
-            self.flush_queued = true;
-            self.base_mut().call_deferred("_flush_queued_sends", &[]);
+        if !immediate {
+            self.schedule_flush();
         }
         Error::OK
     }
@@ -798,6 +907,7 @@ impl IMultiplayerPeerExtension for RustENetPeer {
             Mode::Mesh => self.poll_mesh(),
             Mode::None => {}
         }
+        self.send_deferred_acknowledgements();
     }
 
     fn close(&mut self) {
@@ -821,7 +931,7 @@ impl IMultiplayerPeerExtension for RustENetPeer {
             packet_peer.flush();
         }
         if force {
-            self.peers.remove(&peer);
+            self.remove_peer(peer);
             if self.mode == Mode::Mesh {
                 self.hosts.remove(&peer);
             }

@@ -15,6 +15,7 @@
 mod batch;
 mod clock;
 mod dtls;
+mod frame_poll;
 mod link;
 mod udp_host;
 mod waker;

@@ -141,7 +141,7 @@ pub struct UdpHost {
     /// An event taken from the core to learn whether the application has something to answer.
     next_event: Option<Event>,
     /// The send after a receive was put off because events were waiting (see `pass`).
-    send_deferred: bool,
+    pub(crate) send_deferred: bool,
     /// Ends blocking reads on time when precise waits are on (started with the first wait).
     waker: Option<Waker>,
     wait_precision: WaitPrecision,
@@ -327,7 +327,7 @@ impl UdpHost {
         None
     }
 
-    fn take_event(&mut self) -> Option<Event> {
+    pub(crate) fn take_event(&mut self) -> Option<Event> {
         self.next_event.take().or_else(|| self.host.poll_event())
     }
 
@@ -909,7 +909,7 @@ fn ipv6_wildcard_is_dual_stack() -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -941,7 +941,7 @@ mod tests {
     }
 
     /// Drives both hosts until `a` returns an event (bounded; panics if none comes).
-    fn next_event_of(a: &mut UdpHost, b: &mut UdpHost) -> Event {
+    pub(crate) fn next_event_of(a: &mut UdpHost, b: &mut UdpHost) -> Event {
         for _ in 0..2_000 {
             if let Some(event) = a.service(Duration::from_millis(1)).unwrap() {
                 return event;

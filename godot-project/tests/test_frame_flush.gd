@@ -1,0 +1,122 @@
+extends "res://tests/lib/suite.gd"
+## RustENetPeer sends once per frame: the acknowledgements of what `poll` received leave at the
+## end of the frame together with the packets the game sent in answer, one datagram per peer
+## (Godot's peer acknowledges inside `poll` and sends every `put_packet` at once).
+## `immediate_flush = true` restores that: acknowledgements leave in `poll`, packets at once.
+## Datagrams are counted with the server host's `pop_statistic(HOST_TOTAL_SENT_PACKETS)`;
+## pings are slowed down on both ends so only the traffic under test is counted.
+
+const SENT := 1  # RustENetConnection.HOST_TOTAL_SENT_PACKETS
+
+
+class Pair:
+	extends RefCounted
+	var server: MultiplayerPeer
+	var client: MultiplayerPeer
+	var client_id := 0
+
+	# A bound method, not a lambda capturing the pair (that would be a reference cycle).
+	func _on_peer_connected(id: int) -> void:
+		client_id = id
+
+
+func _connect_pair(immediate: bool) -> Pair:
+	var pair := Pair.new()
+	pair.server = ClassDB.instantiate(&"RustENetPeer")
+	pair.client = ClassDB.instantiate(&"RustENetPeer")
+	pair.server.set(&"immediate_flush", immediate)
+	pair.server.call(&"set_bind_ip", "127.0.0.1")
+	check_eq(pair.server.call(&"create_server", 0), OK, "create_server")
+	var port: int = pair.server.get(&"host").get_local_port()
+	check_eq(pair.client.call(&"create_client", "127.0.0.1", port), OK, "create_client")
+	pair.server.peer_connected.connect(pair._on_peer_connected)
+	var connected := await wait_until(func() -> bool:
+		pair.server.poll()
+		pair.client.poll()
+		return pair.client_id != 0 \
+				and pair.client.get_connection_status() == MultiplayerPeer.CONNECTION_CONNECTED)
+	check(connected, "the client connected")
+	if connected:
+		pair.client.call(&"get_peer", 1).ping_interval(60000)
+		pair.server.call(&"get_peer", pair.client_id).ping_interval(60000)
+		# Let the connection's own acknowledgements and pings settle.
+		for i in 10:
+			pair.server.poll()
+			pair.client.poll()
+			await get_tree().process_frame
+	return pair
+
+
+func _close(pair: Pair) -> void:
+	pair.client.close()
+	pair.server.close()
+
+
+## The client sends three reliable packets (one datagram, at the end of this frame); then the
+## server polls every frame until they arrive. Returns the datagrams the server sent during the
+## poll that received them, or -1 if they never came.
+func _receive_three(pair: Pair) -> int:
+	pair.client.transfer_mode = MultiplayerPeer.TRANSFER_MODE_RELIABLE
+	pair.client.set_target_peer(1)
+	for i in 3:
+		check_eq(pair.client.put_packet(PackedByteArray([i])), OK, "client put_packet %d" % i)
+	var host: Object = pair.server.get(&"host")
+	var deadline := Time.get_ticks_msec() + 5000
+	while Time.get_ticks_msec() < deadline:
+		await get_tree().process_frame
+		host.pop_statistic(SENT)
+		pair.server.poll()
+		if pair.server.get_available_packet_count() > 0:
+			check_eq(pair.server.get_available_packet_count(), 3, "packets received in one poll")
+			return int(host.pop_statistic(SENT))
+	fail("the client's packets never arrived")
+	return -1
+
+
+## The server answers the client with one reliable packet. Returns the datagrams the server
+## sent in `put_packet` and then at the end of the frame.
+func _answer(pair: Pair) -> Array:
+	var host: Object = pair.server.get(&"host")
+	pair.server.transfer_mode = MultiplayerPeer.TRANSFER_MODE_RELIABLE
+	pair.server.set_target_peer(pair.client_id)
+	check_eq(pair.server.put_packet(PackedByteArray([7])), OK, "server put_packet")
+	var in_put_packet: float = host.pop_statistic(SENT)
+	await get_tree().process_frame
+	return [in_put_packet, host.pop_statistic(SENT)]
+
+
+func test_acknowledgements_ride_with_the_frames_answers() -> void:
+	var pair: Pair = await _connect_pair(false)
+	check_eq(await _receive_three(pair), 0, "datagrams sent by the poll that received")
+	check_eq(await _answer(pair), [0.0, 1.0], "datagrams sent by put_packet, at the frame's end")
+	var answered := await wait_until(func() -> bool:
+		pair.client.poll()
+		return pair.client.get_available_packet_count() > 0)
+	check(answered, "the answer arrived")
+	if answered:
+		check_eq(pair.client.get_packet(), PackedByteArray([7]), "the answer")
+	_close(pair)
+
+
+func test_acknowledgements_leave_at_frame_end_without_answers() -> void:
+	var pair: Pair = await _connect_pair(false)
+	check_eq(await _receive_three(pair), 0, "datagrams sent by the poll that received")
+	var host: Object = pair.server.get(&"host")
+	await get_tree().process_frame
+	check_eq(host.pop_statistic(SENT), 1.0, "datagrams sent at the end of the frame")
+	# Acknowledged: the client has nothing left to resend, so it stays quiet.
+	var client_host: Object = pair.client.get(&"host")
+	client_host.pop_statistic(SENT)
+	for i in 20:
+		pair.server.poll()
+		pair.client.poll()
+		await get_tree().process_frame
+	check_eq(client_host.pop_statistic(SENT), 0.0, "client datagrams after the acknowledgement")
+	_close(pair)
+
+
+func test_immediate_flush_acknowledges_in_poll() -> void:
+	var pair: Pair = await _connect_pair(true)
+	check_eq(await _receive_three(pair), 1, "datagrams sent by the poll that received")
+	check_eq(await _answer(pair), [1.0, 0.0], "datagrams sent by put_packet, at the frame's end")
+	_close(pair)
