@@ -16,6 +16,7 @@ mod batch;
 mod clock;
 mod dtls;
 mod link;
+mod moderation;
 mod udp_host;
 mod waker;
 
@@ -26,6 +27,7 @@ pub use dtls::{
     DtlsSessions,
 };
 pub use link::{LinkConditions, LinkStatistics, MAX_QUEUE_DELAY};
+pub use moderation::ReceiveCoalescing;
 pub use udp_host::{
     BindAddress, DriverStatistics, LinkDirection, MAXIMUM_DATAGRAM, RECEIVE_BATCH, UdpHost,
     WaitPrecision, canonical_addr,

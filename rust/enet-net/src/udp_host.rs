@@ -15,6 +15,7 @@ use crate::dtls::{
     DtlsSessions,
 };
 use crate::link::{Fate, LinkConditions, LinkSimulator, LinkStatistics};
+use crate::moderation::{Moderation, ReceiveCoalescing};
 use crate::waker::Waker;
 
 /// Largest datagram the host accepts (`ENET_PROTOCOL_MAXIMUM_MTU`). The receive buffer is
@@ -146,6 +147,8 @@ pub struct UdpHost {
     waker: Option<Waker>,
     wait_precision: WaitPrecision,
     waker_tried: bool,
+    /// Adaptive receive coalescing for busy many-peer hosts (see [`ReceiveCoalescing`]).
+    moderation: Moderation,
 }
 
 /// The socket's read set-up. std has no `poll`, so waiting is a blocking read with a timeout and
@@ -200,6 +203,7 @@ impl UdpHost {
             waker: None,
             wait_precision: WaitPrecision::Auto,
             waker_tried: false,
+            moderation: Moderation::new(ReceiveCoalescing::default()),
             dtls: None,
         })
     }
@@ -289,6 +293,26 @@ impl UdpHost {
             self.waker = None;
             self.waker_tried = false;
         }
+    }
+
+    /// When a wait in [`service`](Self::service) may sleep before it reads, so that datagrams
+    /// from many peers queue up and one batched read and send handle them; see
+    /// [`ReceiveCoalescing`] (default: 500 µs once 32 peers send 2 000 datagrams/s in total;
+    /// [`ReceiveCoalescing::OFF`] never delays). A wait never sleeps past its own deadline, and a
+    /// host with one busy peer never sleeps.
+    pub fn set_receive_coalescing(&mut self, coalescing: ReceiveCoalescing) {
+        self.moderation.set_settings(coalescing);
+    }
+
+    /// The receive coalescing settings in force.
+    pub fn receive_coalescing(&self) -> ReceiveCoalescing {
+        self.moderation.settings()
+    }
+
+    /// Whether waits currently sleep before reading (the last observation window met the
+    /// [`ReceiveCoalescing`] thresholds).
+    pub fn is_coalescing_receives(&self) -> bool {
+        self.moderation.is_active()
     }
 
     /// Whether the coming wait needs the waker: always, never, or (`Auto`) when no datagram is
@@ -651,7 +675,20 @@ impl UdpHost {
         // rounded up to whole milliseconds: the value then rarely changes between waits and
         // `set_receive_mode` can skip the setsockopt. A datagram ends the wait at once.
         // When armed, the waker ends the read at `deadline`; the timeout is then a backstop.
-        let deadline = Instant::now() + wait;
+        let start = Instant::now();
+        let deadline = start + wait;
+        // Busy many-peer host: let the datagrams of a short interval queue up first, so the
+        // read below takes them all at once.
+        let delay = self.moderation.delay(start).min(wait);
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+            let now = Instant::now();
+            if now >= deadline {
+                self.receive_available()?;
+                return Ok(false);
+            }
+        }
+        let wait = deadline.saturating_duration_since(Instant::now());
         let wait = Duration::from_millis(wait.as_micros().div_ceil(1000).max(1) as u64);
         let armed = self.wait_needs_waker();
         if armed && !self.waker_tried {
@@ -746,6 +783,13 @@ impl UdpHost {
         }
         self.stats.datagrams_received += 1;
         self.stats.bytes_received += len as u64;
+        // The header's peer id (ENET_PROTOCOL_HEADER_PEER_ID_MASK) tells apart the peers of one
+        // client socket; under DTLS only the address is readable.
+        let peer_bits = match (&self.dtls, data) {
+            (None, [high, low, ..]) => u16::from_be_bytes([*high, *low]) & 0x0FFF,
+            _ => 0,
+        };
+        self.moderation.record(from, peer_bits);
         let limit = MAXIMUM_DATAGRAM + self.dtls.as_ref().map_or(0, |_| DTLS_RECORD_OVERHEAD);
         if cut || len > limit {
             self.stats.dropped_truncated += 1;
