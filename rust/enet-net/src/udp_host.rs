@@ -107,6 +107,10 @@ pub struct DriverStatistics {
     pub dtls_failed_handshakes: u64,
     /// DTLS: ENet datagrams not sent because no session was usable for their destination.
     pub dtls_unsent: u64,
+    /// Datagrams (of `datagrams_sent`) that left in UDP segmentation offload sends: runs of
+    /// equal-sized datagrams to one peer handed to the kernel as one buffer (Linux `UDP_SEGMENT`;
+    /// the datagrams on the wire are the same).
+    pub gso_datagrams: u64,
 }
 
 /// An ENet host on a UDP socket: the driver half of `enet_host_service`.
@@ -116,8 +120,9 @@ pub struct DriverStatistics {
 /// [`service`](Self::service) then moves datagrams and returns events.
 ///
 /// On Linux the socket gets ENet's 256 KiB buffers and datagrams move in batches
-/// (`recvmmsg`/`sendmmsg`, up to 32 per system call; with DTLS or a simulated link, sends go one
-/// at a time). Elsewhere buffer sizes stay at the system defaults and every datagram is its own
+/// (`recvmmsg`/`sendmmsg`, up to 32 per system call; runs of equal-sized datagrams to one peer,
+/// such as a window of fragments, leave as one UDP GSO send; with DTLS or a simulated link, sends
+/// go one at a time). Elsewhere buffer sizes stay at the system defaults and every datagram is its own
 /// system call. `IPV6_V6ONLY` is never changed (see [`BindAddress::Wildcard`]).
 #[derive(Debug)]
 pub struct UdpHost {
@@ -570,18 +575,20 @@ impl UdpHost {
         Ok(())
     }
 
-    /// Hand the send batch to the socket (one `sendmmsg` per 32 datagrams).
+    /// Hand the send batch to the socket (GSO runs, then one `sendmmsg` for the rest).
     #[cfg(target_os = "linux")]
     fn send_batch_now(&mut self) -> io::Result<()> {
         let stats = &mut self.stats;
         let mut sent = 0;
         let mut sent_bytes = 0;
+        let mut gso = 0;
         let mut failures = 0;
         let result = self.send_batch.send(
             &self.socket,
-            |len| {
+            |len, offloaded| {
                 sent += 1;
                 sent_bytes += len as u64;
+                gso += u64::from(offloaded);
             },
             |err| {
                 failures += 1;
@@ -590,6 +597,7 @@ impl UdpHost {
         );
         stats.datagrams_sent += sent;
         stats.bytes_sent += sent_bytes;
+        stats.gso_datagrams += gso;
         stats.send_failures += failures;
         result
     }
