@@ -484,26 +484,39 @@ impl UdpHost {
         }
         let now = self.clock.now();
         self.host.handle_timeout(now);
+        // Datagrams read by the wait that just ended may have produced events: their
+        // acknowledgements wait for the application's answers, as below.
+        if self.defer_send_for_events() {
+            return Ok(());
+        }
         self.send_pending(now)?;
         if !drained {
             self.receive_available()?;
         }
         let now = self.clock.now();
         self.host.handle_timeout(now);
+        if self.defer_send_for_events() {
+            return Ok(());
+        }
+        self.send_pending(now)
+    }
+
+    /// Whether the core has an event for the application; if so, the send is put off.
+    ///
+    /// The application is about to see events and often answers them (an echo, an RPC reply).
+    /// Sending the acknowledgements now would cost a datagram per peer, and the answer another;
+    /// the send waits for the next `service`, `check_events` (once the queue is empty) or
+    /// `flush`, and both share one datagram. C ENet acknowledges before returning the first
+    /// event; the extra delay is the application's event handling, which a service loop keeps
+    /// short.
+    fn defer_send_for_events(&mut self) -> bool {
         if self.next_event.is_none() {
             self.next_event = self.host.poll_event();
         }
         if self.next_event.is_some() {
-            // The application is about to see events and often answers them (an echo, an RPC
-            // reply). Sending the acknowledgements now would cost a datagram per peer, and the
-            // answer another; put the send off to the next `service`, `check_events` (once the
-            // queue is empty) or `flush`, and both share one datagram. C ENet acknowledges
-            // here, before returning the first event; the extra delay is the application's
-            // event handling, which a service loop keeps short.
             self.send_deferred = true;
-            return Ok(());
         }
-        self.send_pending(now)
+        self.next_event.is_some()
     }
 
     /// Release due simulated datagrams, then drain `poll_transmit` into the socket (or the link).
@@ -1041,6 +1054,50 @@ mod tests {
             panic!("expected the answer");
         };
         assert_eq!(&packet.data[..], b"answer");
+    }
+
+    #[test]
+    fn acknowledgement_of_a_datagram_that_ends_a_wait_rides_with_the_answer() {
+        use rust_enet_proto::Packet;
+        let loopback = BindAddress::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let mut server = UdpHost::bind(loopback, 0, HostConfig::default()).unwrap();
+        let mut client = UdpHost::bind(loopback, 0, HostConfig::default()).unwrap();
+        let to_server = client.connect(server.local_addr(), 2, 0).unwrap();
+        assert!(matches!(
+            next_event_of(&mut client, &mut server),
+            Event::Connect { .. }
+        ));
+        assert!(matches!(
+            next_event_of(&mut server, &mut client),
+            Event::Connect { .. }
+        ));
+        for _ in 0..20 {
+            assert!(client.service(Duration::from_millis(1)).unwrap().is_none());
+            assert!(server.service(Duration::from_millis(1)).unwrap().is_none());
+        }
+        let sent_before = server.driver_statistics().datagrams_sent;
+        // The server blocks in its wait; the question arrives during it (or, on a slow machine,
+        // before the first read: both paths must hold the acknowledgement back).
+        let event = std::thread::scope(|scope| {
+            let waiting = scope.spawn(|| server.service(Duration::from_secs(5)).unwrap());
+            std::thread::sleep(Duration::from_millis(50));
+            client
+                .host_mut()
+                .send(to_server, 1, Packet::reliable(&b"question"[..]))
+                .unwrap();
+            client.flush().unwrap();
+            waiting.join().unwrap()
+        });
+        let Some(Event::Receive { peer, .. }) = event else {
+            panic!("expected the question, got {event:?}");
+        };
+        assert_eq!(server.driver_statistics().datagrams_sent, sent_before);
+        server
+            .host_mut()
+            .send(peer, 1, Packet::reliable(&b"answer"[..]))
+            .unwrap();
+        assert!(server.check_events().is_none());
+        assert_eq!(server.driver_statistics().datagrams_sent, sent_before + 1);
     }
 
     #[test]
