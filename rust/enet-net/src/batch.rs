@@ -18,8 +18,8 @@ use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 
 use nix::sys::socket::{
-    ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg, sendmsg,
-    setsockopt, sockopt,
+    ControlMessage, ControlMessageOwned, MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg,
+    sendmmsg, sendmsg, setsockopt, sockopt,
 };
 
 /// Datagrams per system call, both directions.
@@ -47,13 +47,34 @@ pub(crate) fn set_socket_buffers(socket: &UdpSocket) {
     }
 }
 
-/// One received datagram of a batch.
+/// Turn on UDP receive offload (`UDP_GRO`): runs of equal-sized datagrams of one flow (on
+/// loopback: one GSO send) arrive as one buffer with their segment size. Returns whether the
+/// kernel accepted it.
+pub(crate) fn enable_gro(socket: &UdpSocket) -> bool {
+    match setsockopt(socket, sockopt::UdpGroSegment, &true) {
+        Ok(()) => true,
+        Err(err) => {
+            tracing::debug!(%err, "UDP_GRO refused");
+            false
+        }
+    }
+}
+
+/// Receive slot size with `UDP_GRO`: the largest UDP payload, which a coalesced buffer can fill.
+/// Only the pages a datagram touches become resident, so small datagrams cost what they did.
+pub(crate) const GRO_SLOT: usize = 65_536;
+
+/// One received buffer of a batch: one datagram, or with `UDP_GRO` several back to back.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Received {
     /// Bytes written into the slot (at most the slot size).
     pub len: usize,
-    /// The kernel cut the datagram to the slot (`MSG_TRUNC`).
+    /// The kernel cut the datagram to the slot (`MSG_TRUNC`), or its segment size was lost
+    /// (`MSG_CTRUNC`): the buffer cannot be used.
     pub truncated: bool,
+    /// With `UDP_GRO`: the size of each coalesced datagram (the last may be shorter); 0 for a
+    /// single datagram.
+    pub segment: usize,
     pub from: Option<SocketAddr>,
 }
 
@@ -65,6 +86,8 @@ pub(crate) struct ReceiveBatch {
     slot: usize,
     received: [Received; SLOTS],
     count: usize,
+    /// The socket has `UDP_GRO` on: buffers may hold several datagrams.
+    gro: bool,
 }
 
 impl ReceiveBatch {
@@ -74,12 +97,21 @@ impl ReceiveBatch {
             slot,
             received: [Received::default(); SLOTS],
             count: 0,
+            gro: false,
+        }
+    }
+
+    /// Slots for a socket with `UDP_GRO` on.
+    pub fn with_gro() -> Self {
+        Self {
+            gro: true,
+            ..Self::new(GRO_SLOT)
         }
     }
 
     /// One `recvmmsg`. `wait`: block (with the socket's read timeout) until the first datagram,
     /// then take what else is waiting (`MSG_WAITFORONE`); otherwise never block
-    /// (`MSG_DONTWAIT`, whatever the socket's mode). Returns how many datagrams arrived.
+    /// (`MSG_DONTWAIT`, whatever the socket's mode). Returns how many buffers arrived.
     pub fn receive(&mut self, socket: &UdpSocket, ipv6: bool, wait: bool) -> io::Result<usize> {
         self.count = 0;
         let flags = if wait {
@@ -87,37 +119,58 @@ impl ReceiveBatch {
         } else {
             MsgFlags::MSG_DONTWAIT
         };
-        let headers = if ipv6 {
-            &RECEIVE_HEADERS_V6
-        } else {
-            &RECEIVE_HEADERS_V4
-        };
         let slot = self.slot;
         let received = &mut self.received;
-        let count = headers.with_borrow_mut(|headers| -> io::Result<usize> {
+        let buffers = &mut self.buffers;
+        let mut receive = |headers: &mut MultiHeaders<SockaddrStorage>| -> io::Result<usize> {
             let mut iovs: [[IoSliceMut<'_>; 1]; SLOTS] =
                 std::array::from_fn(|_| [IoSliceMut::new(&mut [])]);
-            for (iov, buffer) in iovs.iter_mut().zip(self.buffers.chunks_exact_mut(slot)) {
+            for (iov, buffer) in iovs.iter_mut().zip(buffers.chunks_exact_mut(slot)) {
                 *iov = [IoSliceMut::new(buffer)];
             }
             let results = recvmmsg(socket.as_raw_fd(), headers, iovs.iter_mut(), flags, None)
                 .map_err(io::Error::from)?;
             let mut count = 0;
             for (out, message) in received.iter_mut().zip(results) {
+                let mut segment = 0;
+                let mut control_lost = false;
+                match message.cmsgs() {
+                    Ok(cmsgs) => {
+                        for cmsg in cmsgs {
+                            if let ControlMessageOwned::UdpGroSegments(size) = cmsg {
+                                segment = usize::try_from(size).unwrap_or(0);
+                            }
+                        }
+                    }
+                    Err(_) => control_lost = true,
+                }
                 *out = Received {
                     len: message.bytes,
-                    truncated: message.flags.contains(MsgFlags::MSG_TRUNC),
+                    truncated: message.flags.contains(MsgFlags::MSG_TRUNC) || control_lost,
+                    segment,
                     from: message.address.as_ref().and_then(socket_addr),
                 };
                 count += 1;
             }
             Ok(count)
-        })?;
+        };
+        let count = if self.gro {
+            // The kernel writes the control length it used back into each header, and nix
+            // reuses headers without restoring it: a datagram without a segment size would
+            // leave its header unable to carry one next time. Fresh headers per call (a few
+            // small allocations, far cheaper than the system call) avoid that.
+            let mut headers = MultiHeaders::preallocate(SLOTS, Some(nix::cmsg_space!(i32)));
+            receive(&mut headers)?
+        } else if ipv6 {
+            RECEIVE_HEADERS_V6.with_borrow_mut(receive)?
+        } else {
+            RECEIVE_HEADERS_V4.with_borrow_mut(receive)?
+        };
         self.count = count;
         Ok(count)
     }
 
-    /// Datagram `index` of the last batch and its bytes.
+    /// Buffer `index` of the last batch and its bytes.
     pub fn datagram(&self, index: usize) -> (Received, &[u8]) {
         let received = self.received[index];
         let start = index * self.slot;

@@ -111,6 +111,9 @@ pub struct DriverStatistics {
     /// equal-sized datagrams to one peer handed to the kernel as one buffer (Linux `UDP_SEGMENT`;
     /// the datagrams on the wire are the same).
     pub gso_datagrams: u64,
+    /// Datagrams (of `datagrams_received`) that arrived coalesced with others in one buffer
+    /// (Linux `UDP_GRO`) and were split again by the driver.
+    pub gro_datagrams: u64,
 }
 
 /// An ENet host on a UDP socket: the driver half of `enet_host_service`.
@@ -121,8 +124,8 @@ pub struct DriverStatistics {
 ///
 /// On Linux the socket gets ENet's 256 KiB buffers and datagrams move in batches
 /// (`recvmmsg`/`sendmmsg`, up to 32 per system call; runs of equal-sized datagrams to one peer,
-/// such as a window of fragments, leave as one UDP GSO send; with DTLS or a simulated link, sends
-/// go one at a time). Elsewhere buffer sizes stay at the system defaults and every datagram is its own
+/// such as a window of fragments, leave as one UDP GSO send, and with `UDP_GRO` such runs arrive
+/// as one buffer; with DTLS or a simulated link, sends go one at a time). Elsewhere buffer sizes stay at the system defaults and every datagram is its own
 /// system call. `IPV6_V6ONLY` is never changed (see [`BindAddress::Wildcard`]).
 #[derive(Debug)]
 pub struct UdpHost {
@@ -180,6 +183,12 @@ impl UdpHost {
         socket.set_nonblocking(true)?;
         #[cfg(target_os = "linux")]
         batch::set_socket_buffers(&socket);
+        #[cfg(target_os = "linux")]
+        let receive_batch = if batch::enable_gro(&socket) {
+            ReceiveBatch::with_gro()
+        } else {
+            ReceiveBatch::new(RECEIVE_SLOT)
+        };
         // As in ENet, option failures are ignored (SO_BROADCAST is refused on some IPv6 sockets).
         let _ = socket.set_broadcast(true);
         let local_addr = socket.local_addr()?;
@@ -195,7 +204,7 @@ impl UdpHost {
             #[cfg(not(target_os = "linux"))]
             receive_buffer: vec![0; RECEIVE_SLOT].into_boxed_slice(),
             #[cfg(target_os = "linux")]
-            receive_batch: ReceiveBatch::new(RECEIVE_SLOT),
+            receive_batch,
             #[cfg(target_os = "linux")]
             send_batch: SendBatch::new(MINIMUM_TRANSMIT_BUFFER),
             stats: DriverStatistics::default(),
@@ -654,7 +663,16 @@ impl UdpHost {
     fn deliver_batch(&mut self, now: EnetTime, batch: &ReceiveBatch, count: usize) {
         for index in 0..count {
             let (received, data) = batch.datagram(index);
-            if let Some(from) = received.from {
+            let Some(from) = received.from else {
+                continue;
+            };
+            if received.segment > 0 && !received.truncated {
+                // UDP_GRO: datagrams of `segment` bytes back to back, the last maybe shorter.
+                for datagram in data.chunks(received.segment) {
+                    self.stats.gro_datagrams += 1;
+                    self.deliver(now, from, datagram, false);
+                }
+            } else {
                 self.deliver(now, from, data, received.truncated);
             }
         }
