@@ -8,9 +8,12 @@
 //! ENet's clock has a 1 ms resolution, so a delay below that is invisible to the protocol.
 //!
 //! The decision is made per window from what the host received in the previous one: how many
-//! datagrams, and from how many distinct peers (estimated with a 256-bit linear-counting sketch
-//! over the source address and the header's peer id). A single busy peer (a throughput test, a
-//! ping-pong) never turns it on: its datagrams would only wait.
+//! datagrams, from how many distinct peers (estimated with a 256-bit linear-counting sketch
+//! over the source address and the header's peer id), and how many waits they ended. A single
+//! busy peer (a throughput test, a ping-pong) never turns it on: its datagrams would only wait.
+//! Nor do datagrams that already arrive in batches (UDP GRO buffers, client hosts flushing many
+//! peers at once): few waits end, and a sleep would add a system call and a context switch. While
+//! coalescing, waits are rare by construction, so a short window without it probes now and then.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -26,6 +29,10 @@ pub struct ReceiveCoalescing {
     pub min_peers: u32,
     /// Datagrams per second that must have arrived during the last window.
     pub min_rate: u32,
+    /// Waits per second that a datagram ended, without coalescing, during the last window. Where
+    /// datagrams already arrive in batches (a client host flushing many peers at once, UDP GRO
+    /// buffers) waits are few, and a sleep would only add a system call and a context switch.
+    pub min_wake_rate: u32,
 }
 
 impl ReceiveCoalescing {
@@ -34,22 +41,32 @@ impl ReceiveCoalescing {
         max_delay: Duration::ZERO,
         min_peers: u32::MAX,
         min_rate: u32::MAX,
+        min_wake_rate: u32::MAX,
     };
 }
 
 impl Default for ReceiveCoalescing {
-    /// 500 µs once at least 32 peers sent at least 2 000 datagrams per second in total.
+    /// 500 µs once at least 32 peers sent at least 2 000 datagrams per second in total and
+    /// datagrams ended at least 4 000 waits per second (coalescing then at least halves them).
     fn default() -> Self {
         ReceiveCoalescing {
             max_delay: Duration::from_micros(500),
             min_peers: 32,
             min_rate: 2_000,
+            min_wake_rate: 4_000,
         }
     }
 }
 
 /// How long one observation window lasts.
 pub(crate) const WINDOW: Duration = Duration::from_millis(100);
+
+/// While coalescing, after this many windows a short one runs without it, to see whether waits
+/// would still be frequent (coalescing hides that).
+const PROBE_EVERY: u32 = 5;
+
+/// How long a window without coalescing lasts while probing.
+const PROBE_WINDOW: Duration = Duration::from_millis(20);
 
 /// Bits of the distinct-peer sketch.
 const SKETCH_BITS: u32 = 256;
@@ -60,8 +77,14 @@ pub(crate) struct Moderation {
     settings: ReceiveCoalescing,
     window_start: Option<Instant>,
     datagrams: u32,
+    /// Waits that a datagram ended in this window.
+    wakes: u32,
     sketch: [u64; 4],
     active: bool,
+    /// Coalesced windows since the last probe.
+    coalesced_windows: u32,
+    /// The current window is a short one without coalescing.
+    probing: bool,
 }
 
 impl Moderation {
@@ -70,8 +93,11 @@ impl Moderation {
             settings,
             window_start: None,
             datagrams: 0,
+            wakes: 0,
             sketch: [0; 4],
             active: false,
+            coalesced_windows: 0,
+            probing: false,
         }
     }
 
@@ -86,7 +112,7 @@ impl Moderation {
         }
     }
 
-    /// Whether the last full window asked for coalescing.
+    /// Whether waits in the current window sleep before reading.
     pub fn is_active(&self) -> bool {
         self.active
     }
@@ -102,6 +128,11 @@ impl Moderation {
         self.sketch[(bit / 64) as usize] |= 1 << (bit % 64);
     }
 
+    /// A wait ended because datagrams arrived.
+    pub fn record_wake(&mut self) {
+        self.wakes = self.wakes.saturating_add(1);
+    }
+
     /// The delay before a wait's read at `now`: closes the window if it is over, then answers
     /// from the decision in force.
     pub fn delay(&mut self, now: Instant) -> Duration {
@@ -112,7 +143,8 @@ impl Moderation {
             None => self.window_start = Some(now),
             Some(start) => {
                 let elapsed = now.saturating_duration_since(start);
-                if elapsed >= WINDOW {
+                let window = if self.probing { PROBE_WINDOW } else { WINDOW };
+                if elapsed >= window {
                     self.close_window(elapsed);
                     self.window_start = Some(now);
                 }
@@ -126,11 +158,27 @@ impl Moderation {
     }
 
     fn close_window(&mut self, elapsed: Duration) {
-        let rate = f64::from(self.datagrams) / elapsed.as_secs_f64();
+        let seconds = elapsed.as_secs_f64();
+        let rate = f64::from(self.datagrams) / seconds;
+        let wake_rate = f64::from(self.wakes) / seconds;
         let peers = estimate_distinct(self.sketch.iter().map(|w| w.count_ones()).sum());
-        self.active = rate >= f64::from(self.settings.min_rate)
+        let busy = rate >= f64::from(self.settings.min_rate)
             && peers >= f64::from(self.settings.min_peers);
+        self.probing = false;
+        self.active = if !busy {
+            false
+        } else if self.active {
+            // Coalescing keeps waits rare by itself: keep it, but look again without it now
+            // and then, for a short window.
+            self.coalesced_windows += 1;
+            self.probing = self.coalesced_windows >= PROBE_EVERY;
+            !self.probing
+        } else {
+            self.coalesced_windows = 0;
+            wake_rate >= f64::from(self.settings.min_wake_rate)
+        };
         self.datagrams = 0;
+        self.wakes = 0;
         self.sketch = [0; 4];
     }
 }
@@ -169,11 +217,25 @@ mod tests {
     /// Feeds `per_window` datagrams from `peers` peers (round robin) into each of `windows`
     /// windows and returns the delay answered at the end.
     fn run(moderation: &mut Moderation, start: Instant, peers: u16, per_window: u32) -> Duration {
+        run_with_wakes(moderation, start, peers, per_window, per_window / 2)
+    }
+
+    /// The same with `wakes` waits ended by datagrams per window.
+    fn run_with_wakes(
+        moderation: &mut Moderation,
+        start: Instant,
+        peers: u16,
+        per_window: u32,
+        wakes: u32,
+    ) -> Duration {
         let mut now = start;
         let mut delay = moderation.delay(now);
         for window in 0..3u32 {
             for i in 0..per_window {
                 moderation.record(addr(40_000), (i % u32::from(peers)) as u16);
+            }
+            for _ in 0..wakes {
+                moderation.record_wake();
             }
             now = start + WINDOW * (window + 1);
             delay = moderation.delay(now);
@@ -190,6 +252,47 @@ mod tests {
             Duration::from_micros(500)
         );
         assert!(moderation.is_active());
+    }
+
+    #[test]
+    fn batched_arrivals_do_not_turn_coalescing_on() {
+        let mut moderation = Moderation::new(ReceiveCoalescing::default());
+        // The same traffic, but arriving in 100 batches per window (1 000 waits per second).
+        assert_eq!(
+            run_with_wakes(&mut moderation, Instant::now(), 500, 3_500, 100),
+            Duration::ZERO
+        );
+    }
+
+    #[test]
+    fn coalescing_probes_without_itself_now_and_then() {
+        let start = Instant::now();
+        let mut moderation = Moderation::new(ReceiveCoalescing::default());
+        assert!(!run(&mut moderation, start, 500, 3_500).is_zero());
+        // While coalescing, waits are rare by construction: the decision holds for a while,
+        // then one window runs without coalescing and decides afresh.
+        let mut windows_until_probe = 0;
+        let mut now = start + WINDOW * 3;
+        for _ in 0..40 {
+            for i in 0..3_500u32 {
+                moderation.record(addr(40_000), (i % 500) as u16);
+            }
+            moderation.record_wake();
+            now += WINDOW;
+            if moderation.delay(now).is_zero() {
+                break;
+            }
+            windows_until_probe += 1;
+        }
+        assert!((1..PROBE_EVERY).contains(&windows_until_probe));
+        // The probe is short: 20 ms with waits as frequent as ever turn coalescing on again.
+        for i in 0..700u32 {
+            moderation.record(addr(40_000), (i % 500) as u16);
+        }
+        for _ in 0..300 {
+            moderation.record_wake();
+        }
+        assert!(!moderation.delay(now + PROBE_WINDOW).is_zero());
     }
 
     #[test]

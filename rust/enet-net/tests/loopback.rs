@@ -312,6 +312,7 @@ fn busy_many_peer_server_coalesces_receives_and_loses_nothing() {
         max_delay: Duration::from_micros(500),
         min_peers: 4,
         min_rate: 50,
+        min_wake_rate: 0,
     });
     let mut clients: Vec<(UdpHost, PeerId)> = (0..CLIENTS)
         .map(|_| {
