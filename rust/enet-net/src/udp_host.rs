@@ -1038,9 +1038,9 @@ mod tests {
         panic!("no event came");
     }
 
-    #[test]
-    fn acknowledgement_rides_with_the_answer() {
-        use rust_enet_proto::Packet;
+    /// A connected (server, client, client's peer for the server) pair on loopback, quiet: the
+    /// client's first ping and its acknowledgement have crossed.
+    fn quiet_pair() -> (UdpHost, UdpHost, PeerId) {
         let loopback = BindAddress::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
         let mut server = UdpHost::bind(loopback, 0, HostConfig::default()).unwrap();
         let mut client = UdpHost::bind(loopback, 0, HostConfig::default()).unwrap();
@@ -1049,11 +1049,17 @@ mod tests {
         assert!(matches!(connected, Event::Connect { .. }));
         let connected = next_event_of(&mut server, &mut client);
         assert!(matches!(connected, Event::Connect { .. }));
-        // Let the client's first ping and its acknowledgement cross before counting datagrams.
         for _ in 0..20 {
             assert!(client.service(Duration::from_millis(1)).unwrap().is_none());
             assert!(server.service(Duration::from_millis(1)).unwrap().is_none());
         }
+        (server, client, to_server)
+    }
+
+    #[test]
+    fn acknowledgement_rides_with_the_answer() {
+        use rust_enet_proto::Packet;
+        let (mut server, mut client, to_server) = quiet_pair();
         client
             .host_mut()
             .send(to_server, 1, Packet::reliable(&b"question"[..]))
@@ -1063,15 +1069,7 @@ mod tests {
         let Event::Receive { peer, .. } = next_event_of(&mut server, &mut client) else {
             panic!("expected the question");
         };
-        // Nothing left yet: the acknowledgement waits for the application's answer.
-        assert_eq!(server.driver_statistics().datagrams_sent, sent_before);
-        server
-            .host_mut()
-            .send(peer, 1, Packet::reliable(&b"answer"[..]))
-            .unwrap();
-        assert!(server.check_events().is_none());
-        // Acknowledgement and answer left together, in one datagram.
-        assert_eq!(server.driver_statistics().datagrams_sent, sent_before + 1);
+        answer_leaves_with_the_acknowledgement(&mut server, peer, sent_before);
         let Event::Receive { packet, .. } = next_event_of(&mut client, &mut server) else {
             panic!("expected the answer");
         };
@@ -1081,22 +1079,7 @@ mod tests {
     #[test]
     fn acknowledgement_of_a_datagram_that_ends_a_wait_rides_with_the_answer() {
         use rust_enet_proto::Packet;
-        let loopback = BindAddress::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
-        let mut server = UdpHost::bind(loopback, 0, HostConfig::default()).unwrap();
-        let mut client = UdpHost::bind(loopback, 0, HostConfig::default()).unwrap();
-        let to_server = client.connect(server.local_addr(), 2, 0).unwrap();
-        assert!(matches!(
-            next_event_of(&mut client, &mut server),
-            Event::Connect { .. }
-        ));
-        assert!(matches!(
-            next_event_of(&mut server, &mut client),
-            Event::Connect { .. }
-        ));
-        for _ in 0..20 {
-            assert!(client.service(Duration::from_millis(1)).unwrap().is_none());
-            assert!(server.service(Duration::from_millis(1)).unwrap().is_none());
-        }
+        let (mut server, mut client, to_server) = quiet_pair();
         let sent_before = server.driver_statistics().datagrams_sent;
         // The server blocks in its wait; the question arrives during it (or, on a slow machine,
         // before the first read: both paths must hold the acknowledgement back).
@@ -1113,6 +1096,18 @@ mod tests {
         let Some(Event::Receive { peer, .. }) = event else {
             panic!("expected the question, got {event:?}");
         };
+        answer_leaves_with_the_acknowledgement(&mut server, peer, sent_before);
+    }
+
+    /// The server has received a question and sent nothing since `sent_before`: its answer and
+    /// the question's acknowledgement leave together, in one datagram.
+    fn answer_leaves_with_the_acknowledgement(
+        server: &mut UdpHost,
+        peer: PeerId,
+        sent_before: u64,
+    ) {
+        use rust_enet_proto::Packet;
+        // Nothing left yet: the acknowledgement waits for the application's answer.
         assert_eq!(server.driver_statistics().datagrams_sent, sent_before);
         server
             .host_mut()
