@@ -284,8 +284,8 @@ impl SendBatch {
     }
 
     /// Send every committed datagram. `sent` is called per datagram handed to the socket with its
-    /// length and whether it left in a GSO send, `failed` per datagram dropped for its destination. Returns the first error that
-    /// concerns the socket itself.
+    /// length and whether it left in a GSO send, `failed` per datagram dropped for its
+    /// destination. Returns the first error that concerns the socket itself.
     pub fn send(
         &mut self,
         socket: &UdpSocket,

@@ -19,7 +19,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// When [`UdpHost::service`](crate::UdpHost::service) may delay a wait's read to let datagrams
-/// from many peers queue up; see [`UdpHost::set_receive_coalescing`](crate::UdpHost::set_receive_coalescing).
+/// from many peers queue up; see
+/// [`UdpHost::set_receive_coalescing`](crate::UdpHost::set_receive_coalescing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReceiveCoalescing {
     /// How long a wait sleeps before it reads, at most (never past the wait's own deadline).

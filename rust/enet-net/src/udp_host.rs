@@ -125,8 +125,9 @@ pub struct DriverStatistics {
 /// On Linux the socket gets ENet's 256 KiB buffers and datagrams move in batches
 /// (`recvmmsg`/`sendmmsg`, up to 32 per system call; runs of equal-sized datagrams to one peer,
 /// such as a window of fragments, leave as one UDP GSO send, and with `UDP_GRO` such runs arrive
-/// as one buffer; with DTLS or a simulated link, sends go one at a time). Elsewhere buffer sizes stay at the system defaults and every datagram is its own
-/// system call. `IPV6_V6ONLY` is never changed (see [`BindAddress::Wildcard`]).
+/// as one buffer; with DTLS or a simulated link, sends go one at a time). Elsewhere buffer sizes
+/// stay at the system defaults and every datagram is its own system call. `IPV6_V6ONLY` is never
+/// changed (see [`BindAddress::Wildcard`]).
 #[derive(Debug)]
 pub struct UdpHost {
     host: Host,
@@ -312,8 +313,8 @@ impl UdpHost {
     /// When a wait in [`service`](Self::service) may sleep before it reads, so that datagrams
     /// from many peers queue up and one batched read and send handle them; see
     /// [`ReceiveCoalescing`] (default: 500 µs once 32 peers send 2 000 datagrams/s in total and
-    /// end 4 000 waits/s; [`ReceiveCoalescing::OFF`] never delays). A wait never sleeps past its own deadline, and a
-    /// host with one busy peer never sleeps.
+    /// end 4 000 waits/s; [`ReceiveCoalescing::OFF`] never delays). A wait never sleeps past its
+    /// own deadline, and a host with one busy peer never sleeps.
     pub fn set_receive_coalescing(&mut self, coalescing: ReceiveCoalescing) {
         self.moderation.set_settings(coalescing);
     }
@@ -324,7 +325,7 @@ impl UdpHost {
     }
 
     /// Whether waits currently sleep before reading (the last observation window met the
-    /// [`ReceiveCoalescing`] thresholds).
+    /// [`ReceiveCoalescing`] thresholds and this is not a probe window).
     pub fn is_coalescing_receives(&self) -> bool {
         self.moderation.is_active()
     }
