@@ -482,6 +482,55 @@ mod tests {
         assert_eq!(b.gso_run(0, b.count), 65_000 / 4000);
     }
 
+    /// Sends `datagrams` (length, fill byte) through a batch to a plain socket (no GRO) and
+    /// returns what that socket reads, datagram by datagram.
+    fn sent_and_read(datagrams: &[(usize, u8)], gso: bool) -> (Vec<Vec<u8>>, usize) {
+        let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+        receiver
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut batch = SendBatch::new(4100);
+        batch.gso = gso;
+        for &(len, fill) in datagrams {
+            batch.next_slot()[..len].fill(fill);
+            batch.commit(len, receiver.local_addr().unwrap());
+        }
+        let mut offloaded = 0;
+        batch
+            .send(
+                &sender,
+                |_, gso| offloaded += usize::from(gso),
+                |err| panic!("{err}"),
+            )
+            .unwrap();
+        let mut buffer = [0u8; 8192];
+        let read = (0..datagrams.len())
+            .map(|_| {
+                let (len, _) = receiver.recv_from(&mut buffer).unwrap();
+                buffer[..len].to_vec()
+            })
+            .collect();
+        (read, offloaded)
+    }
+
+    #[test]
+    fn segmentation_offload_puts_the_same_datagrams_on_the_wire() {
+        let datagrams = [(1400, 1), (1400, 2), (1400, 3), (700, 4), (90, 5), (90, 6)];
+        let expected: Vec<Vec<u8>> = datagrams
+            .iter()
+            .map(|&(len, fill)| vec![fill; len])
+            .collect();
+        let (plain, offloaded) = sent_and_read(&datagrams, false);
+        assert_eq!(plain, expected);
+        assert_eq!(offloaded, 0);
+        let (segmented, offloaded) = sent_and_read(&datagrams, true);
+        assert_eq!(segmented, expected);
+        // Two runs: the three full ones with the shorter 700, then the two 90-byte ones (a
+        // kernel without UDP_SEGMENT sends them one by one instead).
+        assert!(offloaded == 6 || offloaded == 0, "{offloaded}");
+    }
+
     #[test]
     fn datagrams_lie_back_to_back() {
         let b = batch(&[(10, 1), (20, 1), (5, 2)]);
