@@ -17,6 +17,7 @@ mod clock;
 mod dtls;
 mod frame_poll;
 mod link;
+mod moderation;
 mod udp_host;
 mod waker;
 
@@ -27,6 +28,7 @@ pub use dtls::{
     DtlsSessions,
 };
 pub use link::{LinkConditions, LinkStatistics, MAX_QUEUE_DELAY};
+pub use moderation::ReceiveCoalescing;
 pub use udp_host::{
     BindAddress, DriverStatistics, LinkDirection, MAXIMUM_DATAGRAM, RECEIVE_BATCH, UdpHost,
     WaitPrecision, canonical_addr,

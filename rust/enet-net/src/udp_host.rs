@@ -15,6 +15,7 @@ use crate::dtls::{
     DtlsSessions,
 };
 use crate::link::{Fate, LinkConditions, LinkSimulator, LinkStatistics};
+use crate::moderation::{Moderation, ReceiveCoalescing};
 use crate::waker::Waker;
 
 /// Largest datagram the host accepts (`ENET_PROTOCOL_MAXIMUM_MTU`). The receive buffer is
@@ -106,6 +107,13 @@ pub struct DriverStatistics {
     pub dtls_failed_handshakes: u64,
     /// DTLS: ENet datagrams not sent because no session was usable for their destination.
     pub dtls_unsent: u64,
+    /// Datagrams (of `datagrams_sent`) that left in UDP segmentation offload sends: runs of
+    /// equal-sized datagrams to one peer handed to the kernel as one buffer (Linux `UDP_SEGMENT`;
+    /// the datagrams on the wire are the same).
+    pub gso_datagrams: u64,
+    /// Datagrams (of `datagrams_received`) that arrived coalesced with others in one buffer
+    /// (Linux `UDP_GRO`) and were split again by the driver.
+    pub gro_datagrams: u64,
 }
 
 /// An ENet host on a UDP socket: the driver half of `enet_host_service`.
@@ -115,9 +123,11 @@ pub struct DriverStatistics {
 /// [`service`](Self::service) then moves datagrams and returns events.
 ///
 /// On Linux the socket gets ENet's 256 KiB buffers and datagrams move in batches
-/// (`recvmmsg`/`sendmmsg`, up to 32 per system call; with DTLS or a simulated link, sends go one
-/// at a time). Elsewhere buffer sizes stay at the system defaults and every datagram is its own
-/// system call. `IPV6_V6ONLY` is never changed (see [`BindAddress::Wildcard`]).
+/// (`recvmmsg`/`sendmmsg`, up to 32 per system call; runs of equal-sized datagrams to one peer,
+/// such as a window of fragments, leave as one UDP GSO send, and with `UDP_GRO` such runs arrive
+/// as one buffer; with DTLS or a simulated link, sends go one at a time). Elsewhere buffer sizes
+/// stay at the system defaults and every datagram is its own system call. `IPV6_V6ONLY` is never
+/// changed (see [`BindAddress::Wildcard`]).
 #[derive(Debug)]
 pub struct UdpHost {
     host: Host,
@@ -146,6 +156,8 @@ pub struct UdpHost {
     waker: Option<Waker>,
     wait_precision: WaitPrecision,
     waker_tried: bool,
+    /// Adaptive receive coalescing for busy many-peer hosts (see [`ReceiveCoalescing`]).
+    moderation: Moderation,
 }
 
 /// The socket's read set-up. std has no `poll`, so waiting is a blocking read with a timeout and
@@ -172,6 +184,12 @@ impl UdpHost {
         socket.set_nonblocking(true)?;
         #[cfg(target_os = "linux")]
         batch::set_socket_buffers(&socket);
+        #[cfg(target_os = "linux")]
+        let receive_batch = if batch::enable_gro(&socket) {
+            ReceiveBatch::with_gro()
+        } else {
+            ReceiveBatch::new(RECEIVE_SLOT)
+        };
         // As in ENet, option failures are ignored (SO_BROADCAST is refused on some IPv6 sockets).
         let _ = socket.set_broadcast(true);
         let local_addr = socket.local_addr()?;
@@ -187,7 +205,7 @@ impl UdpHost {
             #[cfg(not(target_os = "linux"))]
             receive_buffer: vec![0; RECEIVE_SLOT].into_boxed_slice(),
             #[cfg(target_os = "linux")]
-            receive_batch: ReceiveBatch::new(RECEIVE_SLOT),
+            receive_batch,
             #[cfg(target_os = "linux")]
             send_batch: SendBatch::new(MINIMUM_TRANSMIT_BUFFER),
             stats: DriverStatistics::default(),
@@ -200,6 +218,7 @@ impl UdpHost {
             waker: None,
             wait_precision: WaitPrecision::Auto,
             waker_tried: false,
+            moderation: Moderation::new(ReceiveCoalescing::default()),
             dtls: None,
         })
     }
@@ -289,6 +308,26 @@ impl UdpHost {
             self.waker = None;
             self.waker_tried = false;
         }
+    }
+
+    /// When a wait in [`service`](Self::service) may sleep before it reads, so that datagrams
+    /// from many peers queue up and one batched read and send handle them; see
+    /// [`ReceiveCoalescing`] (default: 500 µs once 32 peers send 2 000 datagrams/s in total and
+    /// end 4 000 waits/s; [`ReceiveCoalescing::OFF`] never delays). A wait never sleeps past its
+    /// own deadline, and a host with one busy peer never sleeps.
+    pub fn set_receive_coalescing(&mut self, coalescing: ReceiveCoalescing) {
+        self.moderation.set_settings(coalescing);
+    }
+
+    /// The receive coalescing settings in force.
+    pub fn receive_coalescing(&self) -> ReceiveCoalescing {
+        self.moderation.settings()
+    }
+
+    /// Whether waits currently sleep before reading (the last observation window met the
+    /// [`ReceiveCoalescing`] thresholds and this is not a probe window).
+    pub fn is_coalescing_receives(&self) -> bool {
+        self.moderation.is_active()
     }
 
     /// Whether the coming wait needs the waker: always, never, or (`Auto`) when no datagram is
@@ -455,26 +494,39 @@ impl UdpHost {
         }
         let now = self.clock.now();
         self.host.handle_timeout(now);
+        // Datagrams read by the wait that just ended may have produced events: their
+        // acknowledgements wait for the application's answers, as below.
+        if self.defer_send_for_events() {
+            return Ok(());
+        }
         self.send_pending(now)?;
         if !drained {
             self.receive_available()?;
         }
         let now = self.clock.now();
         self.host.handle_timeout(now);
+        if self.defer_send_for_events() {
+            return Ok(());
+        }
+        self.send_pending(now)
+    }
+
+    /// Whether the core has an event for the application; if so, the send is put off.
+    ///
+    /// The application is about to see events and often answers them (an echo, an RPC reply).
+    /// Sending the acknowledgements now would cost a datagram per peer, and the answer another;
+    /// the send waits for the next `service`, `check_events` (once the queue is empty) or
+    /// `flush`, and both share one datagram. C ENet acknowledges before returning the first
+    /// event; the extra delay is the application's event handling, which a service loop keeps
+    /// short.
+    fn defer_send_for_events(&mut self) -> bool {
         if self.next_event.is_none() {
             self.next_event = self.host.poll_event();
         }
         if self.next_event.is_some() {
-            // The application is about to see events and often answers them (an echo, an RPC
-            // reply). Sending the acknowledgements now would cost a datagram per peer, and the
-            // answer another; put the send off to the next `service`, `check_events` (once the
-            // queue is empty) or `flush`, and both share one datagram. C ENet acknowledges
-            // here, before returning the first event; the extra delay is the application's
-            // event handling, which a service loop keeps short.
             self.send_deferred = true;
-            return Ok(());
         }
-        self.send_pending(now)
+        self.next_event.is_some()
     }
 
     /// Release due simulated datagrams, then drain `poll_transmit` into the socket (or the link).
@@ -546,18 +598,20 @@ impl UdpHost {
         Ok(())
     }
 
-    /// Hand the send batch to the socket (one `sendmmsg` per 32 datagrams).
+    /// Hand the send batch to the socket (GSO runs, then one `sendmmsg` for the rest).
     #[cfg(target_os = "linux")]
     fn send_batch_now(&mut self) -> io::Result<()> {
         let stats = &mut self.stats;
         let mut sent = 0;
         let mut sent_bytes = 0;
+        let mut gso = 0;
         let mut failures = 0;
         let result = self.send_batch.send(
             &self.socket,
-            |len| {
+            |len, offloaded| {
                 sent += 1;
                 sent_bytes += len as u64;
+                gso += u64::from(offloaded);
             },
             |err| {
                 failures += 1;
@@ -566,6 +620,7 @@ impl UdpHost {
         );
         stats.datagrams_sent += sent;
         stats.bytes_sent += sent_bytes;
+        stats.gso_datagrams += gso;
         stats.send_failures += failures;
         result
     }
@@ -609,7 +664,16 @@ impl UdpHost {
     fn deliver_batch(&mut self, now: EnetTime, batch: &ReceiveBatch, count: usize) {
         for index in 0..count {
             let (received, data) = batch.datagram(index);
-            if let Some(from) = received.from {
+            let Some(from) = received.from else {
+                continue;
+            };
+            if received.segment > 0 && !received.truncated {
+                // UDP_GRO: datagrams of `segment` bytes back to back, the last maybe shorter.
+                for datagram in data.chunks(received.segment) {
+                    self.stats.gro_datagrams += 1;
+                    self.deliver(now, from, datagram, false);
+                }
+            } else {
                 self.deliver(now, from, data, received.truncated);
             }
         }
@@ -651,7 +715,21 @@ impl UdpHost {
         // rounded up to whole milliseconds: the value then rarely changes between waits and
         // `set_receive_mode` can skip the setsockopt. A datagram ends the wait at once.
         // When armed, the waker ends the read at `deadline`; the timeout is then a backstop.
-        let deadline = Instant::now() + wait;
+        let start = Instant::now();
+        let deadline = start + wait;
+        let received_before = self.stats.datagrams_received;
+        // Busy many-peer host: let the datagrams of a short interval queue up first, so the
+        // read below takes them all at once.
+        let delay = self.moderation.delay(start).min(wait);
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+            let now = Instant::now();
+            if now >= deadline {
+                self.receive_available()?;
+                return Ok(false);
+            }
+        }
+        let wait = deadline.saturating_duration_since(Instant::now());
         let wait = Duration::from_millis(wait.as_micros().div_ceil(1000).max(1) as u64);
         let armed = self.wait_needs_waker();
         if armed && !self.waker_tried {
@@ -673,6 +751,9 @@ impl UdpHost {
             waker.disarm();
         }
         let drained = result?;
+        if self.stats.datagrams_received != received_before {
+            self.moderation.record_wake();
+        }
         self.release_incoming();
         Ok(drained)
     }
@@ -746,6 +827,13 @@ impl UdpHost {
         }
         self.stats.datagrams_received += 1;
         self.stats.bytes_received += len as u64;
+        // The header's peer id (ENET_PROTOCOL_HEADER_PEER_ID_MASK) tells apart the peers of one
+        // client socket; under DTLS only the address is readable.
+        let peer_bits = match (&self.dtls, data) {
+            (None, [high, low, ..]) => u16::from_be_bytes([*high, *low]) & 0x0FFF,
+            _ => 0,
+        };
+        self.moderation.record(from, peer_bits);
         let limit = MAXIMUM_DATAGRAM + self.dtls.as_ref().map_or(0, |_| DTLS_RECORD_OVERHEAD);
         if cut || len > limit {
             self.stats.dropped_truncated += 1;
@@ -951,9 +1039,9 @@ pub(crate) mod tests {
         panic!("no event came");
     }
 
-    #[test]
-    fn acknowledgement_rides_with_the_answer() {
-        use rust_enet_proto::Packet;
+    /// A connected (server, client, client's peer for the server) pair on loopback, quiet: the
+    /// client's first ping and its acknowledgement have crossed.
+    fn quiet_pair() -> (UdpHost, UdpHost, PeerId) {
         let loopback = BindAddress::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
         let mut server = UdpHost::bind(loopback, 0, HostConfig::default()).unwrap();
         let mut client = UdpHost::bind(loopback, 0, HostConfig::default()).unwrap();
@@ -962,11 +1050,17 @@ pub(crate) mod tests {
         assert!(matches!(connected, Event::Connect { .. }));
         let connected = next_event_of(&mut server, &mut client);
         assert!(matches!(connected, Event::Connect { .. }));
-        // Let the client's first ping and its acknowledgement cross before counting datagrams.
         for _ in 0..20 {
             assert!(client.service(Duration::from_millis(1)).unwrap().is_none());
             assert!(server.service(Duration::from_millis(1)).unwrap().is_none());
         }
+        (server, client, to_server)
+    }
+
+    #[test]
+    fn acknowledgement_rides_with_the_answer() {
+        use rust_enet_proto::Packet;
+        let (mut server, mut client, to_server) = quiet_pair();
         client
             .host_mut()
             .send(to_server, 1, Packet::reliable(&b"question"[..]))
@@ -976,6 +1070,44 @@ pub(crate) mod tests {
         let Event::Receive { peer, .. } = next_event_of(&mut server, &mut client) else {
             panic!("expected the question");
         };
+        answer_leaves_with_the_acknowledgement(&mut server, peer, sent_before);
+        let Event::Receive { packet, .. } = next_event_of(&mut client, &mut server) else {
+            panic!("expected the answer");
+        };
+        assert_eq!(&packet.data[..], b"answer");
+    }
+
+    #[test]
+    fn acknowledgement_of_a_datagram_that_ends_a_wait_rides_with_the_answer() {
+        use rust_enet_proto::Packet;
+        let (mut server, mut client, to_server) = quiet_pair();
+        let sent_before = server.driver_statistics().datagrams_sent;
+        // The server blocks in its wait; the question arrives during it (or, on a slow machine,
+        // before the first read: both paths must hold the acknowledgement back).
+        let event = std::thread::scope(|scope| {
+            let waiting = scope.spawn(|| server.service(Duration::from_secs(5)).unwrap());
+            std::thread::sleep(Duration::from_millis(50));
+            client
+                .host_mut()
+                .send(to_server, 1, Packet::reliable(&b"question"[..]))
+                .unwrap();
+            client.flush().unwrap();
+            waiting.join().unwrap()
+        });
+        let Some(Event::Receive { peer, .. }) = event else {
+            panic!("expected the question, got {event:?}");
+        };
+        answer_leaves_with_the_acknowledgement(&mut server, peer, sent_before);
+    }
+
+    /// The server has received a question and sent nothing since `sent_before`: its answer and
+    /// the question's acknowledgement leave together, in one datagram.
+    fn answer_leaves_with_the_acknowledgement(
+        server: &mut UdpHost,
+        peer: PeerId,
+        sent_before: u64,
+    ) {
+        use rust_enet_proto::Packet;
         // Nothing left yet: the acknowledgement waits for the application's answer.
         assert_eq!(server.driver_statistics().datagrams_sent, sent_before);
         server
@@ -983,12 +1115,7 @@ pub(crate) mod tests {
             .send(peer, 1, Packet::reliable(&b"answer"[..]))
             .unwrap();
         assert!(server.check_events().is_none());
-        // Acknowledgement and answer left together, in one datagram.
         assert_eq!(server.driver_statistics().datagrams_sent, sent_before + 1);
-        let Event::Receive { packet, .. } = next_event_of(&mut client, &mut server) else {
-            panic!("expected the answer");
-        };
-        assert_eq!(&packet.data[..], b"answer");
     }
 
     #[test]

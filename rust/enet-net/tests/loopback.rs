@@ -301,3 +301,84 @@ fn client_bound_to_explicit_local_port_is_seen_from_that_port() {
     assert_eq!(seen.port(), local_port);
     assert_eq!(seen.ip(), LOOPBACK);
 }
+
+#[test]
+fn busy_many_peer_server_coalesces_receives_and_loses_nothing() {
+    use rust_enet_net::ReceiveCoalescing;
+    const CLIENTS: usize = 6;
+    const MESSAGES: usize = 400;
+    let mut server = host(CLIENTS);
+    server.set_receive_coalescing(ReceiveCoalescing {
+        max_delay: Duration::from_micros(500),
+        min_peers: 4,
+        min_rate: 50,
+        min_wake_rate: 0,
+    });
+    let mut clients: Vec<(UdpHost, PeerId)> = (0..CLIENTS)
+        .map(|_| {
+            let mut client = host(1);
+            let (peer, _) = connect(&mut client, &mut server);
+            (client, peer)
+        })
+        .collect();
+    let (mut sent, mut received, mut coalesced) = (0, 0, false);
+    // Bounded by iterations, not time: every iteration sends one message per client until all
+    // are sent, then only drains.
+    for _ in 0..20_000 {
+        for (client, peer) in &mut clients {
+            if sent < MESSAGES * CLIENTS {
+                client
+                    .host_mut()
+                    .send(*peer, 0, Packet::reliable(&b"tick"[..]))
+                    .unwrap();
+                sent += 1;
+            }
+            client.service(Duration::ZERO).unwrap();
+            while client.check_events().is_some() {}
+        }
+        while let Some(event) = server.service(Duration::from_millis(1)).unwrap() {
+            if matches!(event, Event::Receive { .. }) {
+                received += 1;
+            }
+        }
+        coalesced |= server.is_coalescing_receives();
+        if received == MESSAGES * CLIENTS && coalesced {
+            break;
+        }
+    }
+    assert!(coalesced, "six busy peers never turned coalescing on");
+    assert_eq!(received, MESSAGES * CLIENTS);
+    // A single peer, however busy, never makes a host coalesce.
+    let (mut client, peer) = clients.pop().unwrap();
+    assert!(!client.is_coalescing_receives());
+    client.host_mut().disconnect(peer, 0);
+}
+
+#[test]
+fn fragment_windows_leave_and_arrive_with_segmentation_offload_intact() {
+    let mut client = host(1);
+    let mut server = host(4);
+    let (to_server, _) = connect(&mut client, &mut server);
+    // 300 KiB of a pattern that shows a lost, repeated or reordered fragment.
+    let data: Vec<u8> = (0..300 * 1024u32).map(|i| (i % 251) as u8).collect();
+    client
+        .host_mut()
+        .send(to_server, 0, Packet::reliable(data.clone()))
+        .unwrap();
+    let (_, es) = drive(&mut client, &mut server, Duration::from_secs(10), |_, s| {
+        s.iter().any(|e| matches!(e, Event::Receive { .. }))
+    });
+    let Some(Event::Receive { packet, .. }) = es.last() else {
+        panic!("{es:?}")
+    };
+    assert!(packet.data[..] == data[..], "the packet arrived changed");
+    let stats = client.driver_statistics();
+    assert_eq!(stats.send_failures, 0);
+    if cfg!(target_os = "linux") {
+        // Every window of full-sized fragments is a run of equal datagrams to one peer.
+        assert!(stats.gso_datagrams * 2 > stats.datagrams_sent, "{stats:?}");
+        // On loopback a GSO send reaches a UDP_GRO socket whole; the server split it again.
+        let stats = server.driver_statistics();
+        assert!(stats.gro_datagrams > 0, "{stats:?}");
+    }
+}
