@@ -11,16 +11,17 @@
  *     (waits up to 1 ms, returns early on an event), then enet_host_check_events until empty;
  *   - the throughput sender tops its backlog up, then services the same way (1 ms wait);
  *   - the flood sender (unsequenced rate) queues 64 messages, enet_host_service(..., 0), drains;
- *   - fan-in clients: 10 client hosts, each serviced with a zero timeout, then a 1 ms sleep;
+ *   - processes with several client hosts (fan-in, idle on many sockets) sweep them: each
+ *     serviced with a zero timeout, then a sleep (fan-in 1 ms, idle 20 ms); one host: a 1 ms wait;
  *   - replies are queued with enet_peer_send and leave with the next service call (no flush).
  *
  * CPU time is read from /proc/self/schedstat (nanoseconds of the single thread), falling back to
  * utime+stime of /proc/self/stat; peak memory is VmHWM of /proc/self/status.
  *
  * Roles:
- *   tput-server SECS | tput-client PORT SECS
- *   fanin-server N SECS | fanin-clients PORT N SECS
- *   idle-server N SECS | idle-clients PORT N SECS
+ *   tput-server SECS | tput-client PORT SECS [BACKLOG]
+ *   fanin-server N SECS | fanin-clients PORT N SECS [HOSTS]
+ *   idle-server N SECS | idle-clients PORT N SECS [HOSTS]
  *   echo-server | lat-client PORT SECS
  *   bulk-server | bulk-client PORT BYTES
  *   flood-server SECS | flood-client PORT SECS
@@ -163,7 +164,8 @@ static void samples_push(Samples *s, int64_t x) {
 /* ---- 1. reliable throughput ------------------------------------------------------------- */
 
 #define TPUT_MESSAGE 1024
-/* Messages queued or unacknowledged that the sender keeps at most (same on the Rust side). */
+/* Messages queued or unacknowledged that the sender keeps at most (same on the Rust side);
+ * scenario 1b passes a deeper backlog (4096) as the client's third argument. */
 #define TPUT_BACKLOG 256
 
 static uint64_t tput_freed;
@@ -210,7 +212,7 @@ done:;
     return 0;
 }
 
-static int tput_client(const char *port, double secs) {
+static int tput_client(const char *port, double secs, uint64_t backlog) {
     ENetHost *host = make_host(-1, 1);
     ENetAddress addr = server_address(port);
     ENetPeer *peer = enet_host_connect(host, &addr, CHANNELS, 0);
@@ -222,7 +224,7 @@ static int tput_client(const char *port, double secs) {
     uint64_t sent = 0;
     while (now_us() < hard) {
         if (connected) {
-            while (sent - tput_freed < TPUT_BACKLOG) {
+            while (sent - tput_freed < backlog) {
                 ENetPacket *p = enet_packet_create(payload, sizeof payload, ENET_PACKET_FLAG_RELIABLE);
                 p->freeCallback = tput_on_free;
                 if (enet_peer_send(peer, CHANNEL_RELIABLE, p) != 0) {
@@ -313,30 +315,73 @@ static int echo_server(size_t n, double secs) {
     return 0;
 }
 
-/* Connects n peers of one client host, keeping at most CONNECT_PENDING handshakes open. */
+/* Handshakes a client process keeps open at once while connecting many peers. */
 #define CONNECT_PENDING 64
-static ENetPeer **connect_all(ENetHost *host, ENetAddress *addr, size_t n, int64_t deadline,
-                              size_t *connected_out, void (*on_receive)(ENetEvent *)) {
-    ENetPeer **peers = calloc(n, sizeof *peers);
-    size_t started = 0, connected = 0;
+
+/* One enet_host_service(host, wait_ms), then every queued event: connects and disconnects are
+ * counted (where a counter is given), received packets handed to on_receive and destroyed. */
+static void drain(ENetHost *host, int wait_ms, void (*on_receive)(ENetEvent *), size_t *connects,
+                  size_t *disconnects) {
     ENetEvent ev;
-    while (connected < n && now_us() < deadline) {
-        for (; started < n && started - connected < CONNECT_PENDING; started++) {
-            peers[started] = enet_host_connect(host, addr, CHANNELS, (enet_uint32)started);
-            if (!peers[started]) die("enet_host_connect failed");
-            peers[started]->data = (void *)(uintptr_t)started;
+    int r = enet_host_service(host, &ev, wait_ms);
+    while (r > 0) {
+        if (ev.type == ENET_EVENT_TYPE_RECEIVE) {
+            if (on_receive) on_receive(&ev);
+            enet_packet_destroy(ev.packet);
+        } else if (ev.type == ENET_EVENT_TYPE_CONNECT && connects) {
+            (*connects)++;
+        } else if (ev.type == ENET_EVENT_TYPE_DISCONNECT && disconnects) {
+            (*disconnects)++;
         }
-        int r = enet_host_service(host, &ev, 1);
-        while (r > 0) {
-            if (ev.type == ENET_EVENT_TYPE_CONNECT) connected++;
-            else if (ev.type == ENET_EVENT_TYPE_RECEIVE) {
-                if (on_receive) on_receive(&ev);
-                enet_packet_destroy(ev.packet);
-            }
-            r = enet_host_check_events(host, &ev);
-        }
+        r = enet_host_check_events(host, &ev);
     }
-    *connected_out = connected;
+}
+
+/* Client hosts of this process, as a sweep sees them: events are counted or handed on. */
+typedef struct {
+    ENetHost **hosts;
+    size_t n;
+    size_t connects, disconnects;
+    void (*on_receive)(ENetEvent *);
+} Sweep;
+
+/* Services every client host once: one host with a 1 ms wait; several each with a zero timeout,
+ * then a pause_us sleep. */
+static void sweep(Sweep *s, useconds_t pause_us) {
+    int wait_ms = s->n == 1 ? 1 : 0;
+    for (size_t h = 0; h < s->n; h++)
+        drain(s->hosts[h], wait_ms, s->on_receive, &s->connects, &s->disconnects);
+    if (s->n > 1) usleep(pause_us);
+}
+
+/* Client hosts for n connections to addr, spread evenly over hosts_n hosts (sockets; connection
+ * i on host i * hosts_n / n), connected with at most CONNECT_PENDING handshakes open at a time.
+ * Fills s (hosts, n) and returns the peer of every connection; s->connects says how many
+ * connected before the deadline. */
+static ENetPeer **connect_spread(Sweep *s, ENetAddress *addr, size_t n, size_t hosts_n,
+                                 int64_t deadline) {
+    if (hosts_n > n) hosts_n = n;
+    if (hosts_n < 1) hosts_n = 1;
+    size_t *owner = malloc(n * sizeof *owner);
+    ENetPeer **peers = calloc(n, sizeof *peers);
+    s->hosts = malloc(hosts_n * sizeof *s->hosts);
+    s->n = hosts_n;
+    if (!owner || !peers || !s->hosts) die("out of memory");
+    for (size_t h = 0; h < hosts_n; h++) {
+        size_t first = h * n / hosts_n, share = (h + 1) * n / hosts_n - first;
+        for (size_t i = first; i < first + share; i++) owner[i] = h;
+        s->hosts[h] = make_host(-1, share);
+    }
+    size_t started = 0;
+    s->connects = 0;
+    while (s->connects < n && now_us() < deadline) {
+        for (; started < n && started - s->connects < CONNECT_PENDING; started++) {
+            peers[started] = enet_host_connect(s->hosts[owner[started]], addr, CHANNELS, (enet_uint32)started);
+            if (!peers[started]) die("enet_host_connect failed");
+        }
+        sweep(s, 1000);
+    }
+    free(owner);
     return peers;
 }
 
@@ -352,38 +397,17 @@ static void fanin_on_receive(ENetEvent *ev) {
     }
 }
 
-static void drain(ENetHost *host, int wait_ms, void (*on_receive)(ENetEvent *), size_t *disconnects) {
-    ENetEvent ev;
-    int r = enet_host_service(host, &ev, wait_ms);
-    while (r > 0) {
-        if (ev.type == ENET_EVENT_TYPE_RECEIVE) {
-            if (on_receive) on_receive(&ev);
-            enet_packet_destroy(ev.packet);
-        } else if (ev.type == ENET_EVENT_TYPE_DISCONNECT && disconnects) {
-            (*disconnects)++;
-        }
-        r = enet_host_check_events(host, &ev);
-    }
-}
-
-/* Clients are spread over FANIN_HOSTS client hosts (sockets), as separate clients have their own
- * sockets; the loop services each with a zero timeout, then sleeps 1 ms. */
+/* Scenario 2 spreads the fan-in clients over FANIN_HOSTS client hosts (sockets); 2b gives every
+ * client its own host, as separate game clients have. The hosts are swept with a zero timeout
+ * each, then a 1 ms sleep. */
 #define FANIN_HOSTS 10
 
-static int fanin_clients(const char *port, size_t n, double secs) {
-    size_t hosts_n = n < FANIN_HOSTS ? n : FANIN_HOSTS;
-    ENetHost *hosts[FANIN_HOSTS];
-    ENetPeer **peers = calloc(n, sizeof *peers);
+static int fanin_clients(const char *port, size_t n, double secs, size_t hosts_n) {
     ENetAddress addr = server_address(port);
+    Sweep s = {.on_receive = fanin_on_receive};
     fanin_origin = now_us();
-    for (size_t h = 0; h < hosts_n; h++) {
-        size_t first = h * n / hosts_n, share = (h + 1) * n / hosts_n - first, connected;
-        hosts[h] = make_host(-1, share);
-        ENetPeer **mine = connect_all(hosts[h], &addr, share, now_us() + GRACE_US, &connected, fanin_on_receive);
-        if (connected < share) die("fan-in clients could not all connect");
-        memcpy(peers + first, mine, share * sizeof *peers);
-        free(mine);
-    }
+    ENetPeer **peers = connect_spread(&s, &addr, n, hosts_n, now_us() + GRACE_US);
+    if (s.connects < n) die("fan-in clients could not all connect");
     uint8_t unreliable[FANIN_UNRELIABLE], reliable[FANIN_RELIABLE];
     memset(unreliable, 0x55, sizeof unreliable);
     memset(reliable, 0xAA, sizeof reliable);
@@ -391,6 +415,7 @@ static int fanin_clients(const char *port, size_t n, double secs) {
     int64_t *next = malloc(n * sizeof *next);
     uint32_t *count = calloc(n, sizeof *count);
     int64_t start = now_us(), end = start + (int64_t)(secs * 1e6);
+    uint64_t cpu0 = cpu_ns();
     /* client i sends at start + i * tick / n + k * tick: spread over the tick, as real clients */
     for (size_t i = 0; i < n; i++) next[i] = start + (int64_t)i * tick / (int64_t)n;
     uint64_t sent_u = 0, sent_r = 0;
@@ -411,28 +436,25 @@ static int fanin_clients(const char *port, size_t n, double secs) {
                 next[i] += tick;
             }
         }
-        for (size_t h = 0; h < hosts_n; h++) drain(hosts[h], 0, fanin_on_receive, NULL);
-        usleep(1000);
+        sweep(&s, 1000);
     }
+    int64_t wall = now_us() - start;
+    uint64_t cpu = cpu_ns() - cpu0;
     /* collect the last echoes, then leave */
     int64_t linger = now_us() + 1000000;
-    while (now_us() < linger) {
-        for (size_t h = 0; h < hosts_n; h++) drain(hosts[h], 0, fanin_on_receive, NULL);
-        usleep(1000);
-    }
+    while (now_us() < linger) sweep(&s, 1000);
     for (size_t i = 0; i < n; i++) enet_peer_disconnect(peers[i], 0);
-    size_t gone = 0;
     int64_t leave = now_us() + 2000000;
-    while (gone < n && now_us() < leave) {
-        for (size_t h = 0; h < hosts_n; h++) drain(hosts[h], 0, NULL, &gone);
-        usleep(1000);
-    }
+    s.disconnects = 0;
+    while (s.disconnects < n && now_us() < leave) sweep(&s, 1000);
     qsort(fanin_latency.v, fanin_latency.n, sizeof(int64_t), cmp_i64);
-    printf("RESULT sent_unreliable=%llu sent_reliable=%llu echoes=%llu p50_us=%lld p99_us=%lld hwm_kib=%ld\n",
+    printf("RESULT sent_unreliable=%llu sent_reliable=%llu echoes=%llu p50_us=%lld p99_us=%lld wall_us=%lld "
+           "cpu_ns=%llu hwm_kib=%ld\n",
            (unsigned long long)sent_u, (unsigned long long)sent_r, (unsigned long long)fanin_echoes,
            (long long)percentile(fanin_latency.v, fanin_latency.n, 50),
-           (long long)percentile(fanin_latency.v, fanin_latency.n, 99), vm_hwm_kib());
-    for (size_t h = 0; h < hosts_n; h++) enet_host_destroy(hosts[h]);
+           (long long)percentile(fanin_latency.v, fanin_latency.n, 99), (long long)wall,
+           (unsigned long long)cpu, vm_hwm_kib());
+    for (size_t h = 0; h < s.n; h++) enet_host_destroy(s.hosts[h]);
     return 0;
 }
 
@@ -472,19 +494,23 @@ static int idle_server(size_t n, double secs) {
     return 0;
 }
 
-static int idle_clients(const char *port, size_t n, double secs) {
-    ENetHost *host = make_host(-1, n);
+/* Sleep after each sweep of an idle client process with many hosts (same as the Rust side). */
+#define IDLE_SWEEP_PAUSE_US 20000
+
+static int idle_clients(const char *port, size_t n, double secs, size_t hosts_n) {
     ENetAddress addr = server_address(port);
-    size_t connected;
+    Sweep s = {0};
     int64_t t0 = now_us();
-    connect_all(host, &addr, n, now_us() + 60000000LL, &connected, NULL);
+    connect_spread(&s, &addr, n, hosts_n, t0 + 60000000LL);
     int64_t connect_us = now_us() - t0;
     /* stay connected and idle (pings only) until the server has measured */
-    int64_t end = now_us() + (int64_t)(secs * 1e6) + 1500000;
-    while (now_us() < end) drain(host, 1, NULL, NULL);
-    printf("RESULT connected=%zu connect_us=%lld hwm_kib=%ld\n", connected, (long long)connect_us,
-           vm_hwm_kib());
-    enet_host_destroy(host);
+    int64_t start = now_us(), end = start + (int64_t)(secs * 1e6) + 1500000;
+    uint64_t sweeps = 0, cpu0 = cpu_ns();
+    for (; now_us() < end; sweeps++) sweep(&s, IDLE_SWEEP_PAUSE_US);
+    printf("RESULT connected=%zu connect_us=%lld sweeps=%llu wall_us=%lld cpu_ns=%llu hwm_kib=%ld\n",
+           s.connects, (long long)connect_us, (unsigned long long)sweeps, (long long)(now_us() - start),
+           (unsigned long long)(cpu_ns() - cpu0), vm_hwm_kib());
+    for (size_t h = 0; h < s.n; h++) enet_host_destroy(s.hosts[h]);
     return 0;
 }
 
@@ -524,7 +550,7 @@ static int lat_client(const char *port, double secs) {
     enet_peer_disconnect(peer, 0);
     int64_t leave = now_us() + 1000000;
     size_t gone = 0;
-    while (!gone && now_us() < leave) drain(host, 1, NULL, &gone);
+    while (!gone && now_us() < leave) drain(host, 1, NULL, NULL, &gone);
     qsort(rtt.v, rtt.n, sizeof(int64_t), cmp_i64);
     printf("RESULT samples=%zu p50_us=%lld p99_us=%lld hwm_kib=%ld\n", rtt.n,
            (long long)percentile(rtt.v, rtt.n, 50), (long long)percentile(rtt.v, rtt.n, 99),
@@ -587,7 +613,7 @@ static int bulk_client(const char *port, size_t bytes) {
     enet_peer_disconnect(peer, 0);
     int64_t leave = now_us() + 1000000;
     size_t gone = 0;
-    while (!gone && now_us() < leave) drain(host, 1, NULL, &gone);
+    while (!gone && now_us() < leave) drain(host, 1, NULL, NULL, &gone);
     printf("RESULT delivered=%d time_us=%lld hwm_kib=%ld\n", done_at != 0,
            (long long)(done_at ? done_at - sent_at : 0), vm_hwm_kib());
     enet_host_destroy(host);
@@ -745,11 +771,13 @@ int main(int argc, char **argv) {
     if (enet_initialize() != 0) die("enet_initialize failed");
     atexit(enet_deinitialize);
     if (!strcmp(role, "tput-server")) return tput_server(atof(ARG(2)));
-    if (!strcmp(role, "tput-client")) return tput_client(ARG(2), atof(ARG(3)));
+    /* the variants' extra trailing argument; without it, the base scenario's value */
+#define OPT(i, dflt) (argc > (i) ? (size_t)atol(argv[i]) : (size_t)(dflt))
+    if (!strcmp(role, "tput-client")) return tput_client(ARG(2), atof(ARG(3)), OPT(4, TPUT_BACKLOG));
     if (!strcmp(role, "fanin-server")) return echo_server((size_t)atol(ARG(2)), atof(ARG(3)));
-    if (!strcmp(role, "fanin-clients")) return fanin_clients(ARG(2), (size_t)atol(ARG(3)), atof(ARG(4)));
+    if (!strcmp(role, "fanin-clients")) return fanin_clients(ARG(2), (size_t)atol(ARG(3)), atof(ARG(4)), OPT(5, FANIN_HOSTS));
     if (!strcmp(role, "idle-server")) return idle_server((size_t)atol(ARG(2)), atof(ARG(3)));
-    if (!strcmp(role, "idle-clients")) return idle_clients(ARG(2), (size_t)atol(ARG(3)), atof(ARG(4)));
+    if (!strcmp(role, "idle-clients")) return idle_clients(ARG(2), (size_t)atol(ARG(3)), atof(ARG(4)), OPT(5, 1));
     if (!strcmp(role, "echo-server")) return echo_server(1, 0);
     if (!strcmp(role, "lat-client")) return lat_client(ARG(2), atof(ARG(3)));
     if (!strcmp(role, "bulk-server")) return bulk_server();

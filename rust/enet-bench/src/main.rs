@@ -7,7 +7,8 @@
 //! separate processes, so a server's CPU time is its own; both sides of a pair use the same
 //! library. See `roles.rs` for the service pattern both implementations follow.
 //!
-//! Usage: `rust-enet-bench [--quick] [--json FILE] [--only tput,fanin,idle,lat,bulk,ceiling]`.
+//! Usage: `rust-enet-bench [--quick] [--json FILE] [--only tput,fanin-sock,...]` (see
+//! `orchestrate::USAGE`).
 #![forbid(unsafe_code)]
 
 mod godot;
@@ -61,14 +62,24 @@ fn run_role(role: &str, args: &[String]) -> std::io::Result<()> {
             .parse()
             .map_err(|_| std::io::Error::other(format!("argument {} is not a number", i + 1)))
     };
+    // A variant's extra trailing argument; without it, the base scenario's value.
+    let num_or = |i: usize, default: usize| -> std::io::Result<usize> {
+        match args.get(i) {
+            Some(_) => Ok(num(i)? as usize),
+            None => Ok(default),
+        }
+    };
     let port = || -> std::io::Result<u16> { Ok(num(0)? as u16) };
     match role {
         "tput-server" => roles::tput_server(num(0)?),
-        "tput-client" => roles::tput_client(port()?, num(1)?),
+        "tput-client" => roles::tput_client(port()?, num(1)?, num_or(2, roles::TPUT_BACKLOG)?),
         "fanin-server" => roles::echo_server(num(0)? as usize, num(1)?),
-        "fanin-clients" => roles::fanin_clients(port()?, num(1)? as usize, num(2)?),
+        "fanin-clients" => {
+            let hosts = num_or(3, roles::FANIN_HOSTS)?;
+            roles::fanin_clients(port()?, num(1)? as usize, num(2)?, hosts)
+        }
         "idle-server" => roles::idle_server(num(0)? as usize, num(1)?),
-        "idle-clients" => roles::idle_clients(port()?, num(1)? as usize, num(2)?),
+        "idle-clients" => roles::idle_clients(port()?, num(1)? as usize, num(2)?, num_or(3, 1)?),
         "echo-server" => roles::echo_server(1, 0.0),
         "lat-client" => roles::lat_client(port()?, num(1)?),
         "bulk-server" => roles::bulk_server(),

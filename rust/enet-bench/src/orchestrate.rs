@@ -10,12 +10,15 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::report::{Report, Row, Target};
+use crate::roles::{FANIN_HOSTS, TPUT_BACKLOG};
 
 pub const USAGE: &str = "\
 usage: rust-enet-bench [--quick] [--json FILE] [--only LIST] [--rounds N] [--against EXE]
   --quick        ~1 s per scenario (smoke run) instead of the full lengths
   --json FILE    also write the table as JSON
-  --only LIST    comma-separated subset of: tput,fanin,idle,lat,bulk,ceiling
+  --only LIST    comma-separated subset of: tput,tput-deep,fanin,fanin-sock,idle,idle-sock,
+                 lat,bulk,ceiling (default: all)
+  --tput-backlog N  messages the tput-deep sender keeps queued or unacknowledged (default 4096)
   --rounds N     runs per side (default 3, 1 with --quick); the table shows medians
   --against EXE  A/B mode: compare with another rust-enet-bench build instead of C ENet
   --precise-waits  rust_enet with WaitPrecision::Precise (a helper thread ends every wait on
@@ -25,7 +28,17 @@ usage: rust-enet-bench [--quick] [--json FILE] [--only LIST] [--rounds N] [--aga
   --godot-json FILE  add scenario 6 (Godot level) rows from bench_rpc.tscn results (JSON lines;
                  `./build.sh bench` writes them)";
 
-const SCENARIOS: [&str; 6] = ["tput", "fanin", "idle", "lat", "bulk", "ceiling"];
+const SCENARIOS: [&str; 9] = [
+    "tput",
+    "tput-deep",
+    "fanin",
+    "fanin-sock",
+    "idle",
+    "idle-sock",
+    "lat",
+    "bulk",
+    "ceiling",
+];
 
 /// Command-line options of the orchestrator.
 #[derive(Debug)]
@@ -38,6 +51,7 @@ pub struct Options {
     c_default_buffers: bool,
     precise_waits: bool,
     godot_json: Option<PathBuf>,
+    tput_backlog: usize,
 }
 
 impl Options {
@@ -52,6 +66,7 @@ impl Options {
             c_default_buffers: false,
             precise_waits: false,
             godot_json: None,
+            tput_backlog: crate::roles::TPUT_DEEP_BACKLOG,
         };
         let mut it = args.iter();
         while let Some(arg) = it.next() {
@@ -74,6 +89,11 @@ impl Options {
                 }
                 "--against" => {
                     options.against = Some(it.next().ok_or("--against needs a program")?.into());
+                }
+                "--tput-backlog" => {
+                    let n = it.next().ok_or("--tput-backlog needs a number")?;
+                    let n: usize = n.parse().map_err(|_| format!("bad backlog `{n}`"))?;
+                    options.tput_backlog = n.max(1);
                 }
                 "--c-default-buffers" => options.c_default_buffers = true,
                 "--precise-waits" => options.precise_waits = true,
@@ -99,6 +119,8 @@ struct Plan {
     fanin_clients: usize,
     fanin_secs: f64,
     idle_peers: usize,
+    /// Scenario 3b: idle peers, each on its own client socket.
+    idle_sock_peers: usize,
     idle_secs: f64,
     lat_secs: f64,
     bulk_bytes: usize,
@@ -115,6 +137,7 @@ impl Plan {
             fanin_clients: 500,
             fanin_secs: secs(5.0),
             idle_peers: 4000,
+            idle_sock_peers: 4000,
             idle_secs: secs(5.0),
             lat_secs: secs(3.0),
             bulk_bytes: 16 * 1024 * 1024,
@@ -244,7 +267,7 @@ fn cpu_per_wall(m: &Metrics) -> f64 {
 /// succeeded). Rounds and alternation keep interference from other load on the machine from
 /// deciding a ratio.
 fn both(
-    sides: &[(&str, &Side); 2],
+    sides: &Sides,
     rounds: usize,
     mut f: impl FnMut(&Side) -> io::Result<Vec<f64>>,
 ) -> [Option<Vec<f64>>; 2] {
@@ -306,6 +329,168 @@ fn metric(r: &[Option<Vec<f64>>; 2], m: usize) -> [Option<f64>; 2] {
     [0, 1].map(|i| r[i].as_ref().map(|v| v[m]))
 }
 
+type Sides<'a> = [(&'a str, &'a Side); 2];
+
+/// Scenario 1 (`backlog` = 256) and 1b: one sender streams 1 KiB reliable messages for `secs`,
+/// keeping `backlog` of them queued or unacknowledged; MB/s at the server.
+fn throughput(
+    report: &mut Report,
+    sides: &Sides,
+    rounds: usize,
+    secs: f64,
+    backlog: usize,
+    label: &str,
+) {
+    let r = both(sides, rounds, |side| {
+        let (s, _) = run_pair(
+            side,
+            &args(&[&"tput-server", &secs]),
+            &args(&[&"tput-client", &secs, &backlog]),
+            Duration::from_secs_f64(secs + 30.0),
+        )?;
+        Ok(vec![get(&s, "bytes") / 1e6 / (get(&s, "wall_us") / 1e6)])
+    });
+    report.push(
+        Row::new(
+            label,
+            "1 KiB reliable, MB/s",
+            metric(&r, 0),
+            Target::AtLeast(2.0),
+        )
+        .precision(1),
+    );
+}
+
+/// A note on how much of the server's window rust_enet's receive coalescing was on (the
+/// `coalescing_pct` its servers print; C ENet has no such thing).
+fn coalescing_note(r: &[Option<Vec<f64>>; 2], m: usize) -> String {
+    let pct = |v: Option<f64>| v.filter(|x| x.is_finite()).map(|x| format!("{x:.0} %"));
+    let [rust, other] = metric(r, m).map(pct);
+    let mut note = format!(
+        "rust_enet server's receive coalescing on during {} of the window",
+        rust.unwrap_or_else(|| "n/a".into())
+    );
+    if let Some(other) = other {
+        note.push_str(&format!(" (reference column: {other})"));
+    }
+    note
+}
+
+/// [`both`] for a server with many clients: `server N SECS` and `clients PORT N SECS HOSTS`;
+/// `f` turns the server's and the clients' results into the metrics.
+fn many_clients(
+    sides: &Sides,
+    rounds: usize,
+    (server, clients): (&str, &str),
+    (n, secs, hosts): (usize, f64, usize),
+    f: impl Fn(&Metrics, &Metrics) -> io::Result<Vec<f64>>,
+) -> [Option<Vec<f64>>; 2] {
+    both(sides, rounds, |side| {
+        let (s, c) = run_pair(
+            side,
+            &args(&[&server, &n, &secs]),
+            &args(&[&clients, &n, &secs, &hosts]),
+            Duration::from_secs_f64(secs + 90.0),
+        )?;
+        f(&s, &c)
+    })
+}
+
+/// Scenario 2 (`hosts` = 10) and 2b (`hosts` = n): `n` paced clients on `hosts` client
+/// sockets, for `secs`, against an echo server.
+fn fanin(
+    report: &mut Report,
+    sides: &Sides,
+    rounds: usize,
+    (n, secs, hosts): (usize, f64, usize),
+    label: &str,
+) {
+    let roles = ("fanin-server", "fanin-clients");
+    let r = many_clients(sides, rounds, roles, (n, secs, hosts), |s, c| {
+        Ok(vec![
+            cpu_per_wall(s),
+            get(s, "unreliable") / get(c, "sent_unreliable"),
+            get(c, "echoes") / get(c, "sent_reliable"),
+            get(c, "p50_us") / 1e3,
+            get(c, "p99_us") / 1e3,
+            get(s, "dgrams_in") / (get(s, "wall_us") / 1e6),
+            get(s, "dgrams_out") / (get(s, "wall_us") / 1e6),
+            get(s, "coalescing_pct"),
+            cpu_per_wall(c),
+        ])
+    });
+    let rows = [
+        ("server CPU s per s", Target::AtMost(0.5), 3),
+        ("unreliable delivered", Target::AtLeast(1.0), 4),
+        ("reliable echoed", Target::AtLeast(1.0), 4),
+        ("echo p50 ms", Target::None, 2),
+        ("echo p99 ms", Target::None, 2),
+        ("server datagrams in/s", Target::None, 0),
+        ("server datagrams out/s", Target::None, 0),
+    ];
+    // After the rows' metrics: the server's coalescing share, then the clients' CPU.
+    let extra = rows.len();
+    let note = coalescing_note(&r, extra);
+    for (m, (name, target, digits)) in rows.into_iter().enumerate() {
+        let row = Row::new(label, name, metric(&r, m), target).precision(digits);
+        report.push(if m == 0 { row.note(&note) } else { row });
+    }
+    report.push(client_cpu_row(label, &r, extra + 1));
+}
+
+/// Scenario 3 (`hosts` = 1) and 3b (`hosts` = n): `n` idle connections on `hosts` client
+/// sockets; the server's CPU over `secs` once all are connected.
+fn idle(
+    report: &mut Report,
+    sides: &Sides,
+    rounds: usize,
+    (n, secs, hosts): (usize, f64, usize),
+    label: &str,
+) {
+    let roles = ("idle-server", "idle-clients");
+    let r = many_clients(sides, rounds, roles, (n, secs, hosts), |s, c| {
+        if get(s, "wall_us") <= 0.0 {
+            return Err(io::Error::other("not all peers connected"));
+        }
+        let datagrams = get(s, "dgrams_in") + get(s, "dgrams_out");
+        Ok(vec![
+            cpu_per_wall(s),
+            datagrams / (get(s, "wall_us") / 1e6),
+            get(s, "coalescing_pct"),
+            cpu_per_wall(c),
+        ])
+    });
+    let cpu = Row::new(
+        label,
+        "server CPU s per s",
+        metric(&r, 0),
+        Target::AtMost(0.2),
+    );
+    report.push(cpu.precision(3).note(&coalescing_note(&r, 2)));
+    report.push(
+        Row::new(
+            label,
+            "server datagrams in+out/s",
+            metric(&r, 1),
+            Target::None,
+        )
+        .precision(0),
+    );
+    report.push(client_cpu_row(label, &r, 3));
+}
+
+/// The clients' process CPU while they send or idle: not a target, but it shows how hard the
+/// client side works to keep up (many sockets are serviced one zero-timeout call each).
+fn client_cpu_row(label: &str, r: &[Option<Vec<f64>>; 2], m: usize) -> Row {
+    Row::new(
+        label,
+        "client process CPU s per s",
+        metric(r, m),
+        Target::None,
+    )
+    .precision(3)
+}
+
 pub fn run(options: &Options) -> io::Result<()> {
     let plan = Plan::new(options.quick);
     let rounds = options.rounds.unwrap_or(plan.rounds);
@@ -340,100 +525,54 @@ pub fn run(options: &Options) -> io::Result<()> {
 
     if options.wants("tput") {
         progress("1. reliable throughput");
-        let secs = plan.tput_secs;
-        let r = both(&sides, rounds, |side| {
-            let (s, _) = run_pair(
-                side,
-                &args(&[&"tput-server", &secs]),
-                &args(&[&"tput-client", &secs]),
-                Duration::from_secs_f64(secs + 30.0),
-            )?;
-            Ok(vec![get(&s, "bytes") / 1e6 / (get(&s, "wall_us") / 1e6)])
-        });
-        report.push(
-            Row::new(
-                "1 throughput",
-                "1 KiB reliable, MB/s",
-                metric(&r, 0),
-                Target::AtLeast(2.0),
-            )
-            .precision(1),
+        let label = "1 throughput";
+        throughput(
+            &mut report,
+            &sides,
+            rounds,
+            plan.tput_secs,
+            TPUT_BACKLOG,
+            label,
         );
     }
-
-    if options.wants("fanin") {
-        progress("2. fan-in");
+    if options.wants("tput-deep") {
+        let backlog = options.tput_backlog;
+        progress(&format!("1b. reliable throughput, {backlog} messages deep"));
+        let label = format!("1b deep queue {backlog}");
+        throughput(&mut report, &sides, rounds, plan.tput_secs, backlog, &label);
+    }
+    let fanin_run = |report: &mut Report, hosts: usize, label: &str| {
         let (n, secs) = (plan.fanin_clients, plan.fanin_secs);
-        let r = both(&sides, rounds, |side| {
-            let (s, c) = run_pair(
-                side,
-                &args(&[&"fanin-server", &n, &secs]),
-                &args(&[&"fanin-clients", &n, &secs]),
-                Duration::from_secs_f64(secs + 60.0),
-            )?;
-            Ok(vec![
-                cpu_per_wall(&s),
-                get(&s, "unreliable") / get(&c, "sent_unreliable"),
-                get(&c, "echoes") / get(&c, "sent_reliable"),
-                get(&c, "p50_us") / 1e3,
-                get(&c, "p99_us") / 1e3,
-                get(&s, "dgrams_in") / (get(&s, "wall_us") / 1e6),
-                get(&s, "dgrams_out") / (get(&s, "wall_us") / 1e6),
-            ])
-        });
-        let label = format!("2 fan-in {n}");
-        let rows = [
-            ("server CPU s per s", Target::AtMost(0.5), 3),
-            ("unreliable delivered", Target::AtLeast(1.0), 4),
-            ("reliable echoed", Target::AtLeast(1.0), 4),
-            ("echo p50 ms", Target::None, 2),
-            ("echo p99 ms", Target::None, 2),
-            ("server datagrams in/s", Target::None, 0),
-            ("server datagrams out/s", Target::None, 0),
-        ];
-        for (m, (name, target, digits)) in rows.into_iter().enumerate() {
-            report.push(Row::new(&label, name, metric(&r, m), target).precision(digits));
-        }
+        progress(&format!("{label}: {n} clients on {hosts} sockets"));
+        fanin(report, &sides, rounds, (n, secs, hosts), label);
+    };
+    if options.wants("fanin") {
+        fanin_run(
+            &mut report,
+            FANIN_HOSTS,
+            &format!("2 fan-in {}", plan.fanin_clients),
+        );
     }
-
+    if options.wants("fanin-sock") {
+        let n = plan.fanin_clients;
+        fanin_run(&mut report, n, &format!("2b fan-in {n} socks"));
+    }
     if options.wants("idle") {
-        progress("3. idle scale");
-        let (n, secs) = (plan.idle_peers, plan.idle_secs);
-        let r = both(&sides, rounds, |side| {
-            let (s, _) = run_pair(
-                side,
-                &args(&[&"idle-server", &n, &secs]),
-                &args(&[&"idle-clients", &n, &secs]),
-                Duration::from_secs_f64(secs + 90.0),
-            )?;
-            if get(&s, "wall_us") <= 0.0 {
-                return Err(io::Error::other("not all peers connected"));
-            }
-            let datagrams = get(&s, "dgrams_in") + get(&s, "dgrams_out");
-            Ok(vec![
-                cpu_per_wall(&s),
-                datagrams / (get(&s, "wall_us") / 1e6),
-            ])
-        });
-        let label = format!("3 idle {n}");
-        report.push(
-            Row::new(
-                &label,
-                "server CPU s per s",
-                metric(&r, 0),
-                Target::AtMost(0.2),
-            )
-            .precision(3),
+        let n = plan.idle_peers;
+        progress(&format!("3. idle scale: {n} peers on 1 socket"));
+        idle(
+            &mut report,
+            &sides,
+            rounds,
+            (n, plan.idle_secs, 1),
+            &format!("3 idle {n}"),
         );
-        report.push(
-            Row::new(
-                &label,
-                "server datagrams in+out/s",
-                metric(&r, 1),
-                Target::None,
-            )
-            .precision(0),
-        );
+    }
+    if options.wants("idle-sock") {
+        let n = plan.idle_sock_peers;
+        progress(&format!("3b. idle scale: {n} peers on {n} sockets"));
+        let label = format!("3b idle {n} socks");
+        idle(&mut report, &sides, rounds, (n, plan.idle_secs, n), &label);
     }
 
     if options.wants("lat") {

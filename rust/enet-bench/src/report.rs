@@ -157,7 +157,7 @@ impl Report {
         }
         for row in &self.rows {
             if let Some(note) = &row.note {
-                let _ = writeln!(out, "note ({}): {note}", row.metric);
+                let _ = writeln!(out, "note ({}, {}): {note}", row.scenario, row.metric);
             }
         }
         for (scenario, why) in &self.skipped {

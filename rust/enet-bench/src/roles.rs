@@ -6,7 +6,8 @@
 //!   (returns early on an event), then [`UdpHost::check_events`] until empty;
 //! - the throughput sender tops its backlog up, then services the same way (1 ms wait);
 //! - the flood sender (unsequenced rate) queues 64 messages, `service(0)`, drains;
-//! - fan-in clients: 10 client hosts, each serviced with a zero timeout, then a 1 ms sleep;
+//! - processes with several client hosts (fan-in, idle on many sockets) sweep them: each serviced
+//!   with a zero timeout, then a sleep (fan-in 1 ms, idle 20 ms); with one host, a 1 ms wait;
 //! - replies are queued with `send` and leave with the next service call (no flush).
 //!
 //! Servers bind 127.0.0.1 on an ephemeral port and print `PORT <n>` first. Every role ends with
@@ -28,9 +29,13 @@ const CHANNELS: usize = 2;
 const GRACE: Duration = Duration::from_secs(20);
 const WAIT: Duration = Duration::from_millis(1);
 
-/// Throughput: message size and the most messages queued or unacknowledged at the sender.
+/// Throughput: message size and the most messages queued or unacknowledged at the sender
+/// (scenario 1; 1b keeps [`TPUT_DEEP_BACKLOG`]).
 pub const TPUT_MESSAGE: usize = 1024;
-const TPUT_BACKLOG: usize = 256;
+pub const TPUT_BACKLOG: usize = 256;
+/// Scenario 1b: 4 MiB queued or unacknowledged, so that the sender's 1 ms service wait no longer
+/// caps the rate (256 messages per wait are at most ~262 MB/s).
+pub const TPUT_DEEP_BACKLOG: usize = 4096;
 /// Fan-in: message sizes, send rate and the share of reliable messages.
 pub const FANIN_UNRELIABLE: usize = 64;
 pub const FANIN_RELIABLE: usize = 128;
@@ -41,8 +46,12 @@ pub const PING_SIZE: usize = 32;
 /// Unreliable flood: message size and messages queued per service call.
 pub const FLOOD_MESSAGE: usize = 64;
 const FLOOD_BATCH: usize = 64;
-/// Handshakes a client host keeps open at once while connecting many peers.
+/// Handshakes a client process keeps open at once while connecting many peers.
 const CONNECT_PENDING: usize = 64;
+/// Sleep after each sweep of an idle client process with many hosts: with 4000 zero-timeout
+/// services per sweep, every host is serviced every few tens of ms, often enough to answer
+/// ENet's pings (every 500 ms).
+const IDLE_SWEEP_PAUSE: Duration = Duration::from_millis(20);
 
 type Result<T = ()> = io::Result<T>;
 
@@ -122,6 +131,41 @@ fn datagrams(host: &UdpHost, since: (u64, u64)) -> (u64, u64) {
     )
 }
 
+/// The share of a server's measured window during which rust_enet's adaptive receive
+/// coalescing ([`UdpHost::is_coalescing_receives`]) was on, weighted by time.
+#[derive(Default)]
+struct CoalescingShare {
+    on: Duration,
+    all: Duration,
+}
+
+impl CoalescingShare {
+    /// [`service_drain`] with a 1 ms wait; its time counts (when `measuring`) as on or off by
+    /// the state at its start.
+    fn service(
+        &mut self,
+        host: &mut UdpHost,
+        measuring: bool,
+        f: impl FnMut(&mut UdpHost, Event),
+    ) -> Result {
+        let on = host.is_coalescing_receives();
+        let t = Instant::now();
+        service_drain(host, WAIT, f)?;
+        if measuring {
+            let spent = t.elapsed();
+            self.all += spent;
+            if on {
+                self.on += spent;
+            }
+        }
+        Ok(())
+    }
+
+    fn percent(&self) -> f64 {
+        100.0 * self.on.as_secs_f64() / self.all.as_secs_f64().max(1e-9)
+    }
+}
+
 /// Ends every connection of `host` at once and sends the DISCONNECTs, so the remote side of a
 /// measurement stops without waiting for a timeout.
 fn disconnect_all_now(host: &mut UdpHost) -> Result {
@@ -171,7 +215,7 @@ pub fn tput_server(secs: f64) -> Result {
     Ok(())
 }
 
-pub fn tput_client(port: u16, secs: f64) -> Result {
+pub fn tput_client(port: u16, secs: f64, backlog: usize) -> Result {
     let (mut host, peer) = single_client(port)?;
     let payload = Packet::reliable(vec![0xA5u8; TPUT_MESSAGE]);
     let hard = Instant::now() + Duration::from_secs_f64(secs) + GRACE;
@@ -179,10 +223,10 @@ pub fn tput_client(port: u16, secs: f64) -> Result {
     while !done && Instant::now() < hard {
         if connected {
             loop {
-                let backlog = host.host().peer(peer).map_or(usize::MAX, |p| {
+                let queued = host.host().peer(peer).map_or(usize::MAX, |p| {
                     p.queued_commands() + p.unacknowledged_commands()
                 });
-                if backlog >= TPUT_BACKLOG {
+                if queued >= backlog {
                     break;
                 }
                 // A fresh packet per message, as an application hands over new data each time.
@@ -219,6 +263,7 @@ pub fn echo_server(n: usize, secs: f64) -> Result {
     let (mut unreliable, mut reliable) = (0u64, 0u64);
     let mut window_start: Option<(Instant, u64, (u64, u64))> = None;
     let mut measured: Option<(i64, u64, (u64, u64))> = None;
+    let mut coalescing = CoalescingShare::default();
     while Instant::now() < hard {
         if let (Some((t, c, d)), None) = (window_start, measured) {
             if t.elapsed() >= window {
@@ -228,7 +273,8 @@ pub fn echo_server(n: usize, secs: f64) -> Result {
         if connected > 0 && disconnected == connected {
             break;
         }
-        service_drain(&mut host, WAIT, |host, event| match event {
+        let measuring = window_start.is_some() && measured.is_none();
+        coalescing.service(&mut host, measuring, |host, event| match event {
             Event::Connect { .. } => {
                 connected += 1;
                 if connected == n && n > 1 {
@@ -255,36 +301,78 @@ pub fn echo_server(n: usize, secs: f64) -> Result {
         .unwrap_or((0, 0, (0, 0)));
     println!(
         "RESULT connected={connected} unreliable={unreliable} reliable={reliable} wall_us={wall} \
-         cpu_ns={cpu} dgrams_out={out} dgrams_in={inc} hwm_kib={}",
+         cpu_ns={cpu} dgrams_out={out} dgrams_in={inc} coalescing_pct={:.1} hwm_kib={}",
+        coalescing.percent(),
         vm_hwm_kib()
     );
     Ok(())
 }
 
-/// Connects `n` peers of one client host, at most [`CONNECT_PENDING`] handshakes at a time.
-fn connect_all(
-    host: &mut UdpHost,
-    addr: SocketAddr,
-    n: usize,
-    deadline: Instant,
-    mut on_receive: impl FnMut(&Packet),
-) -> Result<(Vec<PeerId>, usize)> {
-    let mut peers = Vec::with_capacity(n);
-    let mut connected = 0;
-    while connected < n && Instant::now() < deadline {
-        while peers.len() < n && peers.len() - connected < CONNECT_PENDING {
-            let id = host
-                .connect(addr, CHANNELS, peers.len() as u32)
-                .map_err(connect_error)?;
-            peers.push(id);
+/// The client hosts (sockets) of a process with many connections.
+struct ClientHosts {
+    hosts: Vec<UdpHost>,
+    /// (host index, peer) of every connection, in order.
+    peers: Vec<(usize, PeerId)>,
+    /// Connections that completed their handshake.
+    connected: usize,
+}
+
+impl ClientHosts {
+    /// Client hosts for `n` connections to the bench server on `port`, spread evenly over
+    /// `hosts_n` hosts (connection *i* on host `i * hosts_n / n`), connected with at most
+    /// [`CONNECT_PENDING`] handshakes open at a time, until all are or `deadline` passes.
+    fn connect(
+        port: u16,
+        n: usize,
+        hosts_n: usize,
+        deadline: Instant,
+        mut on_receive: impl FnMut(&Packet),
+    ) -> Result<ClientHosts> {
+        let hosts_n = hosts_n.clamp(1, n.max(1));
+        let owner: Vec<usize> = (0..hosts_n)
+            .flat_map(|h| std::iter::repeat_n(h, (h + 1) * n / hosts_n - h * n / hosts_n))
+            .collect();
+        let hosts = (0..hosts_n)
+            .map(|h| client_host(owner.iter().filter(|&&o| o == h).count()))
+            .collect::<Result<Vec<_>>>()?;
+        let mut clients = ClientHosts {
+            hosts,
+            peers: Vec::with_capacity(n),
+            connected: 0,
+        };
+        while clients.connected < n && Instant::now() < deadline {
+            while clients.peers.len() < n
+                && clients.peers.len() - clients.connected < CONNECT_PENDING
+            {
+                let h = owner[clients.peers.len()];
+                let id = clients.hosts[h]
+                    .connect(server_addr(port), CHANNELS, clients.peers.len() as u32)
+                    .map_err(connect_error)?;
+                clients.peers.push((h, id));
+            }
+            let mut connected = 0;
+            clients.sweep(WAIT, |event| match event {
+                Event::Connect { .. } => connected += 1,
+                Event::Receive { packet, .. } => on_receive(&packet),
+                Event::Disconnect { .. } => {}
+            })?;
+            clients.connected += connected;
         }
-        service_drain(host, WAIT, |_, event| match event {
-            Event::Connect { .. } => connected += 1,
-            Event::Receive { packet, .. } => on_receive(&packet),
-            Event::Disconnect { .. } => {}
-        })?;
+        Ok(clients)
     }
-    Ok((peers, connected))
+
+    /// Services every host once, passing every event to `f`: one host with a 1 ms wait;
+    /// several each with a zero timeout, then a `pause` sleep.
+    fn sweep(&mut self, pause: Duration, mut f: impl FnMut(Event)) -> Result {
+        if let [host] = self.hosts.as_mut_slice() {
+            return service_drain(host, WAIT, |_, event| f(event));
+        }
+        for host in &mut self.hosts {
+            service_drain(host, Duration::ZERO, |_, event| f(event))?;
+        }
+        std::thread::sleep(pause);
+        Ok(())
+    }
 }
 
 struct EchoLatency {
@@ -299,66 +387,52 @@ impl EchoLatency {
             self.samples.push(us_since(self.origin) - stamp);
         }
     }
+
+    /// A fan-in client event: echoes are timed, disconnects counted in `gone`.
+    fn on_event(&mut self, gone: &mut usize, event: Event) {
+        match event {
+            Event::Receive { packet, .. } => self.record(&packet),
+            Event::Disconnect { .. } => *gone += 1,
+            Event::Connect { .. } => {}
+        }
+    }
 }
 
-/// Clients are spread over this many client hosts (sockets), as separate clients have their own
-/// sockets; the loop services each with a zero timeout, then sleeps 1 ms.
-const FANIN_HOSTS: usize = 10;
+/// Scenario 2 spreads the fan-in clients over this many client hosts (sockets); 2b gives every
+/// client its own host, as separate game clients have.
+pub const FANIN_HOSTS: usize = 10;
 
-pub fn fanin_clients(port: u16, n: usize, secs: f64) -> Result {
-    let hosts_n = n.clamp(1, FANIN_HOSTS);
+/// `n` fan-in clients on `hosts_n` client hosts, swept with a zero timeout each, then a 1 ms
+/// sleep.
+pub fn fanin_clients(port: u16, n: usize, secs: f64, hosts_n: usize) -> Result {
     let mut latency = EchoLatency {
         origin: Instant::now(),
         samples: Vec::new(),
     };
-    let mut hosts = Vec::with_capacity(hosts_n);
-    // (host index, peer) of client i.
-    let mut peers = Vec::with_capacity(n);
-    for h in 0..hosts_n {
-        let share = (h + 1) * n / hosts_n - h * n / hosts_n;
-        let mut host = client_host(share)?;
-        let (mine, connected) = connect_all(
-            &mut host,
-            server_addr(port),
-            share,
-            Instant::now() + GRACE,
-            |p| latency.record(p),
-        )?;
-        if connected < share {
-            return Err(io::Error::other("fan-in clients could not all connect"));
-        }
-        peers.extend(mine.into_iter().map(|peer| (h, peer)));
-        hosts.push(host);
+    let mut clients = ClientHosts::connect(port, n, hosts_n, Instant::now() + GRACE, |p| {
+        latency.record(p)
+    })?;
+    if clients.connected < n {
+        return Err(io::Error::other("fan-in clients could not all connect"));
     }
     let unreliable = vec![0x55u8; FANIN_UNRELIABLE];
     let mut reliable = vec![0xAAu8; FANIN_RELIABLE];
     let tick = Duration::from_micros(1_000_000 / FANIN_TICK_HZ);
-    let start = Instant::now();
+    let (start, cpu0) = (Instant::now(), cpu_ns());
     let end = start + Duration::from_secs_f64(secs);
     // Client i sends at start + i * tick / n + k * tick: spread over the tick, as real clients.
     let mut next: Vec<Instant> = (0..n).map(|i| start + tick * i as u32 / n as u32).collect();
     let mut count = vec![0u32; n];
     let (mut sent_u, mut sent_r) = (0u64, 0u64);
-    let service_all = |hosts: &mut [UdpHost], latency: &mut EchoLatency, gone: &mut usize| {
-        for host in hosts.iter_mut() {
-            service_drain(host, Duration::ZERO, |_, event| match event {
-                Event::Receive { packet, .. } => latency.record(&packet),
-                Event::Disconnect { .. } => *gone += 1,
-                Event::Connect { .. } => {}
-            })?;
-        }
-        std::thread::sleep(WAIT);
-        Ok::<(), io::Error>(())
-    };
     let mut gone = 0;
     loop {
         let t = Instant::now();
         if t >= end {
             break;
         }
-        for (i, &(h, peer)) in peers.iter().enumerate() {
+        for (i, &(h, peer)) in clients.peers.iter().enumerate() {
             while next[i] <= t && next[i] < end {
-                let host = hosts[h].host_mut();
+                let host = clients.hosts[h].host_mut();
                 let packet = Packet::unreliable(unreliable.clone());
                 if host.send(peer, CHANNEL_UNRELIABLE, packet).is_ok() {
                     sent_u += 1;
@@ -374,26 +448,27 @@ pub fn fanin_clients(port: u16, n: usize, secs: f64) -> Result {
                 next[i] += tick;
             }
         }
-        service_all(&mut hosts, &mut latency, &mut gone)?;
+        clients.sweep(WAIT, |e| latency.on_event(&mut gone, e))?;
     }
+    let (wall, cpu) = (us_since(start), cpu_ns() - cpu0);
     // Collect the last echoes, then leave.
     let linger = Instant::now() + Duration::from_secs(1);
     while Instant::now() < linger {
-        service_all(&mut hosts, &mut latency, &mut gone)?;
+        clients.sweep(WAIT, |e| latency.on_event(&mut gone, e))?;
     }
-    for &(h, peer) in &peers {
-        hosts[h].host_mut().disconnect(peer, 0);
+    for &(h, peer) in &clients.peers {
+        clients.hosts[h].host_mut().disconnect(peer, 0);
     }
     let leave = Instant::now() + Duration::from_secs(2);
     gone = 0;
     while gone < n && Instant::now() < leave {
-        service_all(&mut hosts, &mut latency, &mut gone)?;
+        clients.sweep(WAIT, |e| latency.on_event(&mut gone, e))?;
     }
     let echoes = latency.samples.len();
     latency.samples.sort_unstable();
     println!(
         "RESULT sent_unreliable={sent_u} sent_reliable={sent_r} echoes={echoes} p50_us={} \
-         p99_us={} hwm_kib={}",
+         p99_us={} wall_us={wall} cpu_ns={cpu} hwm_kib={}",
         percentile(&latency.samples, 50.0),
         percentile(&latency.samples, 99.0),
         vm_hwm_kib()
@@ -409,11 +484,13 @@ pub fn idle_server(n: usize, secs: f64) -> Result {
     let hard = Instant::now() + Duration::from_secs(120);
     let (mut connected, mut received) = (0usize, 0u64);
     let mut window_start: Option<(Instant, u64, (u64, u64))> = None;
+    let mut coalescing = CoalescingShare::default();
     while Instant::now() < hard {
         if window_start.is_some_and(|(t, _, _)| t.elapsed() >= window) {
             break;
         }
-        service_drain(&mut host, WAIT, |host, event| match event {
+        let measuring = window_start.is_some();
+        coalescing.service(&mut host, measuring, |host, event| match event {
             Event::Connect { .. } => {
                 connected += 1;
                 if connected == n {
@@ -429,30 +506,32 @@ pub fn idle_server(n: usize, secs: f64) -> Result {
     });
     println!(
         "RESULT connected={connected} received={received} wall_us={wall} cpu_ns={cpu} \
-         dgrams_out={out} dgrams_in={inc} hwm_kib={}",
+         dgrams_out={out} dgrams_in={inc} coalescing_pct={:.1} hwm_kib={}",
+        coalescing.percent(),
         vm_hwm_kib()
     );
     Ok(())
 }
 
-pub fn idle_clients(port: u16, n: usize, secs: f64) -> Result {
-    let mut host = client_host(n)?;
+/// `n` idle connections on `hosts_n` client hosts: one host waits 1 ms per service; several are
+/// swept with a zero timeout each, then a [`IDLE_SWEEP_PAUSE`] sleep.
+pub fn idle_clients(port: u16, n: usize, secs: f64, hosts_n: usize) -> Result {
     let t0 = Instant::now();
-    let (_, connected) = connect_all(
-        &mut host,
-        server_addr(port),
-        n,
-        Instant::now() + Duration::from_secs(60),
-        |_| {},
-    )?;
+    let mut clients = ClientHosts::connect(port, n, hosts_n, t0 + Duration::from_secs(60), |_| {})?;
     let connect_us = us_since(t0);
     // Stay connected and idle (pings only) until the server has measured.
-    let end = Instant::now() + Duration::from_secs_f64(secs) + Duration::from_millis(1500);
+    let (start, cpu0) = (Instant::now(), cpu_ns());
+    let end = start + Duration::from_secs_f64(secs) + Duration::from_millis(1500);
+    let mut sweeps = 0u64;
     while Instant::now() < end {
-        service_drain(&mut host, WAIT, |_, _| {})?;
+        clients.sweep(IDLE_SWEEP_PAUSE, |_| {})?;
+        sweeps += 1;
     }
+    let (wall, cpu) = (us_since(start), cpu_ns() - cpu0);
     println!(
-        "RESULT connected={connected} connect_us={connect_us} hwm_kib={}",
+        "RESULT connected={} connect_us={connect_us} sweeps={sweeps} wall_us={wall} cpu_ns={cpu} \
+         hwm_kib={}",
+        clients.connected,
         vm_hwm_kib()
     );
     Ok(())
