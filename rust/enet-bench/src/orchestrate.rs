@@ -23,6 +23,8 @@ usage: rust-enet-bench [--quick] [--json FILE] [--only LIST] [--rounds N] [--aga
   --against EXE  A/B mode: compare with another rust-enet-bench build instead of C ENet
   --precise-waits  rust_enet with WaitPrecision::Precise (a helper thread ends every wait on
                  time; std's blocking-read timeouts overshoot by ticks) instead of Auto
+  --no-coalescing  rust_enet with ReceiveCoalescing::OFF (every wait ends with the first
+                 datagram), to see what adaptive receive coalescing is worth
   --c-default-buffers  run C ENet with the system's default socket buffers instead of the
                  256 KiB it asks for (rust_enet asks for 256 KiB too, on Linux)
   --godot-json FILE  add scenario 6 (Godot level) rows from bench_rpc.tscn results (JSON lines;
@@ -50,6 +52,7 @@ pub struct Options {
     against: Option<PathBuf>,
     c_default_buffers: bool,
     precise_waits: bool,
+    no_coalescing: bool,
     godot_json: Option<PathBuf>,
     tput_backlog: usize,
 }
@@ -65,6 +68,7 @@ impl Options {
             against: None,
             c_default_buffers: false,
             precise_waits: false,
+            no_coalescing: false,
             godot_json: None,
             tput_backlog: crate::roles::TPUT_DEEP_BACKLOG,
         };
@@ -97,6 +101,7 @@ impl Options {
                 }
                 "--c-default-buffers" => options.c_default_buffers = true,
                 "--precise-waits" => options.precise_waits = true,
+                "--no-coalescing" => options.no_coalescing = true,
                 "--godot-json" => {
                     options.godot_json =
                         Some(it.next().ok_or("--godot-json needs a file name")?.into());
@@ -498,6 +503,9 @@ pub fn run(options: &Options) -> io::Result<()> {
     if options.precise_waits {
         rust_env.push(("RUST_ENET_BENCH_PRECISE_WAITS".to_owned(), "1".to_owned()));
     }
+    if options.no_coalescing {
+        rust_env.push(("RUST_ENET_BENCH_NO_COALESCING".to_owned(), "1".to_owned()));
+    }
     let rust = Side {
         exe: std::env::current_exe()?,
         env: rust_env,
@@ -711,10 +719,15 @@ pub fn run(options: &Options) -> io::Result<()> {
     report.machine(&machine);
     match &options.against {
         None => println!(
-            "rust_enet{} vs C ENet 1.3.17{}, loopback, median of {rounds} alternating round(s); \
-             ratio = rust_enet / C ENet",
+            "rust_enet{}{} vs C ENet 1.3.17{}, loopback, median of {rounds} alternating \
+             round(s); ratio = rust_enet / C ENet",
             if options.precise_waits {
                 " (precise waits)"
+            } else {
+                ""
+            },
+            if options.no_coalescing {
+                " (receive coalescing off)"
             } else {
                 ""
             },

@@ -17,7 +17,7 @@ use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use rust_enet_net::{BindAddress, UdpHost, WaitPrecision};
+use rust_enet_net::{BindAddress, ReceiveCoalescing, UdpHost, WaitPrecision};
 use rust_enet_proto::{Event, HostConfig, Packet, PacketFlags, PeerId};
 
 use crate::sys::{cpu_ns, percentile, vm_hwm_kib};
@@ -60,11 +60,15 @@ fn loopback() -> IpAddr {
 }
 
 /// `UdpHost::set_wait_precision(Precise)` for every host of this process when the
-/// orchestrator's `--precise-waits` set `RUST_ENET_BENCH_PRECISE_WAITS`; otherwise the default
-/// (`Auto`).
+/// orchestrator's `--precise-waits` set `RUST_ENET_BENCH_PRECISE_WAITS`, otherwise the default
+/// (`Auto`); [`ReceiveCoalescing::OFF`] when `--no-coalescing` set
+/// `RUST_ENET_BENCH_NO_COALESCING`, otherwise the default.
 fn configure(host: &mut UdpHost) {
     if std::env::var_os("RUST_ENET_BENCH_PRECISE_WAITS").is_some() {
         host.set_wait_precision(WaitPrecision::Precise);
+    }
+    if std::env::var_os("RUST_ENET_BENCH_NO_COALESCING").is_some() {
+        host.set_receive_coalescing(ReceiveCoalescing::OFF);
     }
 }
 
