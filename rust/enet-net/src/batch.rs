@@ -35,6 +35,10 @@ thread_local! {
         RefCell::new(MultiHeaders::preallocate(SLOTS, None));
     static SEND_HEADERS: RefCell<MultiHeaders<SockaddrStorage>> =
         RefCell::new(MultiHeaders::preallocate(SLOTS, None));
+    /// Receive headers with room for a `UDP_GRO` segment size, as long as no call has
+    /// written into them (see [`ReceiveBatch::receive`]); `None` once one has.
+    static GRO_HEADERS: RefCell<Option<MultiHeaders<SockaddrStorage>>> =
+        const { RefCell::new(None) };
 }
 
 /// Ask for ENet's socket buffer sizes; failures are ignored, as ENet ignores them.
@@ -79,12 +83,14 @@ pub(crate) struct Received {
 }
 
 /// Reusable receive slots of one host: `SLOTS` buffers of `slot` bytes each. The default is
-/// an empty stand-in (no allocation) for while the host borrows the real one.
+/// an empty stand-in (no allocation) for while the host borrows the real one; everything lives
+/// behind pointers, so that swap moves a few words, not a 2 KiB array (it happens on every
+/// receive, also the many that find nothing).
 #[derive(Debug, Default)]
 pub(crate) struct ReceiveBatch {
     buffers: Box<[u8]>,
     slot: usize,
-    received: [Received; SLOTS],
+    received: Box<[Received]>,
     count: usize,
     /// The socket has `UDP_GRO` on: buffers may hold several datagrams.
     gro: bool,
@@ -95,7 +101,7 @@ impl ReceiveBatch {
         Self {
             buffers: vec![0; slot * SLOTS].into_boxed_slice(),
             slot,
-            received: [Received::default(); SLOTS],
+            received: vec![Received::default(); SLOTS].into_boxed_slice(),
             count: 0,
             gro: false,
         }
@@ -155,12 +161,20 @@ impl ReceiveBatch {
             Ok(count)
         };
         let count = if self.gro {
-            // The kernel writes the control length it used back into each header, and nix
-            // reuses headers without restoring it: a datagram without a segment size would
-            // leave its header unable to carry one next time. Fresh headers per call (a few
-            // small allocations, far cheaper than the system call) avoid that.
-            let mut headers = MultiHeaders::preallocate(SLOTS, Some(nix::cmsg_space!(i32)));
-            receive(&mut headers)?
+            // The kernel writes the control (and address) length it used back into the header
+            // of every datagram it delivers, and nix reuses headers without restoring them: a
+            // datagram without a segment size would leave its header unable to carry one next
+            // time. Headers are therefore used again only after calls that delivered nothing
+            // (an error, mostly "nothing waiting", writes nothing back), and built afresh after
+            // the others: a zero-timeout service that finds nothing allocates nothing.
+            let mut headers = GRO_HEADERS
+                .take()
+                .unwrap_or_else(|| MultiHeaders::preallocate(SLOTS, Some(nix::cmsg_space!(i32))));
+            let result = receive(&mut headers);
+            if result.is_err() {
+                GRO_HEADERS.set(Some(headers));
+            }
+            result?
         } else if ipv6 {
             RECEIVE_HEADERS_V6.with_borrow_mut(receive)?
         } else {
@@ -529,6 +543,68 @@ mod tests {
         // Two runs: the three full ones with the shorter 700, then the two 90-byte ones (a
         // kernel without UDP_SEGMENT sends them one by one instead).
         assert!(offloaded == 6 || offloaded == 0, "{offloaded}");
+    }
+
+    /// Headers kept after empty reads must still carry segment sizes after a read that wrote
+    /// into them (a datagram without a segment size shrinks the control length the kernel
+    /// writes back).
+    #[test]
+    fn gro_reads_keep_their_segment_sizes_across_empty_and_single_reads() {
+        let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+        if !enable_gro(&receiver) {
+            return; // no UDP_GRO on this kernel: nothing to check
+        }
+        let to = receiver.local_addr().unwrap();
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut batch = ReceiveBatch::with_gro();
+        let read = |batch: &mut ReceiveBatch| -> Vec<Vec<u8>> {
+            // Loopback delivers synchronously, but allow for a slow machine.
+            for _ in 0..1_000 {
+                match batch.receive(&receiver, false, false) {
+                    Ok(count) => {
+                        return (0..count)
+                            .flat_map(|i| {
+                                let (received, data) = batch.datagram(i);
+                                assert!(!received.truncated);
+                                let size = if received.segment > 0 {
+                                    received.segment
+                                } else {
+                                    data.len()
+                                };
+                                data.chunks(size).map(<[u8]>::to_vec).collect::<Vec<_>>()
+                            })
+                            .collect();
+                    }
+                    Err(err) => assert_eq!(err.kind(), io::ErrorKind::WouldBlock),
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            panic!("nothing arrived");
+        };
+        let empty = |batch: &mut ReceiveBatch| {
+            let err = batch.receive(&receiver, false, false).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        };
+        for round in 0..3u8 {
+            empty(&mut batch);
+            empty(&mut batch);
+            sender.send_to(&[round; 40], to).unwrap();
+            assert_eq!(read(&mut batch), vec![vec![round; 40]]);
+            empty(&mut batch);
+            let mut run = SendBatch::new(4100);
+            for _ in 0..3 {
+                run.next_slot()[..1000].fill(round + 10);
+                run.commit(1000, to);
+            }
+            run.send(&sender, |_, _| {}, |err| panic!("{err}")).unwrap();
+            // With GSO and GRO one buffer and its segment size, else three datagrams: either
+            // way the same three datagrams come out.
+            let mut got = Vec::new();
+            while got.len() < 3 {
+                got.extend(read(&mut batch));
+            }
+            assert_eq!(got, vec![vec![round + 10; 1000]; 3]);
+        }
     }
 
     #[test]
