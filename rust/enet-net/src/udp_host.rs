@@ -274,6 +274,12 @@ impl UdpHost {
         if let Some(event) = self.take_event() {
             return Ok(Some(event));
         }
+        if timeout.is_zero() {
+            // One pass and no wait: no deadline to compute, so no clock reading for it (hosts
+            // that are swept with zero timeouts pay for every one).
+            self.pass(false)?;
+            return Ok(self.take_event());
+        }
         let start = Instant::now();
         let deadline = start
             .checked_add(timeout)
@@ -500,8 +506,13 @@ impl UdpHost {
             return Ok(());
         }
         self.send_pending(now)?;
-        if !drained {
-            self.receive_available()?;
+        let arrived = !drained && self.receive_available()?;
+        if !arrived {
+            // Nothing reached the core since the send above, which left it with nothing to
+            // send and no due timer: another round would find nothing (as `enet_host_service`,
+            // whose timers run once per pass with the time read at its start). A timer that
+            // falls due meanwhile runs on the next call.
+            return Ok(());
         }
         let now = self.clock.now();
         self.host.handle_timeout(now);
@@ -626,18 +637,20 @@ impl UdpHost {
     }
 
     /// Read up to [`RECEIVE_BATCH`] waiting datagrams and hand them (and due simulated ones) to
-    /// the core.
+    /// the core. Returns whether anything was read or released.
     #[cfg(target_os = "linux")]
-    fn receive_available(&mut self) -> io::Result<()> {
+    fn receive_available(&mut self) -> io::Result<bool> {
         // MSG_DONTWAIT: no need to switch the socket to non-blocking mode (a system call).
-        // One clock reading for the batch: the datagrams were all waiting at its start.
-        let now = self.clock.now();
+        // One clock reading for the batch, taken when the first read returns datagrams (an
+        // empty socket, the common case of a zero-timeout service, needs none).
+        let mut now = None;
         let mut batch = std::mem::take(&mut self.receive_batch);
         let mut result = Ok(());
         let mut read = 0;
         while read < RECEIVE_BATCH {
             match batch.receive(&self.socket, self.local_addr.is_ipv6(), false) {
                 Ok(count) => {
+                    let now = *now.get_or_insert_with(|| self.clock.now());
                     self.deliver_batch(now, &batch, count);
                     read += count;
                     if count < batch::SLOTS {
@@ -656,8 +669,7 @@ impl UdpHost {
         }
         self.receive_batch = batch;
         result?;
-        self.release_incoming();
-        Ok(())
+        Ok(self.release_incoming() || read > 0)
     }
 
     #[cfg(target_os = "linux")]
@@ -682,15 +694,19 @@ impl UdpHost {
     /// Read up to [`RECEIVE_BATCH`] waiting datagrams and hand them (and due simulated ones) to
     /// the core.
     #[cfg(not(target_os = "linux"))]
-    fn receive_available(&mut self) -> io::Result<()> {
+    fn receive_available(&mut self) -> io::Result<bool> {
         self.set_receive_mode(None)?;
         // One clock reading for the batch: the datagrams were all waiting at its start.
         let now = self.clock.now();
         let mut buffer = std::mem::take(&mut self.receive_buffer);
         let mut result = Ok(());
+        let mut arrived = false;
         for _ in 0..RECEIVE_BATCH {
             match self.socket.recv_from(&mut buffer) {
-                Ok((len, from)) => self.deliver(now, from, &buffer[..len], false),
+                Ok((len, from)) => {
+                    arrived = true;
+                    self.deliver(now, from, &buffer[..len], false);
+                }
                 Err(err) => match classify_receive_error(&err) {
                     ReceiveError::Empty => break,
                     ReceiveError::Skip => continue,
@@ -703,8 +719,7 @@ impl UdpHost {
         }
         self.receive_buffer = buffer;
         result?;
-        self.release_incoming();
-        Ok(())
+        Ok(self.release_incoming() || arrived)
     }
 
     /// Block up to `wait` for a datagram and deliver it (on Linux with whatever else came).
@@ -853,13 +868,16 @@ impl UdpHost {
         }
     }
 
-    fn release_incoming(&mut self) {
+    /// Hand due simulated datagrams to the core; returns whether there were any.
+    fn release_incoming(&mut self) -> bool {
         if self.incoming_link.is_transparent() {
-            return;
+            return false;
         }
         let instant = Instant::now();
         let now = self.clock.at(instant);
+        let mut released = false;
         while let Some((from, data)) = self.incoming_link.pop_due(instant) {
+            released = true;
             match &mut self.dtls {
                 None => self.host.handle_datagram(now, from, &data),
                 Some(dtls) => dtls.handle_datagram(instant, from, &data, |plain| {
@@ -867,6 +885,7 @@ impl UdpHost {
                 }),
             }
         }
+        released
     }
 
     /// The earliest of the core's timer and the simulator's next release.
@@ -1116,6 +1135,59 @@ pub(crate) mod tests {
             .unwrap();
         assert!(server.check_events().is_none());
         assert_eq!(server.driver_statistics().datagrams_sent, sent_before + 1);
+    }
+
+    #[test]
+    fn zero_timeout_service_with_nothing_to_do_sends_nothing_and_still_delivers() {
+        use rust_enet_proto::Packet;
+        let (mut server, mut client, _) = quiet_pair();
+        let sent_before = client.driver_statistics().datagrams_sent;
+        let received_before = client.driver_statistics().datagrams_received;
+        // Well inside the 500 ms ping interval: no timer is due, nothing arrives.
+        for _ in 0..1_000 {
+            assert!(client.service(Duration::ZERO).unwrap().is_none());
+        }
+        assert_eq!(client.driver_statistics().datagrams_sent, sent_before);
+        assert_eq!(
+            client.driver_statistics().datagrams_received,
+            received_before
+        );
+
+        let (to_client, _) = server.host().peers().next().unwrap();
+        for packet in [
+            Packet::reliable(&b"reliable"[..]),
+            Packet::unreliable(&b"unreliable"[..]),
+            Packet::unsequenced(&b"unsequenced"[..]),
+        ] {
+            server.host_mut().send(to_client, 1, packet).unwrap();
+        }
+        server.flush().unwrap();
+        let mut delivered = Vec::new();
+        for _ in 0..2_000 {
+            while let Some(event) = client.service(Duration::ZERO).unwrap() {
+                if let Event::Receive { packet, .. } = event {
+                    delivered.push(packet.data.to_vec());
+                }
+            }
+            if delivered.len() == 3 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(
+            delivered,
+            [&b"reliable"[..], b"unreliable", b"unsequenced"].map(<[u8]>::to_vec)
+        );
+        // The acknowledgement of the reliable message left with a later zero-timeout service.
+        client.service(Duration::ZERO).unwrap();
+        for _ in 0..2_000 {
+            server.service(Duration::from_millis(1)).unwrap();
+            let peer = server.host().peer(to_client).unwrap();
+            if peer.unacknowledged_commands() == 0 {
+                return;
+            }
+        }
+        panic!("the reliable message was never acknowledged");
     }
 
     #[test]
