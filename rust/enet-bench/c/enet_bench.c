@@ -26,6 +26,7 @@
  *   bulk-server | bulk-client PORT BYTES
  *   flood-server SECS | flood-client PORT SECS
  *   udp-sink SECS | udp-source PORT SECS        (raw UDP, sendmmsg/recvmmsg batches of 64)
+ *   empty-service N SECS                        (N hosts without peers, swept with timeout 0)
  */
 #define _GNU_SOURCE
 #include <enet/enet.h>
@@ -759,6 +760,37 @@ static int udp_source(const char *port, double secs) {
 
 /* ------------------------------------------------------------------------------------------ */
 
+/* N hosts without peers, each serviced with a zero timeout in turn, for SECS: what a service
+ * call that finds nothing to do costs (one recvmsg that says EAGAIN, plus the library's own
+ * work). No sleep between sweeps: the loop measures the calls only. */
+static int empty_service(size_t n, double secs) {
+    ENetAddress address;
+    enet_address_set_host_ip(&address, "127.0.0.1");
+    address.port = 0;
+    ENetHost **hosts = calloc(n, sizeof *hosts);
+    if (!hosts) die("out of memory");
+    for (size_t i = 0; i < n; i++) {
+        hosts[i] = enet_host_create(&address, 1, CHANNELS, 0, 0);
+        if (!hosts[i]) die("enet_host_create failed");
+    }
+    ENetEvent event;
+    unsigned long long services = 0;
+    int64_t start = now_us(), end = start + (int64_t)(secs * 1e6);
+    uint64_t cpu0 = cpu_ns();
+    while (now_us() < end) {
+        for (size_t i = 0; i < n; i++) {
+            if (enet_host_service(hosts[i], &event, 0) != 0) die("unexpected event");
+        }
+        services += n;
+    }
+    uint64_t cpu = cpu_ns() - cpu0;
+    printf("RESULT services=%llu wall_us=%lld cpu_ns=%llu\n", services, (long long)(now_us() - start),
+           (unsigned long long)cpu);
+    for (size_t i = 0; i < n; i++) enet_host_destroy(hosts[i]);
+    free(hosts);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) die("usage: enet_bench ROLE ARGS... (see the comment at the top)");
     const char *role = argv[1];
@@ -784,6 +816,7 @@ int main(int argc, char **argv) {
     if (!strcmp(role, "bulk-client")) return bulk_client(ARG(2), (size_t)atol(ARG(3)));
     if (!strcmp(role, "flood-server")) return flood_server(atof(ARG(2)));
     if (!strcmp(role, "flood-client")) return flood_client(ARG(2), atof(ARG(3)));
+    if (!strcmp(role, "empty-service")) return empty_service((size_t)atol(ARG(2)), atof(ARG(3)));
     die("unknown role");
     return 2;
 }

@@ -86,6 +86,7 @@ fn run_role(role: &str, args: &[String]) -> std::io::Result<()> {
         "bulk-client" => roles::bulk_client(port()?, num(1)? as usize),
         "flood-server" => roles::flood_server(num(0)?),
         "flood-client" => roles::flood_client(port()?, num(1)?),
+        "empty-service" => roles::empty_service(num(0)? as usize, num(1)?),
         "udp-sink" => raw_udp::udp_sink(num(0)?),
         "udp-source" => raw_udp::udp_source(port()?, num(1)?),
         _ => Err(std::io::Error::other(format!("unknown role `{role}`"))),

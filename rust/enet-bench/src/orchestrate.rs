@@ -17,7 +17,7 @@ usage: rust-enet-bench [--quick] [--json FILE] [--only LIST] [--rounds N] [--aga
   --quick        ~1 s per scenario (smoke run) instead of the full lengths
   --json FILE    also write the table as JSON
   --only LIST    comma-separated subset of: tput,tput-deep,fanin,fanin-sock,idle,idle-sock,
-                 lat,bulk,ceiling (default: all)
+                 lat,bulk,empty-service,ceiling (default: all)
   --tput-backlog N  messages the tput-deep sender keeps queued or unacknowledged (default 4096)
   --rounds N     runs per side (default 3, 1 with --quick); the table shows medians
   --against EXE  A/B mode: compare with another rust-enet-bench build instead of C ENet
@@ -30,7 +30,7 @@ usage: rust-enet-bench [--quick] [--json FILE] [--only LIST] [--rounds N] [--aga
   --godot-json FILE  add scenario 6 (Godot level) rows from bench_rpc.tscn results (JSON lines;
                  `./build.sh bench` writes them)";
 
-const SCENARIOS: [&str; 9] = [
+const SCENARIOS: [&str; 10] = [
     "tput",
     "tput-deep",
     "fanin",
@@ -39,8 +39,13 @@ const SCENARIOS: [&str; 9] = [
     "idle-sock",
     "lat",
     "bulk",
+    "empty-service",
     "ceiling",
 ];
+
+/// Hosts the empty-service loop sweeps: as many as the one-socket-per-client scenarios' client
+/// processes hold (2b: 500, 3b: 4000).
+const EMPTY_SERVICE_HOSTS: [usize; 2] = [500, 4000];
 
 /// Command-line options of the orchestrator.
 #[derive(Debug)]
@@ -188,6 +193,13 @@ fn run_pair(
     let client_result = finish(&mut client_child, &client_lines, deadline, &client_args);
     let server_result = finish(&mut server_child, &server_lines, deadline, server);
     Ok((server_result?, client_result?))
+}
+
+/// Runs one process with `exe` (at most `budget`) and returns its `RESULT` key/values.
+fn run_single(side: &Side, role: &[String], budget: Duration) -> io::Result<Metrics> {
+    let deadline = Instant::now() + budget;
+    let (mut child, lines) = spawn(side, role)?;
+    finish(&mut child, &lines, deadline, role)
 }
 
 fn spawn(side: &Side, args: &[String]) -> io::Result<(Child, mpsc::Receiver<String>)> {
@@ -643,6 +655,32 @@ pub fn run(options: &Options) -> io::Result<()> {
         );
         report
             .push(Row::new(&label, "peak RSS both MiB", metric(&r, 1), Target::None).precision(1));
+    }
+
+    if options.wants("empty-service") {
+        for n in EMPTY_SERVICE_HOSTS {
+            progress(&format!(
+                "empty service: {n} hosts without peers, timeout 0"
+            ));
+            let secs = plan.flood_secs;
+            let r = both(&sides, rounds, |side| {
+                let m = run_single(
+                    side,
+                    &args(&[&"empty-service", &n, &secs]),
+                    Duration::from_secs_f64(secs + 30.0),
+                )?;
+                Ok(vec![get(&m, "cpu_ns") / get(&m, "services")])
+            });
+            report.push(
+                Row::new(
+                    &format!("- empty service x{n}"),
+                    "CPU ns per service(0)",
+                    metric(&r, 0),
+                    Target::AtMost(1.0),
+                )
+                .precision(0),
+            );
+        }
     }
 
     if options.wants("ceiling") {
