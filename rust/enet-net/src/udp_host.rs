@@ -70,6 +70,13 @@ pub enum WaitPrecision {
 /// Peers up to which [`WaitPrecision::Auto`] looks at every peer before a wait.
 const AUTO_PRECISE_PEERS: usize = 16;
 
+/// Bytes of large reassembly buffers mapped before each blocking wait
+/// (`Host::prefault_reassembly`): 16 pages, what a full 64 KiB reliable window of fragments
+/// fills per round trip. Measured on the 16 MiB bulk transfer (median of 12, loopback): 16, 32,
+/// 64, 96 and 128 KiB took 0.88x, 0.85x, 0.76x, 0.79x and 0.85x the time without; more holds
+/// back reads that are already due.
+const PREFAULT_BUDGET: usize = 64 * 1024;
+
 /// Which direction of the simulated link a setting applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkDirection {
@@ -114,6 +121,9 @@ pub struct DriverStatistics {
     /// Datagrams (of `datagrams_received`) that arrived coalesced with others in one buffer
     /// (Linux `UDP_GRO`) and were split again by the driver.
     pub gro_datagrams: u64,
+    /// Bytes of large reassembly buffers mapped ahead of their fragments before blocking waits
+    /// (`Host::prefault_reassembly`), so that copying the fragments in takes no page faults.
+    pub reassembly_prefaulted: u64,
 }
 
 /// An ENet host on a UDP socket: the driver half of `enet_host_service`.
@@ -303,6 +313,10 @@ impl UdpHost {
                 .map_or(until_deadline, |wake| wake.saturating_duration_since(now))
                 .max(Duration::from_millis(1))
                 .min(until_deadline);
+            // About to block: map a little of a large packet's reassembly buffer now, so the
+            // fragments of the next round copy without page faults (see `PREFAULT_BUDGET`).
+            self.stats.reassembly_prefaulted +=
+                self.host.prefault_reassembly(PREFAULT_BUDGET) as u64;
             drained = self.wait_and_receive(wait)?;
         }
     }

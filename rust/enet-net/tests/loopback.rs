@@ -382,3 +382,32 @@ fn fragment_windows_leave_and_arrive_with_segmentation_offload_intact() {
         assert!(stats.gro_datagrams > 0, "{stats:?}");
     }
 }
+
+#[test]
+fn large_packet_reassembly_is_prefaulted_while_waiting_and_arrives_intact() {
+    let mut client = host(1);
+    let mut server = host(4);
+    let (to_server, _) = connect(&mut client, &mut server);
+    // 2 MiB of a pattern that shows a fragment written over or left out.
+    let data: Vec<u8> = (0..2 * 1024 * 1024u32).map(|i| (i % 253) as u8).collect();
+    client
+        .host_mut()
+        .send(to_server, 0, Packet::reliable(data.clone()))
+        .unwrap();
+    let (_, es) = drive(&mut client, &mut server, Duration::from_secs(20), |_, s| {
+        s.iter().any(|e| matches!(e, Event::Receive { .. }))
+    });
+    let Some(Event::Receive { packet, .. }) = es.last() else {
+        panic!("{es:?}")
+    };
+    assert!(packet.data[..] == data[..], "the packet arrived changed");
+    let stats = server.driver_statistics();
+    assert!(stats.reassembly_prefaulted > 0, "{stats:?}");
+    assert!(
+        stats.reassembly_prefaulted <= data.len() as u64,
+        "{stats:?}"
+    );
+    // Nothing to prefault on the sending side, nor once the packet is delivered.
+    assert_eq!(client.driver_statistics().reassembly_prefaulted, 0);
+    assert_eq!(server.host_mut().prefault_reassembly(1 << 20), 0);
+}

@@ -2,6 +2,7 @@
 
 mod bandwidth;
 mod config;
+mod reassembly;
 mod receive;
 mod rng;
 mod send;
@@ -117,6 +118,8 @@ pub struct Host {
     receive_scratch: Vec<u8>,
     /// Reused by the bandwidth throttle for its list of connected peers.
     throttle_scratch: Vec<usize>,
+    /// (peer slot, channel) of large reassembly buffers to prefault (`reassembly.rs`).
+    prefault_hints: Vec<(u16, u8)>,
     pub(crate) stats: HostStatistics,
 }
 
@@ -178,6 +181,7 @@ impl Host {
             send_scratch: vec![0; PROTOCOL_MAXIMUM_MTU as usize],
             receive_scratch: vec![0; PROTOCOL_MAXIMUM_MTU as usize],
             throttle_scratch: Vec::new(),
+            prefault_hints: Vec::new(),
             stats: HostStatistics::default(),
         })
     }

@@ -711,6 +711,9 @@ impl Host {
                 IncomingSource::Fragment(fragment, flags),
                 max_waiting,
             );
+            if result == QueueResult::Queued {
+                self.note_reassembly(idx, header.channel_id, fragment.total_length as usize);
+            }
             self.after_incoming(idx);
             return Self::queue_result(result);
         };

@@ -24,6 +24,27 @@ pub(crate) struct Channel {
     pub(crate) incoming_unreliable_commands: VecDeque<IncomingCommand>,
 }
 
+impl Channel {
+    /// `IncomingCommand::prefault` on the reassembly entries of this channel, in list order,
+    /// until `budget` is used up. Returns the bytes covered; 0 once none is left to cover.
+    pub(crate) fn prefault_reassembly(&mut self, budget: usize) -> usize {
+        let mut covered = 0;
+        let lists = [
+            &mut self.incoming_reliable_commands,
+            &mut self.incoming_unreliable_commands,
+        ];
+        for entry in lists.into_iter().flatten() {
+            if covered >= budget {
+                break;
+            }
+            if entry.fragment_count > 0 {
+                covered += entry.prefault(budget - covered);
+            }
+        }
+        covered
+    }
+}
+
 /// Payload of an incoming entry: complete, or a reassembly buffer.
 #[derive(Debug)]
 pub(crate) enum IncomingData {
@@ -61,6 +82,9 @@ pub(crate) struct IncomingCommand {
     pub(crate) total_length: u32,
     pub(crate) data: IncomingData,
     pub(crate) flags: PacketFlags,
+    /// Reassembly: no fragment has written at or beyond this offset, and `prefault` has touched
+    /// every page below it that no fragment wrote (see `IncomingCommand::prefault`).
+    pub(crate) prefaulted: usize,
     /// Scratch mark of the unreliable dispatch pass.
     deliver: bool,
 }
@@ -84,6 +108,7 @@ impl IncomingCommand {
             total_length,
             data,
             flags,
+            prefaulted: 0,
             deliver: false,
         }
     }

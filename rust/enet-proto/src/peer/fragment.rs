@@ -79,10 +79,41 @@ impl IncomingCommand {
             let offset = (fragment.fragment_offset as usize).min(buf.len());
             let len = fragment.data.len().min(buf.len() - offset);
             buf[offset..offset + len].copy_from_slice(&fragment.data[..len]);
+            self.prefaulted = self.prefaulted.max(offset + len);
         }
         self.fragments_remaining == 0
     }
+
+    /// Touches up to `budget` bytes of the reassembly buffer past everything written so far,
+    /// one byte per `PREFAULT_STRIDE`, so that the system maps those pages of the fresh (zeroed)
+    /// allocation now and the fragments that land there later copy without a page fault.
+    /// Returns the bytes covered; 0 once the whole buffer is covered (or this is no reassembly).
+    ///
+    /// Only bytes at or beyond `prefaulted` are written, and no fragment has written there
+    /// (`add_fragment` moves `prefaulted` past every fragment it copies), so the zeros written
+    /// are the zeros already there.
+    pub(crate) fn prefault(&mut self, budget: usize) -> usize {
+        let IncomingData::Assembling(buf) = &mut self.data else {
+            return 0;
+        };
+        let start = self.prefaulted.min(buf.len());
+        let end = start.saturating_add(budget).min(buf.len());
+        // From the first stride boundary at or after `start` (a fragment that ended at `start`
+        // mapped the page it ended on; a page missed here faults when its fragment comes).
+        let mut at = start.next_multiple_of(PREFAULT_STRIDE);
+        while at < end {
+            buf[at] = 0;
+            at += PREFAULT_STRIDE;
+        }
+        std::hint::black_box(&mut buf[start..end]);
+        self.prefaulted = end;
+        end - start
+    }
 }
+
+/// The stride of `IncomingCommand::prefault`: the smallest common page size. Where pages are
+/// larger, the extra writes land on pages already mapped.
+pub(crate) const PREFAULT_STRIDE: usize = 4096;
 
 #[cfg(test)]
 mod tests {
@@ -123,6 +154,41 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn prefault_never_writes_where_a_fragment_did() {
+        let total = 5 * PREFAULT_STRIDE as u32;
+        let f0 = frag(5, 0, total, 0, &[7; PREFAULT_STRIDE]);
+        let f3 = frag(
+            5,
+            3,
+            total,
+            3 * PREFAULT_STRIDE as u32,
+            &[9; PREFAULT_STRIDE],
+        );
+        let mut e = IncomingCommand::new_fragmented(
+            CommandNumber::SendFragment,
+            1,
+            0,
+            &f0,
+            PacketFlags::RELIABLE,
+        );
+        e.add_fragment(&f0);
+        e.add_fragment(&f3);
+        // Only what lies beyond the last fragment written is covered.
+        assert_eq!(e.prefault(usize::MAX), PREFAULT_STRIDE);
+        assert_eq!(e.prefault(usize::MAX), 0);
+        let IncomingData::Assembling(v) = &e.data else {
+            panic!("expected a reassembly buffer")
+        };
+        assert!(v[..PREFAULT_STRIDE].iter().all(|&b| b == 7));
+        assert!(
+            v[3 * PREFAULT_STRIDE..4 * PREFAULT_STRIDE]
+                .iter()
+                .all(|&b| b == 9)
+        );
+        assert!(v[4 * PREFAULT_STRIDE..].iter().all(|&b| b == 0));
     }
 
     #[test]
