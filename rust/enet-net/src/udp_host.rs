@@ -5,6 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV
 use std::time::{Duration, Instant};
 
 use rust_enet_proto::host::MINIMUM_TRANSMIT_BUFFER;
+use rust_enet_proto::wire::PROTOCOL_MAXIMUM_PEER_ID;
 use rust_enet_proto::{EnetTime, Event, Host, HostConfig, PeerId};
 
 #[cfg(target_os = "linux")]
@@ -750,6 +751,7 @@ impl UdpHost {
         // Busy many-peer host: let the datagrams of a short interval queue up first, so the
         // read below takes them all at once.
         let delay = self.moderation.delay(start).min(wait);
+        let mut wait = wait;
         if !delay.is_zero() {
             std::thread::sleep(delay);
             let now = Instant::now();
@@ -757,8 +759,8 @@ impl UdpHost {
                 self.receive_available()?;
                 return Ok(false);
             }
+            wait = deadline - now;
         }
-        let wait = deadline.saturating_duration_since(Instant::now());
         let wait = Duration::from_millis(wait.as_micros().div_ceil(1000).max(1) as u64);
         let armed = self.wait_needs_waker();
         if armed && !self.waker_tried {
@@ -859,7 +861,7 @@ impl UdpHost {
         // The header's peer id (ENET_PROTOCOL_HEADER_PEER_ID_MASK) tells apart the peers of one
         // client socket; under DTLS only the address is readable.
         let peer_bits = match (&self.dtls, data) {
-            (None, [high, low, ..]) => u16::from_be_bytes([*high, *low]) & 0x0FFF,
+            (None, [high, low, ..]) => u16::from_be_bytes([*high, *low]) & PROTOCOL_MAXIMUM_PEER_ID,
             _ => 0,
         };
         self.moderation.record(from, peer_bits);
