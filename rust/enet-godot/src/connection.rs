@@ -16,18 +16,17 @@ use rust_enet_net::{
     LinkDirection, UdpHost,
 };
 use rust_enet_proto::compress::CompressionMode;
+use rust_enet_proto::wire::{PROTOCOL_MAXIMUM_CHANNEL_COUNT, PROTOCOL_MAXIMUM_PEER_ID};
 use rust_enet_proto::{Event, HostConfig, Packet, PacketFlags, PeerId};
 
 use crate::packet_peer::RustENetPacketPeer;
 
-#[path = "id_map.rs"]
-pub(crate) mod id_map;
-use id_map::IdMap;
+use crate::id_map::IdMap;
 
 /// `ENET_PROTOCOL_MAXIMUM_PEER_ID`: the largest number of peer slots a host can have.
-pub(crate) const MAXIMUM_PEERS: i64 = 0xFFF;
+pub(crate) const MAXIMUM_PEERS: i64 = PROTOCOL_MAXIMUM_PEER_ID as i64;
 /// `ENET_PROTOCOL_MAXIMUM_CHANNEL_COUNT`.
-pub(crate) const MAXIMUM_CHANNELS: i64 = 255;
+pub(crate) const MAXIMUM_CHANNELS: i64 = PROTOCOL_MAXIMUM_CHANNEL_COUNT as i64;
 
 /// The driver shared between a connection and the packet peers it hands out. `None` once the
 /// host is destroyed, which makes every packet peer of it inactive.

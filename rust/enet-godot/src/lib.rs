@@ -14,6 +14,7 @@ use godot::prelude::*;
 
 mod connection;
 mod docs;
+mod id_map;
 mod packet_peer;
 mod peer;
 

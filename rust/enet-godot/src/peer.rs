@@ -19,10 +19,10 @@ use godot::prelude::*;
 use rust_enet_net::BindAddress;
 use rust_enet_proto::{Packet, PacketFlags, PeerId};
 
-use crate::connection::id_map::IdMap;
 use crate::connection::{
     ControlEvent, MAXIMUM_CHANNELS, RustENetConnection, SharedHost, parse_bind_address,
 };
+use crate::id_map::IdMap;
 use crate::packet_peer::{MAX_PACKET_SIZE, RustENetPacketPeer, send_on};
 
 /// ENet channel for reliable traffic on user channel 0 (`SYSCH_RELIABLE`).
