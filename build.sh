@@ -43,6 +43,50 @@ die() {
     exit 1
 }
 
+# --- System packages ---------------------------------------------------------------------------
+
+# What each command needs from the system, as Debian package names. The probe after the colon is
+# used where dpkg-query is not there (another distribution): a command that succeeds when the
+# package's part that we use is present.
+PKGS_BUILD=(gcc:'command -v cc' pkg-config:'command -v pkg-config' libssl-dev:'pkg-config --exists openssl'
+    zlib1g-dev:'pkg-config --exists zlib')
+PKGS_C_ENET=(libenet-dev:'pkg-config --exists libenet || test -f /usr/include/enet/enet.h')
+PKGS_GODOT_ROOT=(mmdebstrap:'command -v mmdebstrap')
+APT_UPDATED=""
+
+package_present() { # NAME:PROBE
+    local name=${1%%:*} probe=${1#*:}
+    if command -v dpkg-query >/dev/null 2>&1; then
+        [[ $(dpkg-query -W -f='${db:Status-Status}' "$name" 2>/dev/null) == installed ]]
+    else
+        bash -c "$probe" >/dev/null 2>&1
+    fi
+}
+
+# Installs the packages of $2... (NAME:PROBE) that are missing, with apt-get, running
+# `apt-get update` at most once per run; without apt-get or root, fails at once naming them.
+ensure_packages() { # WHAT NAME:PROBE...
+    local what=$1 entry missing=()
+    shift
+    for entry in "$@"; do
+        package_present "$entry" || missing+=("${entry%%:*}")
+    done
+    [[ ${#missing[@]} -eq 0 ]] && return 0
+    if ! command -v apt-get >/dev/null 2>&1; then
+        die "$what needs these Debian packages (or your distribution's equivalents), which are missing: ${missing[*]}"
+    fi
+    [[ $(id -u) == 0 ]] ||
+        die "$what needs these packages, which are missing: ${missing[*]}; install them (sudo apt-get install ${missing[*]}) or run as root"
+    if [[ -z $APT_UPDATED ]]; then
+        log "apt-get update (once for this run)"
+        DEBIAN_FRONTEND=noninteractive apt-get update >&2 || die "apt-get update failed; install ${missing[*]} by hand"
+        APT_UPDATED=1
+    fi
+    log "installing for $what: ${missing[*]} (apt-get install)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}" >&2 ||
+        die "apt-get install ${missing[*]} failed"
+}
+
 # --- Rust toolchain ----------------------------------------------------------------------------
 
 ensure_rust() {
@@ -127,7 +171,6 @@ sync_project_addon() {
 
 GODOT_CMD=()         # command that runs Godot
 GODOT_PROJECT=""     # the test project's path as that Godot sees it
-GODOT_MOUNT=""       # bind mount of the repository inside the Godot root, if any
 DOCS_SUMMARY=""      # what check_class_docs found
 GODOT_VERSION=""     # what `godot --version` printed, e.g. 4.6.3.stable.debian...
 
@@ -170,13 +213,7 @@ provision_godot_root() {
     fi
     [[ $(id -u) == 0 ]] ||
         die "provisioning Godot needs root (mmdebstrap and chroot); run as root, put Godot 4 on PATH, or set GODOT=/path/to/godot4"
-    if ! command -v mmdebstrap >/dev/null 2>&1; then
-        command -v apt-get >/dev/null 2>&1 ||
-            die "mmdebstrap is missing and apt-get is not available; install Godot 4 and set GODOT"
-        log "installing mmdebstrap with apt-get"
-        { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y mmdebstrap; } >&2 ||
-            die "could not install mmdebstrap; install Godot 4 and set GODOT instead"
-    fi
+    ensure_packages "provisioning Godot (or set GODOT=/path/to/godot4)" "${PKGS_GODOT_ROOT[@]}"
     mkdir -p "$RUST_ENET_CACHE"
     local tmp
     tmp=$(mktemp -d "$RUST_ENET_CACHE/godot-root.tmp.XXXXXX")
@@ -206,40 +243,20 @@ remove_tree_safely() { # never follow a mount out of the tree being deleted
     rm -rf --one-file-system "$dir"
 }
 
-# Mount /proc in the root (once, shared by all runs) and bind-mount the repository at
-# /mnt/rust_enet-<pid>, a path private to this run so concurrent runs cannot unmount each other's
-# project; the EXIT trap unmounts it. Mounts left by killed runs are removed here.
+# Godot runs chrooted in the root, inside a private mount namespace of its own (unshare): /proc
+# and the repository (at /mnt/rust_enet) are mounted there only, so they vanish with the process
+# however it ends, nothing is ever left mounted inside $GODOT_ROOT, and concurrent runs cannot
+# see each other's mounts.
 enter_godot_root() {
     [[ $(id -u) == 0 ]] || die "running Godot in $GODOT_ROOT needs root (chroot); set GODOT=/path/to/godot4 instead"
-    if ! mountpoint -q "$GODOT_ROOT/proc"; then
-        mount -t proc proc "$GODOT_ROOT/proc" || die "could not mount proc in $GODOT_ROOT"
-    fi
-    mkdir -p "$GODOT_ROOT/mnt"
-    local stale pid
-    for stale in "$GODOT_ROOT"/mnt/rust_enet-*; do
-        [[ -d $stale ]] || continue
-        pid=${stale##*-}
-        if [[ $pid =~ ^[0-9]+$ ]] && ! kill -0 "$pid" 2>/dev/null; then
-            log "removing the stale project mount $stale"
-            while mountpoint -q "$stale"; do umount "$stale" || break; done
-            mountpoint -q "$stale" || rmdir "$stale" || true
-        fi
-    done
-    GODOT_MOUNT=/mnt/rust_enet-$$
-    mkdir -p "$GODOT_ROOT$GODOT_MOUNT"
-    if ! mountpoint -q "$GODOT_ROOT$GODOT_MOUNT"; then
-        mount --bind "$REPO" "$GODOT_ROOT$GODOT_MOUNT" || die "could not bind-mount $REPO into $GODOT_ROOT"
-    fi
-    trap leave_godot_root EXIT
-    GODOT_CMD=(chroot "$GODOT_ROOT" env -i HOME=/root PATH=/usr/bin:/bin LANG=C.UTF-8 godot)
-    GODOT_PROJECT=$GODOT_MOUNT/godot-project
-}
-
-leave_godot_root() {
-    if [[ -n $GODOT_MOUNT ]] && mountpoint -q "$GODOT_ROOT$GODOT_MOUNT"; then
-        umount "$GODOT_ROOT$GODOT_MOUNT" || umount -l "$GODOT_ROOT$GODOT_MOUNT" || true
-    fi
-    [[ -n $GODOT_MOUNT ]] && rmdir "$GODOT_ROOT$GODOT_MOUNT" 2>/dev/null || true
+    command -v unshare >/dev/null 2>&1 || die "unshare (util-linux) is needed to run Godot in $GODOT_ROOT"
+    mkdir -p "$GODOT_ROOT/mnt/rust_enet"
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    GODOT_CMD=(unshare --mount --propagation private -- sh -c \
+        'mount -t proc proc "$0/proc" && mount --bind "$1" "$0/mnt/rust_enet" && shift 2 &&
+         exec chroot "$0" env -i HOME=/root PATH=/usr/bin:/bin LANG=C.UTF-8 godot "$@"' \
+        "$GODOT_ROOT" "$REPO" --)
+    GODOT_PROJECT=/mnt/rust_enet/godot-project
 }
 
 # Lines in Godot's output that fail a run even when the runner itself passed.
@@ -341,6 +358,7 @@ Regenerate the skeleton with ./build.sh godot --headless --doctool DIR --gdexten
 # --- Subcommands ------------------------------------------------------------------------------
 
 cmd_build() {
+    ensure_packages "building the addon" "${PKGS_BUILD[@]}"
     ensure_rust
     build_addon
     log "done: addons/rust_enet is ready to copy into a Godot project"
@@ -348,6 +366,7 @@ cmd_build() {
 
 cmd_test() {
     local t0=$SECONDS cargo_log
+    ensure_packages "the tests (C ENet is the interop tests' reference)" "${PKGS_BUILD[@]}" "${PKGS_C_ENET[@]}"
     ensure_rust
     ensure_rust_component rustfmt
     ensure_rust_component clippy
@@ -384,12 +403,14 @@ cmd_test() {
 }
 
 cmd_suites() {
+    ensure_packages "building the addon" "${PKGS_BUILD[@]}"
     ensure_rust
     build_addon
     run_godot_suites "$@"
 }
 
 cmd_docs() {
+    ensure_packages "building the addon" "${PKGS_BUILD[@]}"
     ensure_rust
     build_addon
     check_class_docs
@@ -408,6 +429,7 @@ cmd_demo() {
         --builtin) peer=builtin ;;
         *) die "usage: ./build.sh demo [--builtin]  (--builtin runs the demo with Godot's ENetMultiplayerPeer)" ;;
     esac
+    ensure_packages "building the addon" "${PKGS_BUILD[@]}"
     ensure_rust
     build_addon
     find_godot
@@ -429,6 +451,7 @@ cmd_bench() {
             --rounds) rounds=${args[i + 1]:-$rounds} ;;
         esac
     done
+    ensure_packages "the benchmarks (C ENet is their reference)" "${PKGS_BUILD[@]}" "${PKGS_C_ENET[@]}"
     ensure_rust
     build_addon
     find_godot

@@ -4,7 +4,8 @@
 include!("../../tests/c-peer/build_c_program.rs");
 
 const INSTALL_HINT: &str = "the benchmarks need the C ENet library as their reference: \
-                            apt-get install libenet-dev pkg-config (and a C compiler: gcc)";
+                            ./build.sh bench installs it (Debian: apt-get install libenet-dev \
+                            pkg-config gcc); plain `cargo build` leaves this crate out";
 
 fn main() {
     let manifest =

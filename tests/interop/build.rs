@@ -3,8 +3,9 @@
 
 include!("../c-peer/build_c_program.rs");
 
-const INSTALL_HINT: &str = "the C ENet library is required for the interop tests: \
-                            apt-get install libenet-dev (and a C compiler: apt-get install gcc)";
+const INSTALL_HINT: &str = "the interop tests need the C ENet library as their reference: \
+                            ./build.sh test installs it (Debian: apt-get install libenet-dev \
+                            pkg-config gcc); plain `cargo test` leaves this crate out";
 
 fn main() {
     let manifest =
