@@ -251,11 +251,19 @@ enter_godot_root() {
     [[ $(id -u) == 0 ]] || die "running Godot in $GODOT_ROOT needs root (chroot); set GODOT=/path/to/godot4 instead"
     command -v unshare >/dev/null 2>&1 || die "unshare (util-linux) is needed to run Godot in $GODOT_ROOT"
     mkdir -p "$GODOT_ROOT/mnt/rust_enet"
+    # mmdebstrap writes no hosts file; give the root Debian's default one, where `localhost` is
+    # both ::1 and 127.0.0.1 (so it resolves to ::1 first), as on most Linux machines:
+    # godot-project/tests/test_host_names.gd connects through it.
+    if ! grep -qs '^::1[[:space:]].*localhost' "$GODOT_ROOT/etc/hosts"; then
+        printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\nff02::1\t\tip6-allnodes\nff02::2\t\tip6-allrouters\n' \
+            >"$GODOT_ROOT/etc/hosts"
+    fi
     # shellcheck disable=SC2016 # expanded by the inner shell
-    GODOT_CMD=(unshare --mount --propagation private -- sh -c \
-        'mount -t proc proc "$0/proc" && mount --bind "$1" "$0/mnt/rust_enet" && shift 2 &&
+    # No `--` in the command: scripts that get it as words (bench/run_bench.sh) split at `--`.
+    GODOT_CMD=(unshare --mount --propagation private sh -c \
+        'mount -t proc proc "$0/proc" && mount --bind "$1" "$0/mnt/rust_enet" && shift &&
          exec chroot "$0" env -i HOME=/root PATH=/usr/bin:/bin LANG=C.UTF-8 godot "$@"' \
-        "$GODOT_ROOT" "$REPO" --)
+        "$GODOT_ROOT" "$REPO")
     GODOT_PROJECT=/mnt/rust_enet/godot-project
 }
 

@@ -3,7 +3,7 @@ extends "res://tests/lib/suite.gd"
 ## same calls on both and compares the results (and, for the built-in peer, the expectations).
 ## Calls that fail on purpose print Godot errors; that is expected.
 
-const Differential := preload("res://tests/test_differential.gd")
+const Differential := preload("res://tests/lib/differential.gd")
 
 
 ## Runs `steps` (a Callable taking a fresh peer and returning a result list) on both peers.

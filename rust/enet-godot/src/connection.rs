@@ -4,6 +4,7 @@
 #![allow(missing_debug_implementations)]
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
 use std::time::Duration;
@@ -68,10 +69,45 @@ fn random_seed() -> u64 {
 
 /// Resolves `address:port` like Godot's `IP::resolve_hostname` (blocking, first result).
 pub(crate) fn resolve(address: &str, port: u16) -> Option<SocketAddr> {
+    resolve_all(address, port).into_iter().next()
+}
+
+/// Every address `address:port` resolves to (blocking), in the order to try them: the
+/// resolver's order (RFC 6724, e.g. `::1` before `127.0.0.1` for `localhost`) with the two
+/// families interleaved from the first one on, as RFC 8305 section 4 asks. An IP literal is
+/// itself.
+pub(crate) fn resolve_all(address: &str, port: u16) -> Vec<SocketAddr> {
     if let Ok(ip) = address.parse::<IpAddr>() {
-        return Some(SocketAddr::new(ip, port));
+        return vec![SocketAddr::new(ip, port)];
     }
-    (address, port).to_socket_addrs().ok()?.next()
+    let Ok(found) = (address, port).to_socket_addrs() else {
+        return Vec::new();
+    };
+    let mut unique: Vec<SocketAddr> = Vec::new();
+    for addr in found {
+        if !unique.contains(&addr) {
+            unique.push(addr);
+        }
+    }
+    interleave_families(unique)
+}
+
+/// Reorders `addresses` so the families alternate, starting with the first one's, keeping each
+/// family's own order.
+fn interleave_families(addresses: Vec<SocketAddr>) -> Vec<SocketAddr> {
+    let Some(first) = addresses.first() else {
+        return addresses;
+    };
+    let first_is_v6 = first.is_ipv6();
+    let (mut preferred, mut other): (VecDeque<SocketAddr>, VecDeque<SocketAddr>) =
+        addresses.iter().partition(|a| a.is_ipv6() == first_is_v6);
+    let mut out = Vec::with_capacity(addresses.len());
+    loop {
+        match (preferred.pop_front(), other.pop_front()) {
+            (None, None) => return out,
+            (a, b) => out.extend(a.into_iter().chain(b)),
+        }
+    }
 }
 
 /// An ENet host: a UDP socket with up to 4095 peer slots. Mirrors Godot's `ENetConnection`.
@@ -245,23 +281,32 @@ impl RustENetConnection {
             return None;
         };
         let address = address.to_string();
-        let Some(remote) = resolve(&address, port) else {
+        // Every address of a host name is tried (see `UdpHost::connect_any`), so `localhost`
+        // reaches an IPv4-only server even where it resolves to `::1` first.
+        let remotes = resolve_all(&address, port);
+        if remotes.is_empty() {
             godot_error!(
                 "RustENetConnection.connect_to_host: couldn't resolve the server IP address or domain name {address:?}"
             );
             return None;
-        };
+        }
         let channels = if channels <= 0 || channels > MAXIMUM_CHANNELS {
             MAXIMUM_CHANNELS as usize
         } else {
             channels as usize
         };
         let result = match shared.borrow_mut().as_mut() {
-            Some(udp) => udp.connect(remote, channels, data as u32),
+            Some(udp) => udp.connect_any(&remotes, channels, data as u32),
             None => return None,
         };
         match result {
             Ok(id) => Some(self.wrapper(id)),
+            Err(rust_enet_proto::ConnectError::NoAddress) => {
+                godot_error!(
+                    "RustENetConnection.connect_to_host: {address:?} resolves to no address this host's socket can reach ({remotes:?})"
+                );
+                None
+            }
             Err(e) => {
                 godot_error!("RustENetConnection.connect_to_host: {e}");
                 None
@@ -876,5 +921,32 @@ impl RustENetConnection {
     /// Sends `packet` to every CONNECTED peer of the host (`enet_host_broadcast`).
     pub(crate) fn broadcast_packet(&mut self, channel: u8, packet: Packet) {
         self.with_host(|udp| udp.host_mut().broadcast(channel, packet));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addrs(list: &[&str]) -> Vec<SocketAddr> {
+        list.iter().map(|a| a.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn families_alternate_from_the_resolvers_first_choice() {
+        let resolved = addrs(&["[::1]:7", "[::2]:7", "[::3]:7", "127.0.0.1:7", "10.0.0.1:7"]);
+        assert_eq!(
+            interleave_families(resolved),
+            addrs(&["[::1]:7", "127.0.0.1:7", "[::2]:7", "10.0.0.1:7", "[::3]:7"])
+        );
+        let resolved = addrs(&["127.0.0.1:7", "[::1]:7"]);
+        assert_eq!(interleave_families(resolved.clone()), resolved);
+        assert!(interleave_families(Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn ip_literals_resolve_to_themselves() {
+        assert_eq!(resolve_all("::1", 9), addrs(&["[::1]:9"]));
+        assert_eq!(resolve_all("127.0.0.1", 9), addrs(&["127.0.0.1:9"]));
     }
 }

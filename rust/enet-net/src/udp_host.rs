@@ -273,6 +273,30 @@ impl UdpHost {
             .connect(now, canonical_addr(address), channel_count, data)
     }
 
+    /// Start connecting to a remote host known by several addresses (what a host name resolved
+    /// to), trying them in order as [`Host::connect_any`] does; addresses this socket cannot
+    /// reach (IPv6 on an IPv4 socket, IPv4 on an IPv6-only one) are left out. A DTLS client
+    /// holds one session, to the first address it sends to, so with DTLS only the first
+    /// reachable address is tried. Fails with
+    /// [`ConnectError::NoAddress`](rust_enet_proto::ConnectError::NoAddress) if none is left.
+    pub fn connect_any(
+        &mut self,
+        addresses: &[SocketAddr],
+        channel_count: usize,
+        data: u32,
+    ) -> Result<PeerId, rust_enet_proto::ConnectError> {
+        let local = self.local_addr;
+        let tries = if self.dtls.is_some() { 1 } else { usize::MAX };
+        let reachable: Vec<SocketAddr> = addresses
+            .iter()
+            .map(|&a| canonical_addr(a))
+            .filter(|&a| socket_reaches(local, a))
+            .take(tries)
+            .collect();
+        let now = self.clock.now();
+        self.host.connect_any(now, &reachable, channel_count, data)
+    }
+
     /// `enet_host_service`: return a queued event if there is one; otherwise send, receive, run
     /// timers and send again, returning the first event; if none, wait on the socket (up to
     /// `timeout`, waking for the core's timers) and repeat. `Duration::ZERO` is one non-blocking
@@ -1006,6 +1030,16 @@ fn socket_family_addr(local: SocketAddr, addr: SocketAddr) -> Option<SocketAddr>
         ))),
         (SocketAddr::V4(_), SocketAddr::V6(_)) => None,
         (_, addr) => Some(addr),
+    }
+}
+
+/// Whether a socket bound to `local` can send to `addr` (canonical): IPv4 sockets reach IPv4,
+/// the dual-stack `[::]` reaches both, a socket on one IPv6 address reaches IPv6 only.
+fn socket_reaches(local: SocketAddr, addr: SocketAddr) -> bool {
+    match (local.ip(), addr) {
+        (IpAddr::V4(_), SocketAddr::V4(_)) | (IpAddr::V6(_), SocketAddr::V6(_)) => true,
+        (IpAddr::V4(_), SocketAddr::V6(_)) => false,
+        (IpAddr::V6(ip), SocketAddr::V4(_)) => ip.is_unspecified() || ip.to_ipv4_mapped().is_some(),
     }
 }
 

@@ -411,3 +411,35 @@ fn large_packet_reassembly_is_prefaulted_while_waiting_and_arrives_intact() {
     assert_eq!(client.driver_statistics().reassembly_prefaulted, 0);
     assert_eq!(server.host_mut().prefault_reassembly(1 << 20), 0);
 }
+
+#[test]
+fn connect_any_reaches_an_ipv4_only_server_past_an_unanswered_ipv6_address() {
+    // What `localhost` resolves to on many machines (::1 first), against a server on 127.0.0.1.
+    let mut server = host(2);
+    let port = server.local_addr().port();
+    let mut client = UdpHost::bind(BindAddress::Wildcard, 0, HostConfig::default()).unwrap();
+    let ipv6: SocketAddr = SocketAddr::new("::1".parse().unwrap(), port);
+    let ipv4 = SocketAddr::new(LOOPBACK, port);
+    let started = Instant::now();
+    let peer = client.connect_any(&[ipv6, ipv4], 2, 9).unwrap();
+    let (_, es) = drive(&mut client, &mut server, Duration::from_secs(5), |c, s| {
+        c.contains(&Event::Connect { peer, data: 0 }) && !s.is_empty()
+    });
+    // Well before ENet's first CONNECT resend (500 ms) would have gone anywhere.
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(490),
+        "connected after {took:?}"
+    );
+    assert!(matches!(es[0], Event::Connect { data: 9, .. }), "{es:?}");
+    assert_eq!(client.host().peer(peer).unwrap().address(), ipv4);
+
+    // An IPv4 socket cannot reach IPv6 addresses: they are left out, and with none left the
+    // connect fails at once.
+    let mut v4_client = host(1);
+    assert_eq!(
+        v4_client.connect_any(&[ipv6], 1, 0),
+        Err(rust_enet_proto::ConnectError::NoAddress)
+    );
+    assert!(v4_client.connect_any(&[ipv6, ipv4], 1, 0).is_ok());
+}

@@ -20,7 +20,10 @@ pub mod time;
 pub mod wire;
 
 pub use event::{DisconnectReason, Event, ProtocolViolation};
-pub use host::{ConnectError, Host, HostConfig, HostError, HostStatistics, SendError, Transmit};
+pub use host::{
+    CONNECT_ATTEMPT_DELAY, ConnectError, Host, HostConfig, HostError, HostStatistics, SendError,
+    Transmit,
+};
 pub use packet::{Packet, PacketFlags};
 pub use peer::{Peer, PeerId, PeerState};
 pub use time::EnetTime;

@@ -1044,3 +1044,134 @@ fn disconnect_during_the_handshake_is_silent_on_both_sides() {
     assert!(sim.events(server).is_empty());
     assert!(sim.events(client).is_empty());
 }
+
+/// A host name that resolves to an address nobody answers on (an IPv6 address of a server that
+/// listens on IPv4 only) before the server's real one.
+fn unanswered_address() -> std::net::SocketAddr {
+    "[::1]:7000".parse().unwrap()
+}
+
+#[test]
+fn connect_any_moves_on_to_the_next_address_after_the_attempt_delay() {
+    let mut sim = Sim::new(31);
+    let client = sim.add_host(client_config(311));
+    let server = sim.add_host(server_config(2, 312));
+    sim.record = true;
+    let start = sim.now;
+    let to = [unanswered_address(), sim.nodes[server].addr];
+    let now = sim.time();
+    let peer = sim.host(client).connect_any(now, &to, 2, 77).unwrap();
+    sim.flush();
+    assert!(sim.run_until(5_000, |s| s.has_connect(client) && s.has_connect(server)));
+    let (connected_at, _) = sim.events(client)[0];
+    // The second address gets the CONNECT at the attempt delay, not at ENet's first resend
+    // (500 ms): connected one round trip (2 x 10 ms) later.
+    assert_eq!(
+        connected_at.wrapping_sub(start),
+        rust_enet_proto::CONNECT_ATTEMPT_DELAY + 20
+    );
+    let connects: Vec<(u32, std::net::SocketAddr)> = sim
+        .wire
+        .iter()
+        .filter(|s| s.from == sim.nodes[client].addr)
+        .take(2)
+        .map(|s| (s.time.wrapping_sub(start), s.to))
+        .collect();
+    assert_eq!(
+        connects,
+        vec![(0, to[0]), (rust_enet_proto::CONNECT_ATTEMPT_DELAY, to[1])]
+    );
+    let c = sim.nodes[client].host.peer(peer).unwrap();
+    assert_eq!(c.state(), PeerState::Connected);
+    assert_eq!(c.address(), to[1]);
+    let Event::Connect { data, .. } = sim.events(server)[0].1 else {
+        panic!("expected the server's connect event");
+    };
+    assert_eq!(data, 77);
+    // The connection works, and nothing more goes to the unanswered address.
+    let sent_before = sim.wire.iter().filter(|s| s.to == to[0]).count();
+    sim.host(client)
+        .send(peer, 1, Packet::reliable(&b"hi"[..]))
+        .unwrap();
+    sim.flush();
+    assert!(sim.run_until(2_000, |s| !s.take_received(server).is_empty()));
+    sim.run_for(3_000);
+    assert_eq!(
+        sim.wire.iter().filter(|s| s.to == to[0]).count(),
+        sent_before
+    );
+}
+
+#[test]
+fn connect_any_keeps_the_first_address_that_answers() {
+    let mut sim = Sim::new(32);
+    let client = sim.add_host(client_config(321));
+    let server = sim.add_host(server_config(2, 322));
+    sim.record = true;
+    let to = [sim.nodes[server].addr, unanswered_address()];
+    let now = sim.time();
+    let peer = sim.host(client).connect_any(now, &to, 2, 0).unwrap();
+    sim.flush();
+    assert!(sim.run_until(5_000, |s| s.has_connect(client) && s.has_connect(server)));
+    sim.run_for(2_000);
+    // An answer within the delay: the other address never sees a datagram.
+    assert!(sim.wire.iter().all(|s| s.to != to[1]));
+    assert_eq!(sim.nodes[client].host.peer(peer).unwrap().address(), to[0]);
+}
+
+#[test]
+fn connect_any_takes_a_late_answer_from_an_earlier_address() {
+    let mut sim = Sim::new(33);
+    let client = sim.add_host(client_config(331));
+    let slow = sim.add_host(server_config(2, 332));
+    let other = sim.add_host(server_config(2, 333));
+    // The first server answers after 400 ms; the second never does.
+    sim.link(client, slow).latency = 200;
+    sim.link(slow, client).latency = 200;
+    sim.link(client, other).down = true;
+    let to = [sim.nodes[slow].addr, sim.nodes[other].addr];
+    let now = sim.time();
+    let peer = sim.host(client).connect_any(now, &to, 2, 0).unwrap();
+    sim.flush();
+    assert!(sim.run_until(5_000, |s| s.has_connect(client) && s.has_connect(slow)));
+    let c = sim.nodes[client].host.peer(peer).unwrap();
+    assert_eq!(c.state(), PeerState::Connected);
+    assert_eq!(c.address(), to[0]);
+    assert!(!sim.has_connect(other));
+}
+
+#[test]
+fn connect_any_fails_on_enets_schedule_when_no_address_answers() {
+    let mut sim = Sim::new(34);
+    let client = sim.add_host(client_config(341));
+    sim.record = true;
+    let start = sim.now;
+    let to = [unanswered_address(), "127.0.0.9:7000".parse().unwrap()];
+    let now = sim.time();
+    let peer = sim.host(client).connect_any(now, &to, 1, 0).unwrap();
+    sim.flush();
+    assert!(sim.run_until(40_000, |s| s.has_disconnect(client)));
+    let (t, e) = &sim.events(client)[0];
+    assert_eq!(
+        *e,
+        Event::Disconnect {
+            peer,
+            data: 0,
+            reason: DisconnectReason::Timeout
+        }
+    );
+    // Moving on to the second address is no loss: the timeout is ENet's, give or take the
+    // attempt delay.
+    let elapsed = t.wrapping_sub(start);
+    assert!(
+        (31_500..=31_500 + rust_enet_proto::CONNECT_ATTEMPT_DELAY).contains(&elapsed),
+        "timed out after {elapsed} ms"
+    );
+    assert!(sim.wire.iter().any(|s| s.to == to[0]));
+    assert!(sim.wire.iter().any(|s| s.to == to[1]));
+    let now = sim.time();
+    assert_eq!(
+        sim.host(client).connect_any(now, &[], 1, 0),
+        Err(rust_enet_proto::ConnectError::NoAddress)
+    );
+}

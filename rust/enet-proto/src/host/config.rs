@@ -92,6 +92,9 @@ pub enum ConnectError {
     /// Every slot is in use.
     #[error("no free peer slot")]
     NoFreeSlot,
+    /// [`Host::connect_any`](super::Host::connect_any) was given no address.
+    #[error("no address to connect to")]
+    NoAddress,
 }
 
 /// Why `send` failed.

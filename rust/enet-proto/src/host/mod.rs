@@ -39,6 +39,9 @@ pub const HOST_DEFAULT_MAXIMUM_WAITING_DATA: usize = 32 * 1024 * 1024;
 pub const HOST_BANDWIDTH_THROTTLE_INTERVAL: u32 = 1000;
 /// Default `duplicatePeers`: peers allowed from one IP address.
 pub const HOST_DEFAULT_DUPLICATE_PEERS: usize = PROTOCOL_MAXIMUM_PEER_ID as usize;
+/// Milliseconds [`Host::connect_any`] waits for an answer before it sends the CONNECT on to the
+/// next address: RFC 8305's recommended Connection Attempt Delay.
+pub const CONNECT_ATTEMPT_DELAY: u32 = 250;
 /// Smallest buffer [`Host::poll_transmit`] needs: the largest MTU plus a checksum.
 pub const MINIMUM_TRANSMIT_BUFFER: usize = PROTOCOL_MAXIMUM_MTU as usize + 4;
 
@@ -244,6 +247,51 @@ impl Host {
             ),
         );
         Ok(PeerId(slot))
+    }
+
+    /// [`connect`](Self::connect) to a remote host known by several addresses (a host name that
+    /// resolved to IPv6 and IPv4 addresses), trying them in order in the spirit of RFC 8305: the
+    /// CONNECT goes to `addresses[0]`, and every [`CONNECT_ATTEMPT_DELAY`] ms without an answer
+    /// it is sent on to the next address (at once, outside ENet's resend schedule). The first
+    /// address whose VERIFY_CONNECT arrives becomes the peer's address; answers from the others
+    /// are dropped from then on. The attempt fails only when ENet's connect timeout runs out,
+    /// counted from the first CONNECT. Repeated addresses are tried once. Returns
+    /// [`ConnectError::NoAddress`] for an empty list.
+    pub fn connect_any(
+        &mut self,
+        now: EnetTime,
+        addresses: &[SocketAddr],
+        channel_count: usize,
+        data: u32,
+    ) -> Result<PeerId, ConnectError> {
+        let (&first, rest) = addresses.split_first().ok_or(ConnectError::NoAddress)?;
+        let peer = self.connect(now, first, channel_count, data)?;
+        let idx = peer.index();
+        let p = &mut self.peers[idx];
+        p.connect_tried.push(first);
+        for &address in rest {
+            if address != first && !p.connect_candidates.contains(&address) {
+                p.connect_candidates.push_back(address);
+            }
+        }
+        p.next_candidate_time = now.add_millis(CONNECT_ATTEMPT_DELAY);
+        self.schedule(idx);
+        Ok(peer)
+    }
+
+    /// Sends the CONNECT of a CONNECTING peer on to its next candidate address now.
+    pub(crate) fn try_next_connect_candidate(&mut self, idx: usize, now: EnetTime) {
+        let peer = &mut self.peers[idx];
+        let Some(address) = peer.connect_candidates.pop_front() else {
+            return;
+        };
+        peer.connect_tried.push(address);
+        peer.next_candidate_time = now.add_millis(CONNECT_ATTEMPT_DELAY);
+        let resend = peer.resend_in_flight_now();
+        self.readdress(idx, address);
+        if resend {
+            self.mark_send(idx);
+        }
     }
 
     /// Queues `packet` to `peer` on `channel` (protocol description 6.2, 6.3): fragmented above

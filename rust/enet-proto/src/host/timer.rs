@@ -46,6 +46,14 @@ impl Host {
         if matches!(p.state, PeerState::Disconnected | PeerState::Zombie) {
             return None;
         }
+        if p.state == PeerState::Connecting && !p.connect_candidates.is_empty() {
+            let candidate = p.next_candidate_time;
+            let resend = (!p.sent_reliable_commands.is_empty()).then_some(p.next_timeout);
+            return Some(match resend {
+                Some(resend) if resend.is_before(candidate) => resend,
+                _ => candidate,
+            });
+        }
         if !p.sent_reliable_commands.is_empty() {
             return Some(p.next_timeout);
         }
@@ -118,6 +126,13 @@ impl Host {
         if matches!(peer.state, PeerState::Disconnected | PeerState::Zombie) {
             return;
         }
+        if peer.state == PeerState::Connecting
+            && !peer.connect_candidates.is_empty()
+            && !now.is_before(peer.next_candidate_time)
+        {
+            self.try_next_connect_candidate(idx, now);
+        }
+        let peer = &mut self.peers[idx];
         if !peer.sent_reliable_commands.is_empty() && !now.is_before(peer.next_timeout) {
             match peer.check_timeouts(now) {
                 TimeoutCheck::TimedOut => {

@@ -203,6 +203,14 @@ pub struct Peer {
     pub(crate) continue_sending: bool,
     /// A CONNECT event (with its data) is owed to the application.
     pub(crate) connect_event_pending: Option<u32>,
+    /// Further addresses of the remote host to send the CONNECT to while CONNECTING, in order
+    /// ([`Host::connect_any`](crate::Host::connect_any)).
+    pub(crate) connect_candidates: VecDeque<SocketAddr>,
+    /// Every address the CONNECT went to; while CONNECTING an answer from any of them is taken,
+    /// and the peer keeps the address that answered.
+    pub(crate) connect_tried: Vec<SocketAddr>,
+    /// When the CONNECT moves on to the next candidate.
+    pub(crate) next_candidate_time: EnetTime,
     /// Why the peer became a zombie (reported with its DISCONNECT event).
     pub(crate) disconnect_reason: DisconnectReason,
     /// Earliest deadline registered in the host's timer heap (unwrapped host clock).
@@ -273,6 +281,9 @@ impl Peer {
             needs_dispatch: false,
             continue_sending: false,
             connect_event_pending: None,
+            connect_candidates: VecDeque::new(),
+            connect_tried: Vec::new(),
+            next_candidate_time: EnetTime(0),
             disconnect_reason: DisconnectReason::Remote,
             timer_registered: None,
             in_send_queue: false,
@@ -333,6 +344,9 @@ impl Peer {
         self.needs_dispatch = false;
         self.continue_sending = false;
         self.connect_event_pending = None;
+        self.connect_candidates.clear();
+        self.connect_tried.clear();
+        self.next_candidate_time = EnetTime(0);
         self.disconnect_reason = DisconnectReason::Remote;
         self.reset_queues();
         self.channels.clear();
@@ -515,7 +529,10 @@ impl Peer {
     pub(crate) fn accepts_address(&self, from: SocketAddr) -> bool {
         match self.address.ip() {
             IpAddr::V4(ip) if ip == Ipv4Addr::BROADCAST => true,
-            _ => self.address == from,
+            _ => {
+                self.address == from
+                    || (self.state == PeerState::Connecting && self.connect_tried.contains(&from))
+            }
         }
     }
 

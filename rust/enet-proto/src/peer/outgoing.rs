@@ -354,6 +354,30 @@ impl Peer {
         TimeoutCheck::Alive { requeued }
     }
 
+    /// Puts every command in flight back in front of the outgoing queues, in order, to be sent
+    /// again with the next datagram: not a loss, so neither the timeout, the loss count nor the
+    /// attempt count (which decides when ENet gives up) changes: the CONNECT moving on to
+    /// another address of the remote host.
+    pub(crate) fn resend_in_flight_now(&mut self) -> bool {
+        let mut plain = 0usize;
+        let mut reliable = 0usize;
+        while let Some(mut cmd) = self.sent_reliable_commands.pop_front() {
+            cmd.send_attempts = cmd.send_attempts.saturating_sub(1);
+            if cmd.payload.is_some() {
+                self.reliable_data_in_transit = self
+                    .reliable_data_in_transit
+                    .wrapping_sub(cmd.fragment_length());
+                self.outgoing_send_reliable_commands.push_back(cmd);
+                reliable += 1;
+            } else {
+                self.outgoing_commands.push_back(cmd);
+                plain += 1;
+            }
+        }
+        self.rotate_requeued(plain, reliable);
+        plain + reliable > 0
+    }
+
     /// Moves the last `plain`/`reliable` entries of the two outgoing queues to their fronts.
     fn rotate_requeued(&mut self, plain: usize, reliable: usize) {
         if plain > 0 {

@@ -1,0 +1,173 @@
+extends "res://tests/lib/suite.gd"
+## The differential harness: base of the suites whose scenarios run over loopback UDP, through
+## SceneMultiplayer RPCs (`test_differential.gd`, `test_host_names.gd`).
+##
+## Every scenario runs once per pairing of server and client implementation: Godot's built-in
+## `ENetMultiplayerPeer` ("builtin") and `RustENetPeer` ("rust"). Each side records the
+## multiplayer signals it sees (in order) and the RPCs it receives (as a sorted list, since
+## arrival order across channels and senders is timing-dependent). The first pairing run
+## (builtin/builtin, unless a scenario cannot use it) must match the scenario's expectations, and
+## every other pairing must observe exactly what the first one did. A few scenarios name their
+## pairings: the mixed swarm ("builtin/mixed", "rust/mixed"), the lossy link (the simulator is
+## ours), and DTLS and IPv6 when this Godot's own ENet lacks them (they print why).
+##
+## Restrict the pairings with a runner argument, e.g.
+## `godot --headless --path godot-project -- differential --pairings=builtin/builtin`.
+
+const RpcNode := preload("res://tests/lib/rpc_node.gd")
+const ALL_PAIRINGS: Array[String] = ["builtin/builtin", "builtin/rust", "rust/builtin", "rust/rust"]
+const STEP_TIMEOUT_SEC := 10.0
+
+
+class Endpoint:
+	extends RefCounted
+	var name: String
+	var kind: String
+	var root: Node
+	var game: Node
+	var api: SceneMultiplayer
+	var peer: MultiplayerPeer
+	var signals: Array[String] = []
+	var names: Dictionary
+
+	# Bound methods rather than lambdas: a lambda capturing the endpoint would make a reference
+	# cycle (endpoint -> api -> connection -> lambda -> endpoint) and leak.
+	func connect_signals() -> void:
+		api.peer_connected.connect(_on_peer_connected)
+		api.peer_disconnected.connect(_on_peer_disconnected)
+		api.connected_to_server.connect(_on_connected_to_server)
+		api.connection_failed.connect(_on_connection_failed)
+		api.server_disconnected.connect(_on_server_disconnected)
+
+	func note(line: String) -> void:
+		signals.append(line)
+
+	func label(id: int) -> String:
+		return names.get(id, "id%d" % id)
+
+	func _on_peer_connected(id: int) -> void:
+		note("peer_connected(%s)" % label(id))
+
+	func _on_peer_disconnected(id: int) -> void:
+		note("peer_disconnected(%s)" % label(id))
+
+	func _on_connected_to_server() -> void:
+		note("connected_to_server")
+
+	func _on_connection_failed() -> void:
+		note("connection_failed")
+
+	func _on_server_disconnected() -> void:
+		note("server_disconnected")
+
+
+func _init() -> void:
+	case_timeout_sec = 180.0
+
+
+## The pairings chosen with --pairings=..., or an empty list for "all".
+func _pairings() -> Array[String]:
+	var chosen: Array[String] = []
+	for arg in OS.get_cmdline_user_args():
+		if arg.begins_with("--pairings="):
+			for p in arg.trim_prefix("--pairings=").split(",", false):
+				chosen.append(p)
+	return chosen
+
+
+static func make_peer(kind: String) -> MultiplayerPeer:
+	if kind == "rust":
+		return ClassDB.instantiate(&"RustENetPeer")
+	return ENetMultiplayerPeer.new()
+
+
+func _endpoint(name: String, kind: String, names: Dictionary) -> Endpoint:
+	var e := Endpoint.new()
+	e.name = name
+	e.kind = kind
+	e.root = Node.new()
+	e.root.name = name
+	add_child(e.root)
+	e.game = RpcNode.new()
+	e.game.name = "Game"
+	e.game.side = name
+	e.game.names = names
+	e.root.add_child(e.game)
+	e.api = SceneMultiplayer.new()
+	get_tree().set_multiplayer(e.api, e.root.get_path())
+	e.peer = make_peer(kind)
+	e.names = names
+	e.connect_signals()
+	return e
+
+
+func _teardown(endpoints: Array) -> void:
+	for e: Endpoint in endpoints:
+		if e.peer != null and e.peer.get_connection_status() != MultiplayerPeer.CONNECTION_DISCONNECTED:
+			e.peer.close()
+		get_tree().set_multiplayer(null, e.root.get_path())
+		e.root.queue_free()
+	await get_tree().process_frame
+
+
+## Every side's observations: "<side> signals" -> ordered list, "<side> rpcs" -> sorted list.
+func _observations(endpoints: Array) -> Dictionary:
+	var out := {}
+	for e: Endpoint in endpoints:
+		out[e.name + " signals"] = e.signals.duplicate()
+		var rpcs: Array[String] = []
+		for line in e.game.trace:
+			rpcs.append(line)
+		rpcs.sort()
+		out[e.name + " rpcs"] = rpcs
+	return out
+
+
+func _step(what: String, condition: Callable) -> bool:
+	if await wait_until(condition, STEP_TIMEOUT_SEC):
+		return true
+	fail("timed out waiting for: " + what)
+	return false
+
+
+## Runs `scenario` for every pairing in `only` (and in --pairings, if given). The first pairing
+## (builtin/builtin unless the scenario says otherwise) must meet `expected` and is the reference
+## every later pairing must match.
+func _run_differential(scenario: Callable, expected: Dictionary,
+		only: Array[String] = ALL_PAIRINGS) -> void:
+	var chosen := _pairings()
+	var reference := {}
+	var reference_name := ""
+	for pairing in only:
+		if not chosen.is_empty() and not pairing in chosen:
+			continue
+		var kinds := pairing.split("/")
+		var failures_before := _failures.size()
+		var started := Time.get_ticks_msec()
+		var observed: Dictionary = await scenario.call(kinds[0], kinds[1])
+		print("    %s: ran in %d ms%s" % [pairing, Time.get_ticks_msec() - started,
+				"" if _failures.size() == failures_before else " (failed)"])
+		for i in range(failures_before, _failures.size()):
+			_failures[i] = "[%s] %s" % [pairing, _failures[i]]
+		if reference_name.is_empty():
+			reference = observed
+			reference_name = pairing
+			for key in expected:
+				check_eq(observed.get(key), expected[key], "[%s] %s" % [pairing, key])
+		else:
+			for key in reference:
+				check_eq(observed.get(key), reference[key],
+						"[%s vs %s] %s" % [pairing, reference_name, key])
+			for key in expected:
+				if not reference.has(key):
+					check_eq(observed.get(key), expected[key], "[%s] %s" % [pairing, key])
+
+
+static func _pattern(size: int, seed: int) -> PackedByteArray:
+	var data := PackedByteArray()
+	data.resize(size)
+	for i in size:
+		data[i] = (i * 31 + seed) & 0xFF
+	return data
+
+
