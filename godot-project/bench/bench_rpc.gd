@@ -297,9 +297,22 @@ func _finish() -> void:
 		"server_datagrams_in_per_s": _stats_end.server_in / secs,
 		"clients_datagrams_out_per_s": _stats_end.clients_out / secs,
 		"acks_received": acks,
+		"server_throttle": _server_throttles(),
 	}
 	print(RESULT_PREFIX + JSON.stringify(result))
 	_shutdown(0)
+
+
+## The packet throttle (0-32, ENet's share of unreliable packets let through) of each of the
+## server's peers at the end, sorted: what decides how many `state` broadcasts leave.
+func _server_throttles() -> Array:
+	var out := []
+	for id in _server.api.get_peers():
+		var peer: Object = _server.peer.call(&"get_peer", id)
+		if peer != null:
+			out.append(int(peer.get_statistic(ENetPacketPeer.PEER_PACKET_THROTTLE)))
+	out.sort()
+	return out
 
 
 func _fail(why: String) -> void:
