@@ -27,7 +27,9 @@ const RENAMES := {
 ## dictionaries {path, line (1-based), before, after}, files in sorted order.
 static func scan(root: String, include_addons: bool = false) -> Array[Dictionary]:
 	var changes: Array[Dictionary] = []
-	for path in _scripts(root.trim_suffix("/"), root.trim_suffix("/"), include_addons):
+	if not root.ends_with("://"):
+		root = root.trim_suffix("/")
+	for path in _scripts(root, root, include_addons):
 		var text := FileAccess.get_file_as_string(path)
 		var lines := text.split("\n")
 		for i in lines.size():
