@@ -5,7 +5,7 @@ extends Node
 ##
 ##     godot --headless --path godot-project res://bench/bench_rpc.tscn -- --peer=rust|builtin
 ##         [--clients=32] [--seconds=5] [--warmup=1] [--reliable=4] [--unreliable=4]
-##         [--window=256] [--payload=32] [--timeout=120]
+##         [--window=256] [--payload=32] [--timeout=120] [--fps=0]
 ##
 ## Layout: everything runs in this one process. The server and every client have their own
 ## branch (/root/BenchRpc/Server, /root/BenchRpc/C<i>) with their own SceneMultiplayer
@@ -36,7 +36,7 @@ const RECEIVED_PACKETS := 3
 
 var _opt := {
 	"peer": "rust", "clients": "32", "seconds": "5", "warmup": "1", "reliable": "4",
-	"unreliable": "4", "window": "256", "payload": "32", "timeout": "120",
+	"unreliable": "4", "window": "256", "payload": "32", "timeout": "120", "fps": "0",
 }
 
 var _server := {}
@@ -74,7 +74,7 @@ func _ready() -> void:
 	if _opt.peer != "rust" and _opt.peer != "builtin":
 		_fail("--peer must be rust or builtin")
 		return
-	Engine.max_fps = 0
+	Engine.max_fps = int(_opt.fps)
 	OS.low_processor_usage_mode = false
 	OS.low_processor_usage_mode_sleep_usec = 0
 	get_tree().multiplayer_poll = false

@@ -81,6 +81,13 @@ static func make_peer(kind: String) -> MultiplayerPeer:
 	return ENetMultiplayerPeer.new()
 
 
+## A bare ENet host of `kind`: Godot's ENetConnection or RustENetConnection.
+static func make_connection(kind: String) -> RefCounted:
+	if kind == "rust":
+		return ClassDB.instantiate(&"RustENetConnection")
+	return ENetConnection.new()
+
+
 func _endpoint(name: String, kind: String, names: Dictionary) -> Endpoint:
 	var e := Endpoint.new()
 	e.name = name

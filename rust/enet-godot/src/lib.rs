@@ -12,6 +12,7 @@ use godot::init::InitStage;
 use godot::meta::conv::RawPtr;
 use godot::prelude::*;
 
+mod admission;
 mod connection;
 mod docs;
 mod id_map;

@@ -8,6 +8,7 @@
 #![allow(missing_debug_implementations)]
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -19,6 +20,7 @@ use godot::prelude::*;
 use rust_enet_net::BindAddress;
 use rust_enet_proto::{Packet, PacketFlags, PeerId};
 
+use crate::admission::{Admission, client_id};
 use crate::connection::{
     ControlEvent, MAXIMUM_CHANNELS, RustENetConnection, SharedHost, parse_bind_address,
 };
@@ -93,6 +95,8 @@ pub struct RustENetPeer {
     net_ids: Vec<i32>,
     /// Server and client: the driver of `hosts[0]`.
     main_host: Option<SharedHost>,
+    /// A server's admission rules, shared with the CONNECT filter on its host.
+    admission: Option<Arc<Admission>>,
     incoming: VecDeque<Incoming>,
     /// The packet last returned by `get_packet`; Godot reads it until the next `get_packet`,
     /// `poll` or `close`.
@@ -182,6 +186,14 @@ impl RustENetPeer {
         self.unique_id = 1;
         self.connection_status = ConnectionStatus::CONNECTED;
         self.main_host = host.bind().shared_host();
+        // Godot's admission rules at CONNECT time, so refused clients fail at once.
+        let admission = Admission::new();
+        if let Some(shared) = &self.main_host
+            && let Some(udp) = shared.borrow_mut().as_mut()
+        {
+            udp.host_mut().set_connect_filter(Some(admission.filter()));
+        }
+        self.admission = Some(admission);
         self.hosts.insert(0, host);
         Error::OK
     }
@@ -448,6 +460,9 @@ impl RustENetPeer {
 
     /// Adds the remote peer `id`; on a server or client also its host slot.
     fn add_peer(&mut self, id: i32, peer: Gd<RustENetPacketPeer>) {
+        if let Some(admission) = &self.admission {
+            admission.insert(id);
+        }
         if self.mode != Mode::Mesh {
             let slot = peer.bind().slot();
             self.slots.insert(id, slot);
@@ -461,6 +476,9 @@ impl RustENetPeer {
 
     /// Removes the remote peer `id` (and its host slot) and returns its packet peer.
     fn remove_peer(&mut self, id: i32) -> Option<Gd<RustENetPacketPeer>> {
+        if let Some(admission) = &self.admission {
+            admission.remove(id);
+        }
         if let Some(slot) = self.slots.remove(&id)
             && let Some(net_id) = self.net_ids.get_mut(slot.index())
             && *net_id == id
@@ -602,9 +620,10 @@ impl RustENetPeer {
             };
             match event {
                 ControlEvent::Connect { mut peer, data } => {
-                    // Godot resets refused and invalid connections silently (no signal, nothing
-                    // sent); ids above 2^31-1 would turn negative and are refused too.
-                    let id = i32::try_from(data).unwrap_or(0);
+                    // Refused CONNECTs were answered by the host's filter (`Admission`) and never
+                    // get here, except a second CONNECT with an id that was still connecting
+                    // when it arrived: reset silently, as Godot resets every refused one.
+                    let id = client_id(data).unwrap_or(0);
                     if self.refuse_new_connections || id < 2 || self.peers.contains_key(&id) {
                         peer.bind_mut().reset();
                         continue;
@@ -685,6 +704,7 @@ impl RustENetPeer {
         self.slots.clear();
         self.net_ids.clear();
         self.main_host = None;
+        self.admission = None;
         self.incoming.clear();
         self.current = None;
         self.mode = Mode::None;
@@ -953,6 +973,9 @@ impl IMultiplayerPeerExtension for RustENetPeer {
 
     fn set_refuse_new_connections(&mut self, enable: bool) {
         self.refuse_new_connections = enable;
+        if let Some(admission) = &self.admission {
+            admission.set_refusing(enable);
+        }
         // Like Godot: a DTLS server also stops starting new DTLS sessions.
         for host in self.hosts.values_mut() {
             host.bind_mut().refuse_new_connections(enable);

@@ -28,8 +28,13 @@ pub enum Event {
 /// Why a connection ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DisconnectReason {
-    /// The remote sent DISCONNECT (graceful or immediate), or refused/dropped the handshake.
+    /// The remote sent DISCONNECT (graceful or immediate), or dropped the handshake after
+    /// answering it.
     Remote,
+    /// The remote answered our CONNECT with a DISCONNECT: it is full, refuses new connections,
+    /// or refused what the CONNECT carried (a rust_enet server, or any ENet host that answers
+    /// refusals; a C ENet server stays silent and the attempt times out).
+    Refused,
     /// Our [`Host::disconnect`](crate::Host::disconnect) (or `disconnect_later`) completed: the
     /// remote acknowledged our DISCONNECT.
     Local,

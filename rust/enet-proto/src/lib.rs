@@ -21,8 +21,8 @@ pub mod wire;
 
 pub use event::{DisconnectReason, Event, ProtocolViolation};
 pub use host::{
-    CONNECT_ATTEMPT_DELAY, ConnectError, Host, HostConfig, HostError, HostStatistics, SendError,
-    Transmit,
+    CONNECT_ATTEMPT_DELAY, ConnectError, ConnectFilter, Host, HostConfig, HostError,
+    HostStatistics, SendError, Transmit,
 };
 pub use packet::{Packet, PacketFlags};
 pub use peer::{Peer, PeerId, PeerState};

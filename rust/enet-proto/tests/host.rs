@@ -541,9 +541,12 @@ fn reset_peer_is_local_and_the_remote_times_out() {
 }
 
 #[test]
-fn full_host_refuses_quietly() {
+fn full_host_refuses_quietly_like_c_enet_when_asked_to() {
     let mut sim = Sim::new(14);
-    let server = sim.add_host(server_config(1, 141));
+    let server = sim.add_host(HostConfig {
+        answer_refused_connects: false,
+        ..server_config(1, 141)
+    });
     let first = sim.add_host(client_config(142));
     let second = sim.add_host(client_config(143));
     sim.establish(first, server, 1);
@@ -568,6 +571,108 @@ fn full_host_refuses_quietly() {
     assert_eq!(sim.events(second)[0].0.wrapping_sub(start), 31_500);
     // The existing connection is unaffected.
     assert!(!sim.has_disconnect(first));
+}
+
+#[test]
+fn full_host_answers_a_connect_with_a_disconnect_and_the_client_fails_at_once() {
+    let mut sim = Sim::new(16);
+    let server = sim.add_host(server_config(1, 161));
+    let first = sim.add_host(client_config(162));
+    let second = sim.add_host(client_config(163));
+    sim.establish(first, server, 1);
+    sim.record = true;
+    let start = sim.now;
+    let peer = sim.connect(second, server, 1, 0);
+    assert!(sim.run_until(40_000, |s| s.has_disconnect(second)));
+    // One round trip (2 x 10 ms), instead of ENet's 31.5 s connect timeout.
+    let (t, e) = &sim.events(second)[0];
+    assert_eq!(t.wrapping_sub(start), 20);
+    assert_eq!(
+        *e,
+        Event::Disconnect {
+            peer,
+            data: 0,
+            reason: DisconnectReason::Refused
+        }
+    );
+    assert_eq!(
+        sim.nodes[second].host.peer(peer).unwrap().state(),
+        PeerState::Disconnected
+    );
+    // One CONNECT, one refusal, smaller than the CONNECT: no amplification.
+    let to_second: Vec<&sim::Sent> = sim
+        .wire
+        .iter()
+        .filter(|w| w.to == sim.nodes[second].addr)
+        .collect();
+    let from_second: Vec<&sim::Sent> = sim
+        .wire
+        .iter()
+        .filter(|w| w.from == sim.nodes[second].addr)
+        .collect();
+    assert_eq!((from_second.len(), to_second.len()), (1, 1));
+    assert!(to_second[0].data.len() < from_second[0].data.len());
+    assert_eq!(to_second[0].data.len(), 10);
+    let stats = sim.nodes[server].host.statistics();
+    assert_eq!((stats.connects_refused, stats.refusals_sent), (1, 1));
+    // The existing connection is unaffected, and nothing is left behind.
+    assert!(!sim.has_disconnect(first));
+    assert_eq!(sim.nodes[server].host.peers().count(), 1);
+    sim.nodes[server].host.debug_check_invariants();
+}
+
+#[test]
+fn connect_filter_refuses_by_data_with_an_answer_and_takes_no_slot() {
+    for checksum in [false, true] {
+        let mut sim = Sim::new(17);
+        let server = sim.add_host(HostConfig {
+            checksum,
+            ..server_config(4, 171)
+        });
+        let config = |seed| HostConfig {
+            checksum,
+            ..client_config(seed)
+        };
+        let refused = sim.add_host(config(172));
+        let taken = sim.add_host(config(173));
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        sim.host(server)
+            .set_connect_filter(Some(Box::new(move |from, data| {
+                log.lock().unwrap().push((from, data));
+                data != 13
+            })));
+        let start = sim.now;
+        let peer = sim.connect(refused, server, 1, 13);
+        sim.connect(taken, server, 1, 14);
+        assert!(sim.run_until(5_000, |s| {
+            s.has_disconnect(refused) && s.has_connect(taken) && s.has_connect(server)
+        }));
+        let (t, e) = &sim.events(refused)[0];
+        assert_eq!(t.wrapping_sub(start), 20, "checksum {checksum}");
+        assert_eq!(
+            *e,
+            Event::Disconnect {
+                peer,
+                data: 0,
+                reason: DisconnectReason::Refused
+            }
+        );
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec![(sim.nodes[refused].addr, 13), (sim.nodes[taken].addr, 14)]
+        );
+        let Event::Connect { data, .. } = sim.events(server)[0].1 else {
+            panic!("{:?}", sim.events(server));
+        };
+        assert_eq!(data, 14);
+        assert_eq!(sim.nodes[server].host.peers().count(), 1);
+        // Removing the filter takes everyone again.
+        sim.host(server).set_connect_filter(None);
+        let again = sim.add_host(config(174));
+        sim.connect(again, server, 1, 13);
+        assert!(sim.run_until(5_000, |s| s.has_connect(again)));
+    }
 }
 
 #[test]

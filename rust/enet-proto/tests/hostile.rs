@@ -396,7 +396,7 @@ fn mutated_real_datagrams_never_panic() {
 }
 
 #[test]
-fn flood_fills_all_4095_slots_then_refuses_quietly_and_expires() {
+fn flood_fills_all_4095_slots_then_refuses_with_one_small_answer_and_expires() {
     let mut sim = Sim::new(800);
     let server = sim.add_host(server_config(4095, 801));
     let connect = |i: u32| {
@@ -419,6 +419,7 @@ fn flood_fills_all_4095_slots_then_refuses_quietly_and_expires() {
     for i in 0..4095u32 {
         sim.inject(server, from(i), &connect(i));
     }
+    sim.record = true;
     assert_eq!(sim.nodes[server].host.peers().count(), 4095);
     let sent_before = sim.nodes[server].host.statistics().total_sent_packets;
     assert_eq!(sent_before, 4095, "one VERIFY_CONNECT per slot");
@@ -426,8 +427,15 @@ fn flood_fills_all_4095_slots_then_refuses_quietly_and_expires() {
     let stats = sim.nodes[server].host.statistics();
     assert_eq!(stats.connects_refused, 1);
     assert_eq!(
-        stats.total_sent_packets, sent_before,
-        "a full host answers nothing"
+        (stats.total_sent_packets, stats.refusals_sent),
+        (sent_before + 1, 1),
+        "a full host answers the refused CONNECT once"
+    );
+    let refusal = sim.wire.last().map(|w| (w.to, w.data.len()));
+    assert_eq!(
+        refusal,
+        Some((from(5000), 10)),
+        "a 10-byte DISCONNECT to a 48-byte CONNECT"
     );
     sim.nodes[server].host.debug_check_invariants();
     // Every half-open slot gives up after ENet's retransmission schedule, silently.
@@ -436,8 +444,8 @@ fn flood_fills_all_4095_slots_then_refuses_quietly_and_expires() {
     assert!(sim.events(server).is_empty());
     assert_eq!(
         sim.nodes[server].host.statistics().total_sent_packets,
-        4095 * 6,
-        "VERIFY_CONNECT at 0, 0.5, 1.5, 3.5, 7.5, 15.5 s per slot"
+        4095 * 6 + 1,
+        "VERIFY_CONNECT at 0, 0.5, 1.5, 3.5, 7.5, 15.5 s per slot, and the refusal"
     );
     sim.nodes[server].host.debug_check_invariants();
 }

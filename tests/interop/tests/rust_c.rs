@@ -643,3 +643,59 @@ fn vanished_c_peer_times_out() {
         }
     );
 }
+
+/// A CONNECT our server will not take is answered with a DISCONNECT, and C ENet 1.3.17 in
+/// CONNECTING state takes it (its outgoing peer id is still 0xFFF, so it skips the session
+/// check): a disconnect event within a round trip instead of its 5-30 s connect timeout. With
+/// checksums the answer carries the CRC seeded with the client's connect id.
+#[test]
+fn refused_c_client_gets_a_disconnect_at_once() {
+    for checksum in [false, true] {
+        let mut ours = UdpHost::bind(
+            BindAddress::Ip(LOOPBACK),
+            0,
+            HostConfig {
+                peer_limit: 2,
+                checksum,
+                ..HostConfig::default()
+            },
+        )
+        .unwrap();
+        ours.host_mut()
+            .set_connect_filter(Some(Box::new(|_, data| data != 0xBAD)));
+        let mut c = CPeer::spawn().expect("spawn the C peer");
+        if checksum {
+            c.command("checksum on").unwrap();
+        }
+        let port = ours.local_addr().port();
+        let started = Instant::now();
+        let c_peer = c.client(port, CHANNELS, 0xBAD).unwrap();
+        c.auto_service(true).unwrap();
+        let deadline = Instant::now() + WAIT;
+        let event = loop {
+            assert!(Instant::now() < deadline, "checksum {checksum}: no event");
+            let our_event = ours.service(STEP).unwrap();
+            assert!(our_event.is_none(), "our server took it: {our_event:?}");
+            if let Some(e) = c.next_event(Duration::ZERO) {
+                break e;
+            }
+        };
+        let took = started.elapsed();
+        assert_eq!(
+            event,
+            CEvent::Disconnect {
+                peer: c_peer,
+                data: 0
+            },
+            "checksum {checksum}"
+        );
+        // Far below C ENet's connect timeout (at least 5 s): one round trip plus scheduling.
+        assert!(
+            took < Duration::from_secs(2),
+            "checksum {checksum}: {took:?}"
+        );
+        let stats = ours.host().statistics();
+        assert_eq!(stats.refusals_sent, 1, "checksum {checksum}");
+        assert_eq!(ours.host().connected_peers(), 0);
+    }
+}

@@ -37,6 +37,13 @@ pub struct HostConfig {
     /// Seed of the host's PRNG (connect ids). The core never reads global randomness: a driver
     /// should pass OS entropy here; the default is a fixed value, for reproducible tests.
     pub seed: u64,
+    /// Answer a CONNECT this host will not take (full, too many from one address, refused by
+    /// the [connect filter](super::Host::set_connect_filter)) with one unreliable DISCONNECT to
+    /// the connecting peer, so its attempt ends within a round trip (C ENet 1.3.x and Godot
+    /// clients report a failed connection) instead of after ENet's connect timeout. The answer is
+    /// 10 bytes (14 with checksums) to a CONNECT of at least 52: never an amplifier. `false` is
+    /// C ENet's behaviour: refused CONNECTs get no answer.
+    pub answer_refused_connects: bool,
 }
 
 impl Default for HostConfig {
@@ -53,6 +60,7 @@ impl Default for HostConfig {
             maximum_waiting_data: HOST_DEFAULT_MAXIMUM_WAITING_DATA,
             duplicate_peers: HOST_DEFAULT_DUPLICATE_PEERS,
             seed: 0x5EED_E4E7,
+            answer_refused_connects: true,
         }
     }
 }
@@ -71,6 +79,7 @@ impl fmt::Debug for HostConfig {
             .field("maximum_waiting_data", &self.maximum_waiting_data)
             .field("duplicate_peers", &self.duplicate_peers)
             .field("seed", &self.seed)
+            .field("answer_refused_connects", &self.answer_refused_connects)
             .finish()
     }
 }
@@ -150,6 +159,12 @@ pub struct HostStatistics {
     pub commands_refused: u64,
     /// CONNECTs refused (host full, duplicate, too many peers from one address, bad channels).
     pub connects_refused: u64,
+    /// DISCONNECTs sent in answer to refused CONNECTs
+    /// ([`HostConfig::answer_refused_connects`]).
+    pub refusals_sent: u64,
+    /// Refusals not sent because [`MAXIMUM_PENDING_REFUSALS`](super::MAXIMUM_PENDING_REFUSALS)
+    /// were already waiting for `poll_transmit` (a flood).
+    pub refusals_dropped: u64,
     /// Peers disconnected for breaking the protocol.
     pub protocol_violations: u64,
 }

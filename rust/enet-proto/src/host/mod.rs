@@ -42,6 +42,12 @@ pub const HOST_DEFAULT_DUPLICATE_PEERS: usize = PROTOCOL_MAXIMUM_PEER_ID as usiz
 /// Milliseconds [`Host::connect_any`] waits for an answer before it sends the CONNECT on to the
 /// next address: RFC 8305's recommended Connection Attempt Delay.
 pub const CONNECT_ATTEMPT_DELAY: u32 = 250;
+/// Refusals ([`HostConfig::answer_refused_connects`]) that may wait for `poll_transmit` at once;
+/// beyond that, refused CONNECTs go unanswered, so a flood cannot grow the queue.
+pub const MAXIMUM_PENDING_REFUSALS: usize = 256;
+/// Decides whether the host takes a CONNECT, from the sender's address and the CONNECT's data
+/// ([`Host::set_connect_filter`]); `false` refuses it.
+pub type ConnectFilter = Box<dyn FnMut(SocketAddr, u32) -> bool + Send>;
 /// Smallest buffer [`Host::poll_transmit`] needs: the largest MTU plus a checksum.
 pub const MINIMUM_TRANSMIT_BUFFER: usize = PROTOCOL_MAXIMUM_MTU as usize + 4;
 
@@ -94,6 +100,8 @@ pub struct Host {
     pub(crate) maximum_packet_size: usize,
     pub(crate) maximum_waiting_data: usize,
     duplicate_peers: usize,
+    pub(crate) answer_refused_connects: bool,
+    pub(crate) connect_filter: Option<ConnectFilter>,
     rng: SplitMix64,
     forced_connect_id: Option<[u8; 4]>,
     /// The host's cached "now" (`serviceTime`).
@@ -116,7 +124,7 @@ pub struct Host {
     /// Slots in use by remote IP, for the duplicate-peer rules of CONNECT (5.3) without a scan
     /// of every slot.
     pub(crate) by_ip: HashMap<IpAddr, Vec<u16>>,
-    raw_transmits: VecDeque<(SocketAddr, Vec<u8>)>,
+    pub(crate) raw_transmits: VecDeque<(SocketAddr, Vec<u8>)>,
     send_scratch: Vec<u8>,
     receive_scratch: Vec<u8>,
     /// Reused by the bandwidth throttle for its list of connected peers.
@@ -165,6 +173,8 @@ impl Host {
             maximum_packet_size: config.maximum_packet_size,
             maximum_waiting_data: config.maximum_waiting_data,
             duplicate_peers: config.duplicate_peers,
+            answer_refused_connects: config.answer_refused_connects,
+            connect_filter: None,
             rng: SplitMix64::new(config.seed),
             forced_connect_id: None,
             service_time: EnetTime(0),
@@ -292,6 +302,16 @@ impl Host {
         if resend {
             self.mark_send(idx);
         }
+    }
+
+    /// Installs (or, with `None`, removes) a filter that sees every CONNECT this host would
+    /// otherwise take, before a slot is allocated: the sender's address and the CONNECT's
+    /// `data` (Godot puts the client's peer id there). A refused CONNECT takes no slot, gives no
+    /// event and, with [`HostConfig::answer_refused_connects`], is answered with a DISCONNECT
+    /// so the client fails at once. The filter runs inside
+    /// [`handle_datagram`](Self::handle_datagram).
+    pub fn set_connect_filter(&mut self, filter: Option<ConnectFilter>) {
+        self.connect_filter = filter;
     }
 
     /// Queues `packet` to `peer` on `channel` (protocol description 6.2, 6.3): fragmented above

@@ -33,6 +33,15 @@ enum Handled {
     Violation(ProtocolViolation),
 }
 
+/// Why `handle_connect` took no slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// Malformed, or a retransmission of a connection we have: no answer.
+    Ignore,
+    /// A CONNECT we will not take: answered ([`HostConfig::answer_refused_connects`]).
+    Answer,
+}
+
 impl Host {
     /// Processes one datagram received from `from`. Hostile or stale input is dropped and
     /// counted in [`statistics`](Self::statistics); it never panics.
@@ -153,7 +162,7 @@ impl Host {
                     break;
                 };
                 match self.handle_connect(from, &connect) {
-                    Some(idx) => {
+                    Ok(idx) => {
                         peer_idx = Some(idx);
                         touched = Some(idx);
                         // ACKNOWLEDGING_CONNECT: the CONNECT itself is never acknowledged, but
@@ -164,8 +173,11 @@ impl Host {
                         }
                         continue;
                     }
-                    None => {
+                    Err(refusal) => {
                         self.stats.connects_refused += 1;
+                        if refusal == Refusal::Answer && self.answer_refused_connects {
+                            self.queue_refusal(from, &connect);
+                        }
                         break;
                     }
                 }
@@ -390,24 +402,30 @@ impl Host {
 
     /// CONNECT without a peer (5.3 server side). Returns the new slot, or `None` to refuse
     /// silently.
-    fn handle_connect(&mut self, from: SocketAddr, connect: &Connect) -> Option<usize> {
+    fn handle_connect(&mut self, from: SocketAddr, connect: &Connect) -> Result<usize, Refusal> {
         let requested = connect.channel_count as usize;
         if !(PROTOCOL_MINIMUM_CHANNEL_COUNT..=PROTOCOL_MAXIMUM_CHANNEL_COUNT).contains(&requested) {
-            return None;
+            return Err(Refusal::Ignore);
         }
         let mut duplicates = 0usize;
         for &slot in self.by_ip.get(&from.ip()).map_or(&[][..], Vec::as_slice) {
             let p = &self.peers[usize::from(slot)];
             if p.state != PeerState::Connecting {
                 if p.address.port() == from.port() && p.connect_id == connect.connect_id {
-                    return None; // retransmitted CONNECT of a connection we already have
+                    // A retransmitted CONNECT of a connection we already have.
+                    return Err(Refusal::Ignore);
                 }
                 duplicates += 1;
             }
         }
-        let &slot = self.free.first()?;
+        let &slot = self.free.first().ok_or(Refusal::Answer)?;
         if duplicates >= self.duplicate_peers {
-            return None;
+            return Err(Refusal::Answer);
+        }
+        if let Some(filter) = self.connect_filter.as_mut()
+            && !filter(from, connect.data)
+        {
+            return Err(Refusal::Answer);
         }
         let idx = usize::from(slot);
         self.allocate_slot(idx, from);
@@ -477,7 +495,50 @@ impl Host {
                 OutgoingBody::VerifyConnect(verify),
             ),
         );
-        Some(idx)
+        Ok(idx)
+    }
+
+    /// Answers a refused CONNECT from `to` with one unreliable DISCONNECT addressed to the
+    /// connecting peer's slot (its `outgoing_peer_id`). A C ENet or rust_enet client in
+    /// CONNECTING state skips the session check (its outgoing peer id is still 0xFFF), goes to
+    /// ZOMBIE and reports a disconnect; Godot's peer then emits `connection_failed`.
+    fn queue_refusal(&mut self, to: SocketAddr, connect: &Connect) {
+        if self.raw_transmits.len() >= super::MAXIMUM_PENDING_REFUSALS {
+            self.stats.refusals_dropped += 1;
+            return;
+        }
+        let header = DatagramHeader {
+            peer_id: connect.outgoing_peer_id & PROTOCOL_MAXIMUM_PEER_ID,
+            session_id: 0,
+            compressed: false,
+            sent_time: None,
+        };
+        let command_header = CommandHeader {
+            command: CommandNumber::Disconnect as u8 | COMMAND_FLAG_UNSEQUENCED,
+            channel_id: CONTROL_CHANNEL,
+            reliable_sequence_number: 0,
+        };
+        let checksum_len = if self.checksum { 4 } else { 0 };
+        let mut out = vec![0u8; 32];
+        let Some(header_len) = header.emit(&mut out) else {
+            return;
+        };
+        let area = header_len + checksum_len;
+        let Some(command_len) =
+            Command::Disconnect { data: 0 }.emit(&command_header, &mut out[area..])
+        else {
+            return;
+        };
+        out.truncate(area + command_len);
+        if checksum_len > 0 {
+            // The client checks it with its own connect id as the seed.
+            let crc = crc32(&[&out[..header_len], &connect.connect_id, &out[area..]]);
+            out[header_len..area].copy_from_slice(&crc.to_be_bytes());
+        }
+        self.stats.refusals_sent += 1;
+        self.stats.total_sent_data += out.len() as u64;
+        self.stats.total_sent_packets += 1;
+        self.raw_transmits.push_back((to, out));
     }
 
     /// VERIFY_CONNECT (5.3 client side).
@@ -529,7 +590,8 @@ impl Host {
         }
         self.peers[idx].reset_queues();
         match state {
-            PeerState::ConnectionSucceeded | PeerState::Disconnecting | PeerState::Connecting => {
+            PeerState::Connecting => self.zombify(idx, DisconnectReason::Refused),
+            PeerState::ConnectionSucceeded | PeerState::Disconnecting => {
                 self.zombify(idx, DisconnectReason::Remote);
             }
             PeerState::AcknowledgingConnect | PeerState::ConnectionPending => {

@@ -1,0 +1,149 @@
+extends "res://tests/lib/differential.gd"
+## Refused connections fail fast. A RustENetPeer server decides Godot's admission rules
+## (refusing new connections, full, a client id that is invalid or already connected) when the
+## CONNECT arrives and answers it with a DISCONNECT, which Godot's built-in client and ours take
+## as a failed connection within a round trip. Godot's own server completes the handshake and
+## then drops the client without a word (godot#28740): its client reports
+## `connected_to_server` and times out later, as test_differential's test_refused_connection
+## shows. So these scenarios run with rust servers only, with either client.
+
+const RUST_SERVERS: Array[String] = ["rust/builtin", "rust/rust"]
+## Far below ENet's connect timeout (5 s at least); a round trip on loopback is about 1 ms.
+const FAST_MSEC := 1000
+
+
+## Waits for the client's `connection_failed`; returns how long it took (-1 on timeout).
+func _failure_time(client: Endpoint, started: int) -> int:
+	if not await _step(client.name + " fails", func() -> bool:
+			return "connection_failed" in client.signals):
+		return -1
+	return Time.get_ticks_msec() - started
+
+
+func _scenario_refusing(server_kind: String, client_kind: String) -> Dictionary:
+	var names := {1: "S"}
+	var server := _endpoint("S", server_kind, names)
+	var c1 := _endpoint("C1", client_kind, names)
+	var result := {}
+	if check_eq(server.peer.call(&"create_server", 0), OK, "create_server(0)"):
+		server.api.multiplayer_peer = server.peer
+		server.api.refuse_new_connections = true
+		var port: int = server.peer.get(&"host").get_local_port()
+		var started := Time.get_ticks_msec()
+		if check_eq(c1.peer.call(&"create_client", "127.0.0.1", port), OK, "create_client"):
+			c1.api.multiplayer_peer = c1.peer
+			var took := await _failure_time(c1, started)
+			if took >= 0:
+				result = _observations([server, c1])
+				result["C1 failed fast"] = took < FAST_MSEC
+				result["C1 status"] = c1.peer.get_connection_status()
+	await _teardown([server, c1])
+	return result
+
+
+func test_refusing_server_fails_clients_at_once() -> void:
+	await _run_differential(_scenario_refusing, {
+		"S signals": [],
+		"C1 signals": ["connection_failed"],
+		"S rpcs": [],
+		"C1 rpcs": [],
+		"C1 failed fast": true,
+		"C1 status": MultiplayerPeer.CONNECTION_DISCONNECTED,
+	}, RUST_SERVERS)
+
+
+func _scenario_full(server_kind: String, client_kind: String) -> Dictionary:
+	var names := {1: "S"}
+	var server := _endpoint("S", server_kind, names)
+	var c1 := _endpoint("C1", client_kind, names)
+	var c2 := _endpoint("C2", client_kind, names)
+	var all := [server, c1, c2]
+	var result := {}
+	if check_eq(server.peer.call(&"create_server", 0, 1), OK, "create_server(0, 1)"):
+		server.api.multiplayer_peer = server.peer
+		var port: int = server.peer.get(&"host").get_local_port()
+		check_eq(c1.peer.call(&"create_client", "127.0.0.1", port), OK, "C1 create_client")
+		names[c1.peer.get_unique_id()] = "C1"
+		c1.api.multiplayer_peer = c1.peer
+		if await _step("C1 connected", func() -> bool:
+				return names.find_key("C1") in server.api.get_peers()):
+			var started := Time.get_ticks_msec()
+			check_eq(c2.peer.call(&"create_client", "127.0.0.1", port), OK, "C2 create_client")
+			c2.api.multiplayer_peer = c2.peer
+			var took := await _failure_time(c2, started)
+			if took >= 0:
+				result = _observations(all)
+				result["C2 failed fast"] = took < FAST_MSEC
+				result["C1 still connected"] = c1.peer.get_connection_status()
+	await _teardown(all)
+	return result
+
+
+func test_full_server_fails_the_extra_client_at_once() -> void:
+	await _run_differential(_scenario_full, {
+		"S signals": ["peer_connected(C1)"],
+		"C1 signals": ["connected_to_server", "peer_connected(S)"],
+		"C2 signals": ["connection_failed"],
+		"C2 failed fast": true,
+		"C1 still connected": MultiplayerPeer.CONNECTION_CONNECTED,
+	}, RUST_SERVERS)
+
+
+## A raw connection of the client's kind sends CONNECTs with hand-picked Godot ids: the id of a
+## connected client, and the invalid ids 0 and 1. Each must end in a disconnect event at once,
+## never a connect event, while the real client stays connected.
+func _scenario_bad_ids(server_kind: String, client_kind: String) -> Dictionary:
+	var names := {1: "S"}
+	var server := _endpoint("S", server_kind, names)
+	var c1 := _endpoint("C1", client_kind, names)
+	var result := {}
+	if check_eq(server.peer.call(&"create_server", 0), OK, "create_server(0)"):
+		server.api.multiplayer_peer = server.peer
+		var port: int = server.peer.get(&"host").get_local_port()
+		check_eq(c1.peer.call(&"create_client", "127.0.0.1", port), OK, "C1 create_client")
+		names[c1.peer.get_unique_id()] = "C1"
+		c1.api.multiplayer_peer = c1.peer
+		if await _step("C1 connected", func() -> bool:
+				return names.find_key("C1") in server.api.get_peers()):
+			var outcomes := {}
+			for label: String in ["C1's id", "id 0", "id 1"]:
+				var id: int = {"C1's id": c1.peer.get_unique_id(), "id 0": 0, "id 1": 1}[label]
+				outcomes[label] = await _raw_connect(client_kind, port, id)
+			result = _observations([server, c1])
+			result["raw connects"] = outcomes
+			result["C1 still connected"] = c1.peer.get_connection_status()
+	await _teardown([server, c1])
+	return result
+
+
+## Connects a raw ENetConnection / RustENetConnection with `id` as the CONNECT data and returns
+## "disconnect fast", "disconnect slow", "connect" or "nothing".
+func _raw_connect(kind: String, port: int, id: int) -> String:
+	var conn: RefCounted = make_connection(kind)
+	if not check_eq(conn.call(&"create_host", 1), OK, "raw create_host"):
+		return "nothing"
+	var peer: Object = conn.call(&"connect_to_host", "127.0.0.1", port, 0, id)
+	check(peer != null, "raw connect_to_host")
+	var started := Time.get_ticks_msec()
+	var outcome := "nothing"
+	while Time.get_ticks_msec() - started < 3000:
+		var event: Array = conn.call(&"service", 0)
+		if event[0] == ENetConnection.EVENT_DISCONNECT:
+			outcome = "disconnect fast" if Time.get_ticks_msec() - started < FAST_MSEC else "disconnect slow"
+			break
+		if event[0] == ENetConnection.EVENT_CONNECT:
+			outcome = "connect"
+			break
+		await get_tree().process_frame
+	conn.call(&"destroy")
+	return outcome
+
+
+func test_invalid_and_duplicate_ids_fail_at_once() -> void:
+	await _run_differential(_scenario_bad_ids, {
+		"S signals": ["peer_connected(C1)"],
+		"C1 signals": ["connected_to_server", "peer_connected(S)"],
+		"raw connects": {"C1's id": "disconnect fast", "id 0": "disconnect fast",
+				"id 1": "disconnect fast"},
+		"C1 still connected": MultiplayerPeer.CONNECTION_CONNECTED,
+	}, RUST_SERVERS)
