@@ -34,7 +34,8 @@ fn check_host_invariants(sim: &Sim, i: usize) {
         assert!((576..=4096).contains(&p.mtu()));
         assert!(p.packet_throttle() <= 32);
     }
-    assert!(host.peers().count() <= host.peer_limit());
+    // Half-open handshakes have slots of their own beyond the connection limit.
+    assert!(host.peers().count() <= host.peer_limit() + host.half_open_peers());
 }
 
 /// Checks event order per slot: Receives only inside Connect..Disconnect; reliable messages of

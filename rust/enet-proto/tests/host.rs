@@ -1280,3 +1280,89 @@ fn connect_any_fails_on_enets_schedule_when_no_address_answers() {
         Err(rust_enet_proto::ConnectError::NoAddress)
     );
 }
+
+/// The client's acknowledgement of VERIFY_CONNECT is lost. ENet's server would resend
+/// VERIFY_CONNECT on its timer; rust_enet's half-open peers never do that on their own (see
+/// `host/handshake.rs`), but a client that talks to its slot gets it again, acknowledges it,
+/// and the connection completes with nothing lost.
+#[test]
+fn lost_acknowledgement_of_verify_connect_is_recovered_by_the_clients_own_traffic() {
+    let mut sim = Sim::new(36);
+    let server = sim.add_host(server_config(2, 361));
+    let client = sim.add_host(client_config(362));
+    let start = sim.now;
+    let peer = sim.connect(client, server, 2, 0);
+    // CONNECT at 0 reaches the server at 10, VERIFY_CONNECT the client at 20; its ACK is lost.
+    sim.run_for(15);
+    sim.link(client, server).down = true;
+    assert!(sim.run_until(100, |s| s.has_connect(client)));
+    sim.run_for(10);
+    sim.link(client, server).down = false;
+    assert!(!sim.has_connect(server));
+    sim.host(client)
+        .send(peer, 1, Packet::reliable(&b"first"[..]))
+        .unwrap();
+    sim.flush();
+    assert!(sim.run_until(5_000, |s| s.has_connect(server)));
+    assert!(sim.run_until(5_000, |s| !s.take_received(server).is_empty()));
+    let (t, _) = sim.events(server)[0];
+    assert!(
+        t.wrapping_sub(start) < 2_000,
+        "connected after {} ms",
+        t.wrapping_sub(start)
+    );
+    assert!(!sim.has_disconnect(client));
+    assert_eq!(sim.nodes[server].host.statistics().handshake_resends, 1);
+}
+
+/// A lost VERIFY_CONNECT: the client retransmits its CONNECT and gets it again, once.
+#[test]
+fn lost_verify_connect_is_answered_again_when_the_connect_is_retransmitted() {
+    let mut sim = Sim::new(37);
+    let server = sim.add_host(server_config(2, 371));
+    let client = sim.add_host(client_config(372));
+    sim.record = true;
+    let start = sim.now;
+    sim.connect(client, server, 2, 0);
+    sim.link(server, client).down = true;
+    sim.run_for(100);
+    sim.link(server, client).down = false;
+    assert!(sim.run_until(5_000, |s| s.has_connect(client) && s.has_connect(server)));
+    // The CONNECT's first retransmission (at 500 ms) brings the second VERIFY_CONNECT.
+    let (t, _) = sim.events(client)[0];
+    assert_eq!(t.wrapping_sub(start), 520);
+    // VERIFY_CONNECT datagrams: 4-byte header (peer id, sent time), then command 3.
+    let verifies = sim
+        .wire
+        .iter()
+        .filter(|w| w.to == sim.nodes[client].addr && w.data.get(4).is_some_and(|c| c & 0x0F == 3))
+        .count();
+    assert_eq!(verifies, 2, "one VERIFY_CONNECT per CONNECT");
+}
+
+/// Two clients start their handshakes with one free connection slot: both get a VERIFY_CONNECT
+/// (half-open peers do not take connection slots), the first acknowledgement wins, and the
+/// second client is disconnected at once instead of being let in over the limit.
+#[test]
+fn handshakes_racing_for_the_last_slot_never_exceed_the_limit() {
+    let mut sim = Sim::new(38);
+    let server = sim.add_host(server_config(1, 381));
+    let first = sim.add_host(client_config(382));
+    let second = sim.add_host(client_config(383));
+    sim.link(second, server).latency = 30;
+    sim.connect(first, server, 1, 0);
+    sim.connect(second, server, 1, 0);
+    assert!(sim.run_until(2_000, |s| s.has_disconnect(second)));
+    assert!(sim.has_connect(first));
+    let host = &sim.nodes[server].host;
+    assert_eq!(host.connected_peers(), 1);
+    assert_eq!(host.peers().count(), 1);
+    assert!(matches!(
+        sim.events(second).last().unwrap().1,
+        Event::Disconnect {
+            reason: DisconnectReason::Remote,
+            ..
+        }
+    ));
+    sim.nodes[server].host.debug_check_invariants();
+}

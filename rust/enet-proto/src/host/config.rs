@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use thiserror::Error;
 
+use super::handshake::HOST_DEFAULT_HANDSHAKE_LIMIT;
 use super::{
     HOST_DEFAULT_DUPLICATE_PEERS, HOST_DEFAULT_MAXIMUM_PACKET_SIZE,
     HOST_DEFAULT_MAXIMUM_WAITING_DATA, HOST_DEFAULT_MTU,
@@ -44,6 +45,10 @@ pub struct HostConfig {
     /// 10 bytes (14 with checksums) to a CONNECT of at least 52: never an amplifier. `false` is
     /// C ENet's behaviour: refused CONNECTs get no answer.
     pub answer_refused_connects: bool,
+    /// Half-open peers (VERIFY_CONNECT sent, not yet acknowledged) at most, in slots of their
+    /// own beyond `peer_limit` as far as the 4095 peer ids allow (see `host/handshake.rs`); at
+    /// least 1. When they are all taken, the oldest makes room for a new CONNECT.
+    pub handshake_limit: usize,
 }
 
 impl Default for HostConfig {
@@ -61,6 +66,7 @@ impl Default for HostConfig {
             duplicate_peers: HOST_DEFAULT_DUPLICATE_PEERS,
             seed: 0x5EED_E4E7,
             answer_refused_connects: true,
+            handshake_limit: HOST_DEFAULT_HANDSHAKE_LIMIT,
         }
     }
 }
@@ -80,6 +86,7 @@ impl fmt::Debug for HostConfig {
             .field("duplicate_peers", &self.duplicate_peers)
             .field("seed", &self.seed)
             .field("answer_refused_connects", &self.answer_refused_connects)
+            .field("handshake_limit", &self.handshake_limit)
             .finish()
     }
 }
@@ -165,6 +172,12 @@ pub struct HostStatistics {
     /// Refusals not sent because [`MAXIMUM_PENDING_REFUSALS`](super::MAXIMUM_PENDING_REFUSALS)
     /// were already waiting for `poll_transmit` (a flood).
     pub refusals_dropped: u64,
+    /// Half-open peers dropped to make room for a newer handshake (a CONNECT flood).
+    pub handshakes_evicted: u64,
+    /// Half-open peers dropped because no acknowledgement came within their lifetime.
+    pub handshakes_expired: u64,
+    /// VERIFY_CONNECTs sent again (for a retransmitted CONNECT or a lost acknowledgement).
+    pub handshake_resends: u64,
     /// Peers disconnected for breaking the protocol.
     pub protocol_violations: u64,
 }

@@ -2,6 +2,7 @@
 
 mod bandwidth;
 mod config;
+mod handshake;
 mod reassembly;
 mod receive;
 mod rng;
@@ -27,6 +28,7 @@ use crate::wire::{
 };
 
 pub use config::{ConnectError, HostConfig, HostError, HostStatistics, SendError, Transmit};
+pub use handshake::{HANDSHAKE_LIFETIME, HANDSHAKE_RESEND_INTERVAL, HOST_DEFAULT_HANDSHAKE_LIMIT};
 use rng::SplitMix64;
 
 /// `HOST_DEFAULT_MTU` (1.3.18).
@@ -91,6 +93,16 @@ pub const MINIMUM_TRANSMIT_BUFFER: usize = PROTOCOL_MAXIMUM_MTU as usize + 4;
 ///   every service call; the deadline is ENet's (`nextTimeout`), so the outcome is the same.
 pub struct Host {
     pub(crate) peers: Vec<Peer>,
+    /// Connections at most (`HostConfig::peer_limit`); half-open peers are counted apart.
+    pub(crate) peer_limit: usize,
+    /// Half-open peers at most (`host/handshake.rs`).
+    pub(crate) handshake_limit: usize,
+    /// Slots the table may grow to: `peer_limit + handshake_limit`, at most 4095.
+    pub(crate) slot_capacity: usize,
+    /// Peers in ACKNOWLEDGING_CONNECT.
+    pub(crate) half_open: usize,
+    /// Half-open peers in the order their handshakes started (stale entries are skipped).
+    pub(crate) handshake_order: VecDeque<(u16, EnetTime)>,
     channel_limit: usize,
     pub(crate) incoming_bandwidth: u32,
     pub(crate) outgoing_bandwidth: u32,
@@ -119,8 +131,8 @@ pub struct Host {
     timers: BinaryHeap<Reverse<(u64, u16)>>,
     /// Slots not in DISCONNECTED state, and each slot's position in that list.
     pub(crate) active: Vec<u16>,
-    active_pos: Vec<u32>,
-    free: BTreeSet<u16>,
+    pub(crate) active_pos: Vec<u32>,
+    pub(crate) free: BTreeSet<u16>,
     /// Slots in use by remote IP, for the duplicate-peer rules of CONNECT (5.3) without a scan
     /// of every slot.
     pub(crate) by_ip: HashMap<IpAddr, Vec<u16>>,
@@ -146,7 +158,7 @@ impl fmt::Debug for Host {
     }
 }
 
-const NOT_ACTIVE: u32 = u32::MAX;
+pub(crate) const NOT_ACTIVE: u32 = u32::MAX;
 
 impl Host {
     /// Creates a host with every slot free.
@@ -160,7 +172,16 @@ impl Host {
         let peers: Vec<Peer> = (0..config.peer_limit)
             .map(|i| Peer::new(i as u16, config.mtu))
             .collect();
+        let handshake_limit = config.handshake_limit.max(1);
         Ok(Host {
+            peer_limit: config.peer_limit,
+            handshake_limit,
+            slot_capacity: config
+                .peer_limit
+                .saturating_add(handshake_limit)
+                .min(usize::from(PROTOCOL_MAXIMUM_PEER_ID)),
+            half_open: 0,
+            handshake_order: VecDeque::new(),
             free: (0..config.peer_limit as u16).collect(),
             active_pos: vec![NOT_ACTIVE; peers.len()],
             peers,
@@ -214,10 +235,13 @@ impl Host {
             PROTOCOL_MINIMUM_CHANNEL_COUNT,
             PROTOCOL_MAXIMUM_CHANNEL_COUNT,
         );
-        let Some(&slot) = self.free.first() else {
+        if self.established_peers() >= self.peer_limit {
+            return Err(ConnectError::NoFreeSlot);
+        }
+        let Some(idx) = self.take_free_slot() else {
             return Err(ConnectError::NoFreeSlot);
         };
-        let idx = usize::from(slot);
+        let slot = idx as u16;
         self.allocate_slot(idx, address);
         let connect_id = match self.forced_connect_id.take() {
             Some(id) => id,
@@ -631,9 +655,15 @@ impl Host {
         self.connected_peers
     }
 
-    /// Number of slots.
+    /// Connections at most (`HostConfig::peer_limit`). Half-open handshakes of a server use
+    /// slots of their own beyond it, so peer ids can be up to `peer_limit + handshake_limit`.
     pub fn peer_limit(&self) -> usize {
-        self.peers.len()
+        self.peer_limit
+    }
+
+    /// Server-side handshakes in progress (VERIFY_CONNECT sent, not yet acknowledged).
+    pub fn half_open_peers(&self) -> usize {
+        self.half_open
     }
 
     /// Channels granted to incoming connections at most.
@@ -685,6 +715,17 @@ impl Host {
         assert_eq!(self.active.len(), indexed);
         assert_eq!(self.by_ip.values().map(Vec::len).sum::<usize>(), indexed);
         assert_eq!(self.connected_peers, connected);
+        let half_open = self
+            .peers
+            .iter()
+            .filter(|p| p.state == PeerState::AcknowledgingConnect)
+            .count();
+        assert_eq!(self.half_open, half_open, "half-open count");
+        assert!(self.peers.len() <= self.slot_capacity.max(self.peer_limit));
+        assert!(
+            self.established_peers() <= self.peer_limit,
+            "connections over the limit"
+        );
     }
 
     /// Test hook: the next `connect` uses these connect-id bytes instead of random ones.
@@ -803,6 +844,13 @@ impl Host {
     /// Changes state, keeping the connected and bandwidth-limited counts (5.2).
     pub(crate) fn set_state(&mut self, idx: usize, state: PeerState) {
         let peer = &mut self.peers[idx];
+        let was_half_open = peer.state == PeerState::AcknowledgingConnect;
+        let is_half_open = state == PeerState::AcknowledgingConnect;
+        if was_half_open && !is_half_open {
+            self.half_open = self.half_open.saturating_sub(1);
+        } else if is_half_open && !was_half_open {
+            self.half_open += 1;
+        }
         let was = peer.state.is_connected();
         let is = state.is_connected();
         if !was && is {

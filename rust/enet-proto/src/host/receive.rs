@@ -127,6 +127,9 @@ impl Host {
             peer.total_incoming_data = peer.total_incoming_data.wrapping_add(data.len() as u64);
         }
         self.handle_commands(peer_idx, from, header.sent_time, &data[header_size..]);
+        if let Some(idx) = peer_idx {
+            self.after_half_open_datagram(idx);
+        }
         self.receive_scratch = scratch;
     }
 
@@ -379,6 +382,12 @@ impl Host {
                 if removed != Some(CommandNumber::VerifyConnect as u8) {
                     return Handled::Refused;
                 }
+                if !self.admit_handshake(idx) {
+                    return Handled::Refused;
+                }
+                let peer = &mut self.peers[idx];
+                let channels = peer.handshake_channels;
+                peer.channels = (0..channels).map(|_| Channel::default()).collect();
                 self.notify_connect(idx);
             }
             PeerState::Disconnecting => {
@@ -408,18 +417,26 @@ impl Host {
             return Err(Refusal::Ignore);
         }
         let mut duplicates = 0usize;
+        let mut retransmitted = None;
         for &slot in self.by_ip.get(&from.ip()).map_or(&[][..], Vec::as_slice) {
             let p = &self.peers[usize::from(slot)];
             if p.state != PeerState::Connecting {
                 if p.address.port() == from.port() && p.connect_id == connect.connect_id {
-                    // A retransmitted CONNECT of a connection we already have.
-                    return Err(Refusal::Ignore);
+                    retransmitted = Some((usize::from(slot), p.state));
+                    break;
                 }
                 duplicates += 1;
             }
         }
-        let &slot = self.free.first().ok_or(Refusal::Answer)?;
-        if duplicates >= self.duplicate_peers {
+        if let Some((idx, state)) = retransmitted {
+            // A retransmitted CONNECT of a connection we have: a half-open one answers it with
+            // its VERIFY_CONNECT again (one answer per CONNECT), anything else ignores it.
+            if state == PeerState::AcknowledgingConnect {
+                self.resend_verify_connect(idx);
+            }
+            return Err(Refusal::Ignore);
+        }
+        if self.established_peers() >= self.peer_limit || duplicates >= self.duplicate_peers {
             return Err(Refusal::Answer);
         }
         if let Some(filter) = self.connect_filter.as_mut()
@@ -427,14 +444,17 @@ impl Host {
         {
             return Err(Refusal::Answer);
         }
-        let idx = usize::from(slot);
+        self.make_room_for_handshake();
+        let idx = self.take_free_slot().ok_or(Refusal::Answer)?;
         self.allocate_slot(idx, from);
+        self.set_state(idx, PeerState::AcknowledgingConnect);
+        self.start_handshake(idx);
         let channel_count = requested.min(self.channel_limit);
         let host_mtu = self.mtu;
         let (host_in, host_out) = (self.incoming_bandwidth, self.outgoing_bandwidth);
         let peer = &mut self.peers[idx];
-        peer.channels = (0..channel_count).map(|_| Channel::default()).collect();
-        peer.state = PeerState::AcknowledgingConnect;
+        // Channels are allocated when the handshake completes: a half-open peer holds little.
+        peer.handshake_channels = channel_count;
         peer.connect_id = connect.connect_id;
         peer.mtu = host_mtu;
         peer.outgoing_peer_id = connect.outgoing_peer_id;

@@ -46,6 +46,9 @@ impl Host {
         if matches!(p.state, PeerState::Disconnected | PeerState::Zombie) {
             return None;
         }
+        if p.state == PeerState::AcknowledgingConnect {
+            return Some(self.handshake_deadline(idx));
+        }
         if p.state == PeerState::Connecting && !p.connect_candidates.is_empty() {
             let candidate = p.next_candidate_time;
             let resend = (!p.sent_reliable_commands.is_empty()).then_some(p.next_timeout);
@@ -122,6 +125,9 @@ impl Host {
     }
 
     fn service_peer_timers(&mut self, idx: usize, now: EnetTime) {
+        if self.service_handshake_timer(idx, now) {
+            return;
+        }
         let peer = &mut self.peers[idx];
         if matches!(peer.state, PeerState::Disconnected | PeerState::Zombie) {
             return;

@@ -203,6 +203,12 @@ pub struct Peer {
     pub(crate) continue_sending: bool,
     /// A CONNECT event (with its data) is owed to the application.
     pub(crate) connect_event_pending: Option<u32>,
+    /// Server side: when this half-open peer received its CONNECT (`host/handshake.rs`).
+    pub(crate) handshake_started: EnetTime,
+    /// Server side: when its VERIFY_CONNECT was last (re)queued.
+    pub(crate) last_verify_time: EnetTime,
+    /// Server side: channels granted to this half-open peer, allocated when it connects.
+    pub(crate) handshake_channels: usize,
     /// Further addresses of the remote host to send the CONNECT to while CONNECTING, in order
     /// ([`Host::connect_any`](crate::Host::connect_any)).
     pub(crate) connect_candidates: VecDeque<SocketAddr>,
@@ -281,6 +287,9 @@ impl Peer {
             needs_dispatch: false,
             continue_sending: false,
             connect_event_pending: None,
+            handshake_started: EnetTime(0),
+            last_verify_time: EnetTime(0),
+            handshake_channels: 0,
             connect_candidates: VecDeque::new(),
             connect_tried: Vec::new(),
             next_candidate_time: EnetTime(0),
@@ -344,6 +353,9 @@ impl Peer {
         self.needs_dispatch = false;
         self.continue_sending = false;
         self.connect_event_pending = None;
+        self.handshake_started = EnetTime(0);
+        self.last_verify_time = EnetTime(0);
+        self.handshake_channels = 0;
         self.connect_candidates.clear();
         self.connect_tried.clear();
         self.next_candidate_time = EnetTime(0);
