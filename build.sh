@@ -2,7 +2,8 @@
 # rust_enet build, package and test pipeline.
 #
 #   ./build.sh build   release addon: addons/rust_enet/bin/, synced into godot-project/addons/
-#   ./build.sh test    fmt check, clippy -D warnings, cargo tests, then the headless Godot suites
+#   ./build.sh test    fmt check, clippy -D warnings, cargo tests, the headless Godot suites,
+#                      the class reference check and a short run of every fuzz target
 #   ./build.sh demo [--builtin]  build, then a headless server and two clients exchanging RPCs
 #                      through RustENetPeer (--builtin: Godot's ENetMultiplayerPeer instead)
 #   ./build.sh suites [FILTER...]  build, then only the Godot suites (cases matching FILTER)
@@ -10,6 +11,8 @@
 #                      in a headless editor (also part of `test`)
 #   ./build.sh godot [ARGS...]   run the test project's Godot with ARGS (after `build`)
 #   ./build.sh bench [--quick] [ARGS...]  Godot scenario 6 + rust/enet-bench vs C ENet, one table
+#   ./build.sh fuzz    every fuzz target for RUST_ENET_FUZZ_SECONDS (default 60) each (also part
+#                      of `test`)
 #
 # Environment:
 #   RUST_ENET_CACHE   cache root outside the repository (default ~/.cache/rust_enet)
@@ -363,6 +366,55 @@ Regenerate the skeleton with ./build.sh godot --headless --doctool DIR --gdexten
     DOCS_SUMMARY="matches the API and the editor shows every description"
 }
 
+# --- Fuzzing ---------------------------------------------------------------------------------
+
+# Every fuzz target of rust/enet-proto/fuzz, with the committed seed corpus it starts from.
+FUZZ_TARGETS=(parse_datagram:parse_datagram host_datagrams:host_datagrams
+    host_secured:host_datagrams decompress:decompress)
+CARGO_FUZZ_VERSION=0.13.2
+FUZZ_SUMMARY=""
+
+# Runs each fuzz target for RUST_ENET_FUZZ_SECONDS (default 60) from its seeds, with debug
+# assertions and overflow checks on (`cargo fuzz run -a`), so a parser or host crash fails the
+# run. cargo-fuzz is installed into $RUST_ENET_CACHE/tools; stable rustc takes its nightly flags
+# with RUSTC_BOOTSTRAP=1. New corpus entries go to a temporary folder, not into the repository;
+# a crash leaves its input in rust/enet-proto/fuzz/artifacts/.
+run_fuzz_smoke() {
+    local seconds=${RUST_ENET_FUZZ_SECONDS:-60} tools=$RUST_ENET_CACHE/tools
+    local fuzz_dir=$REPO/rust/enet-proto/fuzz entry target seeds work log runs
+    if [[ ! -x $tools/bin/cargo-fuzz ]]; then
+        log "installing cargo-fuzz $CARGO_FUZZ_VERSION into $tools"
+        cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --root "$tools" >&2 ||
+            die "could not install cargo-fuzz"
+    fi
+    work=$(mktemp -d)
+    log "fuzzing: ${#FUZZ_TARGETS[@]} targets, $seconds s each (cargo fuzz run -a)"
+    (cd "$fuzz_dir" && RUSTC_BOOTSTRAP=1 "$tools/bin/cargo-fuzz" build -a \
+        --target-dir "$RUST_ENET_CACHE/target-fuzz" >&2) || die "the fuzz targets do not build"
+    FUZZ_SUMMARY=""
+    for entry in "${FUZZ_TARGETS[@]}"; do
+        target=${entry%%:*} seeds=${entry#*:}
+        mkdir -p "$work/$target"
+        log=$work/$target.log
+        if ! (cd "$fuzz_dir" && RUSTC_BOOTSTRAP=1 "$tools/bin/cargo-fuzz" run -a \
+            --target-dir "$RUST_ENET_CACHE/target-fuzz" "$target" "$work/$target" "corpus/$seeds" \
+            -- -max_total_time="$seconds" -max_len=16384 >"$log" 2>&1); then
+            tail -n 40 "$log" >&2
+            rm -rf "$work"
+            die "fuzz target $target crashed; its input is in rust/enet-proto/fuzz/artifacts/$target/"
+        fi
+        runs=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$log" | tail -n 1)
+        [[ -n $runs ]] || {
+            tail -n 20 "$log" >&2
+            rm -rf "$work"
+            die "fuzz target $target did not run"
+        }
+        log "fuzz $target: $runs runs in $seconds s, no crash"
+        FUZZ_SUMMARY+="${FUZZ_SUMMARY:+, }$target $runs runs"
+    done
+    rm -rf "$work"
+}
+
 # --- Subcommands ------------------------------------------------------------------------------
 
 cmd_build() {
@@ -402,11 +454,13 @@ cmd_test() {
     build_addon
     run_godot_suites "$@"
     check_class_docs
+    run_fuzz_smoke
 
     log "summary:"
     printf 'cargo tests: %s passed, %s failed\n' "${cargo_passed:-0}" "${cargo_failed:-0}"
     printf 'godot suites: %s\n' "$GODOT_SUMMARY"
     printf 'class reference: %s\n' "$DOCS_SUMMARY"
+    printf 'fuzzing: %s (%s s each, no crash)\n' "$FUZZ_SUMMARY" "${RUST_ENET_FUZZ_SECONDS:-60}"
     printf 'build.sh test: OK in %d s\n' $((SECONDS - t0))
 }
 
@@ -483,7 +537,7 @@ cmd_bench() {
 }
 
 usage() {
-    sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit "${1:-0}"
 }
 
@@ -498,6 +552,12 @@ main() {
         docs) cmd_docs ;;
         godot) cmd_godot "$@" ;;
         bench) cmd_bench "$@" ;;
+        fuzz)
+            ensure_packages "fuzzing" "${PKGS_BUILD[@]}"
+            ensure_rust
+            run_fuzz_smoke
+            log "fuzzing: $FUZZ_SUMMARY"
+            ;;
         -h | --help | help) usage 0 ;;
         *) usage 1 ;;
     esac

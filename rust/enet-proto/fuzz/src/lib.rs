@@ -7,8 +7,12 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use rust_enet_proto::wire::{CommandIter, DatagramHeader};
+use rust_enet_proto::compress::{Compressor, RangeCoder, crc32};
+use rust_enet_proto::wire::{CommandIter, DatagramHeader, PROTOCOL_MAXIMUM_PEER_ID};
 use rust_enet_proto::{EnetTime, Event, Host, HostConfig, PeerId};
+
+/// The connect id of every [`Pair`]'s connection (forced, so seeds stay valid).
+pub const CONNECT_ID: [u8; 4] = [0x1a, 0x4a, 0x1d, 0xbf];
 
 pub const CLIENT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 1001);
 pub const SERVER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 2002);
@@ -26,26 +30,31 @@ pub struct Pair {
     pub now: u32,
     /// The client's slot for the server.
     pub client_peer: PeerId,
+    /// Both hosts append checksums and compress with the range coder.
+    pub secured: bool,
     buf: Vec<u8>,
 }
 
 impl Pair {
     /// Creates both hosts and runs the handshake to the CONNECT events on both sides.
     pub fn connected() -> Pair {
-        let server = Host::new(HostConfig {
-            peer_limit: 4,
-            seed: 1,
+        Pair::connected_with(false)
+    }
+
+    /// [`connected`](Self::connected) with checksums and range-coder compression on both
+    /// hosts (`secured`).
+    pub fn connected_with(secured: bool) -> Pair {
+        let config = |peer_limit, seed| HostConfig {
+            peer_limit,
+            seed,
+            checksum: secured,
+            compressor: secured.then(|| Box::new(RangeCoder::new()) as Box<dyn Compressor + Send>),
             ..HostConfig::default()
-        })
-        .expect("valid config");
-        let mut client = Host::new(HostConfig {
-            peer_limit: 1,
-            seed: 2,
-            ..HostConfig::default()
-        })
-        .expect("valid config");
+        };
+        let server = Host::new(config(4, 1)).expect("valid config");
+        let mut client = Host::new(config(1, 2)).expect("valid config");
         let now = 1_000;
-        client.force_next_connect_id([0x1a, 0x4a, 0x1d, 0xbf]);
+        client.force_next_connect_id(CONNECT_ID);
         let client_peer = client
             .connect(EnetTime(now), SERVER, 2, 0x1234_5678)
             .expect("free slot");
@@ -54,6 +63,7 @@ impl Pair {
             client,
             now,
             client_peer,
+            secured,
             buf: vec![0; rust_enet_proto::host::MINIMUM_TRANSMIT_BUFFER],
         };
         let mut connected = (false, false);
@@ -96,7 +106,7 @@ impl Pair {
             while let Some(t) = self.server.poll_transmit(now, &mut self.buf) {
                 quiet = false;
                 let datagram = &self.buf[..t.len];
-                assert_well_formed(datagram);
+                self.check(datagram);
                 if t.destination == CLIENT {
                     self.client.handle_datagram(now, SERVER, datagram);
                 }
@@ -104,7 +114,7 @@ impl Pair {
             while let Some(t) = self.client.poll_transmit(now, &mut self.buf) {
                 quiet = false;
                 let datagram = &self.buf[..t.len];
-                assert_well_formed(datagram);
+                self.check(datagram);
                 if t.destination == SERVER {
                     self.server.handle_datagram(now, CLIENT, datagram);
                 }
@@ -120,6 +130,16 @@ impl Pair {
             }
         }
         events
+    }
+
+    /// What every emitted datagram must satisfy: well formed, or for a secured pair at least a
+    /// valid header (its command area is compressed and checksummed).
+    fn check(&self, datagram: &[u8]) {
+        if self.secured {
+            DatagramHeader::parse(datagram).expect("host emitted a bad header");
+        } else {
+            assert_well_formed(datagram);
+        }
     }
 
     /// Drains the client's outgoing datagrams without delivering them (seed capture).
@@ -184,4 +204,37 @@ pub fn encode_records(records: &[Record<'_>]) -> Vec<u8> {
         out.extend_from_slice(r.datagram);
     }
     out
+}
+
+/// Turns a plain datagram into what a secured [`Pair`]'s server expects: the command area
+/// compressed with the range coder (when that makes it smaller) and a CRC-32 after the header,
+/// seeded with [`CONNECT_ID`] for a datagram to a slot, zero for one to no slot (a CONNECT).
+/// Returns `None` if the header does not parse.
+pub fn seal(datagram: &[u8]) -> Option<Vec<u8>> {
+    let (mut header, header_len) = DatagramHeader::parse(datagram).ok()?;
+    let area = &datagram[header_len..];
+    let mut packed = vec![0u8; area.len()];
+    let compressed = RangeCoder::new().compress(&[area], &mut packed);
+    let body: &[u8] = match compressed {
+        Some(n) if n < area.len() => {
+            header.compressed = true;
+            &packed[..n]
+        }
+        _ => {
+            header.compressed = false;
+            area
+        }
+    };
+    let mut out = vec![0u8; 4 + 4 + body.len()];
+    let len = header.emit(&mut out)?;
+    let seed = if header.peer_id == PROTOCOL_MAXIMUM_PEER_ID {
+        [0; 4]
+    } else {
+        CONNECT_ID
+    };
+    let crc = crc32(&[&out[..len], &seed, area]);
+    out[len..len + 4].copy_from_slice(&crc.to_be_bytes());
+    out[len + 4..len + 4 + body.len()].copy_from_slice(body);
+    out.truncate(len + 4 + body.len());
+    Some(out)
 }
