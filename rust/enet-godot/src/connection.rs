@@ -55,18 +55,6 @@ pub(crate) fn parse_bind_address(text: &str) -> Option<BindAddress> {
     text.parse::<IpAddr>().ok().map(BindAddress::Ip)
 }
 
-/// A seed for the host's connect ids, different for every host in every process.
-fn random_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    hasher.finish()
-}
-
 /// Resolves `address:port` like Godot's `IP::resolve_hostname` (blocking, first result).
 pub(crate) fn resolve(address: &str, port: u16) -> Option<SocketAddr> {
     resolve_all(address, port).into_iter().next()
@@ -778,7 +766,6 @@ impl RustENetConnection {
             },
             incoming_bandwidth: clamp_u32(in_bandwidth),
             outgoing_bandwidth: clamp_u32(out_bandwidth),
-            seed: random_seed(),
             ..HostConfig::default()
         };
         match UdpHost::bind(bind, port, config) {

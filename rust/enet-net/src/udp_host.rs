@@ -185,7 +185,11 @@ struct ReceiveMode {
 
 impl UdpHost {
     /// Bind a socket on `bind`:`port` (0 = ephemeral) and create the host.
-    pub fn bind(bind: BindAddress, port: u16, config: HostConfig) -> io::Result<UdpHost> {
+    pub fn bind(bind: BindAddress, port: u16, mut config: HostConfig) -> io::Result<UdpHost> {
+        if config.seed == HostConfig::DEFAULT_SEED {
+            // Connect ids must differ between hosts and processes: seed from the OS.
+            config.seed = os_seed();
+        }
         let host =
             Host::new(config).map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
         let socket = match bind {
@@ -1005,6 +1009,22 @@ fn send_datagram(
             }
         }
     }
+}
+
+/// 64 bits from the OS's random source; if that fails (it should not), the clock and a
+/// per-process hash key, which still differ between hosts.
+fn os_seed() -> u64 {
+    getrandom::u64().unwrap_or_else(|err| {
+        tracing::warn!(%err, "no OS randomness for connect ids; using the clock");
+        use std::hash::{BuildHasher, Hasher};
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        hasher.finish()
+    })
 }
 
 /// IPv4-mapped IPv6 (`::ffff:a.b.c.d`) back to IPv4, so a peer's address compares equal whether

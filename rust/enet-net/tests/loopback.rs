@@ -443,3 +443,22 @@ fn connect_any_reaches_an_ipv4_only_server_past_an_unanswered_ipv6_address() {
     );
     assert!(v4_client.connect_any(&[ipv6, ipv4], 1, 0).is_ok());
 }
+
+#[test]
+fn connect_ids_come_from_the_os_unless_a_seed_is_given() {
+    let connect_id = |config: HostConfig| {
+        let mut client = UdpHost::bind(BindAddress::Ip(LOOPBACK), 0, config).unwrap();
+        let peer = client.connect(SocketAddr::new(LOOPBACK, 9), 1, 0).unwrap();
+        client.host().peer(peer).unwrap().connect_id()
+    };
+    // Default configs: every host draws its own (a repeat would be a 1 in 2^32 event).
+    let a = connect_id(HostConfig::default());
+    let b = connect_id(HostConfig::default());
+    assert_ne!(a, b, "two default hosts chose the same connect id");
+    // A seed of one's own gives the same ids every time.
+    let seeded = || HostConfig {
+        seed: 42,
+        ..HostConfig::default()
+    };
+    assert_eq!(connect_id(seeded()), connect_id(seeded()));
+}

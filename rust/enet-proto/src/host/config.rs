@@ -35,8 +35,10 @@ pub struct HostConfig {
     pub maximum_waiting_data: usize,
     /// Simultaneous connections allowed from one IP address.
     pub duplicate_peers: usize,
-    /// Seed of the host's PRNG (connect ids). The core never reads global randomness: a driver
-    /// should pass OS entropy here; the default is a fixed value, for reproducible tests.
+    /// Seed of the host's PRNG (connect ids). The core never reads global randomness: the
+    /// default is the fixed [`HostConfig::DEFAULT_SEED`], for reproducible tests, which a driver
+    /// replaces with OS entropy (`rust_enet_net::UdpHost::bind` does; pass any other value
+    /// there to get reproducible connect ids).
     pub seed: u64,
     /// Answer a CONNECT this host will not take (full, too many from one address, refused by
     /// the [connect filter](super::Host::set_connect_filter)) with one unreliable DISCONNECT to
@@ -49,6 +51,12 @@ pub struct HostConfig {
     /// own beyond `peer_limit` as far as the 4095 peer ids allow (see `host/handshake.rs`); at
     /// least 1. When they are all taken, the oldest makes room for a new CONNECT.
     pub handshake_limit: usize,
+}
+
+impl HostConfig {
+    /// The default [`seed`](Self::seed): "no seed chosen" for a driver, which then seeds the
+    /// host from the OS.
+    pub const DEFAULT_SEED: u64 = 0x5EED_E4E7;
 }
 
 impl Default for HostConfig {
@@ -64,7 +72,7 @@ impl Default for HostConfig {
             maximum_packet_size: HOST_DEFAULT_MAXIMUM_PACKET_SIZE,
             maximum_waiting_data: HOST_DEFAULT_MAXIMUM_WAITING_DATA,
             duplicate_peers: HOST_DEFAULT_DUPLICATE_PEERS,
-            seed: 0x5EED_E4E7,
+            seed: HostConfig::DEFAULT_SEED,
             answer_refused_connects: true,
             handshake_limit: HOST_DEFAULT_HANDSHAKE_LIMIT,
         }
