@@ -11,6 +11,7 @@
 #                      in a headless editor (also part of `test`)
 #   ./build.sh godot [ARGS...]   run the test project's Godot with ARGS (after `build`)
 #   ./build.sh bench [--quick] [ARGS...]  Godot scenario 6 + rust/enet-bench vs C ENet, one table
+#   ./build.sh flood [ARGS...]  spoofed-CONNECT flood vs rust_enet, C ENet and Godot servers
 #   ./build.sh fuzz    every fuzz target for RUST_ENET_FUZZ_SECONDS (default 60) each (also part
 #                      of `test`)
 #
@@ -536,8 +537,24 @@ cmd_bench() {
     log "results: $godot_json, $out/bench.json"
 }
 
+# The handshake-flood run (rust/enet-bench/src/spoof.rs): spoofed CONNECTs from many loopback
+# addresses against a rust_enet, a C ENet and a Godot built-in server with players on them.
+# ARGS go to `rust-enet-bench flood-bench` (--seconds 30 --sources 20000 --rate 2000).
+cmd_flood() {
+    ensure_packages "the flood run (C ENet is a reference)" "${PKGS_BUILD[@]}" "${PKGS_C_ENET[@]}"
+    ensure_rust
+    build_addon
+    find_godot
+    log "building rust/enet-bench (release)"
+    CARGO_TARGET_DIR=$CARGO_TARGET_DIR-bench cargo build --release -p rust_enet_bench "${CARGO_LOCKED[@]}" >&2
+    # Two source processes hold 10,000 sockets each.
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+    "$CARGO_TARGET_DIR-bench/release/rust-enet-bench" flood-bench "$@" \
+        --godot "$GODOT_PROJECT" "${GODOT_CMD[@]}"
+}
+
 usage() {
-    sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit "${1:-0}"
 }
 
@@ -552,6 +569,7 @@ main() {
         docs) cmd_docs ;;
         godot) cmd_godot "$@" ;;
         bench) cmd_bench "$@" ;;
+        flood) cmd_flood "$@" ;;
         fuzz)
             ensure_packages "fuzzing" "${PKGS_BUILD[@]}"
             ensure_rust

@@ -791,6 +791,39 @@ static int empty_service(size_t n, double secs) {
     return 0;
 }
 
+/* Flood scenario: connect once (data = a Godot-like client id), report how long the handshake
+ * took (-1 if it failed or did not finish within `timeout` s), then leave at once. */
+static int join(const char *port, double timeout) {
+    ENetHost *host = make_host(-1, 1);
+    ENetAddress addr = server_address(port);
+    int64_t start = now_us(), hard = start + (int64_t)(timeout * 1e6);
+    ENetPeer *peer = enet_host_connect(host, &addr, CHANNELS, 0x1234567);
+    ENetEvent ev;
+    long long took = -1;
+    int done = 0;
+    while (!done && now_us() < hard) {
+        int r = enet_host_service(host, &ev, 1);
+        while (r > 0) {
+            if (ev.type == ENET_EVENT_TYPE_CONNECT) {
+                took = (now_us() - start) / 1000;
+                done = 1;
+            } else if (ev.type == ENET_EVENT_TYPE_DISCONNECT) {
+                done = 1;
+            } else if (ev.type == ENET_EVENT_TYPE_RECEIVE) {
+                enet_packet_destroy(ev.packet);
+            }
+            r = enet_host_check_events(host, &ev);
+        }
+    }
+    if (took >= 0) {
+        enet_peer_disconnect_now(peer, 0);
+        enet_host_flush(host);
+    }
+    printf("RESULT join_ms=%lld\n", took);
+    enet_host_destroy(host);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) die("usage: enet_bench ROLE ARGS... (see the comment at the top)");
     const char *role = argv[1];
@@ -816,6 +849,7 @@ int main(int argc, char **argv) {
     if (!strcmp(role, "bulk-client")) return bulk_client(ARG(2), (size_t)atol(ARG(3)));
     if (!strcmp(role, "flood-server")) return flood_server(atof(ARG(2)));
     if (!strcmp(role, "flood-client")) return flood_client(ARG(2), atof(ARG(3)));
+    if (!strcmp(role, "join")) return join(ARG(2), atof(ARG(3)));
     if (!strcmp(role, "empty-service")) return empty_service((size_t)atol(ARG(2)), atof(ARG(3)));
     die("unknown role");
     return 2;

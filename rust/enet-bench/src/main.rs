@@ -16,6 +16,7 @@ mod orchestrate;
 mod raw_udp;
 mod report;
 mod roles;
+mod spoof;
 mod sys;
 
 use std::process::ExitCode;
@@ -87,6 +88,15 @@ fn run_role(role: &str, args: &[String]) -> std::io::Result<()> {
         "flood-server" => roles::flood_server(num(0)?),
         "flood-client" => roles::flood_client(port()?, num(1)?),
         "empty-service" => roles::empty_service(num(0)? as usize, num(1)?),
+        "spoof-sources" => spoof::spoof_sources(
+            num(0)? as u32,
+            num(1)? as u32,
+            num(2)?,
+            num(3)?,
+            num(4)? as u16,
+        ),
+        "join" => spoof::join(port()?, num(1)?),
+        "flood-bench" => spoof::run(args),
         "udp-sink" => raw_udp::udp_sink(num(0)?),
         "udp-source" => raw_udp::udp_source(port()?, num(1)?),
         _ => Err(std::io::Error::other(format!("unknown role `{role}`"))),
