@@ -16,6 +16,7 @@ mod orchestrate;
 mod raw_udp;
 mod report;
 mod roles;
+mod soak;
 mod spoof;
 mod sys;
 
@@ -96,6 +97,7 @@ fn run_role(role: &str, args: &[String]) -> std::io::Result<()> {
             num(4)? as u16,
         ),
         "join" => spoof::join(port()?, num(1)?),
+        "soak" => soak::soak(num(0)?, num(1)? as usize),
         "flood-bench" => spoof::run(args),
         "udp-sink" => raw_udp::udp_sink(num(0)?),
         "udp-source" => raw_udp::udp_source(port()?, num(1)?),
