@@ -371,7 +371,7 @@ Regenerate the skeleton with ./build.sh godot --headless --doctool DIR --gdexten
 
 # Every fuzz target of rust/enet-proto/fuzz, with the committed seed corpus it starts from.
 FUZZ_TARGETS=(parse_datagram:parse_datagram host_datagrams:host_datagrams
-    host_secured:host_datagrams decompress:decompress)
+    host_secured:host_datagrams decompress:decompress dtls_records:dtls_records)
 CARGO_FUZZ_VERSION=0.13.2
 FUZZ_SUMMARY=""
 

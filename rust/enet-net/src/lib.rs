@@ -15,6 +15,9 @@
 mod batch;
 mod clock;
 mod dtls;
+/// In-memory DTLS pair for the fuzz targets (feature `fuzzing`).
+#[cfg(all(feature = "dtls", feature = "fuzzing"))]
+pub use dtls::fuzzing as dtls_fuzzing;
 mod frame_poll;
 mod link;
 mod moderation;

@@ -24,6 +24,8 @@
 mod client;
 #[cfg(feature = "dtls")]
 mod common;
+#[cfg(all(feature = "dtls", feature = "fuzzing"))]
+pub mod fuzzing;
 #[cfg(feature = "dtls")]
 mod server;
 

@@ -238,3 +238,35 @@ pub fn seal(datagram: &[u8]) -> Option<Vec<u8>> {
     out.truncate(len + 4 + body.len());
     Some(out)
 }
+
+/// A self-signed EC P-256 certificate for `fuzz.test` and its key, both PEM (the DTLS target's
+/// server identity; made once per process).
+pub fn self_signed_identity() -> (String, String) {
+    use openssl::asn1::Asn1Time;
+    use openssl::ec::{EcGroup, EcKey};
+    use openssl::hash::MessageDigest;
+    use openssl::nid::Nid;
+    use openssl::pkey::PKey;
+    use openssl::x509::{X509, X509NameBuilder};
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).expect("P-256");
+    let key = PKey::from_ec_key(EcKey::generate(&group).expect("key")).expect("pkey");
+    let mut name = X509NameBuilder::new().expect("name");
+    name.append_entry_by_nid(Nid::COMMONNAME, "fuzz.test")
+        .expect("cn");
+    let name = name.build();
+    let mut cert = X509::builder().expect("builder");
+    cert.set_version(2).expect("version");
+    cert.set_subject_name(&name).expect("subject");
+    cert.set_issuer_name(&name).expect("issuer");
+    cert.set_pubkey(&key).expect("pubkey");
+    cert.set_not_before(&Asn1Time::days_from_now(0).expect("time"))
+        .expect("not before");
+    cert.set_not_after(&Asn1Time::days_from_now(2).expect("time"))
+        .expect("not after");
+    cert.sign(&key, MessageDigest::sha256()).expect("sign");
+    let cert = cert.build();
+    (
+        String::from_utf8(cert.to_pem().expect("pem")).expect("utf8"),
+        String::from_utf8(key.private_key_to_pem_pkcs8().expect("pem")).expect("utf8"),
+    )
+}
