@@ -258,7 +258,7 @@ impl Players {
             hosts.push((host, peer));
         }
         let deadline = Instant::now() + Duration::from_secs(10);
-        let mut connected = vec![false; PLAYERS];
+        let mut connected = [false; PLAYERS];
         while connected.iter().any(|c| !c) {
             if Instant::now() > deadline {
                 return Err(io::Error::other("the players did not connect"));

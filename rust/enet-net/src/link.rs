@@ -6,6 +6,8 @@ use std::collections::BinaryHeap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use rust_enet_proto::rng::SplitMix64;
+
 /// Conditions of one direction of the simulated link. The default is a perfect link (off).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct LinkConditions {
@@ -49,35 +51,25 @@ impl LinkConditions {
     }
 }
 
-/// splitmix64: small, seedable, good enough for simulated packet fates.
-#[derive(Debug, Clone)]
-pub(crate) struct Rng(u64);
-
-impl Rng {
-    pub(crate) fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
+/// Packet fates from the core's seedable generator.
+trait Fates {
     /// True with probability `percent` / 100.
+    fn chance(&mut self, percent: f32) -> bool;
+    /// Uniform in `0..=max`.
+    fn up_to(&mut self, max: u32) -> u32;
+}
+
+impl Fates for SplitMix64 {
     fn chance(&mut self, percent: f32) -> bool {
-        percent > 0.0
-            && ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64) * 100.0 < f64::from(percent)
+        percent > 0.0 && self.unit() * 100.0 < f64::from(percent)
     }
 
-    /// Uniform in `0..=max`.
     fn up_to(&mut self, max: u32) -> u32 {
+        // No draw for 0: the sequence (and so every seeded run) stays what it always was.
         if max == 0 {
             0
         } else {
-            (self.next_u64() % (u64::from(max) + 1)) as u32
+            self.below(u64::from(max) + 1) as u32
         }
     }
 }
@@ -109,7 +101,7 @@ pub struct LinkStatistics {
 #[derive(Debug)]
 pub(crate) struct LinkSimulator {
     conditions: LinkConditions,
-    rng: Rng,
+    rng: SplitMix64,
     held: BinaryHeap<Reverse<Held>>,
     sequence: u64,
     /// When the bandwidth-limited link finishes sending what is already queued.
@@ -130,7 +122,7 @@ impl LinkSimulator {
     pub(crate) fn new(seed: u64) -> Self {
         Self {
             conditions: LinkConditions::PERFECT,
-            rng: Rng::new(seed),
+            rng: SplitMix64::new(seed),
             held: BinaryHeap::new(),
             sequence: 0,
             busy_until: None,
@@ -151,7 +143,7 @@ impl LinkSimulator {
     }
 
     pub(crate) fn reseed(&mut self, seed: u64) {
-        self.rng = Rng::new(seed);
+        self.rng = SplitMix64::new(seed);
     }
 
     pub(crate) fn statistics(&self) -> LinkStatistics {

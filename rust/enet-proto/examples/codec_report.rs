@@ -15,6 +15,8 @@
 #[path = "../src/compress/game_traffic.rs"]
 mod game_traffic;
 
+use rust_enet_proto::rng::SplitMix64;
+
 use std::time::Instant;
 
 use game_traffic::{DatagramKind, GameTraffic};

@@ -16,6 +16,7 @@ pub mod event;
 pub mod host;
 pub mod packet;
 pub mod peer;
+pub mod rng;
 pub mod time;
 pub mod wire;
 

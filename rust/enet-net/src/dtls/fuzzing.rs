@@ -63,7 +63,8 @@ impl DtlsPair {
             delivered: (0, 0),
         };
         // What starts the handshake: the first datagram the client's ENet would send.
-        pair.client.handle_send(pair.now, SERVER, &[0x8f, 0xff, 0, 1]);
+        pair.client
+            .handle_send(pair.now, SERVER, &[0x8f, 0xff, 0, 1]);
         for _ in 0..8 {
             pair.pump();
             if pair.client.client_state() == Some(DtlsClientState::Connected) {

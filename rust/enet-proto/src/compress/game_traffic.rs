@@ -5,20 +5,25 @@
 //! of several entities as unreliable commands, client input packets, reliable RPC-like packets
 //! carrying strings, and datagrams holding only acknowledgements or a ping. Payloads use Godot's
 //! variant encoding (a little-endian `u32` type tag, then the value), as `SceneMultiplayer` does.
+
 // Shared by the unit tests and the example through `#[path]`; each uses part of it.
 #![allow(dead_code)]
 
-/// splitmix64: small, fast and deterministic.
+// The generator, as the including module names it (`compress` for the tests, the example's
+// root for `codec_report`).
+use super::SplitMix64;
+
+/// Test data from the crate's generator ([`SplitMix64`]), with the shapes the traffic needs.
 #[derive(Debug, Clone)]
-pub struct Rng(pub u64);
+pub struct Rng(SplitMix64);
 
 impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(SplitMix64::new(seed))
+    }
+
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in `0..n` (`n > 0`).
@@ -83,7 +88,7 @@ const WORDS: [&str; 12] = [
 
 impl GameTraffic {
     pub fn new(seed: u64) -> Self {
-        let mut rng = Rng(seed);
+        let mut rng = Rng::new(seed);
         let entities = (0..24)
             .map(|_| {
                 [

@@ -45,4 +45,6 @@ mod codec_tests;
 #[cfg(test)]
 mod game_traffic;
 #[cfg(test)]
+use crate::rng::SplitMix64;
+#[cfg(test)]
 mod tests;

@@ -5,7 +5,6 @@ mod config;
 mod handshake;
 mod reassembly;
 mod receive;
-mod rng;
 mod send;
 mod timer;
 
@@ -27,9 +26,9 @@ use crate::wire::{
     PROTOCOL_MAXIMUM_PEER_ID, PROTOCOL_MINIMUM_CHANNEL_COUNT, PROTOCOL_MINIMUM_MTU,
 };
 
+use crate::rng::SplitMix64;
 pub use config::{ConnectError, HostConfig, HostError, HostStatistics, SendError, Transmit};
 pub use handshake::{HANDSHAKE_LIFETIME, HANDSHAKE_RESEND_INTERVAL, HOST_DEFAULT_HANDSHAKE_LIMIT};
-use rng::SplitMix64;
 
 /// `HOST_DEFAULT_MTU` (1.3.18).
 pub const HOST_DEFAULT_MTU: u32 = 1392;

@@ -10,24 +10,20 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use rust_enet_proto::{EnetTime, Event, Host, HostConfig, PeerId};
 
-/// SplitMix64, for the simulation's own randomness.
+/// The simulation's own randomness, from the core's generator.
 #[derive(Debug, Clone)]
-pub struct Rng(u64);
+pub struct Rng(rust_enet_proto::rng::SplitMix64);
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Rng(seed)
+        Rng(rust_enet_proto::rng::SplitMix64::new(seed))
     }
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
     /// Uniform in [0, 1).
     pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+        self.0.unit()
     }
     pub fn chance(&mut self, p: f64) -> bool {
         p > 0.0 && self.unit() < p
