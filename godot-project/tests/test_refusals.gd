@@ -4,7 +4,7 @@ extends "res://tests/lib/differential.gd"
 ## CONNECT arrives and answers it with a DISCONNECT, which Godot's built-in client and ours take
 ## as a failed connection within a round trip. Godot's own server completes the handshake and
 ## then drops the client without a word (godot#28740): its client reports
-## `connected_to_server` and times out later, as test_differential's test_refused_connection
+## `connected_to_server` and times out later, as test_sessions' test_refused_connection
 ## shows. So these scenarios run with rust servers only, with either client.
 
 const RUST_SERVERS: Array[String] = ["rust/builtin", "rust/rust"]

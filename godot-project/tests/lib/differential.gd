@@ -1,6 +1,8 @@
 extends "res://tests/lib/suite.gd"
 ## The differential harness: base of the suites whose scenarios run over loopback UDP, through
-## SceneMultiplayer RPCs (`test_differential.gd`, `test_host_names.gd`).
+## SceneMultiplayer RPCs: one file per feature (`test_sessions.gd`, `test_compression.gd`,
+## `test_dtls.gd`, `test_packets.gd`, `test_targets.gd`, `test_mesh.gd`, `test_host_names.gd`,
+## `test_refusals.gd`).
 ##
 ## Every scenario runs once per pairing of server and client implementation: Godot's built-in
 ## `ENetMultiplayerPeer` ("builtin") and `RustENetPeer` ("rust"). Each side records the
@@ -12,7 +14,7 @@ extends "res://tests/lib/suite.gd"
 ## ours), and DTLS and IPv6 when this Godot's own ENet lacks them (they print why).
 ##
 ## Restrict the pairings with a runner argument, e.g.
-## `godot --headless --path godot-project -- differential --pairings=builtin/builtin`.
+## `godot --headless --path godot-project -- sessions --pairings=builtin/builtin`.
 
 const RpcNode := preload("res://tests/lib/rpc_node.gd")
 const ALL_PAIRINGS: Array[String] = ["builtin/builtin", "builtin/rust", "rust/builtin", "rust/rust"]
@@ -178,3 +180,27 @@ static func _pattern(size: int, seed: int) -> PackedByteArray:
 	return data
 
 
+static func _sorted(lines: Array) -> Array[String]:
+	var out: Array[String] = []
+	for line in lines:
+		out.append(line)
+	out.sort()
+	return out
+
+
+## Whether this Godot's own ENet has DTLS (Debian's build links the system ENet, which has not).
+static func builtin_has_dtls() -> bool:
+	var probe := ENetConnection.new()
+	probe.create_host(1)
+	var err := probe.dtls_client_setup("localhost", TLSOptions.client_unsafe())
+	probe.destroy()
+	return err != ERR_UNAVAILABLE
+
+
+## Whether this Godot's own ENet handles IPv6 (Debian's links the IPv4-only system ENet).
+static func builtin_has_ipv6() -> bool:
+	var probe := ENetMultiplayerPeer.new()
+	probe.set_bind_ip("::1")
+	var ok := probe.create_server(0) == OK
+	probe.close()
+	return ok

@@ -1,0 +1,123 @@
+extends "res://tests/lib/differential.gd"
+## DTLS: verified and unsafe clients, and an untrusted certificate.
+## The harness and how pairings work: tests/lib/differential.gd.
+
+
+## One client and a server speaking DTLS (a self-signed certificate for "localhost" that the
+## client trusts explicitly, or any certificate with `unsafe_client`): connect, reliable RPCs
+## both ways and a 20 KB fragmented payload.
+func _scenario_dtls(server_kind: String, client_kind: String, key: CryptoKey,
+		cert: X509Certificate, unsafe_client: bool) -> Dictionary:
+	var names := {1: "S"}
+	var server := _endpoint("S", server_kind, names)
+	var c1 := _endpoint("C1", client_kind, names)
+	var all := [server, c1]
+	var result := {}
+	if await _dtls_steps(server, c1, names, key, cert, unsafe_client):
+		result = _observations(all)
+	await _teardown(all)
+	return result
+
+
+func _dtls_steps(server: Endpoint, c1: Endpoint, names: Dictionary, key: CryptoKey,
+		cert: X509Certificate, unsafe_client: bool) -> bool:
+	if not check_eq(server.peer.call(&"create_server", 0), OK, "create_server(0)"):
+		return false
+	if not check_eq(server.peer.get(&"host").dtls_server_setup(TLSOptions.server(key, cert)), OK,
+			"dtls_server_setup"):
+		return false
+	server.api.multiplayer_peer = server.peer
+	var port: int = server.peer.get(&"host").get_local_port()
+	if not check_eq(c1.peer.call(&"create_client", "127.0.0.1", port), OK, "create_client"):
+		return false
+	var client_options := TLSOptions.client_unsafe() if unsafe_client else TLSOptions.client(cert)
+	if not check_eq(c1.peer.get(&"host").dtls_client_setup("localhost", client_options), OK,
+			"dtls_client_setup"):
+		return false
+	names[c1.peer.get_unique_id()] = "C1"
+	c1.api.multiplayer_peer = c1.peer
+	if not await _step("C1 connected over DTLS on both ends", func() -> bool:
+			return c1.peer.get_connection_status() == MultiplayerPeer.CONNECTION_CONNECTED \
+					and names.find_key("C1") in server.api.get_peers()):
+		return false
+	c1.game.hello.rpc_id(1, "secret hello")
+	server.game.hello.rpc_id(names.find_key("C1"), "secret reply")
+	c1.game.blob.rpc_id(1, _pattern(20_000, 3))
+	if not await _step("RPCs delivered", func() -> bool:
+			return server.game.trace.size() >= 2 and c1.game.trace.size() >= 1):
+		return false
+	return true
+
+
+
+
+func _test_dtls(unsafe_client: bool) -> void:
+	var pairings: Array[String] = ALL_PAIRINGS
+	if not builtin_has_dtls():
+		print("    this Godot's built-in ENet has no DTLS (ERR_UNAVAILABLE): running rust/rust only")
+		pairings = ["rust/rust"]
+	var crypto := Crypto.new()
+	var key := crypto.generate_rsa(2048)
+	var cert := crypto.generate_self_signed_certificate(key, "CN=localhost,O=rust_enet,C=IT")
+	await _run_differential(_scenario_dtls.bind(key, cert, unsafe_client), {
+		"S signals": ["peer_connected(C1)"],
+		"C1 signals": ["connected_to_server", "peer_connected(S)"],
+		"S rpcs": _sorted([
+			"S: hello(secret hello) from C1",
+			"S: blob(20000 bytes, sha256 %s) from C1" % RpcNode._sha(_pattern(20_000, 3)),
+		]),
+		"C1 rpcs": _sorted(["C1: hello(secret reply) from S"]),
+	}, pairings)
+
+
+func test_dtls_verified_certificate() -> void:
+	await _test_dtls(false)
+
+
+func test_dtls_unsafe_client() -> void:
+	await _test_dtls(true)
+
+
+## A DTLS client that does not trust the server's certificate fails to connect: the session
+## error closes the peer and SceneMultiplayer reports connection_failed.
+func _scenario_dtls_untrusted(server_kind: String, client_kind: String, key: CryptoKey,
+		cert: X509Certificate, other_cert: X509Certificate) -> Dictionary:
+	var names := {1: "S"}
+	var server := _endpoint("S", server_kind, names)
+	var c1 := _endpoint("C1", client_kind, names)
+	var all := [server, c1]
+	var result := {}
+	if check_eq(server.peer.call(&"create_server", 0), OK, "create_server(0)") \
+			and check_eq(server.peer.get(&"host").dtls_server_setup(TLSOptions.server(key, cert)),
+					OK, "dtls_server_setup"):
+		server.api.multiplayer_peer = server.peer
+		var port: int = server.peer.get(&"host").get_local_port()
+		if check_eq(c1.peer.call(&"create_client", "127.0.0.1", port), OK, "create_client") \
+				and check_eq(c1.peer.get(&"host").dtls_client_setup("localhost",
+						TLSOptions.client(other_cert)), OK, "dtls_client_setup"):
+			names[c1.peer.get_unique_id()] = "C1"
+			c1.api.multiplayer_peer = c1.peer
+			if await _step("C1 gives up", func() -> bool:
+					return "connection_failed" in c1.signals):
+				await wait_frames(2)
+				result = _observations(all)
+	await _teardown(all)
+	return result
+
+
+func test_dtls_untrusted_certificate_fails() -> void:
+	var pairings: Array[String] = ALL_PAIRINGS
+	if not builtin_has_dtls():
+		print("    this Godot's built-in ENet has no DTLS (ERR_UNAVAILABLE): running rust/rust only")
+		pairings = ["rust/rust"]
+	var crypto := Crypto.new()
+	var key := crypto.generate_rsa(2048)
+	var cert := crypto.generate_self_signed_certificate(key, "CN=localhost,O=rust_enet,C=IT")
+	var other_key := crypto.generate_rsa(2048)
+	var other := crypto.generate_self_signed_certificate(other_key, "CN=localhost,O=other,C=IT")
+	await _run_differential(_scenario_dtls_untrusted.bind(key, cert, other), {
+		"S signals": [],
+		"C1 signals": ["connection_failed"],
+		"S rpcs": [],
+		"C1 rpcs": [],
+	}, pairings)
