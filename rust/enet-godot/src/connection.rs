@@ -3,15 +3,15 @@
 // gdext's `#[godot_api]` expands to public helper types without `Debug` implementations.
 #![allow(missing_debug_implementations)]
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
-use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use godot::classes::{CryptoKey, TlsOptions, X509Certificate};
 use godot::global::Error;
 use godot::prelude::*;
+use parking_lot::Mutex;
 use rust_enet_net::{
     BindAddress, DtlsClientOptions, DtlsClientState, DtlsError, DtlsServerOptions, LinkConditions,
     LinkDirection, UdpHost,
@@ -31,7 +31,7 @@ pub(crate) const MAXIMUM_CHANNELS: i64 = PROTOCOL_MAXIMUM_CHANNEL_COUNT as i64;
 
 /// The driver shared between a connection and the packet peers it hands out. `None` once the
 /// host is destroyed, which makes every packet peer of it inactive.
-pub(crate) type SharedHost = Rc<RefCell<Option<UdpHost>>>;
+pub(crate) type SharedHost = Arc<Mutex<Option<UdpHost>>>;
 
 /// An event of [`RustENetConnection::drain_events`] other than a received packet.
 pub(crate) enum ControlEvent {
@@ -237,7 +237,7 @@ impl RustENetConnection {
         for (_, mut peer) in self.peers.drain() {
             peer.bind_mut().on_disconnect();
         }
-        host.borrow_mut().take();
+        host.lock().take();
     }
 
     /// Starts connecting to `address:port` with `channels` channels (0 means 255) and sends
@@ -283,7 +283,7 @@ impl RustENetConnection {
         } else {
             channels as usize
         };
-        let result = match shared.borrow_mut().as_mut() {
+        let result = match shared.lock().as_mut() {
             Some(udp) => udp.connect_any(&remotes, channels, data as u32),
             None => return None,
         };
@@ -362,7 +362,7 @@ impl RustENetConnection {
         let Some(flags) = crate::packet_peer::checked_flags(flags) else {
             return;
         };
-        let mut guard = shared.borrow_mut();
+        let mut guard = shared.lock();
         let Some(udp) = guard.as_mut() else { return };
         let Some(channel) = u8::try_from(channel)
             .ok()
@@ -403,7 +403,7 @@ impl RustENetConnection {
             godot_error!("RustENetConnection.pop_statistic: the host is not active");
             return 0.0;
         };
-        let totals = match shared.borrow().as_ref() {
+        let totals = match shared.lock().as_ref() {
             Some(udp) => {
                 let stats = udp.host().statistics();
                 [
@@ -584,7 +584,7 @@ impl RustENetConnection {
         self.host
             .as_ref()
             .and_then(|h| {
-                h.borrow()
+                h.lock()
                     .as_ref()
                     .map(|udp| udp.host().channel_limit() as i64)
             })
@@ -597,7 +597,7 @@ impl RustENetConnection {
         let port = self
             .host
             .as_ref()
-            .and_then(|h| h.borrow().as_ref().map(|udp| udp.local_addr().port()));
+            .and_then(|h| h.lock().as_ref().map(|udp| udp.local_addr().port()));
         match port {
             Some(port) => i64::from(port),
             None => {
@@ -770,7 +770,7 @@ impl RustENetConnection {
         };
         match UdpHost::bind(bind, port, config) {
             Ok(udp) => {
-                self.host = Some(Rc::new(RefCell::new(Some(udp))));
+                self.host = Some(Arc::new(Mutex::new(Some(udp))));
                 Error::OK
             }
             Err(e) => {
@@ -784,12 +784,12 @@ impl RustENetConnection {
 
     /// Whether the host exists (created and not destroyed).
     pub(crate) fn is_active(&self) -> bool {
-        self.host.as_ref().is_some_and(|h| h.borrow().is_some())
+        self.host.as_ref().is_some_and(|h| h.lock().is_some())
     }
 
     fn with_host<R>(&mut self, f: impl FnOnce(&mut UdpHost) -> R) -> Option<R> {
         let shared = self.host.as_ref()?;
-        let mut guard = shared.borrow_mut();
+        let mut guard = shared.lock();
         guard.as_mut().map(f)
     }
 
@@ -837,7 +837,7 @@ impl RustENetConnection {
         let mut service = timeout;
         loop {
             let event = {
-                let mut guard = shared.borrow_mut();
+                let mut guard = shared.lock();
                 let udp = guard.as_mut()?;
                 let event = match service.take() {
                     Some(wait) => match udp.service(wait) {
@@ -902,7 +902,7 @@ impl RustENetConnection {
     pub(crate) fn has_deferred_send(&self) -> bool {
         self.host
             .as_ref()
-            .is_some_and(|h| h.borrow().as_ref().is_some_and(UdpHost::has_deferred_send))
+            .is_some_and(|h| h.lock().as_ref().is_some_and(UdpHost::has_deferred_send))
     }
 
     /// Sends `packet` to every CONNECTED peer of the host (`enet_host_broadcast`).

@@ -326,7 +326,7 @@ impl RustENetPacketPeer {
     /// Whether this peer still refers to a live slot of a live host.
     #[func]
     pub fn is_active(&self) -> bool {
-        self.active && self.host.borrow().is_some()
+        self.active && self.host.lock().is_some()
     }
 }
 
@@ -435,7 +435,7 @@ impl RustENetPacketPeer {
         if !self.active {
             return None;
         }
-        let guard = self.host.borrow();
+        let guard = self.host.lock();
         guard.as_ref().map(|udp| f(udp, self.id))
     }
 
@@ -444,7 +444,7 @@ impl RustENetPacketPeer {
             godot_error!("RustENetPacketPeer.{what}: the peer is not active");
             return None;
         }
-        let mut guard = self.host.borrow_mut();
+        let mut guard = self.host.lock();
         match guard.as_mut() {
             Some(udp) => Some(f(udp)),
             None => {

@@ -189,7 +189,7 @@ impl RustENetPeer {
         // Godot's admission rules at CONNECT time, so refused clients fail at once.
         let admission = Admission::new();
         if let Some(shared) = &self.main_host
-            && let Some(udp) = shared.borrow_mut().as_mut()
+            && let Some(udp) = shared.lock().as_mut()
         {
             udp.host_mut().set_connect_filter(Some(admission.filter()));
         }
@@ -495,7 +495,7 @@ impl RustENetPeer {
         let Some(shared) = &self.main_host else {
             return;
         };
-        let result = match shared.borrow_mut().as_mut() {
+        let result = match shared.lock().as_mut() {
             Some(udp) => send_on(udp, slot, channel, packet),
             None => {
                 godot_error!("RustENetPacketPeer.send: the host was destroyed");

@@ -1273,3 +1273,11 @@ pub(crate) mod tests {
         assert_eq!(host.host().statistics().dropped_malformed, 0);
     }
 }
+
+/// A host can move to (and be shared with) another thread, such as a service thread.
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<parking_lot::Mutex<UdpHost>>();
+    const fn assert_send<T: Send>() {}
+    assert_send::<UdpHost>();
+};
