@@ -20,14 +20,7 @@ const CHANNEL_RELIABLE: u8 = 1;
 const CHANNEL_UNRELIABLE: u8 = 0;
 
 fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
+    crate::sys::status_kib("self", "VmRSS")
 }
 
 struct Client {

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use rust_enet_net::{BindAddress, UdpHost};
 use rust_enet_proto::{Event, HostConfig, Packet, PeerId};
 
-use crate::sys::percentile;
+use crate::sys::{cpu_ns_of, percentile, status_kib};
 
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 /// Channel the echo servers echo reliable packets on.
@@ -134,45 +134,6 @@ pub fn join(port: u16, timeout: f64) -> io::Result<()> {
     }
     println!("RESULT join_ms={took}");
     Ok(())
-}
-
-/// CPU time of process `pid` in ns: the sum of its threads' schedstat run times, else
-/// `utime + stime` at 100 Hz.
-fn cpu_ns_of(pid: u32) -> u64 {
-    let tasks = Path::new("/proc").join(pid.to_string()).join("task");
-    let threads = std::fs::read_dir(&tasks).ok().map(|dir| {
-        dir.filter_map(Result::ok)
-            .map(|t| {
-                std::fs::read_to_string(t.path().join("schedstat"))
-                    .ok()
-                    .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-            })
-            .sum::<Option<u64>>()
-    });
-    if let Some(Some(ns)) = threads {
-        return ns;
-    }
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            let rest = &s[s.rfind(')')? + 2..];
-            let mut f = rest.split_whitespace().skip(11);
-            let u: u64 = f.next()?.parse().ok()?;
-            let k: u64 = f.next()?.parse().ok()?;
-            Some((u + k) * 10_000_000)
-        })
-        .unwrap_or(0)
-}
-
-fn vm_hwm_kib_of(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 /// A started role process and the lines of its standard output.
@@ -405,7 +366,7 @@ fn run_server(
         floods.push(p);
     }
     let flood_start = Instant::now();
-    let cpu0 = cpu_ns_of(pid);
+    let cpu0 = cpu_ns_of(&pid.to_string());
     let flood_end = flood_start + Duration::from_secs_f64(seconds);
     // Joiners every 3 s from 1 s on, rust_enet and C ENet in turn, while the players play.
     let mut joins = Vec::new();
@@ -434,7 +395,7 @@ fn run_server(
             None => true,
         });
     }
-    let cpu = cpu_ns_of(pid).saturating_sub(cpu0) as f64 / 1e9 / seconds;
+    let cpu = cpu_ns_of(&pid.to_string()).saturating_sub(cpu0) as f64 / 1e9 / seconds;
     // Outstanding echoes of the flood phase, then the joiners still running.
     players.run(Instant::now() + Duration::from_secs(2), 1, false)?;
     for (label, p) in pending {
@@ -462,7 +423,7 @@ fn run_server(
     }
     // The sources sent `rate * seconds` CONNECTs of 52 bytes between them.
     spoof_in += (rate * seconds) as u64 * 52;
-    let hwm = vm_hwm_kib_of(pid) as f64 / 1024.0;
+    let hwm = status_kib(&pid.to_string(), "VmHWM") as f64 / 1024.0;
     let baseline = players.summary(0);
     let flood = players.summary(1);
     let dropped = players.disconnected;

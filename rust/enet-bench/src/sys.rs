@@ -10,7 +10,13 @@ use std::fs;
 /// (std cannot ask `sysconf(_SC_CLK_TCK)`). The single-threaded C side reads the same numbers.
 /// Threads that already exited are not counted; the driver's helper lives as long as its host.
 pub fn cpu_ns() -> u64 {
-    let threads = fs::read_dir("/proc/self/task").ok().map(|dir| {
+    cpu_ns_of("self")
+}
+
+/// [`cpu_ns`] of the process `/proc/<pid>` names (`"self"` or a process id).
+pub fn cpu_ns_of(pid: &str) -> u64 {
+    let proc_dir = std::path::Path::new("/proc").join(pid);
+    let threads = fs::read_dir(proc_dir.join("task")).ok().map(|dir| {
         dir.filter_map(Result::ok)
             .map(|task| {
                 fs::read_to_string(task.path().join("schedstat"))
@@ -22,7 +28,7 @@ pub fn cpu_ns() -> u64 {
     if let Some(Some(ns)) = threads {
         return ns;
     }
-    fs::read_to_string("/proc/self/stat")
+    fs::read_to_string(proc_dir.join("stat"))
         .ok()
         .and_then(|s| stat_ticks(&s))
         .map_or(0, |ticks| ticks * 10_000_000)
@@ -40,11 +46,16 @@ fn stat_ticks(stat: &str) -> Option<u64> {
 
 /// Peak resident set size (`VmHWM`) of this process in KiB, 0 if unknown.
 pub fn vm_hwm_kib() -> u64 {
-    fs::read_to_string("/proc/self/status")
+    status_kib("self", "VmHWM")
+}
+
+/// A `kB` line (`VmHWM`, `VmRSS`, ...) of `/proc/<pid>/status` in KiB, 0 if unknown.
+pub fn status_kib(pid: &str, key: &str) -> u64 {
+    fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         })
         .unwrap_or(0)

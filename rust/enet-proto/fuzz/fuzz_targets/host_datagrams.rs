@@ -11,22 +11,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rust_enet_proto_fuzz::{CLIENT, Pair, STRANGER, records};
+use rust_enet_proto_fuzz::{Pair, run_records};
 
 fuzz_target!(|input: &[u8]| {
-    let mut pair = Pair::connected();
-    for record in records(input).take(64) {
-        pair.step(record.advance_ms);
-        let from = if record.from_stranger {
-            STRANGER
-        } else {
-            CLIENT
-        };
-        pair.to_server(from, record.datagram);
-        pair.pump();
-    }
-    for _ in 0..4 {
-        pair.step(1_000);
-        pair.pump();
-    }
+    run_records(&mut Pair::connected(), input, |_| None);
 });

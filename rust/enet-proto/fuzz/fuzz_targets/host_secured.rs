@@ -8,25 +8,12 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rust_enet_proto_fuzz::{CLIENT, Pair, STRANGER, records, seal};
+use rust_enet_proto_fuzz::{Pair, run_records, seal};
 
 fuzz_target!(|input: &[u8]| {
-    let mut pair = Pair::connected_with(true);
-    for record in records(input).take(64) {
-        pair.step(record.advance_ms);
-        let from = if record.from_stranger {
-            STRANGER
-        } else {
-            CLIENT
-        };
-        let sealed = (record.advance_ms & 1 == 0)
+    run_records(&mut Pair::connected_with(true), input, |record| {
+        (record.advance_ms & 1 == 0)
             .then(|| seal(record.datagram))
-            .flatten();
-        pair.to_server(from, sealed.as_deref().unwrap_or(record.datagram));
-        pair.pump();
-    }
-    for _ in 0..4 {
-        pair.step(1_000);
-        pair.pump();
-    }
+            .flatten()
+    });
 });

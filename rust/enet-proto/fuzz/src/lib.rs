@@ -270,3 +270,29 @@ pub fn self_signed_identity() -> (String, String) {
         String::from_utf8(key.private_key_to_pem_pkcs8().expect("pem")).expect("utf8"),
     )
 }
+
+/// What both host targets do with their input: each record advances the clock, reaches the
+/// server from the client (or a stranger) as `prepare` makes it (`None`: the bytes as they
+/// are), and both hosts answer until quiet; then the clock runs 4 s more so retransmit, ping and
+/// timeout paths run too. At most 64 records.
+pub fn run_records(
+    pair: &mut Pair,
+    input: &[u8],
+    mut prepare: impl FnMut(&Record<'_>) -> Option<Vec<u8>>,
+) {
+    for record in records(input).take(64) {
+        pair.step(record.advance_ms);
+        let from = if record.from_stranger {
+            STRANGER
+        } else {
+            CLIENT
+        };
+        let prepared = prepare(&record);
+        pair.to_server(from, prepared.as_deref().unwrap_or(record.datagram));
+        pair.pump();
+    }
+    for _ in 0..4 {
+        pair.step(1_000);
+        pair.pump();
+    }
+}
