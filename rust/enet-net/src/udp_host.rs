@@ -1085,6 +1085,14 @@ fn ipv6_wildcard_is_dual_stack() -> bool {
     }
 }
 
+/// A host can move to (and be shared with) another thread, such as a service thread.
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<parking_lot::Mutex<UdpHost>>();
+    const fn assert_send<T: Send>() {}
+    assert_send::<UdpHost>();
+};
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -1273,11 +1281,3 @@ pub(crate) mod tests {
         assert_eq!(host.host().statistics().dropped_malformed, 0);
     }
 }
-
-/// A host can move to (and be shared with) another thread, such as a service thread.
-const _: () = {
-    const fn assert_send_sync<T: Send + Sync>() {}
-    assert_send_sync::<parking_lot::Mutex<UdpHost>>();
-    const fn assert_send<T: Send>() {}
-    assert_send::<UdpHost>();
-};
