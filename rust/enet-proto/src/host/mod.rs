@@ -720,7 +720,7 @@ impl Host {
             .filter(|p| p.state == PeerState::AcknowledgingConnect)
             .count();
         assert_eq!(self.half_open, half_open, "half-open count");
-        assert!(self.peers.len() <= self.slot_capacity.max(self.peer_limit));
+        assert!(self.peers.len() <= self.slot_capacity);
         assert!(
             self.established_peers() <= self.peer_limit,
             "connections over the limit"

@@ -409,8 +409,9 @@ impl Host {
         Handled::Ok
     }
 
-    /// CONNECT without a peer (5.3 server side). Returns the new slot, or `None` to refuse
-    /// silently.
+    /// CONNECT without a peer (5.3 server side). Returns the new half-open slot, or why none
+    /// was taken: [`Refusal::Answer`] for a CONNECT the caller answers with a DISCONNECT,
+    /// [`Refusal::Ignore`] for one it drops.
     fn handle_connect(&mut self, from: SocketAddr, connect: &Connect) -> Result<usize, Refusal> {
         let requested = connect.channel_count as usize;
         if !(PROTOCOL_MINIMUM_CHANNEL_COUNT..=PROTOCOL_MAXIMUM_CHANNEL_COUNT).contains(&requested) {

@@ -301,8 +301,7 @@ impl Peer {
         let mut requeued = false;
         // Timed-out commands go in front of what was queued when the check began, keeping their
         // relative order: count how many went to each queue and rotate them to the front after.
-        let mut moved_plain = 0usize;
-        let mut moved_reliable = 0usize;
+        let mut moved = (0usize, 0usize);
         let mut i = 0;
         while i < self.sent_reliable_commands.len() {
             let cmd = &self.sent_reliable_commands[i];
@@ -324,7 +323,7 @@ impl Peer {
                 if waited >= self.timeout_maximum
                     || (backoff >= u64::from(self.timeout_limit) && waited >= self.timeout_minimum)
                 {
-                    self.rotate_requeued(moved_plain, moved_reliable);
+                    self.rotate_requeued(moved);
                     return TimeoutCheck::TimedOut;
                 }
             }
@@ -334,52 +333,48 @@ impl Peer {
             self.packets_lost = self.packets_lost.wrapping_add(1);
             cmd.round_trip_timeout = cmd.round_trip_timeout.wrapping_mul(2);
             requeued = true;
-            if cmd.payload.is_some() {
-                self.reliable_data_in_transit = self
-                    .reliable_data_in_transit
-                    .wrapping_sub(cmd.fragment_length());
-                self.outgoing_send_reliable_commands.push_back(cmd);
-                moved_reliable += 1;
-            } else {
-                self.outgoing_commands.push_back(cmd);
-                moved_plain += 1;
-            }
+            self.requeue(cmd, &mut moved);
             if i == 0 {
                 if let Some(front) = self.sent_reliable_commands.front() {
                     self.next_timeout = front.sent_time.add_millis(front.round_trip_timeout);
                 }
             }
         }
-        self.rotate_requeued(moved_plain, moved_reliable);
+        self.rotate_requeued(moved);
         TimeoutCheck::Alive { requeued }
     }
 
     /// Puts every command in flight back in front of the outgoing queues, in order, to be sent
     /// again with the next datagram: not a loss, so neither the timeout, the loss count nor the
-    /// attempt count (which decides when ENet gives up) changes: the CONNECT moving on to
-    /// another address of the remote host.
+    /// attempt count (which decides when ENet gives up) changes. For a CONNECT moving on to
+    /// another address of the remote host, and a half-open peer's VERIFY_CONNECT sent again.
     pub(crate) fn resend_in_flight_now(&mut self) -> bool {
-        let mut plain = 0usize;
-        let mut reliable = 0usize;
+        let mut moved = (0usize, 0usize);
         while let Some(mut cmd) = self.sent_reliable_commands.pop_front() {
             cmd.send_attempts = cmd.send_attempts.saturating_sub(1);
-            if cmd.payload.is_some() {
-                self.reliable_data_in_transit = self
-                    .reliable_data_in_transit
-                    .wrapping_sub(cmd.fragment_length());
-                self.outgoing_send_reliable_commands.push_back(cmd);
-                reliable += 1;
-            } else {
-                self.outgoing_commands.push_back(cmd);
-                plain += 1;
-            }
+            self.requeue(cmd, &mut moved);
         }
-        self.rotate_requeued(plain, reliable);
-        plain + reliable > 0
+        self.rotate_requeued(moved);
+        moved != (0, 0)
+    }
+
+    /// Appends a command taken out of flight to its outgoing queue, counting it in `moved`
+    /// (plain, reliable) for [`rotate_requeued`](Self::rotate_requeued).
+    fn requeue(&mut self, cmd: OutgoingCommand, moved: &mut (usize, usize)) {
+        if cmd.payload.is_some() {
+            self.reliable_data_in_transit = self
+                .reliable_data_in_transit
+                .wrapping_sub(cmd.fragment_length());
+            self.outgoing_send_reliable_commands.push_back(cmd);
+            moved.1 += 1;
+        } else {
+            self.outgoing_commands.push_back(cmd);
+            moved.0 += 1;
+        }
     }
 
     /// Moves the last `plain`/`reliable` entries of the two outgoing queues to their fronts.
-    fn rotate_requeued(&mut self, plain: usize, reliable: usize) {
+    fn rotate_requeued(&mut self, (plain, reliable): (usize, usize)) {
         if plain > 0 {
             self.outgoing_commands.rotate_right(plain);
         }
