@@ -622,12 +622,13 @@ impl RustENetPeer {
                 ControlEvent::Connect { mut peer, data } => {
                     // Refused CONNECTs were answered by the host's filter (`Admission`) and never
                     // get here, except a second CONNECT with an id that was still connecting
-                    // when it arrived: reset silently, as Godot resets every refused one.
-                    let id = client_id(data).unwrap_or(0);
-                    if self.refuse_new_connections || id < 2 || self.peers.contains_key(&id) {
+                    // when it arrived: the same rules again, now that the first has its id, and
+                    // a silent reset, as Godot resets every refused one.
+                    let admitted = self.admission.as_ref().is_some_and(|a| a.admits(data));
+                    let Some(id) = client_id(data).filter(|_| admitted) else {
                         peer.bind_mut().reset();
                         continue;
-                    }
+                    };
                     peer.bind_mut().set_net_id(id);
                     peer.set_meta("_net_id", &id.to_variant());
                     self.add_peer(id, peer);
