@@ -294,7 +294,7 @@ impl UdpHost {
         let reachable: Vec<SocketAddr> = addresses
             .iter()
             .map(|&a| canonical_addr(a))
-            .filter(|&a| socket_reaches(local, a))
+            .filter(|&a| socket_family_addr(local, a).is_some())
             .take(tries)
             .collect();
         let now = self.clock.now();
@@ -596,7 +596,7 @@ impl UdpHost {
                     Some(target) => self.send_batch.commit(transmit.len, target),
                     None => {
                         self.stats.send_failures += 1;
-                        tracing::debug!(addr = %transmit.destination, "cannot reach an IPv6 address from an IPv4 socket");
+                        tracing::debug!(addr = %transmit.destination, "this socket's address family cannot reach it");
                     }
                 }
                 if self.send_batch.is_full() {
@@ -983,7 +983,7 @@ fn send_datagram(
 ) -> io::Result<()> {
     let Some(target) = socket_family_addr(local, addr) else {
         stats.send_failures += 1;
-        tracing::debug!(%addr, "cannot reach an IPv6 address from an IPv4 socket");
+        tracing::debug!(%addr, "this socket's address family cannot reach it");
         return Ok(());
     };
     loop {
@@ -1039,27 +1039,23 @@ pub fn canonical_addr(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-/// `addr` in the address family of a socket bound to `local`; `None` for IPv6 on IPv4.
+/// `addr` in the address family of a socket bound to `local`, or `None` where that socket
+/// cannot reach it: IPv6 from an IPv4 socket, IPv4 from a socket on one IPv6 address (only the
+/// dual-stack `[::]` takes IPv4-mapped destinations).
 fn socket_family_addr(local: SocketAddr, addr: SocketAddr) -> Option<SocketAddr> {
     match (local, canonical_addr(addr)) {
-        (SocketAddr::V6(_), SocketAddr::V4(v4)) => Some(SocketAddr::V6(SocketAddrV6::new(
-            v4.ip().to_ipv6_mapped(),
-            v4.port(),
-            0,
-            0,
-        ))),
-        (SocketAddr::V4(_), SocketAddr::V6(_)) => None,
+        (SocketAddr::V6(v6), SocketAddr::V4(v4))
+            if v6.ip().is_unspecified() || v6.ip().to_ipv4_mapped().is_some() =>
+        {
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                v4.ip().to_ipv6_mapped(),
+                v4.port(),
+                0,
+                0,
+            )))
+        }
+        (SocketAddr::V6(_), SocketAddr::V4(_)) | (SocketAddr::V4(_), SocketAddr::V6(_)) => None,
         (_, addr) => Some(addr),
-    }
-}
-
-/// Whether a socket bound to `local` can send to `addr` (canonical): IPv4 sockets reach IPv4,
-/// the dual-stack `[::]` reaches both, a socket on one IPv6 address reaches IPv6 only.
-fn socket_reaches(local: SocketAddr, addr: SocketAddr) -> bool {
-    match (local.ip(), addr) {
-        (IpAddr::V4(_), SocketAddr::V4(_)) | (IpAddr::V6(_), SocketAddr::V6(_)) => true,
-        (IpAddr::V4(_), SocketAddr::V6(_)) => false,
-        (IpAddr::V6(ip), SocketAddr::V4(_)) => ip.is_unspecified() || ip.to_ipv4_mapped().is_some(),
     }
 }
 
@@ -1123,6 +1119,8 @@ pub(crate) mod tests {
             socket_family_addr(v4_local, "[::ffff:127.0.0.1]:9".parse().unwrap()),
             Some(v4)
         );
+        // A socket on one IPv6 address is IPv6-only.
+        assert_eq!(socket_family_addr("[::1]:1".parse().unwrap(), v4), None);
     }
 
     /// Drives both hosts until `a` returns an event (bounded; panics if none comes).
