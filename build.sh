@@ -209,34 +209,34 @@ FUZZ_SUMMARY=""
 # a crash leaves its input in rust/enet-proto/fuzz/artifacts/.
 run_fuzz_smoke() {
     local seconds=${RUST_ENET_FUZZ_SECONDS:-60} tools=$RUST_ENET_CACHE/tools
-    local fuzz_dir=$REPO/rust/enet-proto/fuzz entry target seeds work log runs
+    local fuzz_dir=$REPO/rust/enet-proto/fuzz entry target seeds work out runs problem=""
     if [[ ! -x $tools/bin/cargo-fuzz ]]; then
         log "installing cargo-fuzz $CARGO_FUZZ_VERSION into $tools"
         cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --root "$tools" >&2 ||
             die "could not install cargo-fuzz"
     fi
-    work=$(mktemp -d)
+    # Every cargo-fuzz call: from the fuzz crate, stable rustc, debug assertions, cached build.
+    cargo_fuzz() { # SUBCOMMAND ARGS...
+        (cd "$fuzz_dir" && RUSTC_BOOTSTRAP=1 "$tools/bin/cargo-fuzz" "$1" -a \
+            --target-dir "$RUST_ENET_CACHE/target-fuzz" "${@:2}")
+    }
     log "fuzzing: ${#FUZZ_TARGETS[@]} targets, $seconds s each (cargo fuzz run -a)"
-    (cd "$fuzz_dir" && RUSTC_BOOTSTRAP=1 "$tools/bin/cargo-fuzz" build -a \
-        --target-dir "$RUST_ENET_CACHE/target-fuzz" >&2) || die "the fuzz targets do not build"
+    cargo_fuzz build >&2 || die "the fuzz targets do not build"
+    work=$(mktemp -d)
     FUZZ_SUMMARY=""
     for entry in "${FUZZ_TARGETS[@]}"; do
         target=${entry%%:*} seeds=${entry#*:}
         mkdir -p "$work/$target"
-        log=$work/$target.log
-        if ! (cd "$fuzz_dir" && RUSTC_BOOTSTRAP=1 "$tools/bin/cargo-fuzz" run -a \
-            --target-dir "$RUST_ENET_CACHE/target-fuzz" "$target" "$work/$target" "corpus/$seeds" \
-            -- -max_total_time="$seconds" -max_len=16384 >"$log" 2>&1); then
-            tail -n 40 "$log" >&2
+        out=$work/$target.log
+        cargo_fuzz run "$target" "$work/$target" "corpus/$seeds" \
+            -- -max_total_time="$seconds" -max_len=16384 >"$out" 2>&1 || problem="crashed"
+        runs=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$out" | tail -n 1)
+        [[ -n ${problem:-} || -n $runs ]] || problem="did not run"
+        if [[ -n ${problem:-} ]]; then
+            tail -n 40 "$out" >&2
             rm -rf "$work"
-            die "fuzz target $target crashed; its input is in rust/enet-proto/fuzz/artifacts/$target/"
+            die "fuzz target $target $problem; a crash leaves its input in rust/enet-proto/fuzz/artifacts/$target/"
         fi
-        runs=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$log" | tail -n 1)
-        [[ -n $runs ]] || {
-            tail -n 20 "$log" >&2
-            rm -rf "$work"
-            die "fuzz target $target did not run"
-        }
         log "fuzz $target: $runs runs in $seconds s, no crash"
         FUZZ_SUMMARY+="${FUZZ_SUMMARY:+, }$target $runs runs"
     done
@@ -372,11 +372,9 @@ cmd_flood() {
     ensure_rust
     build_addon
     find_godot
-    log "building rust/enet-bench (release)"
-    CARGO_TARGET_DIR=$CARGO_TARGET_DIR-bench cargo build --release -p rust_enet_bench "${CARGO_LOCKED[@]}" >&2
-    # Two source processes hold 10,000 sockets each.
-    ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-    "$CARGO_TARGET_DIR-bench/release/rust-enet-bench" flood-bench "$@" \
+    # run.sh builds the benchmarks and lifts the open-file limit (two source processes hold
+    # 10,000 sockets each), as for ./build.sh bench.
+    CARGO_TARGET_DIR=$CARGO_TARGET_DIR-bench "$REPO/rust/enet-bench/run.sh" flood-bench "$@" \
         --godot "$GODOT_PROJECT" "${GODOT_CMD[@]}"
 }
 
