@@ -100,7 +100,7 @@ pub fn spoof_sources(first: u32, count: u32, rate: f64, secs: f64, port: u16) ->
     let linger = Instant::now() + Duration::from_secs(35);
     while Instant::now() < linger {
         drain(&sockets, &mut back, &mut back_bytes, &mut buf);
-        println!("BACK {back} {back_bytes}");
+        println!("BACK sent_bytes={sent_bytes} back={back} back_bytes={back_bytes}");
         io::stdout().flush()?;
         std::thread::sleep(Duration::from_millis(500));
     }
@@ -408,21 +408,15 @@ fn run_server(
     }
     // Let whatever the server resends to the spoofed addresses arrive (C ENet: up to 31.5 s).
     players.run(Instant::now() + Duration::from_secs(33), 1, false)?;
+    // What each source sent and got back, as it last reported.
     let (mut spoof_in, mut spoof_back) = (0u64, 0u64);
     for p in floods {
-        let mut back_bytes = 0;
         if let Some(line) = p.latest("BACK") {
-            back_bytes = line
-                .split_whitespace()
-                .nth(1)
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
+            spoof_in += field(&line, "sent_bytes").unwrap_or(0.0) as u64;
+            spoof_back += field(&line, "back_bytes").unwrap_or(0.0) as u64;
         }
-        spoof_back += back_bytes;
         p.stop();
     }
-    // The sources sent `rate * seconds` CONNECTs of 52 bytes between them.
-    spoof_in += (rate * seconds) as u64 * 52;
     let hwm = status_kib(&pid.to_string(), "VmHWM") as f64 / 1024.0;
     let baseline = players.summary(0);
     let flood = players.summary(1);
