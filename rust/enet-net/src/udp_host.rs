@@ -702,7 +702,7 @@ impl UdpHost {
                 }
                 Err(err) => match classify_receive_error(&err) {
                     ReceiveError::Empty => break,
-                    ReceiveError::Skip => read += 1,
+                    ReceiveError::Skip | ReceiveError::Truncated => read += 1,
                     ReceiveError::Fatal => {
                         result = Err(err);
                         break;
@@ -753,6 +753,10 @@ impl UdpHost {
                 Err(err) => match classify_receive_error(&err) {
                     ReceiveError::Empty => break,
                     ReceiveError::Skip => continue,
+                    ReceiveError::Truncated => {
+                        arrived = true;
+                        self.count_unread_truncated();
+                    }
                     ReceiveError::Fatal => {
                         result = Err(err);
                         break;
@@ -832,7 +836,7 @@ impl UdpHost {
                 Ok(count > 0 && count < batch::SLOTS)
             }
             Err(err) => match classify_receive_error(&err) {
-                ReceiveError::Empty | ReceiveError::Skip => Ok(false),
+                ReceiveError::Empty | ReceiveError::Skip | ReceiveError::Truncated => Ok(false),
                 ReceiveError::Fatal => Err(err),
             },
         };
@@ -851,6 +855,10 @@ impl UdpHost {
             }
             Err(err) => match classify_receive_error(&err) {
                 ReceiveError::Empty | ReceiveError::Skip => Ok(false),
+                ReceiveError::Truncated => {
+                    self.count_unread_truncated();
+                    Ok(false)
+                }
                 ReceiveError::Fatal => Err(err),
             },
         };
@@ -912,6 +920,16 @@ impl UdpHost {
         }
     }
 
+    /// A datagram the system reported as too long for the receive buffer instead of returning
+    /// it cut (Windows), so neither its sender nor its data are known: counted, as `deliver`
+    /// counts a cut one.
+    #[cfg(not(target_os = "linux"))]
+    fn count_unread_truncated(&mut self) {
+        self.stats.datagrams_received += 1;
+        self.stats.dropped_truncated += 1;
+        tracing::debug!("dropping datagram larger than {MAXIMUM_DATAGRAM} bytes");
+    }
+
     /// Hand due simulated datagrams to the core; returns whether there were any.
     fn release_incoming(&mut self) -> bool {
         if self.incoming_link.is_transparent() {
@@ -956,6 +974,8 @@ enum ReceiveError {
     Empty,
     /// This datagram is lost, try the next one.
     Skip,
+    /// A datagram longer than the buffer, discarded by the system (Windows `WSAEMSGSIZE`).
+    Truncated,
     /// Report to the caller.
     Fatal,
 }
@@ -967,7 +987,7 @@ fn classify_receive_error(err: &io::Error) -> ReceiveError {
         // EINTR; Windows reports ICMP port-unreachable as WSAECONNRESET on the next read, and a
         // too-long datagram as WSAEMSGSIZE (10040), both per datagram, not per socket.
         Interrupted | ConnectionReset | ConnectionRefused => ReceiveError::Skip,
-        _ if err.raw_os_error() == Some(10040) && cfg!(windows) => ReceiveError::Skip,
+        _ if err.raw_os_error() == Some(10040) && cfg!(windows) => ReceiveError::Truncated,
         _ => ReceiveError::Fatal,
     }
 }
