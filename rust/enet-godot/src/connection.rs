@@ -13,14 +13,15 @@ use godot::global::Error;
 use godot::prelude::*;
 use parking_lot::Mutex;
 use rust_enet_net::{
-    BindAddress, DtlsClientOptions, DtlsClientState, DtlsError, DtlsServerOptions, LinkConditions,
-    LinkDirection, UdpHost,
+    BindAddress, DtlsClientOptions, DtlsError, DtlsServerOptions, LinkConditions, LinkDirection,
+    UdpHost,
 };
 use rust_enet_proto::compress::CompressionMode;
 use rust_enet_proto::wire::{PROTOCOL_MAXIMUM_CHANNEL_COUNT, PROTOCOL_MAXIMUM_PEER_ID};
 use rust_enet_proto::{Event, HostConfig, Packet, PacketFlags, PeerId};
 
 use crate::packet_peer::RustENetPacketPeer;
+use crate::session::next_host_event;
 
 use crate::id_map::IdMap;
 
@@ -34,7 +35,7 @@ pub(crate) const MAXIMUM_CHANNELS: i64 = PROTOCOL_MAXIMUM_CHANNEL_COUNT as i64;
 pub(crate) type SharedHost = Arc<Mutex<Option<UdpHost>>>;
 
 /// An event of [`RustENetConnection::drain_events`] other than a received packet.
-pub(crate) enum ControlEvent {
+enum ControlEvent {
     Connect {
         peer: Gd<RustENetPacketPeer>,
         data: u32,
@@ -800,15 +801,31 @@ impl RustENetConnection {
         }
     }
 
-    /// The packet peer for slot `id`, created on first use.
+    /// The packet peer for slot `id`, created on first use (and again once the one handed out
+    /// became inactive: a new connection in the slot gets a new object, as in Godot).
     pub(crate) fn wrapper(&mut self, id: PeerId) -> Gd<RustENetPacketPeer> {
-        if let Some(peer) = self.peers.get(&id) {
+        if let Some(peer) = self.peers.get(&id)
+            && peer.bind().is_active()
+        {
             return peer.clone();
         }
         let shared = self.host.clone().unwrap_or_default();
         let peer = RustENetPacketPeer::create(shared, id);
         self.peers.insert(id, peer.clone());
         peer
+    }
+
+    /// The connection in slot `id` ended: its packet peer becomes inactive and is forgotten.
+    pub(crate) fn release_wrapper(&mut self, id: PeerId) {
+        if let Some(mut peer) = self.peers.remove(&id) {
+            peer.bind_mut().on_disconnect();
+        }
+    }
+
+    /// Whether `create` succeeded and `destroy` was not called (the socket may be closed
+    /// already, by a `RustENetPeer` that closed it).
+    pub(crate) fn is_created(&self) -> bool {
+        self.host.is_some()
     }
 
     /// Forgets packet peers made inactive by `reset` or `peer_disconnect_now`.
@@ -818,13 +835,10 @@ impl RustENetConnection {
 
     /// The host's events: a service pass first if `timeout` is set (up to `timeout` long), then
     /// queued events. Packets from slots with a packet peer go to `on_receive(slot, channel,
-    /// packet)` without touching any Godot object, for as long as it returns true; the first
-    /// other event is returned (`None` once the queue is empty or `on_receive` returned false).
-    ///
-    /// Draining the queue never sends: the acknowledgements `service` put off stay queued
-    /// ([`has_deferred_send`](Self::has_deferred_send)) so that `RustENetPeer` sends them with
-    /// the answers the game queues this frame, at its end-of-frame flush.
-    pub(crate) fn drain_events(
+    /// packet)` for as long as it returns true; the first other event is returned (`None` once
+    /// the queue is empty or `on_receive` returned false). Draining the queue never sends (see
+    /// [`next_host_event`]).
+    fn drain_events(
         &mut self,
         timeout: Option<Duration>,
         mut on_receive: impl FnMut(PeerId, u8, Packet) -> bool,
@@ -839,27 +853,13 @@ impl RustENetConnection {
             let event = {
                 let mut guard = shared.lock();
                 let udp = guard.as_mut()?;
-                let event = match service.take() {
-                    Some(wait) => match udp.service(wait) {
-                        Ok(event) => event,
-                        Err(e) => {
-                            godot_error!("RustENetConnection.service: socket error: {e}");
-                            return Some(ControlEvent::Error);
-                        }
-                    },
-                    None => udp.poll_queued_event(),
-                };
-                // A failed DTLS session is what Godot's socket reports as a service error.
-                if event.is_none()
-                    && matches!(
-                        udp.dtls_client_state(),
-                        Some(DtlsClientState::Failed(_) | DtlsClientState::Closed)
-                    )
-                {
-                    godot_error!("RustENetConnection.service: the DTLS session failed");
-                    return Some(ControlEvent::Error);
+                match next_host_event(udp, service.take()) {
+                    Ok(event) => event,
+                    Err(failure) => {
+                        godot_error!("RustENetConnection.service: {failure}");
+                        return Some(ControlEvent::Error);
+                    }
                 }
-                event
             }?;
             match event {
                 Event::Connect { peer, data } => {
@@ -896,18 +896,6 @@ impl RustENetConnection {
     /// `destroy`), for callers that send without going through a packet peer.
     pub(crate) fn shared_host(&self) -> Option<SharedHost> {
         self.host.clone()
-    }
-
-    /// Whether acknowledgements put off by the last service pass still wait for a flush.
-    pub(crate) fn has_deferred_send(&self) -> bool {
-        self.host
-            .as_ref()
-            .is_some_and(|h| h.lock().as_ref().is_some_and(UdpHost::has_deferred_send))
-    }
-
-    /// Sends `packet` to every CONNECTED peer of the host (`enet_host_broadcast`).
-    pub(crate) fn broadcast_packet(&mut self, channel: u8, packet: Packet) {
-        self.with_host(|udp| udp.host_mut().broadcast(channel, packet));
     }
 }
 

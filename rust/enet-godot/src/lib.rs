@@ -12,12 +12,12 @@ use godot::init::InitStage;
 use godot::meta::conv::RawPtr;
 use godot::prelude::*;
 
-mod admission;
 mod connection;
 mod docs;
 mod id_map;
 mod packet_peer;
 mod peer;
+mod session;
 
 pub use connection::RustENetConnection;
 pub use packet_peer::RustENetPacketPeer;

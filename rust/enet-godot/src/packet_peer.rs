@@ -65,9 +65,6 @@ pub struct RustENetPacketPeer {
     queue: VecDeque<Packet>,
     /// The packet last returned by `get_packet`; Godot reads it until the next call.
     current: Option<Bytes>,
-    /// The multiplayer id a `RustENetPeer` server gave this connection (also stored as the
-    /// `_net_id` meta, as Godot does).
-    net_id: Option<i32>,
     base: Base<PacketPeerExtension>,
 }
 
@@ -376,17 +373,8 @@ impl RustENetPacketPeer {
             active: true,
             queue: VecDeque::new(),
             current: None,
-            net_id: None,
             base,
         })
-    }
-
-    pub(crate) fn net_id(&self) -> Option<i32> {
-        self.net_id
-    }
-
-    pub(crate) fn set_net_id(&mut self, id: i32) {
-        self.net_id = Some(id);
     }
 
     /// The slot was freed (disconnect event, reset, host destroyed): the peer is inactive.
@@ -405,11 +393,6 @@ impl RustENetPacketPeer {
             .flatten()
     }
 
-    /// Whether the slot is CONNECTED (the state `enet_host_broadcast` sends to).
-    pub(crate) fn is_connected(&self) -> bool {
-        self.state() == Some(PeerState::Connected)
-    }
-
     /// The host slot of this connection.
     pub(crate) fn slot(&self) -> PeerId {
         self.id
@@ -420,15 +403,6 @@ impl RustENetPacketPeer {
         let id = self.id;
         self.with_host("send", |udp| send_on(udp, id, channel, packet))
             .unwrap_or(Error::ERR_UNCONFIGURED)
-    }
-
-    /// Sends everything the host has queued.
-    pub(crate) fn flush(&mut self) {
-        self.with_host("flush", |udp| {
-            if let Err(e) = udp.flush() {
-                godot_error!("RustENetPacketPeer: flush failed: {e}");
-            }
-        });
     }
 
     fn read_peer<R>(&self, f: impl FnOnce(&UdpHost, PeerId) -> R) -> Option<R> {

@@ -1,0 +1,234 @@
+//! One poll's worth of host events for each session mode: admission on the server, the
+//! server's connection on a client, the links of a mesh.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use rust_enet_net::{DtlsClientState, UdpHost};
+use rust_enet_proto::Event;
+
+use super::admission::client_id;
+use super::events::{HostFailure, HostKey, Incoming, SessionEvent};
+use super::mapping::{EnetChannel, Transfer};
+use super::remotes::Remote;
+use super::{Client, Mesh, Server};
+
+/// The next event of `udp`: one service pass when `service` is set, otherwise what is queued.
+/// Draining the queue never sends (see `UdpHost::poll_queued_event`).
+pub(crate) fn next_host_event(
+    udp: &mut UdpHost,
+    service: Option<Duration>,
+) -> Result<Option<Event>, HostFailure> {
+    let event = match service {
+        Some(wait) => udp.service(wait).map_err(HostFailure::Socket)?,
+        None => udp.poll_queued_event(),
+    };
+    if event.is_none()
+        && matches!(
+            udp.dtls_client_state(),
+            Some(DtlsClientState::Failed(_) | DtlsClientState::Closed)
+        )
+    {
+        return Err(HostFailure::Dtls);
+    }
+    Ok(event)
+}
+
+pub(super) fn next_server_event(
+    s: &mut Server,
+    mut service: Option<Duration>,
+    incoming: &mut VecDeque<Incoming>,
+) -> Option<SessionEvent> {
+    let mut guard = s.host.lock();
+    let udp = guard.as_mut()?;
+    loop {
+        let event = match next_host_event(udp, service.take()) {
+            Ok(event) => event?,
+            Err(failure) => return Some(SessionEvent::Ended(Some(failure))),
+        };
+        match event {
+            Event::Connect { peer: slot, data } => {
+                // Refused CONNECTs were answered by the host's filter (`Admission`) and never
+                // get here, except a second CONNECT with an id that was still connecting when
+                // it arrived: the same rules again, now that the first has its id, and a silent
+                // reset, as Godot resets every refused one.
+                match client_id(data).filter(|_| s.admission.admits(data)) {
+                    Some(id) => {
+                        s.remotes.insert(id, Remote::of(udp, slot));
+                        s.admission.insert(id);
+                        return Some(SessionEvent::Connected {
+                            id,
+                            host: HostKey::Main,
+                            slot,
+                        });
+                    }
+                    None => udp.host_mut().reset_peer(slot),
+                }
+            }
+            Event::Disconnect { peer: slot, .. } => {
+                let id = s.remotes.id_in(slot);
+                if let Some(id) = id {
+                    s.remotes.remove(id);
+                    s.admission.remove(id);
+                }
+                return Some(SessionEvent::Disconnected {
+                    id,
+                    host: HostKey::Main,
+                    slot,
+                });
+            }
+            Event::Receive {
+                peer: slot,
+                channel,
+                packet,
+            } => {
+                // A connection that was refused, or whose peer was removed: dropped.
+                if let Some(from) = s.remotes.id_in(slot) {
+                    incoming.push_back(Incoming {
+                        from,
+                        channel: EnetChannel(channel),
+                        transfer: Transfer::of_flags(packet.flags),
+                        data: packet.data,
+                    });
+                }
+            }
+        }
+    }
+}
+
+pub(super) fn next_client_event(
+    c: &mut Client,
+    mut service: Option<Duration>,
+    incoming: &mut VecDeque<Incoming>,
+    pending: &mut VecDeque<SessionEvent>,
+) -> Option<SessionEvent> {
+    if c.ending {
+        return None;
+    }
+    let mut guard = c.host.lock();
+    let udp = guard.as_mut()?;
+    loop {
+        let event = match next_host_event(udp, service.take()) {
+            Ok(event) => event?,
+            Err(failure) => {
+                c.ending = true;
+                return Some(SessionEvent::Ended(Some(failure)));
+            }
+        };
+        match event {
+            Event::Connect { peer: slot, .. } => {
+                c.connected = true;
+                return Some(SessionEvent::Connected {
+                    id: 1,
+                    host: HostKey::Main,
+                    slot,
+                });
+            }
+            Event::Disconnect { peer: slot, .. } => {
+                // Connected: `peer_disconnected(1)`, then the end; still connecting: the end
+                // only (`connection_failed`, from the status change).
+                let id = c.connected.then_some(1);
+                c.server = None;
+                c.ending = true;
+                pending.push_back(SessionEvent::Ended(None));
+                return Some(SessionEvent::Disconnected {
+                    id,
+                    host: HostKey::Main,
+                    slot,
+                });
+            }
+            Event::Receive {
+                peer: slot,
+                channel,
+                packet,
+            } => {
+                if c.server.is_some_and(|r| r.slot == slot) {
+                    incoming.push_back(Incoming {
+                        from: 1,
+                        channel: EnetChannel(channel),
+                        transfer: Transfer::of_flags(packet.flags),
+                        data: packet.data,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Drains every mesh host: packets to `incoming`, anyone but the link's peer turned away, and
+/// links whose connection ended or whose host failed removed and reported (after all hosts).
+pub(super) fn poll_mesh(
+    m: &mut Mesh,
+    incoming: &mut VecDeque<Incoming>,
+    pending: &mut VecDeque<SessionEvent>,
+) {
+    // Links a script dropped (reset, `peer_disconnect_now`, a destroyed host) first.
+    let gone: Vec<i32> = m
+        .links
+        .iter()
+        .filter(|(_, (host, remote))| !host.lock().as_ref().is_some_and(|udp| remote.is_live(udp)))
+        .map(|(id, _)| *id)
+        .collect();
+    remove_links(m, gone, pending);
+    let mut dropped = Vec::new();
+    for (&id, (host, remote)) in &m.links {
+        let mut guard = host.lock();
+        let Some(udp) = guard.as_mut() else {
+            dropped.push(id);
+            continue;
+        };
+        let mut service = Some(Duration::ZERO);
+        loop {
+            let event = match next_host_event(udp, service.take()) {
+                Ok(Some(event)) => event,
+                Ok(None) => break,
+                Err(_) => {
+                    dropped.push(id);
+                    break;
+                }
+            };
+            match event {
+                // A mesh host talks to exactly one peer.
+                Event::Connect { peer: slot, .. } => udp.host_mut().reset_peer(slot),
+                Event::Disconnect { peer: slot, .. } if slot == remote.slot => {
+                    dropped.push(id);
+                    break;
+                }
+                Event::Disconnect { peer: slot, .. } => {
+                    pending.push_back(SessionEvent::Disconnected {
+                        id: None,
+                        host: HostKey::Mesh(id),
+                        slot,
+                    })
+                }
+                Event::Receive {
+                    peer: slot,
+                    channel,
+                    packet,
+                } => {
+                    if slot == remote.slot {
+                        incoming.push_back(Incoming {
+                            from: id,
+                            channel: EnetChannel(channel),
+                            transfer: Transfer::of_flags(packet.flags),
+                            data: packet.data,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    remove_links(m, dropped, pending);
+}
+
+fn remove_links(m: &mut Mesh, ids: Vec<i32>, pending: &mut VecDeque<SessionEvent>) {
+    for id in ids {
+        if let Some((_, remote)) = m.links.remove(&id) {
+            pending.push_back(SessionEvent::Disconnected {
+                id: Some(id),
+                host: HostKey::Mesh(id),
+                slot: remote.slot,
+            });
+        }
+    }
+}

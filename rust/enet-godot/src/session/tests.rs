@@ -1,0 +1,491 @@
+//! The session rules over real loopback hosts, without Godot.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use rust_enet_net::{BindAddress, UdpHost};
+use rust_enet_proto::HostConfig;
+
+use super::*;
+
+const LOOPBACK: BindAddress = BindAddress::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
+
+fn host(peers: usize) -> SharedHost {
+    let config = HostConfig {
+        peer_limit: peers,
+        ..HostConfig::default()
+    };
+    let udp = UdpHost::bind(LOOPBACK, 0, config).expect("bind a loopback host");
+    Arc::new(Mutex::new(Some(udp)))
+}
+
+fn addr(host: &SharedHost) -> SocketAddr {
+    host.lock().as_ref().expect("host alive").local_addr()
+}
+
+fn server() -> (Session, SocketAddr) {
+    let shared = host(8);
+    let address = addr(&shared);
+    (Session::server(shared), address)
+}
+
+/// A client with id `id` connecting to `server` with 6 channels (user channels 0 to 4).
+fn client(server: SocketAddr, id: i32) -> (Session, SharedHost) {
+    let shared = host(1);
+    let slot = shared
+        .lock()
+        .as_mut()
+        .expect("host alive")
+        .connect(server, 6, id as u32)
+        .expect("connect");
+    (Session::client(shared.clone(), slot, id), shared)
+}
+
+/// One frame of every session: poll, then the frame's flush. Returns each one's events.
+fn frame(sessions: &mut [&mut Session]) -> Vec<Vec<SessionEvent>> {
+    let mut out = Vec::new();
+    for session in sessions.iter_mut() {
+        assert!(session.begin_poll().is_empty());
+        let mut events = Vec::new();
+        while let Some(event) = session.next_event() {
+            let ended = matches!(event, SessionEvent::Ended(_));
+            events.push(event);
+            if ended {
+                break;
+            }
+        }
+        let _ = session.after_poll();
+        assert!(session.flush_all().is_empty());
+        out.push(events);
+    }
+    std::thread::sleep(Duration::from_millis(1));
+    out
+}
+
+/// Frames until `done` says the events seen so far (per session) are enough; at most 3 s.
+fn frames_until(
+    sessions: &mut [&mut Session],
+    mut done: impl FnMut(&[Vec<SessionEvent>]) -> bool,
+) -> Vec<Vec<SessionEvent>> {
+    let mut seen: Vec<Vec<SessionEvent>> = (0..sessions.len()).map(|_| Vec::new()).collect();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !done(&seen) {
+        assert!(
+            Instant::now() < deadline,
+            "timed out; events so far: {seen:?}"
+        );
+        for (all, new) in seen.iter_mut().zip(frame(sessions)) {
+            all.extend(new);
+        }
+    }
+    seen
+}
+
+fn connected_ids(events: &[SessionEvent]) -> Vec<i32> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            SessionEvent::Connected { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect()
+}
+
+fn put(session: &mut Session, target: i32, transfer: Transfer, channel: i32, data: &[u8]) {
+    let mut failures = Vec::new();
+    session
+        .put(
+            Target::from_target_peer(target),
+            transfer,
+            UserChannel(channel),
+            Bytes::copy_from_slice(data),
+            &mut |f| failures.push(format!("{f:?}")),
+        )
+        .expect("put accepted");
+    assert!(failures.is_empty(), "{failures:?}");
+}
+
+fn drain(session: &mut Session) -> Vec<(i32, i32, Transfer, Vec<u8>)> {
+    std::iter::from_fn(|| session.pop_packet())
+        .map(|p| (p.from, p.channel.to_user().0, p.transfer, p.data.to_vec()))
+        .collect()
+}
+
+#[test]
+fn a_server_admits_clients_by_their_id_and_refuses_a_duplicate() {
+    let (mut server, address) = server();
+    let (mut a, _) = client(address, 7);
+    let (mut b, _) = client(address, 9);
+    assert_eq!(a.status(), Status::Connecting);
+    let seen = frames_until(&mut [&mut server, &mut a, &mut b], |seen| {
+        seen[0].len() == 2 && !seen[1].is_empty() && !seen[2].is_empty()
+    });
+    let mut ids = connected_ids(&seen[0]);
+    ids.sort();
+    assert_eq!(ids, [7, 9]);
+    assert_eq!(connected_ids(&seen[1]), [1]);
+    assert_eq!(a.status(), Status::Connected);
+    assert_eq!(server.locate(7).map(|(key, _)| key), Some(HostKey::Main));
+    assert_eq!(a.unique_id(), 7);
+    assert_eq!(server.unique_id(), 1);
+
+    // A second client with id 7: refused at CONNECT time, so it ends without connecting.
+    let (mut twin, _) = client(address, 7);
+    let seen = frames_until(&mut [&mut server, &mut a, &mut twin], |seen| {
+        seen[2]
+            .iter()
+            .any(|e| matches!(e, SessionEvent::Ended(None)))
+    });
+    assert!(seen[0].is_empty(), "the server reported {:?}", seen[0]);
+    assert!(matches!(
+        seen[2][..],
+        [
+            SessionEvent::Disconnected { id: None, .. },
+            SessionEvent::Ended(None)
+        ]
+    ));
+    // Refusing: the next client is turned away too.
+    server.set_refusing(true);
+    let (mut late, _) = client(address, 11);
+    let seen = frames_until(&mut [&mut server, &mut late], |seen| {
+        seen[1]
+            .iter()
+            .any(|e| matches!(e, SessionEvent::Ended(None)))
+    });
+    assert!(connected_ids(&seen[0]).is_empty());
+}
+
+#[test]
+fn packets_follow_targets_and_keep_channel_and_mode() {
+    let (mut server, address) = server();
+    let (mut a, _) = client(address, 20);
+    let (mut b, _) = client(address, 30);
+    frames_until(&mut [&mut server, &mut a, &mut b], |seen| {
+        seen[0].len() == 2 && !seen[1].is_empty() && !seen[2].is_empty()
+    });
+    put(&mut server, 0, Transfer::Reliable, 0, b"all");
+    put(&mut server, 30, Transfer::Unreliable, 0, b"only b");
+    put(
+        &mut server,
+        -30,
+        Transfer::UnreliableOrdered,
+        2,
+        b"all but b",
+    );
+    put(&mut a, 1, Transfer::Reliable, 1, b"from a");
+    put(&mut b, 0, Transfer::Unreliable, 0, b"from b");
+    let mut got_a = Vec::new();
+    let mut got_b = Vec::new();
+    let mut got_server = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while got_a.len() < 2 || got_b.len() < 2 || got_server.len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "{got_a:?} {got_b:?} {got_server:?}"
+        );
+        frame(&mut [&mut server, &mut a, &mut b]);
+        got_server.extend(drain(&mut server));
+        got_a.extend(drain(&mut a));
+        got_b.extend(drain(&mut b));
+    }
+    got_a.sort();
+    got_b.sort();
+    got_server.sort();
+    let unrel = Transfer::Unreliable;
+    assert_eq!(
+        got_a,
+        [
+            (1, 0, Transfer::Reliable, b"all".to_vec()),
+            (1, 2, Transfer::UnreliableOrdered, b"all but b".to_vec()),
+        ]
+    );
+    assert_eq!(
+        got_b,
+        [
+            (1, 0, unrel, b"only b".to_vec()),
+            (1, 0, Transfer::Reliable, b"all".to_vec()),
+        ]
+    );
+    assert_eq!(
+        got_server,
+        [
+            (20, 1, Transfer::Reliable, b"from a".to_vec()),
+            (30, 0, unrel, b"from b".to_vec()),
+        ]
+    );
+}
+
+#[test]
+fn invalid_sends_are_refused_with_their_reason() {
+    let (mut server, address) = server();
+    let (mut a, _) = client(address, 5);
+    let data = || Bytes::from_static(b"x");
+    let mut ignore = |_: SendFailure| {};
+    let reliable = Transfer::Reliable;
+    assert_eq!(
+        a.put(
+            Target::Broadcast,
+            reliable,
+            UserChannel(0),
+            data(),
+            &mut ignore
+        ),
+        Err(PutError::NotConnected)
+    );
+    frames_until(&mut [&mut server, &mut a], |seen| {
+        !seen[0].is_empty() && !seen[1].is_empty()
+    });
+    for target in [6, -6] {
+        assert_eq!(
+            server.put(
+                Target::from_target_peer(target),
+                reliable,
+                UserChannel(0),
+                data(),
+                &mut ignore
+            ),
+            Err(PutError::InvalidTarget)
+        );
+    }
+    assert_eq!(
+        server.put(
+            Target::Broadcast,
+            reliable,
+            UserChannel(255),
+            data(),
+            &mut ignore
+        ),
+        Err(PutError::ChannelOutOfRange)
+    );
+    // A channel the connection lacks: the core refuses it for that peer, with the channel.
+    let mut failures = Vec::new();
+    let result = server.put(
+        Target::Peer(5),
+        reliable,
+        UserChannel(5),
+        data(),
+        &mut |f| failures.push(f),
+    );
+    assert_eq!(result, Ok(()));
+    assert!(matches!(
+        failures[..],
+        [SendFailure::Refused { channel: 6, .. }]
+    ));
+}
+
+#[test]
+fn a_connection_a_script_resets_is_reported_at_the_next_poll() {
+    let (mut server, address) = server();
+    let (mut a, _) = client(address, 40);
+    frames_until(&mut [&mut server, &mut a], |seen| {
+        !seen[0].is_empty() && !seen[1].is_empty()
+    });
+    let (_, slot) = server.locate(40).expect("peer 40");
+    if let Mode::Server(s) = server.mode() {
+        s.host
+            .lock()
+            .as_mut()
+            .expect("alive")
+            .host_mut()
+            .reset_peer(slot);
+    }
+    // Sends to it fail as they would through its reset packet peer.
+    let mut failures = Vec::new();
+    let _ = server.put(
+        Target::Peer(40),
+        Transfer::Reliable,
+        UserChannel(0),
+        Bytes::from_static(b"x"),
+        &mut |f| failures.push(f),
+    );
+    assert!(matches!(failures[..], [SendFailure::Inactive]));
+    let seen = frame(&mut [&mut server]);
+    assert!(matches!(
+        seen[0][..],
+        [SessionEvent::Disconnected { id: Some(40), .. }]
+    ));
+    assert!(server.locate(40).is_none());
+}
+
+#[test]
+fn a_client_whose_server_disconnects_reports_it_then_ends() {
+    let (mut server, address) = server();
+    let (mut a, _) = client(address, 50);
+    frames_until(&mut [&mut server, &mut a], |seen| {
+        !seen[0].is_empty() && !seen[1].is_empty()
+    });
+    let mut errors = Vec::new();
+    assert_eq!(
+        server.disconnect_peer(50, false, &mut errors),
+        Some(Disconnected::Started)
+    );
+    assert!(errors.is_empty());
+    assert_eq!(server.disconnect_peer(51, false, &mut errors), None);
+    let seen = frames_until(&mut [&mut server, &mut a], |seen| {
+        !seen[0].is_empty() && seen[1].len() >= 2
+    });
+    assert!(matches!(
+        seen[0][..],
+        [SessionEvent::Disconnected { id: Some(50), .. }]
+    ));
+    assert!(
+        matches!(
+            seen[1][..],
+            [
+                SessionEvent::Disconnected { id: Some(1), .. },
+                SessionEvent::Ended(None)
+            ]
+        ),
+        "{:?}",
+        seen[1]
+    );
+}
+
+#[test]
+fn a_mesh_talks_to_each_linked_peer_and_turns_others_away() {
+    // Two mesh members, 1 and 2, linked by a host pair (as a script would set them up).
+    let (h1, h2) = (host(2), host(2));
+    let slot = h2
+        .lock()
+        .as_mut()
+        .expect("alive")
+        .connect(addr(&h1), 6, 0)
+        .expect("connect");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let connected = |h: &SharedHost| {
+        h.lock().as_ref().is_some_and(|u| {
+            u.host()
+                .peers()
+                .any(|(_, p)| p.state() == PeerState::Connected)
+        })
+    };
+    while !(connected(&h1) && connected(&h2)) {
+        assert!(Instant::now() < deadline);
+        for h in [&h1, &h2] {
+            let _ = h
+                .lock()
+                .as_mut()
+                .expect("alive")
+                .service(Duration::from_millis(1));
+        }
+    }
+    let mut one = Session::mesh(1);
+    let mut two = Session::mesh(2);
+    assert_eq!(one.add_mesh_peer(2, h1.clone()).map(|_| ()), Ok(()));
+    assert_eq!(two.add_mesh_peer(1, h2.clone()), Ok(slot));
+    assert_eq!(
+        Session::server(host(1)).add_mesh_peer(3, h1.clone()),
+        Err(MeshError::NotMesh)
+    );
+    assert_eq!(
+        Session::mesh(4).add_mesh_peer(3, host(1)),
+        Err(MeshError::InvalidHost)
+    );
+    // An outsider connecting to member 1's host is reset, never reported.
+    let outsider = host(1);
+    outsider
+        .lock()
+        .as_mut()
+        .expect("alive")
+        .connect(addr(&h1), 6, 0)
+        .expect("connect");
+    put(&mut one, 0, Transfer::Reliable, 0, b"to two");
+    put(&mut two, 1, Transfer::Reliable, 3, b"to one");
+    let mut got_one = Vec::new();
+    let mut got_two = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while got_one.is_empty() || got_two.is_empty() {
+        assert!(Instant::now() < deadline);
+        let seen = frame(&mut [&mut one, &mut two]);
+        assert!(seen.iter().all(Vec::is_empty), "{seen:?}");
+        let _ = outsider
+            .lock()
+            .as_mut()
+            .expect("alive")
+            .service(Duration::ZERO);
+        got_one.extend(drain(&mut one));
+        got_two.extend(drain(&mut two));
+    }
+    assert_eq!(got_one, [(2, 3, Transfer::Reliable, b"to one".to_vec())]);
+    assert_eq!(got_two, [(1, 0, Transfer::Reliable, b"to two".to_vec())]);
+    // A forced disconnect forgets the peer at once; the other side sees it end.
+    let mut errors = Vec::new();
+    assert_eq!(
+        one.disconnect_peer(2, true, &mut errors),
+        Some(Disconnected::Started)
+    );
+    assert!(one.locate(2).is_none());
+    let seen = frames_until(&mut [&mut one, &mut two], |seen| !seen[1].is_empty());
+    assert!(matches!(
+        seen[1][..],
+        [SessionEvent::Disconnected {
+            id: Some(1),
+            host: HostKey::Mesh(1),
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn queued_sends_wait_for_the_frame_flush_unless_immediate() {
+    let (mut server, address) = server();
+    let (mut a, client_host) = client(address, 60);
+    frames_until(&mut [&mut server, &mut a], |seen| {
+        !seen[0].is_empty() && !seen[1].is_empty()
+    });
+    let sent = || {
+        client_host
+            .lock()
+            .as_ref()
+            .expect("alive")
+            .driver_statistics()
+            .datagrams_sent
+    };
+    let before = sent();
+    put(&mut a, 1, Transfer::Reliable, 0, b"one");
+    assert!(
+        a.schedule_frame_flush(),
+        "the first send asks for the frame flush"
+    );
+    put(&mut a, 1, Transfer::Reliable, 0, b"two");
+    assert!(!a.schedule_frame_flush(), "one flush per frame");
+    assert_eq!(sent(), before, "nothing leaves before the flush");
+    assert!(a.frame_flush_due());
+    assert!(a.flush_all().is_empty());
+    assert!(!a.frame_flush_due());
+    assert_eq!(sent(), before + 1, "both packets in one datagram");
+    a.frame.immediate = true;
+    put(&mut a, 1, Transfer::Reliable, 0, b"three");
+    assert_eq!(sent(), before + 2, "immediate: sent by put");
+}
+
+#[test]
+fn close_drops_every_connection_and_closes_the_sockets() {
+    let (mut server, address) = server();
+    let (mut a, a_host) = client(address, 70);
+    frames_until(&mut [&mut server, &mut a], |seen| {
+        !seen[0].is_empty() && !seen[1].is_empty()
+    });
+    let Mode::Server(s) = server.mode() else {
+        unreachable!("a server session");
+    };
+    let server_host = s.host.clone();
+    assert!(server.close().is_empty());
+    assert!(server_host.lock().is_none(), "the socket is closed");
+    // The client hears the unreliable DISCONNECT and ends at once, not after a timeout.
+    let started = Instant::now();
+    let seen = frames_until(&mut [&mut a], |seen| {
+        seen[0].iter().any(|e| matches!(e, SessionEvent::Ended(_)))
+    });
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(matches!(
+        seen[0][..],
+        [
+            SessionEvent::Disconnected { id: Some(1), .. },
+            SessionEvent::Ended(None)
+        ]
+    ));
+    assert!(a_host.lock().is_some());
+}
