@@ -22,6 +22,7 @@ use rust_enet_proto::{Event, HostConfig, Packet, PacketFlags, PeerId};
 
 use crate::packet_peer::RustENetPacketPeer;
 use crate::session::next_host_event;
+use crate::simulation;
 
 use crate::id_map::IdMap;
 
@@ -533,38 +534,11 @@ impl RustENetConnection {
         conditions: VarDictionary,
         #[opt(default = 0)] direction: i32,
     ) {
-        let direction = match direction {
-            Self::LINK_BOTH => LinkDirection::Both,
-            Self::LINK_OUTGOING => LinkDirection::Outgoing,
-            Self::LINK_INCOMING => LinkDirection::Incoming,
-            _ => {
-                godot_error!(
-                    "RustENetConnection.set_link_simulation: unknown direction {direction}"
-                );
-                return;
-            }
+        let Some(direction) = link_direction(direction) else {
+            godot_error!("RustENetConnection.set_link_simulation: unknown direction {direction}");
+            return;
         };
-        let number = |key: &str| -> f64 {
-            conditions
-                .get(key)
-                .and_then(|v| {
-                    // Scripts write both 10 and 10.0.
-                    v.try_to::<f64>()
-                        .ok()
-                        .or_else(|| v.try_to::<i64>().ok().map(|i| i as f64))
-                })
-                .unwrap_or(0.0)
-                .max(0.0)
-        };
-        let link = LinkConditions {
-            latency_ms: number("latency_ms").min(f64::from(u32::MAX)) as u32,
-            jitter_ms: number("jitter_ms").min(f64::from(u32::MAX)) as u32,
-            loss_percent: number("loss_percent").min(100.0) as f32,
-            duplicate_percent: number("duplicate_percent").min(100.0) as f32,
-            reorder_percent: number("reorder_percent").min(100.0) as f32,
-            bandwidth_bytes_per_sec: number("bandwidth_bytes_per_sec").min(f64::from(u32::MAX))
-                as u32,
-        };
+        let link = conditions_of(&conditions);
         if self
             .with_host(|udp| udp.set_link_conditions(direction, link))
             .is_none()
@@ -720,6 +694,28 @@ fn dtls_result(what: &str, result: Option<Result<(), DtlsError>>) -> Error {
         }
         None => Error::ERR_UNCONFIGURED,
     }
+}
+
+/// A `LINK_*` constant as a direction.
+pub(crate) fn link_direction(direction: i32) -> Option<LinkDirection> {
+    match direction {
+        RustENetConnection::LINK_BOTH => Some(LinkDirection::Both),
+        RustENetConnection::LINK_OUTGOING => Some(LinkDirection::Outgoing),
+        RustENetConnection::LINK_INCOMING => Some(LinkDirection::Incoming),
+        _ => None,
+    }
+}
+
+/// Link conditions from a script's dictionary (see `set_link_simulation`).
+pub(crate) fn conditions_of(conditions: &VarDictionary) -> LinkConditions {
+    simulation::conditions_from(|key| {
+        conditions.get(key).and_then(|v| {
+            // Scripts write both 10 and 10.0.
+            v.try_to::<f64>()
+                .ok()
+                .or_else(|| v.try_to::<i64>().ok().map(|i| i as f64))
+        })
+    })
 }
 
 /// Converts a script integer to a `u32` bandwidth, treating negatives as 0 (unlimited).

@@ -18,6 +18,8 @@ mod id_map;
 mod packet_peer;
 mod peer;
 mod session;
+mod settings;
+mod simulation;
 
 pub use connection::RustENetConnection;
 pub use packet_peer::RustENetPacketPeer;
@@ -31,8 +33,10 @@ struct RustENetExtension;
 #[gdextension(entry_symbol = rust_enet_init)]
 unsafe impl ExtensionLibrary for RustENetExtension {
     fn on_stage_init(stage: InitStage) {
-        if stage == InitStage::Editor {
-            docs::register_editor_docs();
+        match stage {
+            InitStage::Scene => settings::register(),
+            InitStage::Editor => docs::register_editor_docs(),
+            _ => {}
         }
     }
 }

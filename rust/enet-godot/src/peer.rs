@@ -12,20 +12,25 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 use godot::classes::multiplayer_peer::{ConnectionStatus, TransferMode};
-use godot::classes::{IMultiplayerPeerExtension, MultiplayerPeerExtension};
+use godot::classes::{IMultiplayerPeerExtension, MultiplayerPeerExtension, TlsOptions};
 use godot::global::Error;
 use godot::meta::conv::RawPtr;
 use godot::prelude::*;
-use rust_enet_net::BindAddress;
+use rust_enet_net::{BindAddress, LinkDirection};
 use rust_enet_proto::PeerId;
+use rust_enet_proto::compress::CompressionMode;
 
-use crate::connection::{MAXIMUM_CHANNELS, RustENetConnection, parse_bind_address};
+use crate::connection::{
+    MAXIMUM_CHANNELS, RustENetConnection, conditions_of, link_direction, parse_bind_address,
+};
 use crate::packet_peer::{MAX_PACKET_SIZE, RustENetPacketPeer};
 use crate::session::mapping::SYSCH_MAX;
 use crate::session::{
     AfterPoll, Disconnected, HostKey, MeshError, Mode, PutError, SendFailure, Session,
     SessionEvent, Status, Target, Transfer, UserChannel,
 };
+use crate::settings;
+use crate::simulation::{self, Simulation};
 
 /// A `MultiplayerPeer` speaking the ENet protocol, implemented in pure Rust.
 ///
@@ -68,6 +73,26 @@ pub struct RustENetPeer {
     /// frame.
     #[var]
     immediate_flush: bool,
+    /// The compression every host this peer creates or adds uses: a
+    /// `RustENetConnection.COMPRESS_*` constant (Godot 3's `compression_mode`).
+    #[var(set = set_compression_mode)]
+    compression_mode: i32,
+    /// TLS options for `create_server`: with them, the server speaks DTLS (Godot 4's
+    /// `TLSOptions.server(key, certificate)`).
+    #[var]
+    dtls_server_options: Option<Gd<TlsOptions>>,
+    /// TLS options for `create_client`: with them, the client speaks DTLS (Godot 4's
+    /// `TLSOptions.client(trusted_chain)`; `TLSOptions.client_unsafe()` skips verification).
+    #[var]
+    dtls_client_options: Option<Gd<TlsOptions>>,
+    /// The name the server's certificate must carry for `create_client` with
+    /// `dtls_client_options`; empty (the default) means the address given to `create_client`.
+    #[var]
+    dtls_hostname: GString,
+    /// What `set_link_simulation` / `set_link_preset` asked for, if they were called.
+    simulation: Option<Simulation>,
+    /// What is simulated on this peer's hosts now.
+    active_simulation: Simulation,
     /// `_flush_queued_sends` of this peer, made once: deferring a stored `Callable` costs less
     /// than `Object.call_deferred` by name (`base_mut`, a method name lookup) every frame.
     /// Holds the object's id, not a reference, so it keeps nothing alive.
@@ -135,6 +160,14 @@ impl RustENetPeer {
         if err != Error::OK {
             return err;
         }
+        if let Some(options) = self.dtls_server_options.clone() {
+            let err = host.bind_mut().dtls_server_setup(Some(options));
+            if err != Error::OK {
+                host.bind_mut().destroy();
+                return err;
+            }
+        }
+        self.configure_host(&mut host);
         let Some(shared) = host.bind().shared_host() else {
             return Error::ERR_CANT_CREATE;
         };
@@ -183,6 +216,19 @@ impl RustENetPeer {
         if err != Error::OK {
             return err;
         }
+        if let Some(options) = self.dtls_client_options.clone() {
+            let hostname = if self.dtls_hostname.is_empty() {
+                address.clone()
+            } else {
+                self.dtls_hostname.clone()
+            };
+            let err = host.bind_mut().dtls_client_setup(hostname, Some(options));
+            if err != Error::OK {
+                host.bind_mut().destroy();
+                return err;
+            }
+        }
+        self.configure_host(&mut host);
         let unique_id = generate_unique_id();
         let channels = if channel_count > 0 {
             channel_count + i64::from(SYSCH_MAX)
@@ -256,6 +302,8 @@ impl RustENetPeer {
                 return Error::ERR_INVALID_PARAMETER;
             }
         }
+        let mut host = host;
+        self.configure_host(&mut host);
         self.mesh_hosts.insert(peer_id, host);
         self.base_mut()
             .emit_signal("peer_connected", &[i64::from(peer_id).to_variant()]);
@@ -286,6 +334,152 @@ impl RustENetPeer {
             Some(bind) => self.bind_ip = bind,
             None => godot_error!(
                 "RustENetPeer.set_bind_ip: invalid bind IP {ip:?}; use an IP address or \"*\""
+            ),
+        }
+    }
+
+    /// Simulates a bad network on every host of this peer, now and for the hosts it creates or
+    /// adds later (Godot 3 had no equivalent; see also the `network/rust_enet/simulation/`
+    /// project settings, which need no code). `conditions` may hold `latency_ms`, `jitter_ms`,
+    /// `loss_percent`, `duplicate_percent`, `reorder_percent` and `bandwidth_bytes_per_sec`
+    /// (missing keys are 0; an empty dictionary restores a perfect link); `direction` is a
+    /// `RustENetConnection.LINK_*` constant.
+    #[func]
+    pub fn set_link_simulation(
+        &mut self,
+        conditions: VarDictionary,
+        #[opt(default = 0)] direction: i32,
+    ) {
+        let Some(direction) = link_direction(direction) else {
+            godot_error!("RustENetPeer.set_link_simulation: unknown direction {direction}");
+            return;
+        };
+        let mut sim = self.simulation.unwrap_or_default();
+        sim.set(direction, conditions_of(&conditions));
+        self.set_simulation(sim);
+    }
+
+    /// Simulates one of the named networks in both directions: `"lan"`, `"good_wifi"`,
+    /// `"mobile_4g"`, `"bad"`, or `"off"` for a perfect link. Returns `ERR_INVALID_PARAMETER`
+    /// for another name.
+    #[func]
+    pub fn set_link_preset(&mut self, name: GString) -> Error {
+        let Some(conditions) = simulation::preset(&name.to_string()) else {
+            godot_error!(
+                "RustENetPeer.set_link_preset: unknown preset {name:?}; use off, {}",
+                simulation::preset_names()
+            );
+            return Error::ERR_INVALID_PARAMETER;
+        };
+        let mut sim = Simulation::default();
+        sim.set(LinkDirection::Both, conditions);
+        self.set_simulation(sim);
+        Error::OK
+    }
+
+    /// What this peer's hosts simulate now: `{"outgoing": {...}, "incoming": {...}}`, each with
+    /// the keys `set_link_simulation` takes.
+    #[func]
+    pub fn get_link_simulation(&self) -> VarDictionary {
+        simulation_dictionary(&self.active_simulation)
+    }
+
+    /// What the `network/rust_enet/simulation/` project settings give every new peer in a debug
+    /// build, or with `release_build` in a release export: as `get_link_simulation`, or an
+    /// empty dictionary when they simulate nothing there.
+    #[func]
+    pub fn project_link_simulation(release_build: bool) -> VarDictionary {
+        settings::project_simulation(!release_build)
+            .map(|sim| simulation_dictionary(&sim))
+            .unwrap_or_default()
+    }
+
+    /// The IP address of the remote peer `id`, as text (Godot 3's `get_peer_address`).
+    #[func]
+    pub fn get_peer_address(&self, id: i32) -> GString {
+        match self.session.as_ref().and_then(|s| s.peer_address(id)) {
+            Some(address) => GString::from(&address.ip().to_canonical().to_string()),
+            None => {
+                godot_error!("RustENetPeer.get_peer_address: no peer with id {id}");
+                GString::new()
+            }
+        }
+    }
+
+    /// The UDP port of the remote peer `id` (Godot 3's `get_peer_port`).
+    #[func]
+    pub fn get_peer_port(&self, id: i32) -> i64 {
+        match self.session.as_ref().and_then(|s| s.peer_address(id)) {
+            Some(address) => i64::from(address.port()),
+            None => {
+                godot_error!("RustENetPeer.get_peer_port: no peer with id {id}");
+                0
+            }
+        }
+    }
+
+    /// Godot 3's `close_connection`: tells every peer that the connection ends (a reliable
+    /// disconnect), waits up to `wait_usec` microseconds for them to acknowledge, then closes
+    /// like `close()`. The remote ends report the disconnect at once instead of timing out.
+    /// No signals here.
+    #[func]
+    pub fn close_connection(&mut self, #[opt(default = 100)] wait_usec: i64) {
+        let Some(session) = self.session.take() else {
+            godot_error!(
+                "RustENetPeer.close_connection: the multiplayer instance isn't currently active"
+            );
+            return;
+        };
+        let wait = std::time::Duration::from_micros(wait_usec.clamp(0, 10_000_000) as u64);
+        report_flush_errors(session.close_gracefully(wait));
+        self.destroy_hosts();
+    }
+
+    /// Godot 3's `disconnect_peer(id, false)`: disconnects the remote peer `id` once everything
+    /// queued for it has been delivered (`disconnect_peer(id)` drops what is queued).
+    /// `peer_disconnected` follows when the disconnect completes.
+    #[func]
+    pub fn disconnect_peer_later(&mut self, id: i32) {
+        let known = self
+            .session
+            .as_mut()
+            .is_some_and(|s| s.disconnect_peer_later(id));
+        if !known {
+            godot_error!("RustENetPeer.disconnect_peer_later: invalid peer id {id}");
+        }
+    }
+
+    /// Godot 3's `disconnect_peer(id, true)`: drops the connection to `id` at once (nothing
+    /// queued is sent; the remote is told with one unreliable datagram) and emits
+    /// `peer_disconnected(id)` now. On a client, `id` 1 closes the connection.
+    #[func]
+    pub fn disconnect_peer_now(&mut self, id: i32) {
+        let mut errors = Vec::new();
+        let event = self
+            .session
+            .as_mut()
+            .and_then(|s| s.disconnect_peer_now(id, &mut errors));
+        report_flush_errors(errors);
+        let Some(event) = event else {
+            godot_error!("RustENetPeer.disconnect_peer_now: invalid peer id {id}");
+            return;
+        };
+        // The disconnect, then (on a client) the end of the session that follows it.
+        if self.apply(event) {
+            while let Some(SessionEvent::Ended(failure)) =
+                self.session.as_mut().and_then(Session::next_event)
+            {
+                self.apply(SessionEvent::Ended(failure));
+            }
+        }
+    }
+
+    #[func]
+    fn set_compression_mode(&mut self, mode: i32) {
+        match CompressionMode::from_godot(i64::from(mode)) {
+            Some(_) => self.compression_mode = mode,
+            None => godot_error!(
+                "RustENetPeer.compression_mode: unknown mode {mode}; use a RustENetConnection.COMPRESS_* constant"
             ),
         }
     }
@@ -333,6 +527,16 @@ fn generate_unique_id() -> i32 {
     }
 }
 
+/// Puts `sim` on both directions of `host`'s link.
+fn apply_simulation(host: &mut Gd<RustENetConnection>, sim: &Simulation) {
+    if let Some(shared) = host.bind().shared_host()
+        && let Some(udp) = shared.lock().as_mut()
+    {
+        udp.set_link_conditions(LinkDirection::Outgoing, sim.outgoing);
+        udp.set_link_conditions(LinkDirection::Incoming, sim.incoming);
+    }
+}
+
 fn to_transfer(mode: TransferMode) -> Transfer {
     match mode {
         TransferMode::UNRELIABLE => Transfer::Unreliable,
@@ -347,6 +551,21 @@ fn to_transfer_mode(transfer: Transfer) -> TransferMode {
         Transfer::UnreliableOrdered => TransferMode::UNRELIABLE_ORDERED,
         Transfer::Reliable => TransferMode::RELIABLE,
     }
+}
+
+/// A simulation as `get_link_simulation` reports it.
+fn simulation_dictionary(sim: &Simulation) -> VarDictionary {
+    let side = |c| {
+        let mut d = VarDictionary::new();
+        for (key, value) in simulation::condition_fields(c) {
+            d.set(key, value);
+        }
+        d
+    };
+    let mut out = VarDictionary::new();
+    out.set("outgoing", &side(&sim.outgoing));
+    out.set("incoming", &side(&sim.incoming));
+    out
 }
 
 fn report_flush_errors(errors: Vec<std::io::Error>) {
@@ -386,6 +605,64 @@ impl RustENetPeer {
     fn packet_peer(&self, key: HostKey, slot: PeerId) -> Option<Gd<RustENetPacketPeer>> {
         self.host_object(key)
             .map(|mut host| host.bind_mut().wrapper(slot))
+    }
+
+    /// Gives a host this peer creates or adds its compression and simulation.
+    fn configure_host(&mut self, host: &mut Gd<RustENetConnection>) {
+        if self.compression_mode != 0 {
+            host.bind_mut().compress(i64::from(self.compression_mode));
+        }
+        let (sim, source) = match self.simulation {
+            Some(sim) => (Some(sim), "set_link_simulation"),
+            None => (
+                settings::project_simulation(settings::is_debug_build()),
+                "Project Settings > network/rust_enet/simulation",
+            ),
+        };
+        let Some(sim) = sim.filter(Simulation::is_active) else {
+            return;
+        };
+        apply_simulation(host, &sim);
+        self.active_simulation = sim;
+        godot_print!("RustENetPeer: simulating a bad network ({sim}), from {source}");
+    }
+
+    /// Applies `sim` to every host now and remembers it for later ones.
+    fn set_simulation(&mut self, sim: Simulation) {
+        self.simulation = Some(sim);
+        self.active_simulation = sim;
+        let hosts = self
+            .main_host
+            .iter_mut()
+            .chain(self.mesh_hosts.values_mut());
+        let mut any = false;
+        for host in hosts {
+            apply_simulation(host, &sim);
+            any = true;
+        }
+        if any && sim.is_active() {
+            godot_print!(
+                "RustENetPeer: simulating a bad network ({sim}), from set_link_simulation"
+            );
+        }
+    }
+
+    /// Destroys the host objects of a closed session.
+    fn destroy_hosts(&mut self) {
+        let hosts = self
+            .main_host
+            .take()
+            .into_iter()
+            .chain(self.mesh_hosts.drain().map(|(_, h)| h));
+        for mut host in hosts {
+            let mut host = host.bind_mut();
+            if host.is_created() {
+                host.destroy();
+            }
+        }
+        self.current = None;
+        self.refuse_new_connections = false;
+        self.active_simulation = Simulation::default();
     }
 
     /// Makes sure a deferred `_flush_queued_sends` runs at the end of this frame.
@@ -454,19 +731,7 @@ impl RustENetPeer {
             return;
         };
         report_flush_errors(session.close());
-        let hosts = self
-            .main_host
-            .take()
-            .into_iter()
-            .chain(self.mesh_hosts.drain().map(|(_, h)| h));
-        for mut host in hosts {
-            let mut host = host.bind_mut();
-            if host.is_created() {
-                host.destroy();
-            }
-        }
-        self.current = None;
-        self.refuse_new_connections = false;
+        self.destroy_hosts();
     }
 
     fn put_packet_bytes(&mut self, data: Bytes) -> Error {

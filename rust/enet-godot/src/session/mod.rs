@@ -35,8 +35,9 @@ mod tests;
 
 use std::collections::VecDeque;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rust_enet_net::UdpHost;
@@ -482,6 +483,120 @@ impl Session {
             (Mode::Client(c), HostKey::Main) => Some(&c.host),
             (Mode::Mesh(m), HostKey::Mesh(id)) => m.links.get(&id).map(|(host, _)| host),
             _ => None,
+        }
+    }
+
+    /// The remote address of peer `id`.
+    pub(crate) fn peer_address(&self, id: i32) -> Option<SocketAddr> {
+        let (key, slot) = self.locate(id)?;
+        let host = self.host_of(key)?;
+        let guard = host.lock();
+        guard.as_ref()?.host().peer(slot).map(|p| p.address())
+    }
+
+    /// Godot 3's `disconnect_peer(id, false)`: ends the connection once everything queued for
+    /// it has been delivered; the disconnect is reported when it completes. False for an unknown
+    /// id.
+    pub(crate) fn disconnect_peer_later(&mut self, id: i32) -> bool {
+        let Some((key, slot)) = self.locate(id) else {
+            return false;
+        };
+        if let Some(host) = self.host_of(key)
+            && let Some(udp) = host.lock().as_mut()
+        {
+            udp.host_mut().disconnect_later(slot, 0);
+        }
+        true
+    }
+
+    /// Godot 3's `disconnect_peer(id, true)`: drops the connection at once (one unreliable
+    /// DISCONNECT, nothing queued is sent) and forgets the peer; the caller reports the
+    /// disconnect now. `None` for an unknown id.
+    pub(crate) fn disconnect_peer_now(
+        &mut self,
+        id: i32,
+        errors: &mut Vec<io::Error>,
+    ) -> Option<SessionEvent> {
+        let (key, slot) = self.locate(id)?;
+        if let Some(host) = self.host_of(key)
+            && let Some(udp) = host.lock().as_mut()
+        {
+            udp.host_mut().disconnect_now(slot, 0);
+            if let Err(e) = udp.flush() {
+                errors.push(e);
+            }
+        }
+        match &mut self.mode {
+            Mode::Server(s) => {
+                s.remotes.remove(id);
+                s.admission.remove(id);
+            }
+            Mode::Client(c) => {
+                c.server = None;
+                c.ending = true;
+                self.pending.push_back(SessionEvent::Ended(None));
+            }
+            Mode::Mesh(m) => {
+                m.links.remove(&id);
+            }
+        }
+        Some(SessionEvent::Disconnected {
+            id: Some(id),
+            host: key,
+            slot,
+        })
+    }
+
+    /// Godot 3's `close_connection(wait_usec)`: asks every peer to disconnect (reliably), gives
+    /// them up to `wait` to acknowledge while servicing the hosts, then closes like
+    /// [`close`](Self::close).
+    pub(crate) fn close_gracefully(mut self, wait: Duration) -> Vec<io::Error> {
+        let mut errors = Vec::new();
+        let live = |session: &mut Session| {
+            let mut any = false;
+            session.each_remote_mut(|udp, remote| any = any || remote.is_live(udp));
+            any
+        };
+        self.each_remote_mut(|udp, remote| {
+            if remote.is_connected(udp) {
+                udp.host_mut().disconnect(remote.slot, 0);
+            }
+        });
+        errors.extend(self.flush_all());
+        let deadline = Instant::now() + wait;
+        while live(&mut self) && Instant::now() < deadline {
+            self.each_host(|host| {
+                if let Some(udp) = host.lock().as_mut() {
+                    // Only the disconnects' progress matters now; the events are dropped.
+                    while let Ok(Some(_)) = udp.service(Duration::ZERO) {}
+                }
+            });
+            std::thread::sleep(Duration::from_micros(200).min(wait));
+        }
+        errors.extend(self.close());
+        errors
+    }
+
+    /// Calls `f` with each remote peer's connection and its host.
+    fn each_remote_mut(&mut self, mut f: impl FnMut(&mut UdpHost, Remote)) {
+        match &self.mode {
+            Mode::Server(s) => {
+                if let Some(udp) = s.host.lock().as_mut() {
+                    s.remotes.iter().for_each(|(_, r)| f(udp, r));
+                }
+            }
+            Mode::Client(c) => {
+                if let (Some(udp), Some(r)) = (c.host.lock().as_mut(), c.server) {
+                    f(udp, r);
+                }
+            }
+            Mode::Mesh(m) => {
+                for (host, r) in m.links.values() {
+                    if let Some(udp) = host.lock().as_mut() {
+                        f(udp, *r);
+                    }
+                }
+            }
         }
     }
 

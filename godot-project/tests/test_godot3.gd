@@ -1,0 +1,213 @@
+extends "res://tests/lib/differential.gd"
+## The Godot 3 NetworkedMultiplayerENet features RustENetPeer brings back: compression_mode and
+## DTLS options set before create_*, get_peer_address / get_peer_port, close_connection, and
+## disconnect_peer(id, now) as disconnect_peer_later / disconnect_peer_now. Built-in Godot 4
+## peers are on the other end where the wire allows. The harness: tests/lib/differential.gd.
+
+
+## Connects `client` to `server`, each created by `create_*` after `setup` ran on the rust ones.
+func _connect(server: Endpoint, c1: Endpoint, names: Dictionary, address := "127.0.0.1") -> bool:
+	if not check_eq(server.peer.call(&"create_server", 0), OK, "create_server(0)"):
+		return false
+	server.api.multiplayer_peer = server.peer
+	var port: int = server.peer.get(&"host").get_local_port()
+	if not check_eq(c1.peer.call(&"create_client", address, port), OK, "create_client"):
+		return false
+	names[c1.peer.get_unique_id()] = "C1"
+	c1.api.multiplayer_peer = c1.peer
+	return await _step("C1 connected on both ends", func() -> bool:
+			return c1.peer.get_connection_status() == MultiplayerPeer.CONNECTION_CONNECTED \
+					and names.find_key("C1") in server.api.get_peers())
+
+
+## Compression set as a property on the rust end and with `host.compress` (Godot 4's way) on a
+## built-in end: RPCs both ways, one of them 20 KB.
+func _scenario_compression(server_kind: String, client_kind: String, mode: int) -> Dictionary:
+	var names := {1: "S"}
+	var server := _endpoint("S", server_kind, names)
+	var c1 := _endpoint("C1", client_kind, names)
+	var all := [server, c1]
+	for e: Endpoint in all:
+		if e.kind == "rust":
+			e.peer.set(&"compression_mode", mode)
+	var result := {}
+	var ok := check_eq(server.peer.call(&"create_server", 0), OK, "create_server(0)")
+	if ok:
+		if server.kind == "builtin":
+			server.peer.host.compress(mode)
+		server.api.multiplayer_peer = server.peer
+		var port: int = server.peer.get(&"host").get_local_port()
+		ok = check_eq(c1.peer.call(&"create_client", "127.0.0.1", port), OK, "create_client")
+		if ok and c1.kind == "builtin":
+			c1.peer.host.compress(mode)
+		names[c1.peer.get_unique_id()] = "C1"
+		c1.api.multiplayer_peer = c1.peer
+	if ok and await _step("connected with compression", func() -> bool:
+			return c1.peer.get_connection_status() == MultiplayerPeer.CONNECTION_CONNECTED \
+					and names.find_key("C1") in server.api.get_peers()):
+		c1.game.hello.rpc_id(1, "compressed hello")
+		c1.game.blob.rpc_id(1, _pattern(20_000, 5))
+		server.game.hello.rpc_id(names.find_key("C1"), "compressed reply")
+		if await _step("RPCs delivered", func() -> bool:
+				return server.game.trace.size() >= 2 and c1.game.trace.size() >= 1):
+			result = _observations(all)
+	await _teardown(all)
+	return result
+
+
+func test_compression_mode_property_matches_compress() -> void:
+	for mode in [ENetConnection.COMPRESS_RANGE_CODER, ENetConnection.COMPRESS_FASTLZ,
+			ENetConnection.COMPRESS_ZLIB, ENetConnection.COMPRESS_ZSTD]:
+		print("    mode %d" % mode)
+		await _run_differential(_scenario_compression.bind(mode), {
+			"S rpcs": _sorted([
+				"S: hello(compressed hello) from C1",
+				"S: blob(20000 bytes, sha256 %s) from C1" % RpcNode._sha(_pattern(20_000, 5)),
+			]),
+			"C1 rpcs": _sorted(["C1: hello(compressed reply) from S"]),
+		}, ["builtin/rust", "rust/builtin", "rust/rust"])
+	var peer: Object = ClassDB.instantiate(&"RustENetPeer")
+	peer.set(&"compression_mode", 9)
+	check_eq(peer.get(&"compression_mode"), 0, "an unknown mode is refused")
+
+
+## DTLS from properties alone: the server's key and certificate, the client's trusted
+## certificate and the name it must carry. The wrong name fails the connection.
+func test_dtls_options_before_create() -> void:
+	var crypto := Crypto.new()
+	var key := crypto.generate_rsa(2048)
+	var cert := crypto.generate_self_signed_certificate(key, "CN=localhost,O=rust_enet,C=IT")
+	for hostname in ["localhost", "example.com"]:
+		var names := {1: "S"}
+		var server := _endpoint("S", "rust", names)
+		var c1 := _endpoint("C1", "rust", names)
+		server.peer.set(&"dtls_server_options", TLSOptions.server(key, cert))
+		c1.peer.set(&"dtls_client_options", TLSOptions.client(cert))
+		c1.peer.set(&"dtls_hostname", hostname)
+		if hostname == "localhost":
+			if await _connect(server, c1, names):
+				c1.game.hello.rpc_id(1, "secret hello")
+				check(await wait_until(func() -> bool: return server.game.trace.size() >= 1),
+						"an RPC over DTLS")
+				check(server.peer.get(&"host").get_peers()[0].get_state() \
+						== ENetPacketPeer.STATE_CONNECTED, "the server's peer is connected")
+		else:
+			check_eq(server.peer.call(&"create_server", 0), OK, "create_server(0)")
+			server.api.multiplayer_peer = server.peer
+			var port: int = server.peer.get(&"host").get_local_port()
+			check_eq(c1.peer.call(&"create_client", "127.0.0.1", port), OK, "create_client")
+			c1.api.multiplayer_peer = c1.peer
+			check(await wait_until(func() -> bool: return "connection_failed" in c1.signals),
+					"a certificate without the name %s fails the connection" % hostname)
+		await _teardown([server, c1])
+
+
+## Addresses and ports of remote peers, both ways, against a built-in end.
+func _scenario_addresses(server_kind: String, client_kind: String) -> Dictionary:
+	var names := {1: "S"}
+	var server := _endpoint("S", server_kind, names)
+	var c1 := _endpoint("C1", client_kind, names)
+	var result := {}
+	if await _connect(server, c1, names):
+		var id: int = names.find_key("C1")
+		var rust := server if server_kind == "rust" else c1
+		var remote := c1 if rust == server else server
+		var remote_id := id if rust == server else 1
+		result["address"] = rust.peer.call(&"get_peer_address", remote_id)
+		result["port is the remote's"] = rust.peer.call(&"get_peer_port", remote_id) \
+				== remote.peer.get(&"host").get_local_port()
+		result["unknown id"] = [rust.peer.call(&"get_peer_address", 99),
+				rust.peer.call(&"get_peer_port", 99)]
+	await _teardown([server, c1])
+	return result
+
+
+func test_peer_address_and_port() -> void:
+	await _run_differential(_scenario_addresses, {
+		"address": "127.0.0.1",
+		"port is the remote's": true,
+		"unknown id": ["", 0],
+	}, ["rust/builtin", "builtin/rust", "rust/rust"])
+
+
+## A rust server with a built-in and a rust client: close_connection tells both, which report
+## the server gone within a second (a timeout would take 5 s or more); the server reports no
+## peer leaving (SceneMultiplayer's own status signal aside).
+func test_close_connection_tells_every_client() -> void:
+	var names := {1: "S"}
+	var server := _endpoint("S", "rust", names)
+	var c1 := _endpoint("C1", "builtin", names)
+	var c2 := _endpoint("C2", "rust", names)
+	if await _connect(server, c1, names):
+		var port: int = server.peer.get(&"host").get_local_port()
+		check_eq(c2.peer.call(&"create_client", "127.0.0.1", port), OK, "second client")
+		c2.api.multiplayer_peer = c2.peer
+		if await _step("both connected", func() -> bool: return server.api.get_peers().size() == 2):
+			var before := server.signals.size()
+			var started := Time.get_ticks_msec()
+			server.peer.call(&"close_connection", 200_000)
+			check_eq(server.peer.get_connection_status(), MultiplayerPeer.CONNECTION_DISCONNECTED,
+					"the server is closed")
+			check(await wait_until(func() -> bool:
+					return "server_disconnected" in c1.signals \
+							and "server_disconnected" in c2.signals, 3.0),
+					"both clients see the server go")
+			var took := Time.get_ticks_msec() - started
+			print("    clients saw the server go after %d ms" % took)
+			check(took < 1000, "within a second (took %d ms)" % took)
+			var after := server.signals.slice(before)
+			check(after.all(func(line: String) -> bool: return not line.begins_with("peer_")),
+					"no peer signals on the server (got %s)" % [after])
+	await _teardown([server, c1, c2])
+
+
+## disconnect_peer_later delivers what was queued first; disconnect_peer_now reports at once.
+func _scenario_disconnect_later(server_kind: String, client_kind: String) -> Dictionary:
+	var names := {1: "S"}
+	var server := _endpoint("S", server_kind, names)
+	var c1 := _endpoint("C1", client_kind, names)
+	var result := {}
+	if await _connect(server, c1, names):
+		var id: int = names.find_key("C1")
+		for n in 30:
+			server.game.numbered.rpc_id(id, n)
+		server.peer.call(&"disconnect_peer_later", id)
+		if await _step("C1 sees the server go", func() -> bool:
+				return "server_disconnected" in c1.signals):
+			await _step("S sees C1 go", func() -> bool:
+					return "peer_disconnected(C1)" in server.signals)
+			result["C1 got everything queued"] = c1.game.reliable_numbers == range(30)
+			result = result.merged(_observations([server, c1]))
+	await _teardown([server, c1])
+	return result
+
+
+func test_disconnect_peer_later_delivers_queued_packets() -> void:
+	await _run_differential(_scenario_disconnect_later, {
+		"C1 got everything queued": true,
+		"S signals": ["peer_connected(C1)", "peer_disconnected(C1)"],
+	}, ["rust/builtin", "rust/rust"])
+
+
+func _scenario_disconnect_now(server_kind: String, client_kind: String) -> Dictionary:
+	var names := {1: "S"}
+	var server := _endpoint("S", server_kind, names)
+	var c1 := _endpoint("C1", client_kind, names)
+	var result := {}
+	if await _connect(server, c1, names):
+		var id: int = names.find_key("C1")
+		server.peer.call(&"disconnect_peer_now", id)
+		result["S signalled before returning"] = server.signals.duplicate()
+		result["S peers"] = server.api.get_peers()
+		if await _step("C1 sees the server go", func() -> bool:
+				return "server_disconnected" in c1.signals):
+			result = result.merged(_observations([server, c1]))
+	await _teardown([server, c1])
+	return result
+
+
+func test_disconnect_peer_now_reports_at_once() -> void:
+	await _run_differential(_scenario_disconnect_now, {
+		"S signalled before returning": ["peer_connected(C1)", "peer_disconnected(C1)"],
+		"S peers": PackedInt32Array(),
+	}, ["rust/builtin", "rust/rust"])

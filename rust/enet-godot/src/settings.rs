@@ -1,0 +1,152 @@
+//! The addon's project settings, under `network/rust_enet/` (Project Settings, with Advanced
+//! Settings on): the bad-network simulation every `RustENetPeer` a game creates gets.
+//!
+//! Registered when the extension loads (`register`), read when a peer creates its hosts
+//! (`project_simulation`).
+
+use godot::classes::{Os, ProjectSettings};
+use godot::prelude::*;
+use godot::register::info::PropertyHint;
+use rust_enet_net::LinkDirection;
+
+use crate::simulation::{self, Simulation};
+
+const PREFIX: &str = "network/rust_enet/simulation/";
+
+/// A setting: its key under `PREFIX`, default, and editor hint.
+struct Setting {
+    key: &'static str,
+    default: fn() -> Variant,
+    hint: PropertyHint,
+    hint_string: &'static str,
+}
+
+const PRESET_HINT: &str = "custom,lan,good_wifi,mobile_4g,bad";
+
+const SETTINGS: [Setting; 10] = [
+    Setting {
+        key: "enabled",
+        default: || false.to_variant(),
+        hint: PropertyHint::NONE,
+        hint_string: "",
+    },
+    Setting {
+        key: "preset",
+        default: || "custom".to_variant(),
+        hint: PropertyHint::ENUM,
+        hint_string: PRESET_HINT,
+    },
+    Setting {
+        key: "direction",
+        default: || 0.to_variant(),
+        hint: PropertyHint::ENUM,
+        hint_string: "Both,Outgoing,Incoming",
+    },
+    Setting {
+        key: "latency_ms",
+        default: || 0.to_variant(),
+        hint: PropertyHint::RANGE,
+        hint_string: "0,5000,1,suffix:ms",
+    },
+    Setting {
+        key: "jitter_ms",
+        default: || 0.to_variant(),
+        hint: PropertyHint::RANGE,
+        hint_string: "0,5000,1,suffix:ms",
+    },
+    Setting {
+        key: "loss_percent",
+        default: || 0.0.to_variant(),
+        hint: PropertyHint::RANGE,
+        hint_string: "0,100,0.1,suffix:%",
+    },
+    Setting {
+        key: "duplicate_percent",
+        default: || 0.0.to_variant(),
+        hint: PropertyHint::RANGE,
+        hint_string: "0,100,0.1,suffix:%",
+    },
+    Setting {
+        key: "reorder_percent",
+        default: || 0.0.to_variant(),
+        hint: PropertyHint::RANGE,
+        hint_string: "0,100,0.1,suffix:%",
+    },
+    Setting {
+        key: "bandwidth_bytes_per_sec",
+        default: || 0.to_variant(),
+        hint: PropertyHint::RANGE,
+        hint_string: "0,100000000,1,or_greater,suffix:B/s",
+    },
+    Setting {
+        key: "allow_in_release",
+        default: || false.to_variant(),
+        hint: PropertyHint::NONE,
+        hint_string: "",
+    },
+];
+
+/// Adds the settings (with their defaults and hints) if the project does not have them.
+pub(crate) fn register() {
+    let mut project = ProjectSettings::singleton();
+    for setting in &SETTINGS {
+        let name = format!("{PREFIX}{}", setting.key);
+        let default = (setting.default)();
+        if !project.has_setting(&name) {
+            project.set_setting(&name, &default);
+        }
+        project.set_initial_value(&name, &default);
+        let mut info = VarDictionary::new();
+        info.set("name", name.as_str());
+        info.set("type", default.get_type().ord());
+        info.set("hint", setting.hint.ord());
+        info.set("hint_string", setting.hint_string);
+        project.add_property_info(&info);
+    }
+}
+
+fn get(project: &Gd<ProjectSettings>, key: &str) -> Variant {
+    project.get_setting(&format!("{PREFIX}{key}"))
+}
+
+fn number(value: &Variant) -> Option<f64> {
+    value
+        .try_to::<f64>()
+        .ok()
+        .or_else(|| value.try_to::<i64>().ok().map(|i| i as f64))
+}
+
+/// The simulation the project settings ask for in a debug build (`debug_build`) or a release
+/// export, or `None` when they ask for none there.
+pub(crate) fn project_simulation(debug_build: bool) -> Option<Simulation> {
+    let project = ProjectSettings::singleton();
+    let flag = |key: &str| get(&project, key).try_to::<bool>().unwrap_or(false);
+    if !simulation::project_simulation_applies(
+        flag("enabled"),
+        flag("allow_in_release"),
+        debug_build,
+    ) {
+        return None;
+    }
+    let preset = get(&project, "preset")
+        .try_to::<GString>()
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    let conditions = match simulation::preset(&preset) {
+        Some(conditions) => conditions,
+        None => simulation::conditions_from(|key| number(&get(&project, key))),
+    };
+    let direction = match number(&get(&project, "direction")).unwrap_or(0.0) as i64 {
+        1 => LinkDirection::Outgoing,
+        2 => LinkDirection::Incoming,
+        _ => LinkDirection::Both,
+    };
+    let mut sim = Simulation::default();
+    sim.set(direction, conditions);
+    Some(sim)
+}
+
+/// Whether this is a debug build (the editor, its Run, a debug export).
+pub(crate) fn is_debug_build() -> bool {
+    Os::singleton().is_debug_build()
+}
