@@ -194,3 +194,51 @@ func test_headless_demo_shows_the_simulated_delay() -> void:
 	print("    demo ping with 100 ms on each side's sends: %.1f ms" % rtt)
 	if not check(rtt >= 190.0, "the demo's ping shows both 100 ms delays (got %.1f ms)" % rtt):
 		print(text)
+
+
+## A mesh host added with add_mesh_peer gets the peer's simulation: the other member measures
+## the delay on its link.
+func test_mesh_hosts_are_simulated_too() -> void:
+	var conn_a: Object = ClassDB.instantiate(&"RustENetConnection")
+	var conn_b: Object = ClassDB.instantiate(&"RustENetConnection")
+	check_eq(conn_a.create_host_bound("127.0.0.1", 0, 1), OK, "A's host")
+	check_eq(conn_b.create_host_bound("127.0.0.1", 0, 1), OK, "B's host")
+	var link_b: Object = conn_b.connect_to_host("127.0.0.1", conn_a.get_local_port())
+	var connected := await wait_until(func() -> bool:
+			conn_a.service()
+			conn_b.service()
+			return link_b.get_state() == ENetPacketPeer.STATE_CONNECTED \
+					and conn_a.get_peers().size() == 1 \
+					and conn_a.get_peers()[0].get_state() == ENetPacketPeer.STATE_CONNECTED)
+	if not check(connected, "the mesh link connects"):
+		return
+	var a: MultiplayerPeer = ClassDB.instantiate(&"RustENetPeer")
+	a.call(&"set_link_simulation", {"latency_ms": 60})
+	check_eq(a.call(&"create_mesh", 1), OK, "create_mesh")
+	check_eq(a.call(&"add_mesh_peer", 2, conn_a), OK, "add_mesh_peer")
+	# Reliable packets from B give it a round-trip sample each (pings alone: one per 500 ms).
+	var deadline := Time.get_ticks_msec() + 3000
+	while Time.get_ticks_msec() < deadline:
+		link_b.send(0, PackedByteArray([1, 2, 3]), ENetPacketPeer.FLAG_RELIABLE)
+		a.poll()
+		conn_b.service()
+		await get_tree().process_frame
+	var rtt: float = link_b.get_statistic(ENetPacketPeer.PEER_ROUND_TRIP_TIME)
+	print("    B's round trip to A with 60 ms each way on A's mesh host: %d ms" % rtt)
+	check(rtt >= 100, "B measures A's simulated delay (got %d ms)" % rtt)
+	a.close()
+	conn_b.destroy()
+
+
+## The settings show in Project Settings with their ranges and units.
+func test_settings_are_registered_with_hints() -> void:
+	var found := {}
+	for property in ProjectSettings.get_property_list():
+		if property.name.begins_with(SIM):
+			found[property.name.trim_prefix(SIM)] = property
+	check_eq(found.keys().size(), SETTING_DEFAULTS.size(), "every setting is registered")
+	var latency: Dictionary = found.get("latency_ms", {})
+	check_eq([latency.get("hint"), latency.get("hint_string")],
+			[PROPERTY_HINT_RANGE, "0,5000,1,suffix:ms"], "latency has a range in ms")
+	check_eq(found.get("preset", {}).get("hint_string"), "custom,lan,good_wifi,mobile_4g,bad",
+			"presets by name")
