@@ -100,11 +100,30 @@ fn interleave_families(addresses: Vec<SocketAddr>) -> Vec<SocketAddr> {
     }
 }
 
-/// An ENet host: a UDP socket with up to 4095 peer slots. Mirrors Godot's `ENetConnection`.
+/// An ENet host (a UDP socket with its connections), implemented in Rust; mirrors `ENetConnection`.
 ///
-/// `RustENetPeer` creates one for `create_server` and `create_client` (see its `host` property).
-/// Scripts can also create one directly, for example for mesh networking with
-/// `RustENetPeer.add_mesh_peer`, and drive it with `service`.
+/// RustENetConnection is an ENet host: one UDP socket and up to 4095 connections to other ENet
+/// hosts, each a `RustENetPacketPeer`. It has the methods and constants of `ENetConnection` and
+/// speaks the same ENet 1.3 wire protocol, so it can connect to hosts made with `ENetConnection` or
+/// the C ENet library.
+///
+/// `RustENetPeer` creates one for `RustENetPeer.create_server` and `RustENetPeer.create_client`
+/// (see `RustENetPeer.host`). Scripts can also use one directly: create it with `create_host_bound`
+/// or `create_host`, open connections with `connect_to_host`, and call `service` regularly (for
+/// example every frame) to send, receive and get events:
+///
+/// ```gdscript
+/// var host = RustENetConnection.new()
+/// host.create_host()
+/// var server = host.connect_to_host("127.0.0.1", 7000)
+/// # In _process():
+/// var event = host.service()
+/// if event[0] == RustENetConnection.EVENT_RECEIVE:
+/// print(event[1].get_packet())
+/// ```
+///
+/// `set_link_simulation` (not in `ENetConnection`) adds latency, jitter, loss, duplication,
+/// reordering or a bandwidth cap to the host's traffic, to test a game on a bad network.
 #[derive(GodotClass)]
 #[class(init, base = RefCounted)]
 pub struct RustENetConnection {
@@ -119,64 +138,70 @@ pub struct RustENetConnection {
 
 #[godot_api]
 impl RustENetConnection {
-    /// No event (see `service`).
+    /// No event happened within the `timeout` given to `service`.
     #[constant]
     const EVENT_NONE: i32 = 0;
-    /// A socket error; the host should be destroyed.
+    /// The socket failed. The host should be destroyed.
     #[constant]
     const EVENT_ERROR: i32 = -1;
-    /// A connection with a peer completed.
+    /// A connection with a peer completed; `data` is what the remote end sent with its request.
     #[constant]
     const EVENT_CONNECT: i32 = 1;
-    /// A peer disconnected or timed out.
+    /// A peer disconnected or timed out; `data` is what the remote end sent with its disconnection,
+    /// if anything.
     #[constant]
     const EVENT_DISCONNECT: i32 = 2;
-    /// A packet arrived; read it from the peer with `get_packet`.
+    /// A packet arrived; read it from the peer with `PacketPeer.get_packet`.
     #[constant]
     const EVENT_RECEIVE: i32 = 3;
 
-    /// No compression (the default). Both ends must use the same mode.
+    /// No compression (the default).
     #[constant]
     const COMPRESS_NONE: i32 = 0;
-    /// ENet's built-in range coder.
+    /// ENet's built-in range coder. Suits small packets; least CPU of the compressors.
     #[constant]
     const COMPRESS_RANGE_CODER: i32 = 1;
-    /// FastLZ, as Godot uses it.
+    /// FastLZ, as `ENetConnection` uses it. Fast, for small and medium packets.
     #[constant]
     const COMPRESS_FASTLZ: i32 = 2;
-    /// zlib (deflate), as Godot uses it.
+    /// zlib (deflate), as `ENetConnection` uses it. Better ratio on larger packets, more CPU.
     #[constant]
     const COMPRESS_ZLIB: i32 = 3;
-    /// Zstandard, as Godot uses it.
+    /// Zstandard, as `ENetConnection` uses it.
     #[constant]
     const COMPRESS_ZSTD: i32 = 4;
 
-    /// `set_link_simulation`: datagrams in both directions.
+    /// `set_link_simulation` applies to datagrams in both directions.
     #[constant]
     const LINK_BOTH: i32 = 0;
-    /// `set_link_simulation`: datagrams this host sends.
+    /// `set_link_simulation` applies to datagrams this host sends.
     #[constant]
     const LINK_OUTGOING: i32 = 1;
-    /// `set_link_simulation`: datagrams this host receives.
+    /// `set_link_simulation` applies to datagrams this host receives.
     #[constant]
     const LINK_INCOMING: i32 = 2;
 
-    /// Bytes of all datagrams sent (`pop_statistic`).
+    /// Bytes sent in UDP datagrams (see `pop_statistic`).
     #[constant]
     const HOST_TOTAL_SENT_DATA: i32 = 0;
-    /// Datagrams sent.
+    /// UDP datagrams sent.
     #[constant]
     const HOST_TOTAL_SENT_PACKETS: i32 = 1;
-    /// Bytes of all datagrams received.
+    /// Bytes received in UDP datagrams.
     #[constant]
     const HOST_TOTAL_RECEIVED_DATA: i32 = 2;
-    /// Datagrams received.
+    /// UDP datagrams received.
     #[constant]
     const HOST_TOTAL_RECEIVED_PACKETS: i32 = 3;
 
-    /// Creates a host bound to `bind_address` (an IP or `"*"` for every interface) and
-    /// `bind_port` (0 picks a free port), with room for `max_peers` connections. `max_channels` 0
-    /// means 255; the bandwidths are in bytes per second, 0 for unlimited.
+    /// Creates the host, bound to `bind_address` (`"*"` for every interface, or an IPv4 or IPv6
+    /// address) and `bind_port` (`0` picks a free port), with room for `max_peers` connections (1
+    /// to 4095). `max_channels` limits the channels of each connection (`0` means 255).
+    /// `in_bandwidth` and `out_bandwidth` are in bytes per second, `0` for unlimited.
+    ///
+    /// Returns `OK`; `ERR_ALREADY_IN_USE` if the host already exists (call `destroy` first);
+    /// `ERR_INVALID_PARAMETER` for an invalid address or out-of-range argument; `ERR_CANT_CREATE`
+    /// if the socket cannot be bound.
     #[func]
     pub fn create_host_bound(
         &mut self,
@@ -209,7 +234,8 @@ impl RustENetConnection {
         )
     }
 
-    /// Creates a host on an ephemeral port of every interface, for outgoing connections.
+    /// Creates the host on a free port of every interface, for outgoing connections with
+    /// `connect_to_host`. The arguments and return values are those of `create_host_bound`.
     #[func]
     pub fn create_host(
         &mut self,
@@ -228,8 +254,9 @@ impl RustENetConnection {
         )
     }
 
-    /// Closes the socket. Every packet peer of this host becomes inactive at once; no
-    /// disconnect is sent.
+    /// Destroys the host: its socket is closed and every `RustENetPacketPeer` of it becomes
+    /// inactive at once. No disconnection is sent; remote peers notice through their timeout. Call
+    /// `RustENetPacketPeer.peer_disconnect` and `service` first for a graceful shutdown.
     #[func]
     pub fn destroy(&mut self) {
         let Some(host) = self.host.take() else {
@@ -242,8 +269,12 @@ impl RustENetConnection {
         host.lock().take();
     }
 
-    /// Starts connecting to `address:port` with `channels` channels (0 means 255) and sends
-    /// `data` with the request. Returns the packet peer for the new connection, or null.
+    /// Starts connecting to the ENet host at `address` (an IP address or a host name, resolved now)
+    /// and `port`, asking for `channels` channels (`0` means 255) and sending `data` (a 32-bit
+    /// integer) with the request; `RustENetPeer` sends the client's multiplayer id here. Returns
+    /// the `RustENetPacketPeer` of the new connection, or `null` (with an error) if the host is not
+    /// active, the address cannot be resolved or every slot is in use. The connection completes in
+    /// a later `service` call, which returns `EVENT_CONNECT`.
     #[func]
     pub fn connect_to_host(
         &mut self,
@@ -304,9 +335,17 @@ impl RustENetConnection {
         }
     }
 
-    /// Sends and receives, then returns the next event as
-    /// `[event_type, peer or null, data, channel]`. Received packets are queued in the peer.
-    /// `timeout` is in milliseconds (0 does not wait).
+    /// Sends what is queued, receives what arrived, and returns the next event as an array
+    /// `[event_type, peer, data, channel]`:
+    ///
+    /// - `event_type`: one of the `EVENT_*` constants;
+    /// - `peer`: the `RustENetPacketPeer` concerned, or `null` for `EVENT_NONE` and `EVENT_ERROR`;
+    /// - `data`: the 32-bit data of a connect or disconnect event;
+    /// - `channel`: the channel of a received packet.
+    ///
+    /// A received packet (`EVENT_RECEIVE`) waits in its peer: read it with `PacketPeer.get_packet`.
+    /// `timeout` is how many milliseconds to wait for an event (`0` returns at once). Call this
+    /// until it returns `EVENT_NONE` to handle every event of a frame.
     #[func]
     pub fn service(&mut self, #[opt(default = 0)] timeout: i64) -> VarArray {
         let wait = Duration::from_millis(timeout.max(0) as u64);
@@ -347,14 +386,15 @@ impl RustENetConnection {
         out
     }
 
-    /// Sends everything queued, now.
+    /// Sends everything queued on every connection now, instead of at the next `service`.
     #[func]
     pub fn flush(&mut self) {
         self.flush_host();
     }
 
-    /// Sends `packet` on `channel` to every connected peer. `flags` are
-    /// `RustENetPacketPeer.FLAG_*` values.
+    /// Queues `packet` on `channel` for every connected peer of this host. `flags` is a combination
+    /// of the `RustENetPacketPeer.FLAG_*` constants (`0` sends unreliably). Invalid flags, an
+    /// out-of-range channel or a packet over 16 MiB are reported with an error and nothing is sent.
     #[func]
     pub fn broadcast(&mut self, channel: i64, packet: PackedByteArray, flags: i64) {
         let Some(shared) = &self.host else {
@@ -378,13 +418,16 @@ impl RustENetConnection {
             .broadcast(channel, Packet::new(data, PacketFlags::from_bits(flags)));
     }
 
-    /// Limits the channels granted to future incoming connections (0 or above 255 means 255).
+    /// Limits the channels granted to connections made after this call to `limit` (`0` or more than
+    /// 255 means 255).
     #[func]
     pub fn channel_limit(&mut self, limit: i64) {
         self.with_host(|udp| udp.host_mut().set_channel_limit(limit.max(0) as usize));
     }
 
-    /// Sets the host's bandwidth limits in bytes per second (0 = unlimited).
+    /// Sets the host's incoming and outgoing bandwidth in bytes per second (`0` for unlimited) and
+    /// tells every connected peer. ENet uses these to size its reliable windows and to throttle
+    /// sends.
     #[func]
     pub fn bandwidth_limit(
         &mut self,
@@ -397,8 +440,8 @@ impl RustENetConnection {
         });
     }
 
-    /// Returns a traffic counter (`HOST_*` constant) accumulated since its last
-    /// `pop_statistic`, like ENet's totals.
+    /// Returns the `HOST_*` traffic counter `statistic` accumulated since it was last popped, and
+    /// starts counting it again from zero.
     #[func]
     pub fn pop_statistic(&mut self, statistic: i32) -> f64 {
         let Some(shared) = &self.host else {
@@ -429,8 +472,9 @@ impl RustENetConnection {
         value as f64
     }
 
-    /// Compresses every datagram with `mode` (`COMPRESS_*`) from now on, in both directions.
-    /// The remote end must use the same mode, or the connection fails.
+    /// Compresses every datagram this host sends with `mode` (a `COMPRESS_*` constant) and expects
+    /// the same of received datagrams. Both ends must use the same mode, or they cannot understand
+    /// each other. The formats are those of `ENetConnection`, byte for byte.
     #[func]
     pub fn compress(&mut self, mode: i64) {
         let Some(mode) = CompressionMode::from_godot(mode) else {
@@ -447,10 +491,13 @@ impl RustENetConnection {
         }
     }
 
-    /// Encrypts all traffic of this server host with DTLS, using `server_options`
-    /// (`TLSOptions.server(key, certificate)`). Call right after `create_host_bound` (or
-    /// `RustENetPeer.create_server`). Compatible with Godot's `ENetConnection` DTLS.
-    /// Needs Godot 4.3 or later (to read the options).
+    /// Encrypts all traffic of this server host with DTLS, using `server_options` from
+    /// `TLSOptions.server`. Call it right after `create_host_bound` (or
+    /// `RustENetPeer.create_server`), before clients connect. Compatible with
+    /// `ENetConnection.dtls_server_setup`. Needs Godot 4.3 or later. Returns `OK`;
+    /// `ERR_UNCONFIGURED` if the host does not exist; `ERR_INVALID_PARAMETER` for missing or
+    /// unusable options; `FAILED` if DTLS is already on or cannot be set up. Errors also print a
+    /// message.
     #[func]
     pub fn dtls_server_setup(&mut self, server_options: Option<Gd<TlsOptions>>) -> Error {
         if !self.is_active() {
@@ -475,10 +522,12 @@ impl RustENetConnection {
         dtls_result("dtls_server_setup", result)
     }
 
-    /// Encrypts all traffic of this client host with DTLS. `hostname` is the name the server
-    /// certificate must carry (unless `client_options` overrides it), `client_options` comes from
-    /// `TLSOptions.client()` or `TLSOptions.client_unsafe()`. Call before the connection's first
-    /// packet goes out, e.g. right after `RustENetPeer.create_client`. Needs Godot 4.3 or later.
+    /// Encrypts all traffic of this client host with DTLS. `hostname` is the name the server's
+    /// certificate must carry, unless `client_options` (`TLSOptions.client` or
+    /// `TLSOptions.client_unsafe`) says otherwise. Call it before the first packet leaves, for
+    /// example right after `RustENetPeer.create_client`. Compatible with
+    /// `ENetConnection.dtls_client_setup`. Needs Godot 4.3 or later. Returns the same codes as
+    /// `dtls_server_setup`.
     #[func]
     pub fn dtls_client_setup(
         &mut self,
@@ -518,16 +567,23 @@ impl RustENetConnection {
         dtls_result("dtls_client_setup", result)
     }
 
-    /// On a DTLS server, stops (or resumes) accepting new DTLS sessions. No effect otherwise.
+    /// On a DTLS server, stops (if `refuse` is `true`) or resumes accepting new DTLS sessions. Has
+    /// no effect on hosts without DTLS; use `MultiplayerPeer.refuse_new_connections` for a
+    /// `RustENetPeer`.
     #[func]
     pub fn refuse_new_connections(&mut self, refuse: bool) {
         self.with_host(|udp| udp.set_dtls_refuse_new_connections(refuse));
     }
 
-    /// Simulates a bad network on this host's traffic, for testing games (not in Godot's
-    /// `ENetConnection`). `conditions` may hold `latency_ms`, `jitter_ms`, `loss_percent`,
-    /// `duplicate_percent`, `reorder_percent` and `bandwidth_bytes_per_sec`; missing keys are 0
-    /// and an empty dictionary restores a perfect link. `direction` is a `LINK_*` constant.
+    /// Simulates a bad network on this host's traffic, for testing a game (this method is not in
+    /// `ENetConnection`). `conditions` may hold the keys `latency_ms`, `jitter_ms`, `loss_percent`,
+    /// `duplicate_percent`, `reorder_percent` and `bandwidth_bytes_per_sec`; missing keys are `0`,
+    /// and an empty dictionary restores a perfect link. `direction` is one of the `LINK_*`
+    /// constants.
+    ///
+    /// ```gdscript
+    /// multiplayer.multiplayer_peer.host.set_link_simulation({"latency_ms": 80, "jitter_ms": 10, "loss_percent": 2})
+    /// ```
     #[func]
     pub fn set_link_simulation(
         &mut self,
@@ -547,13 +603,14 @@ impl RustENetConnection {
         }
     }
 
-    /// Seeds the link simulator, so a simulated run is reproducible.
+    /// Seeds the random numbers of `set_link_simulation`, so a simulated run can be repeated
+    /// exactly.
     #[func]
     pub fn set_link_seed(&mut self, seed: i64) {
         self.with_host(|udp| udp.set_link_seed(seed as u64));
     }
 
-    /// The channel limit for incoming connections.
+    /// Returns the channel limit for incoming connections (see `channel_limit`).
     #[func]
     pub fn get_max_channels(&self) -> i64 {
         self.host
@@ -566,7 +623,7 @@ impl RustENetConnection {
             .unwrap_or(0)
     }
 
-    /// The local UDP port of the host.
+    /// Returns the local UDP port of the host's socket.
     #[func]
     pub fn get_local_port(&self) -> i64 {
         let port = self
@@ -582,7 +639,8 @@ impl RustENetConnection {
         }
     }
 
-    /// The packet peers of this host, including connecting and disconnecting ones.
+    /// Returns the `RustENetPacketPeer`s of this host's connections, including those still
+    /// connecting or disconnecting.
     #[func]
     pub fn get_peers(&mut self) -> Array<Gd<RustENetPacketPeer>> {
         self.prune_inactive();
@@ -595,8 +653,9 @@ impl RustENetConnection {
         out
     }
 
-    /// Sends a raw UDP datagram from the host's socket, outside the ENet protocol (for NAT
-    /// punch-through).
+    /// Sends `packet` as a raw UDP datagram from the host's socket to `destination_address` and
+    /// `destination_port`, outside the ENet protocol. Useful for NAT punch-through: the remote host
+    /// sees the datagram coming from this host's port.
     #[func]
     pub fn socket_send(
         &mut self,

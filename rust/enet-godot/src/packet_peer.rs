@@ -51,11 +51,19 @@ pub(crate) fn checked_flags(flags: i64) -> Option<u32> {
     Some(flags as u32)
 }
 
-/// A connection to one remote ENet peer, obtained from `RustENetPeer.get_peer` or
-/// `RustENetConnection.get_peers` / `connect_to_host` / `service`. Mirrors `ENetPacketPeer`.
+/// A connection to one remote ENet peer, implemented in Rust; mirrors `ENetPacketPeer`.
 ///
-/// As a `PacketPeer`, `put_packet` sends reliably on channel 0, and `get_packet` returns the
-/// packets queued by `RustENetConnection.service`.
+/// A RustENetPacketPeer is one connection of a `RustENetConnection`: it is returned by
+/// `RustENetPeer.get_peer`, `RustENetConnection.connect_to_host`, `RustENetConnection.get_peers`
+/// and the events of `RustENetConnection.service`. It has the methods and constants of
+/// `ENetPacketPeer`.
+///
+/// As a `PacketPeer`, `PacketPeer.put_packet` sends reliably on channel 0 and
+/// `PacketPeer.get_packet` returns the packets that `RustENetConnection.service` received for this
+/// peer. `send` chooses the channel and flags.
+///
+/// When its host is destroyed, or after `reset` or `peer_disconnect_now`, the peer becomes inactive
+/// (`is_active` returns `false`) and its methods do nothing.
 #[derive(GodotClass)]
 #[class(tool, no_init, base = PacketPeerExtension)]
 pub struct RustENetPacketPeer {
@@ -70,74 +78,101 @@ pub struct RustENetPacketPeer {
 
 #[godot_api]
 impl RustENetPacketPeer {
-    /// `ENET_PEER_PACKET_LOSS_SCALE`: packet loss statistics are ratios times this value.
+    /// The packet loss statistics (`PEER_PACKET_LOSS`, `PEER_PACKET_LOSS_VARIANCE`) are fractions
+    /// of this value: `65536` means every packet was lost.
     #[constant]
     const PACKET_LOSS_SCALE: i32 = 65536;
-    /// `ENET_PEER_PACKET_THROTTLE_SCALE`.
+    /// The packet throttle is a fraction of this value: at `32` every unreliable packet is sent.
     #[constant]
     const PACKET_THROTTLE_SCALE: i32 = 32;
-    /// Reliable, ordered delivery.
+    /// Reliable, ordered delivery: the packet is resent until acknowledged.
     #[constant]
     const FLAG_RELIABLE: i32 = 0x1;
-    /// Unreliable, unordered delivery.
+    /// Unreliable delivery, in no particular order. Do not combine with `FLAG_RELIABLE`.
     #[constant]
     const FLAG_UNSEQUENCED: i32 = 0x2;
-    /// Fragment large unreliable packets unreliably instead of sending them reliably.
+    /// An unreliable packet larger than the MTU is split into unreliable fragments; without this
+    /// flag, such a packet is sent reliably.
     #[constant]
     const FLAG_UNRELIABLE_FRAGMENT: i32 = 0x8;
 
+    /// The peer is disconnected, or the slot is free.
     #[constant]
     const STATE_DISCONNECTED: i32 = 0;
+    /// A connection request was sent; waiting for the answer.
     #[constant]
     const STATE_CONNECTING: i32 = 1;
+    /// A connection request arrived and is being answered.
     #[constant]
     const STATE_ACKNOWLEDGING_CONNECT: i32 = 2;
+    /// The connection is waiting to be confirmed.
     #[constant]
     const STATE_CONNECTION_PENDING: i32 = 3;
+    /// The connection succeeded; its event has not been returned yet.
     #[constant]
     const STATE_CONNECTION_SUCCEEDED: i32 = 4;
+    /// The peer is connected: packets can be sent and received.
     #[constant]
     const STATE_CONNECTED: i32 = 5;
+    /// The peer will disconnect once everything queued has been sent (`peer_disconnect_later`).
     #[constant]
     const STATE_DISCONNECT_LATER: i32 = 6;
+    /// A disconnection was sent; waiting for its acknowledgement.
     #[constant]
     const STATE_DISCONNECTING: i32 = 7;
+    /// The remote peer asked to disconnect and is being answered.
     #[constant]
     const STATE_ACKNOWLEDGING_DISCONNECT: i32 = 8;
+    /// The connection is over; its disconnection event has not been returned yet.
     #[constant]
     const STATE_ZOMBIE: i32 = 9;
 
+    /// The mean packet loss of reliable packets, as a fraction of `PACKET_LOSS_SCALE`.
     #[constant]
     const PEER_PACKET_LOSS: i32 = 0;
+    /// The variance of the packet loss.
     #[constant]
     const PEER_PACKET_LOSS_VARIANCE: i32 = 1;
+    /// The time (ENet milliseconds) the current packet loss period began.
     #[constant]
     const PEER_PACKET_LOSS_EPOCH: i32 = 2;
+    /// The mean round trip time of reliable packets, in milliseconds.
     #[constant]
     const PEER_ROUND_TRIP_TIME: i32 = 3;
+    /// The variance of the round trip time, in milliseconds.
     #[constant]
     const PEER_ROUND_TRIP_TIME_VARIANCE: i32 = 4;
+    /// The round trip time measured last, in milliseconds.
     #[constant]
     const PEER_LAST_ROUND_TRIP_TIME: i32 = 5;
+    /// The round trip time variance measured last, in milliseconds.
     #[constant]
     const PEER_LAST_ROUND_TRIP_TIME_VARIANCE: i32 = 6;
+    /// The current packet throttle, as a fraction of `PACKET_THROTTLE_SCALE`.
     #[constant]
     const PEER_PACKET_THROTTLE: i32 = 7;
+    /// The highest the packet throttle may go.
     #[constant]
     const PEER_PACKET_THROTTLE_LIMIT: i32 = 8;
+    /// The counter ENet compares with the throttle to decide which unreliable packets to drop.
     #[constant]
     const PEER_PACKET_THROTTLE_COUNTER: i32 = 9;
+    /// The time (ENet milliseconds) the throttle was last adjusted.
     #[constant]
     const PEER_PACKET_THROTTLE_EPOCH: i32 = 10;
+    /// How much the throttle rises when conditions improve (see `throttle_configure`).
     #[constant]
     const PEER_PACKET_THROTTLE_ACCELERATION: i32 = 11;
+    /// How much the throttle falls when conditions worsen.
     #[constant]
     const PEER_PACKET_THROTTLE_DECELERATION: i32 = 12;
+    /// How often, in milliseconds, the throttle is adjusted.
     #[constant]
     const PEER_PACKET_THROTTLE_INTERVAL: i32 = 13;
 
-    /// Starts a graceful disconnect: queued data is dropped, a reliable DISCONNECT carrying
-    /// `data` is sent, and a disconnect event follows its acknowledgement.
+    /// Starts a graceful disconnection: data still queued is dropped, a disconnection carrying
+    /// `data` is sent reliably, and `RustENetConnection.EVENT_DISCONNECT` follows once the remote
+    /// end acknowledges it (or the connection times out).
     #[func]
     pub fn peer_disconnect(&mut self, #[opt(default = 0)] data: i64) {
         let id = self.id;
@@ -146,7 +181,8 @@ impl RustENetPacketPeer {
         });
     }
 
-    /// Disconnects once everything queued has been delivered.
+    /// Disconnects gracefully (like `peer_disconnect`) once everything queued for the peer has been
+    /// delivered. New packets can no longer be sent.
     #[func]
     pub fn peer_disconnect_later(&mut self, #[opt(default = 0)] data: i64) {
         let id = self.id;
@@ -155,8 +191,8 @@ impl RustENetPacketPeer {
         });
     }
 
-    /// Drops the connection at once, sending one unreliable DISCONNECT. No event follows and
-    /// this peer becomes inactive.
+    /// Drops the connection at once, sending one unreliable disconnection carrying `data`. No
+    /// `RustENetConnection.EVENT_DISCONNECT` follows for this peer, which becomes inactive.
     #[func]
     pub fn peer_disconnect_now(&mut self, #[opt(default = 0)] data: i64) {
         let id = self.id;
@@ -169,14 +205,17 @@ impl RustENetPacketPeer {
         self.on_disconnect();
     }
 
-    /// Sends a PING (the host also pings idle peers on its own).
+    /// Sends a ping to the remote peer now. ENet pings idle connections on its own (see
+    /// `ping_interval`); pings keep the connection alive and measure the round trip time.
     #[func]
     pub fn ping(&mut self) {
         let id = self.id;
         self.with_host("ping", |udp| udp.host_mut().ping(id));
     }
 
-    /// Sets how often an idle connection is pinged, in milliseconds (0 = 500).
+    /// Sets how often an idle connection is pinged, in milliseconds (`0` restores ENet's default of
+    /// 500). Longer intervals send less, but the round trip time and packet loss statistics update
+    /// less often.
     #[func]
     pub fn ping_interval(&mut self, ping_interval: i64) {
         let id = self.id;
@@ -186,8 +225,8 @@ impl RustENetPacketPeer {
         });
     }
 
-    /// Frees the slot without telling the remote, which will time out. This peer becomes
-    /// inactive.
+    /// Frees the connection's slot at once without telling the remote peer, which will time out.
+    /// The peer becomes inactive.
     #[func]
     pub fn reset(&mut self) {
         let id = self.id;
@@ -195,7 +234,13 @@ impl RustENetPacketPeer {
         self.on_disconnect();
     }
 
-    /// Queues `packet` on ENet `channel` with `flags` (`FLAG_*`).
+    /// Queues `packet` on `channel` with `flags`, a combination of the `FLAG_*` constants:
+    /// `FLAG_RELIABLE` for reliable, ordered delivery; `FLAG_UNSEQUENCED` for unordered unreliable
+    /// delivery; neither for unreliable delivery in order (late packets are dropped). The packet
+    /// leaves with the next `RustENetConnection.service` or `RustENetConnection.flush`.
+    ///
+    /// Returns `OK`; `ERR_INVALID_PARAMETER` for an out-of-range channel, invalid flags or a packet
+    /// over 16 MiB; `FAILED` if the peer is not connected.
     #[func]
     pub fn send(&mut self, channel: i64, packet: PackedByteArray, flags: i64) -> Error {
         let Some(flags) = checked_flags(flags) else {
@@ -212,7 +257,10 @@ impl RustENetPacketPeer {
         self.send_packet(channel, packet)
     }
 
-    /// Sets the throttle parameters here and at the remote end.
+    /// Configures the packet throttle, which reduces the share of unreliable packets sent when
+    /// packet loss rises: every `interval` milliseconds, the throttle rises by `acceleration` if
+    /// the round trip time fell and drops by `deceleration` if it rose (both out of
+    /// `PACKET_THROTTLE_SCALE`). The remote end is told the same values.
     #[func]
     pub fn throttle_configure(&mut self, interval: i64, acceleration: i64, deceleration: i64) {
         let id = self.id;
@@ -227,8 +275,11 @@ impl RustENetPacketPeer {
         });
     }
 
-    /// Sets the timeout parameters in milliseconds; 0 keeps ENet's default (32, 5000, 30000).
-    /// Requires `timeout <= timeout_min <= timeout_max`.
+    /// Sets when an unanswered connection is dropped, in milliseconds. `timeout` scales with the
+    /// round trip time ENet measured (ENet's default 32 is a factor on it), `timeout_min` is the
+    /// least time before a drop (default 5000) and `timeout_max` the most (default 30000). `0`
+    /// keeps the default of an argument. The values must satisfy `timeout <= timeout_min <=
+    /// timeout_max`, or an error is printed and nothing changes.
     #[func]
     pub fn set_timeout(&mut self, timeout: i64, timeout_min: i64, timeout_max: i64) {
         if timeout > timeout_min || timeout_min > timeout_max {
@@ -245,7 +296,7 @@ impl RustENetPacketPeer {
         });
     }
 
-    /// Flags of the next queued packet (`FLAG_*`).
+    /// Returns the `FLAG_*` flags of the next packet `PacketPeer.get_packet` will return.
     #[func]
     pub fn get_packet_flags(&self) -> i64 {
         match self.queue.front() {
@@ -257,7 +308,8 @@ impl RustENetPacketPeer {
         }
     }
 
-    /// The remote address (IPv4 addresses print as IPv4).
+    /// Returns the IP address of the remote peer. IPv4 addresses are given in IPv4 form, even on a
+    /// dual-stack socket.
     #[func]
     pub fn get_remote_address(&self) -> GString {
         self.read_peer(|udp, id| {
@@ -269,7 +321,7 @@ impl RustENetPacketPeer {
         .map_or_else(GString::new, |s| GString::from(&s))
     }
 
-    /// The remote UDP port.
+    /// Returns the UDP port of the remote peer.
     #[func]
     pub fn get_remote_port(&self) -> i64 {
         self.read_peer(|udp, id| udp.host().peer(id).map(|p| i64::from(p.address().port())))
@@ -277,7 +329,9 @@ impl RustENetPacketPeer {
             .unwrap_or(0)
     }
 
-    /// One of the `PEER_*` statistics, with ENet's units.
+    /// Returns the connection statistic `statistic`, one of the `PEER_*` constants, in ENet's units
+    /// (milliseconds for times, fractions of `PACKET_LOSS_SCALE` for loss, fractions of
+    /// `PACKET_THROTTLE_SCALE` for the throttle).
     #[func]
     pub fn get_statistic(&self, statistic: i32) -> f64 {
         self.read_peer(|udp, id| {
@@ -306,13 +360,13 @@ impl RustENetPacketPeer {
         .unwrap_or(0.0)
     }
 
-    /// The connection state (`STATE_*`); `STATE_DISCONNECTED` when inactive.
+    /// Returns the state of the connection, one of the `STATE_*` constants.
     #[func]
     pub fn get_state(&self) -> i32 {
         self.state().map_or(0, |s| s as i32)
     }
 
-    /// The number of channels of the connection.
+    /// Returns the number of channels of the connection, as agreed with the remote end.
     #[func]
     pub fn get_channels(&self) -> i64 {
         self.read_peer(|udp, id| udp.host().peer(id).map(|p| p.channel_count() as i64))
@@ -320,7 +374,8 @@ impl RustENetPacketPeer {
             .unwrap_or(0)
     }
 
-    /// Whether this peer still refers to a live slot of a live host.
+    /// Returns `true` while the peer belongs to a live host: not after `reset`,
+    /// `peer_disconnect_now` or `RustENetConnection.destroy`.
     #[func]
     pub fn is_active(&self) -> bool {
         self.active && self.host.lock().is_some()

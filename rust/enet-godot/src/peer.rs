@@ -32,16 +32,61 @@ use crate::session::{
 use crate::settings;
 use crate::simulation::{self, Simulation};
 
-/// A `MultiplayerPeer` speaking the ENet protocol, implemented in pure Rust.
+/// A `MultiplayerPeer` speaking the ENet protocol, implemented in Rust: a drop-in replacement for
+/// `ENetMultiplayerPeer`.
 ///
-/// It is a drop-in replacement for `ENetMultiplayerPeer`, with the same methods, signals, error
-/// codes and wire protocol, so it talks to Godot's own ENet peers:
+/// RustENetPeer is a `MultiplayerPeer` for the high-level multiplayer API. It has the same methods,
+/// defaults, error codes and signals as `ENetMultiplayerPeer` and speaks the same ENet 1.3 wire
+/// protocol, so a game switches to it with one line, and a RustENetPeer server accepts clients that
+/// use Godot's built-in peer (and the reverse):
 ///
 /// ```gdscript
-/// var peer := RustENetPeer.new()
-/// peer.create_server(7000)   # or peer.create_client("127.0.0.1", 7000)
+/// var peer = RustENetPeer.new()
+/// peer.create_server(7000)  # Or peer.create_client("127.0.0.1", 7000)
 /// multiplayer.multiplayer_peer = peer
 /// ```
+///
+/// The ENet connection and its packet peers are `RustENetConnection` (`host`) and
+/// `RustENetPacketPeer` (`get_peer`), which mirror `ENetConnection` and `ENetPacketPeer`.
+///
+/// Reliable packets travel on ENet channel 0, unreliable and unreliable-ordered ones on channel 1,
+/// and `MultiplayerPeer.transfer_channel` `n` on ENet channel `n + 1`; the server's id is `1` and a
+/// client sends its randomly chosen id with its connection request, as Godot does.
+///
+/// Differences from `ENetMultiplayerPeer`:
+///
+/// - `MultiplayerPeer.put_packet` queues the packet; everything queued in a frame leaves together
+///   at the end of the frame (or with the next `MultiplayerPeer.poll`), several packets per
+///   datagram, together with the acknowledgements of what `MultiplayerPeer.poll` received. Set
+///   `immediate_flush` to `true` to send each packet at once, like the built-in peer.
+/// - In `create_server`, `max_channels` limits the channels and `in_bandwidth` is honoured (the
+///   built-in peer passes the channel count as the incoming bandwidth).
+/// - A server refuses a client it will not take (when full, while
+///   `MultiplayerPeer.refuse_new_connections` is on, or when the client's id is invalid or already
+///   connected) as its connection request arrives, with an answer that makes the client fail within
+///   a round trip: `MultiplayerAPI.connection_failed` on built-in and RustENetPeer clients alike.
+///   The built-in server completes the handshake and then drops the client silently, so its clients
+///   report `MultiplayerAPI.connected_to_server` and time out seconds later.
+/// - A client given a host name tries every address it resolves to (IPv6 and IPv4 interleaved, the
+///   next one after 250 ms without an answer), so `"localhost"` reaches an IPv4-only server even
+///   where it resolves to `::1` first.
+///
+/// Additions for testing and for projects coming from Godot 3:
+///
+/// - `set_link_simulation` and `set_link_preset` simulate a bad network (latency, jitter, loss,
+///   duplication, reordering, a bandwidth cap) on every host of the peer; the
+///   `network/rust_enet/simulation/` project settings do it for every peer of a game without code
+///   (see `project_link_simulation`).
+/// - `compression_mode`, `dtls_server_options`, `dtls_client_options` and `dtls_hostname` are set
+///   before `create_server` / `create_client`, as in Godot 3; `get_peer_address`, `get_peer_port`,
+///   `close_connection`, `disconnect_peer_later` and `disconnect_peer_now` are Godot 3's
+///   `get_peer_address`, `get_peer_port`, `close_connection` and `disconnect_peer(id, now)`.
+/// - Godot 3's `always_ordered` is `MultiplayerPeer.TRANSFER_MODE_UNRELIABLE_ORDERED` in Godot 4,
+///   `server_relay` is `SceneMultiplayer.server_relay`, and `transfer_channel` is
+///   `MultiplayerPeer.transfer_channel`: use those.
+///
+/// **Note:** ENet only uses UDP, not TCP. When forwarding the server port to make your server
+/// accessible on the public Internet, you only need to forward the server port in UDP.
 #[derive(GodotClass)]
 #[class(tool, init, base = MultiplayerPeerExtension)]
 pub struct RustENetPeer {
@@ -61,32 +106,42 @@ pub struct RustENetPeer {
     /// The packet last returned by `get_packet`; Godot reads it until the next `get_packet`,
     /// `poll` or `close`.
     current: Option<Bytes>,
-    /// The ENet host created by `create_server` or `create_client` (null otherwise and in mesh
-    /// mode). Use it for settings Godot exposes on `ENetConnection`.
+    /// The `RustENetConnection` created by `create_server` or `create_client`, for settings such as
+    /// `RustENetConnection.compress`, `RustENetConnection.dtls_server_setup` or
+    /// `RustENetConnection.bandwidth_limit`. `null` (with an error) before a successful `create_*`
+    /// call, after `MultiplayerPeer.close` and in mesh mode.
     #[var(get = get_host, no_set, usage_flags = [NONE])]
     host: PhantomVar<Option<Gd<RustENetConnection>>>,
-    /// If true, every `put_packet` sends its packet at once and `poll` acknowledges what it
-    /// received at once, like `ENetMultiplayerPeer` (lowest latency, but one datagram and system
-    /// call per packet); if false (default), packets and the acknowledgements of what `poll`
-    /// received are queued and leave together at the end of the frame (or with the next `poll`):
-    /// one datagram per connection and frame, which costs far less when many RPCs are sent per
-    /// frame.
+    /// If `true`, every `MultiplayerPeer.put_packet` (every RPC) sends its packet in its own
+    /// datagram at once, like `ENetMultiplayerPeer`. If `false` (the default), packets are queued
+    /// and leave together at the end of the frame or with the next `MultiplayerPeer.poll`, several
+    /// per datagram and with the acknowledgements of the packets received in the frame: the order
+    /// and reliability of packets are the same, and a game sending many RPCs per frame uses far
+    /// less CPU and bandwidth. The queued packets of a frame reach the remote end within the same
+    /// frame either way.
     #[var]
     immediate_flush: bool,
-    /// The compression every host this peer creates or adds uses: a
-    /// `RustENetConnection.COMPRESS_*` constant (Godot 3's `compression_mode`).
+    /// The compression every host this peer creates (`create_server`, `create_client`) or adds
+    /// (`add_mesh_peer`) uses: a `RustENetConnection.COMPRESS_*` constant, `0` (none) by default.
+    /// Both ends must use the same mode; a Godot 4 `ENetMultiplayerPeer` on the other end sets it
+    /// with `host.compress(mode)`. Godot 3's `compression_mode`.
     #[var(set = set_compression_mode)]
     compression_mode: i32,
-    /// TLS options for `create_server`: with them, the server speaks DTLS (Godot 4's
-    /// `TLSOptions.server(key, certificate)`).
+    /// TLS options for `create_server`: when set, the server speaks DTLS, so a DTLS server is
+    /// `peer.dtls_server_options = TLSOptions.server(key, certificate)` before `create_server`.
+    /// Godot 3's `use_dtls`, `set_dtls_key` and `set_dtls_certificate`.
     #[var]
     dtls_server_options: Option<Gd<TlsOptions>>,
-    /// TLS options for `create_client`: with them, the client speaks DTLS (Godot 4's
-    /// `TLSOptions.client(trusted_chain)`; `TLSOptions.client_unsafe()` skips verification).
+    /// TLS options for `create_client`: when set, the client speaks DTLS, so a DTLS game is
+    /// `peer.dtls_client_options = TLSOptions.client(trusted_chain)` before `create_client`
+    /// (`TLSOptions.client_unsafe()` skips certificate checks). The server's certificate must name
+    /// `dtls_hostname`. Godot 3's `use_dtls` and `dtls_verify`; Godot 4's built-in peer cannot set
+    /// up a DTLS client through `create_client` at all.
     #[var]
     dtls_client_options: Option<Gd<TlsOptions>>,
-    /// The name the server's certificate must carry for `create_client` with
-    /// `dtls_client_options`; empty (the default) means the address given to `create_client`.
+    /// The name the server's certificate must carry when `create_client` uses
+    /// `dtls_client_options`. Empty (the default) means the address given to `create_client`. Godot
+    /// 3's `dtls_hostname`.
     #[var]
     dtls_hostname: GString,
     /// What `set_link_simulation` / `set_link_preset` asked for, if they were called.
@@ -102,15 +157,17 @@ pub struct RustENetPeer {
 
 #[godot_api]
 impl RustENetPeer {
-    /// Creates a server listening on `port` (all interfaces unless `set_bind_ip` was called).
+    /// Creates a server listening on `port` for up to `max_clients` clients (1 to 4095). The server
+    /// binds every interface, or the address given to `set_bind_ip`.
     ///
-    /// `max_clients` may be 1..4095. `max_channels` limits the user channels clients get (0 for
-    /// the maximum). Bandwidths are in bytes per second, 0 for unlimited. Unlike Godot's peer
-    /// (issue #123254), `max_channels` really limits channels and `in_bandwidth` is honoured
-    /// (a negative `in_bandwidth`, which Godot's peer ignores, means unlimited).
-    /// Returns `OK`, `ERR_ALREADY_IN_USE` if this peer is already active,
-    /// `ERR_INVALID_PARAMETER` for out-of-range arguments or `ERR_CANT_CREATE` if the port
-    /// cannot be bound.
+    /// `max_channels` limits the number of ENet channels a client gets; `0` allows the maximum of
+    /// 255. `in_bandwidth` and `out_bandwidth` are in bytes per second; `0` (or a negative value)
+    /// means unlimited, and ENet then throttles nothing.
+    ///
+    /// Returns `OK`; `ERR_ALREADY_IN_USE` if this peer is already a server, client or mesh (call
+    /// `MultiplayerPeer.close` first); `ERR_INVALID_PARAMETER` if an argument is out of range;
+    /// `ERR_CANT_CREATE` if the port cannot be bound. An error also prints a message that says
+    /// which argument to change.
     #[func]
     pub fn create_server(
         &mut self,
@@ -176,12 +233,21 @@ impl RustENetPeer {
         Error::OK
     }
 
-    /// Creates a client connecting to `address:port` (an IP or a host name, resolved now).
+    /// Creates a client that connects to a server at `address` and `port`. `address` is an IPv4 or
+    /// IPv6 address or a host name (resolved now, blocking).
     ///
-    /// `channel_count` is the number of user channels (0 for the maximum). With `local_port`
-    /// the client binds that port (and the `set_bind_ip` address). The connection completes
-    /// later: watch `multiplayer.connected_to_server` and `connection_failed`. Returns `OK`,
-    /// `ERR_ALREADY_IN_USE`, `ERR_INVALID_PARAMETER` or `ERR_CANT_CREATE`.
+    /// `channel_count` is the number of user channels to request (`0` for the most the server
+    /// allows). `in_bandwidth` and `out_bandwidth` are in bytes per second, `0` for unlimited. A
+    /// non-zero `local_port` binds the client to that port (and to the address given to
+    /// `set_bind_ip`).
+    ///
+    /// Connecting happens in the background: `MultiplayerAPI.connected_to_server` or
+    /// `MultiplayerAPI.connection_failed` follows, and `MultiplayerPeer.get_connection_status` goes
+    /// from `MultiplayerPeer.CONNECTION_CONNECTING` to `MultiplayerPeer.CONNECTION_CONNECTED`.
+    ///
+    /// Returns `OK`; `ERR_ALREADY_IN_USE` if this peer is already active; `ERR_INVALID_PARAMETER`
+    /// for an invalid port, channel count or bandwidth; `ERR_CANT_CREATE` if the address cannot be
+    /// resolved or the socket cannot be created.
     #[func]
     pub fn create_client(
         &mut self,
@@ -251,10 +317,12 @@ impl RustENetPeer {
         Error::OK
     }
 
-    /// Initializes this peer in mesh mode with `unique_id` as its own network id.
+    /// Initializes this peer in mesh mode with `unique_id` as its own network id. Remote peers are
+    /// then added one by one with `add_mesh_peer`, each through its own `RustENetConnection`; there
+    /// is no server, and every peer talks to every other directly.
     ///
-    /// Remote peers are then added one by one with `add_mesh_peer`. Returns `ERR_INVALID_PARAMETER`
-    /// if `unique_id` is not positive and `ERR_ALREADY_IN_USE` if the peer is already active.
+    /// Returns `ERR_INVALID_PARAMETER` if `unique_id` is not greater than `0` and
+    /// `ERR_ALREADY_IN_USE` if this peer is already active.
     #[func]
     pub fn create_mesh(&mut self, unique_id: i32) -> Error {
         if unique_id <= 0 {
@@ -271,8 +339,14 @@ impl RustENetPeer {
         Error::OK
     }
 
-    /// Adds the remote peer `peer_id`, connected through `host` (a `RustENetConnection` with
-    /// exactly one connected peer). Emits `peer_connected(peer_id)` at once.
+    /// Adds the remote peer `peer_id` in mesh mode. `host` must be a `RustENetConnection` with
+    /// exactly one peer, already connected (for example one made with
+    /// `RustENetConnection.create_host_bound` and `RustENetConnection.connect_to_host`, serviced
+    /// until `RustENetConnection.EVENT_CONNECT`). The peer owns `host` from then on and services it
+    /// in `MultiplayerPeer.poll`. Emits `MultiplayerPeer.peer_connected` at once.
+    ///
+    /// Returns `ERR_UNCONFIGURED` if `create_mesh` was not called and `ERR_INVALID_PARAMETER` if
+    /// `host` is null or does not have exactly one connected peer.
     #[func]
     pub fn add_mesh_peer(&mut self, peer_id: i32, host: Option<Gd<RustENetConnection>>) -> Error {
         let Some(host) = host else {
@@ -310,7 +384,10 @@ impl RustENetPeer {
         Error::OK
     }
 
-    /// The packet peer of the remote peer `id` (on a client only 1, the server).
+    /// Returns the `RustENetPacketPeer` of the remote peer `id`, for per-connection settings and
+    /// statistics such as `RustENetPacketPeer.get_statistic` or `RustENetPacketPeer.set_timeout`.
+    /// On a client the only remote peer is the server, id `1`. Returns `null` (and prints an error)
+    /// if this peer is not active or has no peer with that id.
     #[func]
     pub fn get_peer(&self, id: i32) -> Option<Gd<RustENetPacketPeer>> {
         let Some(session) = &self.session else {
@@ -326,8 +403,9 @@ impl RustENetPeer {
         peer
     }
 
-    /// The address `create_server` (and `create_client` with a `local_port`) binds: an IP
-    /// address, or `"*"` (the default) for every interface.
+    /// Sets the local address that `create_server` binds, and `create_client` when it is given a
+    /// `local_port`. `ip` is an IPv4 or IPv6 address, or `"*"` (the default) for every interface.
+    /// An invalid address prints an error and keeps the previous one.
     #[func]
     pub fn set_bind_ip(&mut self, ip: GString) {
         match parse_bind_address(&ip.to_string()) {
@@ -338,12 +416,15 @@ impl RustENetPeer {
         }
     }
 
-    /// Simulates a bad network on every host of this peer, now and for the hosts it creates or
-    /// adds later (Godot 3 had no equivalent; see also the `network/rust_enet/simulation/`
-    /// project settings, which need no code). `conditions` may hold `latency_ms`, `jitter_ms`,
-    /// `loss_percent`, `duplicate_percent`, `reorder_percent` and `bandwidth_bytes_per_sec`
-    /// (missing keys are 0; an empty dictionary restores a perfect link); `direction` is a
-    /// `RustENetConnection.LINK_*` constant.
+    /// Simulates a bad network on every host of this peer (the server's or client's, and every mesh
+    /// host), now and for the hosts it creates or adds later, so a whole game can be tested on a
+    /// bad network through `SceneMultiplayer`. `conditions` may hold `latency_ms`, `jitter_ms`,
+    /// `loss_percent`, `duplicate_percent`, `reorder_percent` and `bandwidth_bytes_per_sec`;
+    /// missing keys are `0`, and an empty dictionary restores a perfect link. `direction` is a
+    /// `RustENetConnection.LINK_*` constant (both, outgoing or incoming). Without code, the
+    /// `network/rust_enet/simulation/` project settings do the same for every peer (see
+    /// `project_link_simulation`); a call here takes precedence. A peer prints one line when it
+    /// simulates.
     #[func]
     pub fn set_link_simulation(
         &mut self,
@@ -359,9 +440,17 @@ impl RustENetPeer {
         self.set_simulation(sim);
     }
 
-    /// Simulates one of the named networks in both directions: `"lan"`, `"good_wifi"`,
-    /// `"mobile_4g"`, `"bad"`, or `"off"` for a perfect link. Returns `ERR_INVALID_PARAMETER`
-    /// for another name.
+    /// Simulates a named network in both directions on every host of this peer, as
+    /// `set_link_simulation` does. The figures apply to each direction of each host (a round trip
+    /// crosses two hosts' links when both simulate):
+    ///
+    /// - `"lan"`: 1 ms latency + up to 1 ms jitter.
+    /// - `"good_wifi"`: 15 ms + up to 10 ms jitter, 0.5% loss.
+    /// - `"mobile_4g"`: 50 ms + up to 30 ms jitter, 2% loss, 1% reordered, 1 MB/s.
+    /// - `"bad"`: 125 ms + up to 50 ms jitter, 8% loss, 1% duplicated, 3% reordered, 64 KB/s.
+    /// - `"off"`: a perfect link.
+    ///
+    /// Returns `OK`, or `ERR_INVALID_PARAMETER` for another name.
     #[func]
     pub fn set_link_preset(&mut self, name: GString) -> Error {
         let Some(conditions) = simulation::preset(&name.to_string()) else {
@@ -377,16 +466,25 @@ impl RustENetPeer {
         Error::OK
     }
 
-    /// What this peer's hosts simulate now: `{"outgoing": {...}, "incoming": {...}}`, each with
-    /// the keys `set_link_simulation` takes.
+    /// Returns what this peer's hosts simulate now, as `{"outgoing": {...}, "incoming": {...}}`,
+    /// each with the keys `set_link_simulation` takes: from `set_link_simulation` or
+    /// `set_link_preset`, or from the `network/rust_enet/simulation/` project settings. All values
+    /// are `0` when nothing is simulated.
     #[func]
     pub fn get_link_simulation(&self) -> VarDictionary {
         simulation_dictionary(&self.active_simulation)
     }
 
-    /// What the `network/rust_enet/simulation/` project settings give every new peer in a debug
-    /// build, or with `release_build` in a release export: as `get_link_simulation`, or an
-    /// empty dictionary when they simulate nothing there.
+    /// Returns what the `network/rust_enet/simulation/` project settings give every new
+    /// `RustENetPeer` in a debug build (the editor, its Run button, debug exports), or with
+    /// `release_build` `true` in a release export: in the format of `get_link_simulation`, or an
+    /// empty dictionary when they simulate nothing there. Release exports simulate only with
+    /// `network/rust_enet/simulation/allow_in_release` on.
+    ///
+    /// The settings: `enabled`; `preset` (`custom` uses the numbers below; the others as in
+    /// `set_link_preset`); `direction` (both, outgoing or incoming); `latency_ms`, `jitter_ms`,
+    /// `loss_percent`, `duplicate_percent`, `reorder_percent`, `bandwidth_bytes_per_sec`;
+    /// `allow_in_release`. A peer prints one line when it simulates.
     #[func]
     pub fn project_link_simulation(release_build: bool) -> VarDictionary {
         settings::project_simulation(!release_build)
@@ -394,7 +492,9 @@ impl RustENetPeer {
             .unwrap_or_default()
     }
 
-    /// The IP address of the remote peer `id`, as text (Godot 3's `get_peer_address`).
+    /// Returns the IP address of the remote peer `id` as text (Godot 3's `get_peer_address`; in
+    /// Godot 4 use `ENetPacketPeer.get_remote_address` on `get_peer`). Prints an error and returns
+    /// an empty string for an unknown id.
     #[func]
     pub fn get_peer_address(&self, id: i32) -> GString {
         match self.session.as_ref().and_then(|s| s.peer_address(id)) {
@@ -406,7 +506,9 @@ impl RustENetPeer {
         }
     }
 
-    /// The UDP port of the remote peer `id` (Godot 3's `get_peer_port`).
+    /// Returns the UDP port of the remote peer `id` (Godot 3's `get_peer_port`; in Godot 4 use
+    /// `ENetPacketPeer.get_remote_port` on `get_peer`). Prints an error and returns `0` for an
+    /// unknown id.
     #[func]
     pub fn get_peer_port(&self, id: i32) -> i64 {
         match self.session.as_ref().and_then(|s| s.peer_address(id)) {
@@ -418,10 +520,12 @@ impl RustENetPeer {
         }
     }
 
-    /// Godot 3's `close_connection`: tells every peer that the connection ends (a reliable
-    /// disconnect), waits up to `wait_usec` microseconds for them to acknowledge, then closes
-    /// like `close()`. The remote ends report the disconnect at once instead of timing out.
-    /// No signals here.
+    /// Godot 3's `close_connection`: tells every remote peer that the connection ends (a reliable
+    /// disconnect), gives them up to `wait_usec` microseconds (at most 10 seconds) to acknowledge
+    /// while the hosts keep running, then closes like `MultiplayerPeer.close`. The remote ends
+    /// report the disconnect at once (`MultiplayerAPI.server_disconnected`,
+    /// `MultiplayerAPI.peer_disconnected`) instead of timing out. This peer emits no signals. In
+    /// Godot 4's built-in peer, `MultiplayerPeer.close` is the closest, and it does not wait.
     #[func]
     pub fn close_connection(&mut self, #[opt(default = 100)] wait_usec: i64) {
         let Some(session) = self.session.take() else {
@@ -436,8 +540,9 @@ impl RustENetPeer {
     }
 
     /// Godot 3's `disconnect_peer(id, false)`: disconnects the remote peer `id` once everything
-    /// queued for it has been delivered (`disconnect_peer(id)` drops what is queued).
-    /// `peer_disconnected` follows when the disconnect completes.
+    /// already queued for it has been delivered, then reports `MultiplayerPeer.peer_disconnected`
+    /// as usual. `MultiplayerPeer.disconnect_peer` instead drops what is still queued. Prints an
+    /// error for an unknown id.
     #[func]
     pub fn disconnect_peer_later(&mut self, id: i32) {
         let known = self
@@ -449,9 +554,10 @@ impl RustENetPeer {
         }
     }
 
-    /// Godot 3's `disconnect_peer(id, true)`: drops the connection to `id` at once (nothing
-    /// queued is sent; the remote is told with one unreliable datagram) and emits
-    /// `peer_disconnected(id)` now. On a client, `id` 1 closes the connection.
+    /// Godot 3's `disconnect_peer(id, true)`: drops the connection to `id` at once (nothing queued
+    /// is sent; the remote end is told with one unreliable datagram) and emits
+    /// `MultiplayerPeer.peer_disconnected` now, before returning. On a client, id `1` closes the
+    /// connection to the server. Prints an error for an unknown id.
     #[func]
     pub fn disconnect_peer_now(&mut self, id: i32) {
         let mut errors = Vec::new();
