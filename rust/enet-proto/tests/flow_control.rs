@@ -1157,3 +1157,24 @@ fn custom_timeout_limits_apply() {
         (32, 6)
     );
 }
+
+/// Every retransmission counts once, in the peer's `resends` and the host's `resends`, and they
+/// keep counting across loss epochs (unlike `packets_lost`); a clean link has none.
+#[test]
+fn resends_count_every_retransmission_over_the_connection() {
+    let (mut sim, server, client, cpeer, _) = pair(11, fixed(20));
+    steady_reliable(&mut sim, client, cpeer, 10, 24, 2_000);
+    assert_eq!(sim.nodes[client].host.peer(cpeer).unwrap().resends(), 0);
+    assert_eq!(sim.nodes[client].host.statistics().resends, 0);
+    sim.link(client, server).loss = 0.2;
+    steady_reliable(&mut sim, client, cpeer, 10, 24, 2 * LOSS_INTERVAL + 500);
+    let peer = sim.nodes[client].host.peer(cpeer).unwrap();
+    let resends = peer.resends();
+    // ~10 commands per 24 ms for 20.5 s at 20% datagram loss: hundreds of retransmissions.
+    assert!(resends > 200, "resends {resends}");
+    assert!(
+        u64::from(peer.packets_lost()) < resends,
+        "packets_lost resets each loss epoch"
+    );
+    assert_eq!(sim.nodes[client].host.statistics().resends, resends);
+}

@@ -188,6 +188,9 @@ pub struct HostStatistics {
     pub handshake_resends: u64,
     /// Peers disconnected for breaking the protocol.
     pub protocol_violations: u64,
+    /// Reliable commands sent again because no acknowledgement came in time (every peer's
+    /// [`Peer::resends`](crate::Peer::resends), including peers gone since).
+    pub resends: u64,
 }
 
 /// A datagram to send, produced by [`Host::poll_transmit`](super::Host::poll_transmit) into the caller's buffer.

@@ -140,7 +140,10 @@ impl Host {
         }
         let peer = &mut self.peers[idx];
         if !peer.sent_reliable_commands.is_empty() && !now.is_before(peer.next_timeout) {
-            match peer.check_timeouts(now) {
+            let resends_before = peer.resends;
+            let check = peer.check_timeouts(now);
+            self.stats.resends += self.peers[idx].resends - resends_before;
+            match check {
                 TimeoutCheck::TimedOut => {
                     self.notify_disconnect(idx, DisconnectReason::Timeout);
                     return;

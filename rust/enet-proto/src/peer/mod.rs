@@ -165,6 +165,8 @@ pub struct Peer {
     pub(crate) packet_loss_epoch: EnetTime,
     pub(crate) packets_sent: u32,
     pub(crate) packets_lost: u32,
+    /// Reliable commands sent again after a retransmission timeout, over the connection.
+    pub(crate) resends: u64,
     pub(crate) packet_loss: u32,
     pub(crate) packet_loss_variance: u32,
     pub(crate) packet_throttle: u32,
@@ -253,6 +255,7 @@ impl Peer {
             packet_loss_epoch: EnetTime(0),
             packets_sent: 0,
             packets_lost: 0,
+            resends: 0,
             packet_loss: 0,
             packet_loss_variance: 0,
             packet_throttle: PEER_DEFAULT_PACKET_THROTTLE,
@@ -322,6 +325,7 @@ impl Peer {
         self.packet_loss_epoch = EnetTime(0);
         self.packets_sent = 0;
         self.packets_lost = 0;
+        self.resends = 0;
         self.packet_loss = 0;
         self.packet_loss_variance = 0;
         self.packet_throttle = PEER_DEFAULT_PACKET_THROTTLE;
@@ -415,6 +419,12 @@ impl Peer {
     /// Reliable commands timed out in the current packet-loss period.
     pub fn packets_lost(&self) -> u32 {
         self.packets_lost
+    }
+
+    /// Reliable commands sent again after a retransmission timeout since the connection began
+    /// (unlike `packets_lost`, never reset by the loss epoch).
+    pub fn resends(&self) -> u64 {
+        self.resends
     }
     /// Highest RTT variance of the previous throttle interval.
     pub fn last_round_trip_time_variance(&self) -> u32 {

@@ -331,6 +331,7 @@ impl Peer {
                 break;
             };
             self.packets_lost = self.packets_lost.wrapping_add(1);
+            self.resends += 1;
             cmd.round_trip_timeout = cmd.round_trip_timeout.wrapping_mul(2);
             requeued = true;
             self.requeue(cmd, &mut moved);
