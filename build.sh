@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # rust_enet build, package and test pipeline.
 #
-#   ./build.sh build   release addon: addons/rust_enet/bin/, synced into godot-project/addons/
+#   ./build.sh build [--platform P]...  release addon: addons/rust_enet/bin/, synced into
+#                      godot-project/addons/; P is linux-x86_64 (default), windows-x86_64,
+#                      linux-arm64 or all (cross builds: tests/cross.sh)
 #   ./build.sh test    fmt check, clippy -D warnings, cargo tests, the headless Godot suites,
-#                      the class reference check and a short run of every fuzz target
+#                      the class reference check, the cross tests and builds (cross-test) and a
+#                      short run of every fuzz target
+#   ./build.sh cross-test [P...]  core and driver tests for windows-x86_64 (under wine) and
+#                      linux-arm64 (under qemu-aarch64), then those addon builds and their checks
+#   ./build.sh package [--platform P]...  build every platform (or those named), then write
+#                      rust_enet-VERSION.zip (Godot AssetLib layout) in the repository root
 #   ./build.sh demo [--builtin]  build, then a headless server and two clients exchanging RPCs
 #                      through RustENetPeer (--builtin: Godot's ENetMultiplayerPeer instead)
 #   ./build.sh suites [FILTER...]  build, then only the Godot suites (cases matching FILTER)
@@ -22,6 +29,7 @@
 #                     otherwise a Debian sid root with Debian's `godot` package is provisioned
 #                     in $RUST_ENET_CACHE/godot-root (mmdebstrap, needs root) and run with chroot.
 #   GODOT_SUITE_TIMEOUT  seconds the whole Godot test run may take (default 900)
+#   RUST_ENET_CROSS_ROUTE  rustup or sid: force a route for the cross builds (tests/cross.sh)
 #   CI                when set, Cargo.lock must be up to date (--locked) and the addon copy in
 #                     godot-project must already match addons/rust_enet.
 set -euo pipefail
@@ -51,6 +59,8 @@ die() {
 
 # shellcheck source=tests/provision.sh
 source "$REPO/tests/provision.sh"
+# shellcheck source=tests/cross.sh
+source "$REPO/tests/cross.sh"
 
 # --- Building and packaging the addon ---------------------------------------------------------
 
@@ -245,11 +255,106 @@ run_fuzz_smoke() {
 
 # --- Subcommands ------------------------------------------------------------------------------
 
+ALL_PLATFORMS=(linux-x86_64 "${CROSS_PLATFORMS[@]}")
+PLATFORMS=() # what --platform chose
+
+# Reads `--platform P` options (P may be `all`) into PLATFORMS, DEFAULT... when there are none.
+parse_platforms() { # "DEFAULT..." ARGS...
+    local defaults=$1
+    shift
+    PLATFORMS=()
+    while [[ $# -gt 0 ]]; do
+        case $1 in
+            --platform)
+                [[ $# -ge 2 ]] || die "--platform needs a value: ${ALL_PLATFORMS[*]} or all"
+                if [[ $2 == all ]]; then PLATFORMS+=("${ALL_PLATFORMS[@]}"); else PLATFORMS+=("$2"); fi
+                shift 2
+                ;;
+            --platform=*)
+                set -- --platform "${1#--platform=}" "${@:2}"
+                ;;
+            *) die "unknown argument '$1' (expected --platform ${ALL_PLATFORMS[*]// /|}|all)" ;;
+        esac
+    done
+    # shellcheck disable=SC2206 # the defaults are plain words
+    [[ ${#PLATFORMS[@]} -gt 0 ]] || PLATFORMS=($defaults)
+    local platform
+    for platform in "${PLATFORMS[@]}"; do
+        [[ $platform == linux-x86_64 ]] || cross_platform "$platform"
+    done
+}
+
+# Builds the release addon for each platform of PLATFORMS.
+build_platforms() {
+    local platform
+    for platform in "${PLATFORMS[@]}"; do
+        if [[ $platform == linux-x86_64 ]]; then
+            ensure_packages "building the addon" "${PKGS_BUILD[@]}"
+            ensure_rust
+            build_addon
+        else
+            ensure_rust
+            build_cross_addon "$platform"
+        fi
+    done
+}
+
 cmd_build() {
-    ensure_packages "building the addon" "${PKGS_BUILD[@]}"
+    parse_platforms linux-x86_64 "$@"
+    build_platforms
+    log "done: addons/rust_enet is ready to copy into a Godot project (${PLATFORMS[*]})"
+}
+
+cmd_cross_test() {
+    local t0=$SECONDS platform
+    for platform in "$@"; do cross_platform "$platform"; done
     ensure_rust
-    build_addon
-    log "done: addons/rust_enet is ready to copy into a Godot project"
+    run_cross_platforms "$@"
+    log "summary:"
+    printf '%s\n' "${CROSS_SUMMARY[@]}"
+    printf 'build.sh cross-test: OK in %d s\n' $((SECONDS - t0))
+}
+
+# Writes rust_enet-VERSION.zip in Godot's AssetLib layout: addons/rust_enet/ (the addon with the
+# libraries of every platform in bin/, and LICENSE), plus LICENSE and README.md at the top.
+cmd_package() {
+    parse_platforms "${ALL_PLATFORMS[*]}" "$@"
+    build_platforms
+    local version zip
+    version=$(sed -n '/^\[workspace.package\]/,/^\[/ s/^version = "\(.*\)"/\1/p' "$REPO/Cargo.toml")
+    [[ -n $version ]] || die "no version in Cargo.toml's [workspace.package]"
+    zip=$REPO/rust_enet-$version.zip
+    write_package "$zip"
+}
+
+PKGS_PACKAGE=(zip:'command -v zip')
+
+# The addon's committed files (never test fixtures or editor leftovers), the libraries the
+# .gdextension names that are built, LICENSE in the addon and at the top, README.md at the top.
+write_package() { # ZIP
+    local zip=$1 stage file lib built=()
+    ensure_packages "packaging" "${PKGS_PACKAGE[@]}"
+    [[ -f $REPO/LICENSE ]] || die "LICENSE is missing"
+    stage=$(mktemp -d)
+    mkdir -p "$stage/addons/rust_enet/bin"
+    while IFS= read -r file; do
+        case /$file in */tests/* | */test/* | */fixtures/* | */bin/*) continue ;; esac
+        mkdir -p "$stage/$(dirname "$file")"
+        cp "$REPO/$file" "$stage/$file"
+    done < <(cd "$REPO" && git ls-files addons/rust_enet)
+    for lib in $(sed -n 's|^[a-z0-9.]* = "res://addons/rust_enet/bin/\(.*\)"$|\1|p' "$ADDON_DIR/rust_enet.gdextension"); do
+        [[ -f $ADDON_DIR/bin/$lib ]] || continue
+        cp "$ADDON_DIR/bin/$lib" "$stage/addons/rust_enet/bin/"
+        built+=("$lib")
+    done
+    [[ ${#built[@]} -gt 0 ]] || die "no library in addons/rust_enet/bin; build first"
+    cp "$REPO/LICENSE" "$stage/addons/rust_enet/LICENSE"
+    cp "$REPO/LICENSE" "$REPO/README.md" "$stage/"
+    rm -f "$zip"
+    (cd "$stage" && zip -q -X -r "$zip" LICENSE README.md addons) || die "zip failed"
+    rm -rf "$stage"
+    log "package: $(basename "$zip") ($(du -h "$zip" | cut -f1)) with ${built[*]}"
+    zip -sf "$zip" >&2
 }
 
 cmd_test() {
@@ -282,12 +387,14 @@ cmd_test() {
     build_addon
     run_godot_suites "$@"
     check_class_docs
+    run_cross_platforms
     run_fuzz_smoke
 
     log "summary:"
     printf 'cargo tests: %s passed, %s failed\n' "${cargo_passed:-0}" "${cargo_failed:-0}"
     printf 'godot suites: %s\n' "$GODOT_SUMMARY"
     printf 'class reference: %s\n' "$DOCS_SUMMARY"
+    printf '%s\n' "${CROSS_SUMMARY[@]}"
     printf 'fuzzing: %s (%s s each, no crash)\n' "$FUZZ_SUMMARY" "${RUST_ENET_FUZZ_SECONDS:-60}"
     printf 'build.sh test: OK in %d s\n' $((SECONDS - t0))
 }
@@ -379,7 +486,7 @@ cmd_flood() {
 }
 
 usage() {
-    sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit "${1:-0}"
 }
 
@@ -389,6 +496,8 @@ main() {
     case $cmd in
         build) cmd_build "$@" ;;
         test) cmd_test "$@" ;;
+        cross-test) cmd_cross_test "$@" ;;
+        package) cmd_package "$@" ;;
         demo) cmd_demo "$@" ;;
         suites) cmd_suites "$@" ;;
         docs) cmd_docs ;;
