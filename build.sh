@@ -342,7 +342,7 @@ write_package() { # ZIP
         mkdir -p "$stage/$(dirname "$file")"
         cp "$REPO/$file" "$stage/$file"
     done < <(cd "$REPO" && git ls-files addons/rust_enet)
-    for lib in $(sed -n 's|^[a-z0-9.]* = "res://addons/rust_enet/bin/\(.*\)"$|\1|p' "$ADDON_DIR/rust_enet.gdextension"); do
+    for lib in $(sed -n 's|^[a-z0-9._]* = "res://addons/rust_enet/bin/\(.*\)"$|\1|p' "$ADDON_DIR/rust_enet.gdextension"); do
         [[ -f $ADDON_DIR/bin/$lib ]] || continue
         cp "$ADDON_DIR/bin/$lib" "$stage/addons/rust_enet/bin/"
         built+=("$lib")
