@@ -3,8 +3,21 @@
 use super::Peer;
 use crate::time::EnetTime;
 
+/// The least round-trip variance (ms) the throttle's deceleration test assumes: a sample slows
+/// the throttle only if it exceeds the epoch's round trip by more than twice this.
+///
+/// ENet decelerates on `rtt > last_rtt + 2 * last_variance`. In the first epoch those are the
+/// handshake's own sample, a few milliseconds with a variance of half that, so a sample a frame
+/// later than the handshake's (a host serviced once per frame, acknowledgements sent with the
+/// frame's flush, a busy frame) reads as congestion; a server sending reliable traffic every
+/// frame then throttles every peer to 0 within a second and drops all unreliable packets for the
+/// rest of the 5 s epoch, or longer. Jitter of one or two 60 Hz frames is not congestion. Only
+/// when this host drops unreliable packets changes; the wire format does not.
+pub(crate) const THROTTLE_VARIANCE_FLOOR: u32 = 16;
+
 impl Peer {
-    /// Adjusts the packet throttle for one RTT sample (9.1).
+    /// Adjusts the packet throttle for one RTT sample (9.1), decelerating only on rises beyond
+    /// [`THROTTLE_VARIANCE_FLOOR`] (see there).
     pub(crate) fn throttle(&mut self, rtt: u32) {
         if self.last_round_trip_time <= self.last_round_trip_time_variance {
             self.packet_throttle = self.packet_throttle_limit;
@@ -14,9 +27,11 @@ impl Peer {
                 .saturating_add(self.packet_throttle_acceleration)
                 .min(self.packet_throttle_limit);
         } else if rtt
-            > self
-                .last_round_trip_time
-                .saturating_add(self.last_round_trip_time_variance.saturating_mul(2))
+            > self.last_round_trip_time.saturating_add(
+                self.last_round_trip_time_variance
+                    .max(THROTTLE_VARIANCE_FLOOR)
+                    .saturating_mul(2),
+            )
         {
             self.packet_throttle = self
                 .packet_throttle
@@ -88,5 +103,29 @@ mod tests {
         assert_eq!(p.packet_throttle, 10);
         p.throttle(115);
         assert_eq!(p.packet_throttle, 10);
+    }
+
+    /// The handshake's quick first sample must not make frame-sized jitter look like
+    /// congestion; a real rise still slows the throttle.
+    #[test]
+    fn a_quick_handshake_sample_does_not_throttle_a_frame_later() {
+        let mut p = Peer::new(0, 1392);
+        p.update_round_trip_time(EnetTime(1000), 3);
+        p.last_receive_time = EnetTime(1000);
+        for i in 0..50 {
+            p.update_round_trip_time(EnetTime(1010 + i * 10), 3 + 30);
+        }
+        assert_eq!(
+            p.packet_throttle, p.packet_throttle_limit,
+            "30 ms of jitter"
+        );
+        for i in 0..5 {
+            p.update_round_trip_time(EnetTime(1600 + i * 10), 3 + 2 * THROTTLE_VARIANCE_FLOOR + 1);
+        }
+        assert_eq!(
+            p.packet_throttle,
+            p.packet_throttle_limit - 10,
+            "a rise beyond the floor"
+        );
     }
 }

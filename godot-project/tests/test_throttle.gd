@@ -1,0 +1,67 @@
+extends "res://tests/lib/differential.gd"
+## A server's unreliable broadcasts keep arriving when its round trips rise a little above the
+## handshake's (real-projects issue, point 3). ENet's packet throttle compares each round-trip
+## sample with the lowest smoothed round trip of the previous 5 s epoch plus twice its variance;
+## in the first epoch that is the handshake's own sample, a millisecond or two with a variance of
+## 1, so any later sample a few milliseconds longer (a busy frame, frame-locked acknowledgements,
+## a little queueing) takes the throttle down by 2 of 32 each time, and a server sending
+## reliable traffic every frame reaches 0 in a fraction of a second: every unreliable packet is
+## then dropped at the sender for the rest of the epoch (seen as `state_fraction` collapsing in
+## benchmark scenario 6, and as late joiners whose state never arrives). Here the server's link
+## adds 3 ms during the handshake and 30 ms afterwards (the simulator, so the samples are known),
+## and every frame it broadcasts one unreliable and one reliable RPC to three clients.
+
+const FRAMES := 180
+
+
+func _scenario_rising_rtt(server_kind: String, client_kind: String) -> Dictionary:
+	var names := {1: "S"}
+	var server := _endpoint("S", server_kind, names)
+	var clients: Array[Endpoint] = []
+	for i in 3:
+		clients.append(_endpoint("C%d" % (i + 1), client_kind, names))
+	var all: Array = [server]
+	all.append_array(clients)
+	var result := {}
+	server.peer.call(&"set_link_simulation", {"latency_ms": 3}, RustENetConnection.LINK_OUTGOING)
+	if check_eq(server.peer.call(&"create_server", 0), OK, "create_server"):
+		server.api.multiplayer_peer = server.peer
+		var port: int = server.peer.get(&"host").get_local_port()
+		for c in clients:
+			check_eq(c.peer.call(&"create_client", "127.0.0.1", port), OK, "create_client")
+			names[c.peer.get_unique_id()] = c.name
+			c.api.multiplayer_peer = c.peer
+		if await _step("all connected", func() -> bool: return server.api.get_peers().size() == 3):
+			server.peer.call(&"set_link_simulation", {"latency_ms": 30},
+					RustENetConnection.LINK_OUTGOING)
+			for n in FRAMES:
+				server.game.datagram.rpc(n)
+				server.game.numbered.rpc(n)
+				await get_tree().process_frame
+			await _step("the reliable RPCs arrive", func() -> bool:
+					return clients.all(func(c: Endpoint) -> bool:
+							return c.game.reliable_numbers.size() >= FRAMES))
+			await wait_frames(10)
+			var received := 0
+			for c in clients:
+				received += c.game.trace.size()
+			var fraction := float(received) / (3 * FRAMES)
+			print("    %s/%s: %.2f of the unreliable broadcasts arrived" % [server_kind,
+					client_kind, fraction])
+			var throttles := []
+			for id in server.api.get_peers():
+				throttles.append(int(server.peer.call(&"get_peer", id).get_statistic(
+						ENetPacketPeer.PEER_PACKET_THROTTLE)))
+			print("    server throttles at the end: %s" % [throttles])
+			result["unreliable broadcasts mostly arrive"] = fraction >= 0.9
+			result["throttles stay open"] = throttles.all(func(t: int) -> bool: return t >= 28)
+	await _teardown(all)
+	return result
+
+
+func test_unreliable_broadcasts_survive_rising_round_trips() -> void:
+	print("    builtin servers skipped: the latency comes from RustENetPeer's simulator")
+	await _run_differential(_scenario_rising_rtt, {
+		"unreliable broadcasts mostly arrive": true,
+		"throttles stay open": true,
+	}, ["rust/builtin", "rust/rust"])
