@@ -21,7 +21,7 @@ use rust_enet_proto::wire::{PROTOCOL_MAXIMUM_CHANNEL_COUNT, PROTOCOL_MAXIMUM_PEE
 use rust_enet_proto::{Event, HostConfig, Packet, PacketFlags, PeerId};
 
 use crate::packet_peer::RustENetPacketPeer;
-use crate::session::next_host_event;
+use crate::session::{LeaveReason, next_host_event};
 use crate::simulation;
 
 use crate::id_map::IdMap;
@@ -871,9 +871,9 @@ impl RustENetConnection {
     }
 
     /// The connection in slot `id` ended: its packet peer becomes inactive and is forgotten.
-    pub(crate) fn release_wrapper(&mut self, id: PeerId) {
+    pub(crate) fn release_wrapper(&mut self, id: PeerId, reason: LeaveReason) {
         if let Some(mut peer) = self.peers.remove(&id) {
-            peer.bind_mut().on_disconnect();
+            peer.bind_mut().on_disconnect_with(reason);
         }
     }
 
@@ -923,12 +923,14 @@ impl RustENetConnection {
                         data,
                     });
                 }
-                Event::Disconnect { peer, data, .. } => {
+                Event::Disconnect { peer, data, reason } => {
                     // A slot we never handed out (or already reset) has nothing to report.
                     let Some(mut wrapper) = self.peers.remove(&peer) else {
                         continue;
                     };
-                    wrapper.bind_mut().on_disconnect();
+                    wrapper
+                        .bind_mut()
+                        .on_disconnect_with(LeaveReason::from_core(reason, data));
                     return Some(ControlEvent::Disconnect {
                         peer: wrapper,
                         data,

@@ -13,13 +13,16 @@ use godot::meta::conv::RawPtr;
 use godot::prelude::*;
 
 mod connection;
+mod diagnostics;
 mod docs;
 mod id_map;
+mod monitors;
 mod packet_peer;
 mod peer;
 mod session;
 mod settings;
 mod simulation;
+mod stats;
 
 pub use connection::RustENetConnection;
 pub use packet_peer::RustENetPacketPeer;
@@ -34,7 +37,10 @@ struct RustENetExtension;
 unsafe impl ExtensionLibrary for RustENetExtension {
     fn on_stage_init(stage: InitStage) {
         match stage {
-            InitStage::Scene => settings::register(),
+            InitStage::Scene => {
+                settings::register();
+                diagnostics::install(settings::log_level(), settings::is_verbose());
+            }
             InitStage::Editor => docs::register_editor_docs(),
             _ => {}
         }

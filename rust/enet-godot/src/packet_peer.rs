@@ -14,6 +14,8 @@ use rust_enet_net::UdpHost;
 use rust_enet_proto::{Packet, PacketFlags, PeerId, PeerState, SendError};
 
 use crate::connection::SharedHost;
+use crate::session::LeaveReason;
+use crate::stats::{self, RateMeter, Totals};
 
 /// Largest packet accepted from scripts (Godot's ENet peers report `1 << 24` as well).
 pub(crate) const MAX_PACKET_SIZE: i32 = 1 << 24;
@@ -38,6 +40,15 @@ pub(crate) fn send_on(udp: &mut UdpHost, id: PeerId, channel: u8, packet: Packet
             Error::FAILED
         }
     }
+}
+
+/// `{"reason": kind, "message": text, "data": remote data}` for scripts.
+pub(crate) fn reason_dictionary(reason: &LeaveReason) -> VarDictionary {
+    let mut out = VarDictionary::new();
+    out.set("reason", reason.kind());
+    out.set("message", reason.to_string().as_str());
+    out.set("data", i64::from(reason.data()));
+    out
 }
 
 /// Checks script-provided packet flags like Godot does.
@@ -70,6 +81,10 @@ pub struct RustENetPacketPeer {
     host: SharedHost,
     id: PeerId,
     active: bool,
+    /// Rates for `get_statistics`, measured between its calls.
+    meter: RateMeter,
+    /// Why the connection ended, once it has (`get_disconnect_reason`).
+    disconnect_reason: Option<LeaveReason>,
     queue: VecDeque<Packet>,
     /// The packet last returned by `get_packet`; Godot reads it until the next call.
     current: Option<Bytes>,
@@ -380,6 +395,81 @@ impl RustENetPacketPeer {
     pub fn is_active(&self) -> bool {
         self.active && self.host.lock().is_some()
     }
+
+    /// Returns this connection's figures: `rtt_ms`, `rtt_variance_ms`, `loss_percent` (the share of
+    /// reliable commands lost in ENet's current 10-second loss epoch, or its smoothed packet loss
+    /// early in an epoch), `throttle` (0 to 32: ENet's share of unreliable packets let through),
+    /// `reliable_in_flight` (reliable commands sent and not yet acknowledged), `queued_commands`,
+    /// `reliable_bytes_in_transit`, `waiting_bytes` (received data waiting for earlier packets or
+    /// for the game), the totals `bytes_sent`, `bytes_received` (ENet commands and payloads
+    /// exchanged with this peer, before compression) and `resends`, and `bytes_sent_per_sec`,
+    /// `bytes_received_per_sec`, `resends_per_sec` over the time between two calls at least a
+    /// second apart. An empty dictionary when the peer is not active. `RustENetPeer.get_statistics`
+    /// gives a whole host's wire bytes.
+    #[func]
+    pub fn get_statistics(&mut self) -> VarDictionary {
+        let mut out = VarDictionary::new();
+        let Some(figures) = self
+            .read_peer(|udp, id| {
+                udp.host().peer(id).map(|p| {
+                    let totals = Totals {
+                        bytes_sent: p.total_outgoing_data(),
+                        bytes_received: p.total_incoming_data(),
+                        resends: p.resends(),
+                        ..Totals::default()
+                    };
+                    let loss = stats::loss_percent(p);
+                    let fixed = [
+                        ("rtt_ms", f64::from(p.round_trip_time())),
+                        ("rtt_variance_ms", f64::from(p.round_trip_time_variance())),
+                        ("loss_percent", loss),
+                        ("throttle", f64::from(p.packet_throttle())),
+                        ("reliable_in_flight", p.unacknowledged_commands() as f64),
+                        ("queued_commands", p.queued_commands() as f64),
+                        (
+                            "reliable_bytes_in_transit",
+                            f64::from(p.reliable_data_in_transit()),
+                        ),
+                        ("waiting_bytes", p.total_waiting_data() as f64),
+                        ("bytes_sent", totals.bytes_sent as f64),
+                        ("bytes_received", totals.bytes_received as f64),
+                        ("resends", totals.resends as f64),
+                    ];
+                    (fixed, totals)
+                })
+            })
+            .flatten()
+        else {
+            return out;
+        };
+        let (fixed, totals) = figures;
+        self.meter.sample(std::time::Instant::now(), totals);
+        let rates = self.meter.rates();
+        for (key, value) in fixed {
+            out.set(key, value);
+        }
+        out.set("bytes_sent_per_sec", rates.bytes_sent);
+        out.set("bytes_received_per_sec", rates.bytes_received);
+        out.set("resends_per_sec", rates.resends);
+        out
+    }
+
+    /// Returns why this connection ended, once it has (an empty dictionary before). The dictionary
+    /// holds `"reason"`, `"message"` (a sentence for logs and players) and `"data"` (what the
+    /// remote's disconnect carried, else `0`). Reasons: `"remote"` (the remote end disconnected),
+    /// `"timeout"` (it stopped answering, or never answered the connection request),
+    /// `"protocol_violation"` (it broke the protocol and was dropped; the message says how),
+    /// `"refused"` (the server refused the connection: full, refusing new connections, or the id is
+    /// taken), `"dtls_failure"` (with OpenSSL's reason, e.g. a certificate that does not name the
+    /// host), `"socket_error"`, `"local"` (our graceful disconnect completed) and `"kicked"`
+    /// (dropped here at once).
+    #[func]
+    pub fn get_disconnect_reason(&self) -> VarDictionary {
+        self.disconnect_reason
+            .as_ref()
+            .map(reason_dictionary)
+            .unwrap_or_default()
+    }
 }
 
 #[godot_api]
@@ -426,6 +516,8 @@ impl RustENetPacketPeer {
             host,
             id,
             active: true,
+            disconnect_reason: None,
+            meter: RateMeter::default(),
             queue: VecDeque::new(),
             current: None,
             base,
@@ -434,6 +526,12 @@ impl RustENetPacketPeer {
 
     /// The slot was freed (disconnect event, reset, host destroyed): the peer is inactive.
     pub(crate) fn on_disconnect(&mut self) {
+        self.on_disconnect_with(LeaveReason::Kicked);
+    }
+
+    /// The connection ended for `reason`: the peer is inactive. The first reason stays.
+    pub(crate) fn on_disconnect_with(&mut self, reason: LeaveReason) {
+        self.disconnect_reason.get_or_insert(reason);
         self.active = false;
     }
 

@@ -23,14 +23,17 @@ use rust_enet_proto::compress::CompressionMode;
 use crate::connection::{
     MAXIMUM_CHANNELS, RustENetConnection, conditions_of, link_direction, parse_bind_address,
 };
-use crate::packet_peer::{MAX_PACKET_SIZE, RustENetPacketPeer};
+use crate::diagnostics;
+use crate::monitors;
+use crate::packet_peer::{MAX_PACKET_SIZE, RustENetPacketPeer, reason_dictionary};
 use crate::session::mapping::SYSCH_MAX;
 use crate::session::{
-    AfterPoll, Disconnected, HostKey, MeshError, Mode, PutError, SendFailure, Session,
+    AfterPoll, Disconnected, HostKey, LeaveReason, MeshError, Mode, PutError, SendFailure, Session,
     SessionEvent, Status, Target, Transfer, UserChannel,
 };
 use crate::settings;
 use crate::simulation::{self, Simulation};
+use crate::stats::RateMeter;
 
 /// A `MultiplayerPeer` speaking the ENet protocol, implemented in Rust: a drop-in replacement for
 /// `ENetMultiplayerPeer`.
@@ -144,6 +147,12 @@ pub struct RustENetPeer {
     /// 3's `dtls_hostname`.
     #[var]
     dtls_hostname: GString,
+    /// Rates of this peer's hosts, measured once a second by `poll`.
+    meter: RateMeter,
+    /// This object's key in the monitors' registry, once it reported there.
+    monitor_key: Option<i64>,
+    /// Why each peer that left during the last poll (or since) left: `get_disconnect_reason`.
+    last_reasons: HashMap<i32, LeaveReason>,
     /// What `set_link_simulation` / `set_link_preset` asked for, if they were called.
     simulation: Option<Simulation>,
     /// What is simulated on this peer's hosts now.
@@ -590,6 +599,76 @@ impl RustENetPeer {
         }
     }
 
+    /// Returns what this peer's hosts did, summed over all of them: `peers` (connected remote
+    /// peers), `rtt_avg_ms`, `rtt_max_ms`, `loss_percent` (the share of reliable commands lost in
+    /// ENet's current 10-second loss epoch, averaged over the peers), the totals `datagrams_sent`,
+    /// `datagrams_received`, `bytes_sent`, `bytes_received` (as they crossed the socket: after
+    /// compression, with ENet's and DTLS's overhead), `resends` (reliable commands sent again) and
+    /// `dropped_malformed` (datagrams dropped as malformed), and each total per second as
+    /// `*_per_sec`, measured over the last full second by `MultiplayerPeer.poll`. The same figures,
+    /// for every active peer of the process together, are the `RustENet/` monitors of the editor's
+    /// Debugger > Monitors tab.
+    ///
+    /// Diagnostics go to Godot's output: errors and warnings (a peer dropped for a protocol
+    /// violation, a failed DTLS session with its reason, socket errors, malformed datagrams) as
+    /// `@GlobalScope.push_error` / `@GlobalScope.push_warning`, information and debug lines in the
+    /// verbose log (`--verbose`), at most 3 lines of a kind per second and then one line saying how
+    /// many were suppressed. The project setting `network/rust_enet/log_level` (Off, Error, Warning
+    /// (default), Info, Debug) sets the level.
+    #[func]
+    pub fn get_statistics(&mut self) -> VarDictionary {
+        let mut out = VarDictionary::new();
+        let Some(session) = &mut self.session else {
+            return out;
+        };
+        let totals = session.totals();
+        let link = session.link_snapshot();
+        let rates = self.meter.rates();
+        let entries: [(&str, f64); 16] = [
+            ("peers", link.peers as f64),
+            ("rtt_avg_ms", link.rtt_avg_ms),
+            ("rtt_max_ms", link.rtt_max_ms),
+            ("loss_percent", link.loss_percent),
+            ("datagrams_sent", totals.datagrams_sent as f64),
+            ("datagrams_received", totals.datagrams_received as f64),
+            ("bytes_sent", totals.bytes_sent as f64),
+            ("bytes_received", totals.bytes_received as f64),
+            ("resends", totals.resends as f64),
+            ("dropped_malformed", totals.dropped_malformed as f64),
+            ("datagrams_sent_per_sec", rates.datagrams_sent),
+            ("datagrams_received_per_sec", rates.datagrams_received),
+            ("bytes_sent_per_sec", rates.bytes_sent),
+            ("bytes_received_per_sec", rates.bytes_received),
+            ("resends_per_sec", rates.resends),
+            ("dropped_malformed_per_sec", rates.dropped_malformed),
+        ];
+        for (key, value) in entries {
+            out.set(key, value);
+        }
+        out
+    }
+
+    /// Returns why the remote peer `id` left: valid in the `MultiplayerPeer.peer_disconnected`
+    /// handler and until the next `MultiplayerPeer.poll`. On a client, id `1` also tells why the
+    /// connection failed or ended (`MultiplayerAPI.connection_failed`,
+    /// `MultiplayerAPI.server_disconnected`). An empty dictionary when nothing is known.
+    ///
+    /// The dictionary holds `"reason"`, `"message"` (a sentence for logs and players) and `"data"`
+    /// (what the remote's disconnect carried, else `0`). Reasons: `"remote"` (the remote end
+    /// disconnected), `"timeout"` (it stopped answering, or never answered the connection request),
+    /// `"protocol_violation"` (it broke the protocol and was dropped; the message says how),
+    /// `"refused"` (the server refused the connection: full, refusing new connections, or the id is
+    /// taken), `"dtls_failure"` (with OpenSSL's reason, e.g. a certificate that does not name the
+    /// host), `"socket_error"`, `"local"` (our graceful disconnect completed) and `"kicked"`
+    /// (dropped here at once).
+    #[func]
+    pub fn get_disconnect_reason(&self, id: i32) -> VarDictionary {
+        self.last_reasons
+            .get(&id)
+            .map(reason_dictionary)
+            .unwrap_or_default()
+    }
+
     /// Sends what `put_packet` queued since the last flush. Called deferred (at the end of the
     /// frame) by the first `put_packet` after a flush; does nothing if `poll` or `close` already
     /// sent or dropped it.
@@ -674,6 +753,18 @@ fn simulation_dictionary(sim: &Simulation) -> VarDictionary {
     out
 }
 
+/// A warning for connections that ended badly: a protocol violation or a failed DTLS session.
+fn report_leave(id: Option<i32>, address: Option<std::net::SocketAddr>, reason: &LeaveReason) {
+    if matches!(
+        reason,
+        LeaveReason::ProtocolViolation(_) | LeaveReason::Dtls(_) | LeaveReason::Socket(_)
+    ) {
+        let who = id.map_or_else(|| "a connection".to_owned(), |id| format!("peer {id}"));
+        let from = address.map_or_else(String::new, |a| format!(" ({a})"));
+        tracing::warn!("{who}{from} disconnected: {reason}");
+    }
+}
+
 fn report_flush_errors(errors: Vec<std::io::Error>) {
     for e in errors {
         godot_error!("RustENetConnection.flush: {e}");
@@ -753,6 +844,35 @@ impl RustENetPeer {
         }
     }
 
+    /// Once a second (from `poll`): the rates, a warning for malformed datagrams, the monitors.
+    fn measure(&mut self) {
+        let now = std::time::Instant::now();
+        let Some(session) = &mut self.session else {
+            return;
+        };
+        if !self.meter.due(now) {
+            return;
+        }
+        let totals = session.totals();
+        if let Some(before) = self.meter.sample(now, totals) {
+            let dropped = totals
+                .dropped_malformed
+                .saturating_sub(before.dropped_malformed);
+            if dropped > 0 {
+                tracing::warn!("{dropped} datagrams dropped as malformed in the last second");
+            }
+        }
+        let snapshot = monitors::Snapshot {
+            rates: self.meter.rates(),
+            ..session.link_snapshot()
+        };
+        let key = match self.monitor_key {
+            Some(key) => key,
+            None => *self.monitor_key.insert(self.base().instance_id().to_i64()),
+        };
+        monitors::update(key, snapshot);
+    }
+
     /// Destroys the host objects of a closed session.
     fn destroy_hosts(&mut self) {
         let hosts = self
@@ -769,6 +889,10 @@ impl RustENetPeer {
         self.current = None;
         self.refuse_new_connections = false;
         self.active_simulation = Simulation::default();
+        self.meter = RateMeter::default();
+        if let Some(key) = self.monitor_key.take() {
+            monitors::remove(key);
+        }
     }
 
     /// Makes sure a deferred `_flush_queued_sends` runs at the end of this frame.
@@ -806,9 +930,24 @@ impl RustENetPeer {
                 }
                 self.emit("peer_connected", id);
             }
-            SessionEvent::Disconnected { id, host, slot } => {
+            SessionEvent::Disconnected {
+                id,
+                host,
+                slot,
+                reason,
+                address,
+            } => {
+                let client = matches!(
+                    self.session.as_ref().map(Session::mode),
+                    Some(Mode::Client(_))
+                );
+                report_leave(id, address, &reason);
                 if let Some(mut object) = self.host_object(host) {
-                    object.bind_mut().release_wrapper(slot);
+                    object.bind_mut().release_wrapper(slot, reason.clone());
+                }
+                // A client keeps why it never connected too (for `connection_failed`).
+                if let Some(key) = id.or(client.then_some(1)) {
+                    self.last_reasons.insert(key, reason);
                 }
                 if let HostKey::Mesh(key) = host
                     && id == Some(key)
@@ -821,7 +960,13 @@ impl RustENetPeer {
             }
             SessionEvent::Ended(failure) => {
                 if let Some(failure) = failure {
-                    godot_error!("RustENetConnection.service: {failure}");
+                    tracing::error!("{failure}");
+                    if matches!(
+                        self.session.as_ref().map(Session::mode),
+                        Some(Mode::Client(_))
+                    ) {
+                        self.last_reasons.insert(1, failure.reason());
+                    }
                 }
                 self.close_peer();
                 return false;
@@ -998,8 +1143,10 @@ impl IMultiplayerPeerExtension for RustENetPeer {
             return;
         };
         self.current = None;
+        self.last_reasons.clear();
         session.frame.immediate = immediate;
         report_flush_errors(session.begin_poll());
+        diagnostics::flush_suppressed();
         // Each event is handled before the next is asked for: handlers may send, disconnect or
         // close this peer.
         while let Some(event) = self.session.as_mut().and_then(Session::next_event) {
@@ -1015,6 +1162,7 @@ impl IMultiplayerPeerExtension for RustENetPeer {
         if after == AfterPoll::ScheduleFlush {
             self.schedule_flush();
         }
+        self.measure();
     }
 
     fn close(&mut self) {

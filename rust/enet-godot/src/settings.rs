@@ -9,6 +9,7 @@ use godot::prelude::*;
 use godot::register::info::PropertyHint;
 use rust_enet_net::LinkDirection;
 
+use crate::diagnostics;
 use crate::simulation::{self, Simulation};
 
 const PREFIX: &str = "network/rust_enet/simulation/";
@@ -86,11 +87,22 @@ const SETTINGS: [Setting; 10] = [
     },
 ];
 
+/// `network/rust_enet/log_level`: which diagnostics reach Godot's output.
+const LOG_LEVEL: Setting = Setting {
+    key: "log_level",
+    default: || 2.to_variant(),
+    hint: PropertyHint::ENUM,
+    hint_string: diagnostics::LEVELS,
+};
+
 /// Adds the settings (with their defaults and hints) if the project does not have them.
 pub(crate) fn register() {
     let mut project = ProjectSettings::singleton();
-    for setting in &SETTINGS {
-        let name = format!("{PREFIX}{}", setting.key);
+    let all = SETTINGS
+        .iter()
+        .map(|s| (format!("{PREFIX}{}", s.key), s))
+        .chain([(format!("network/rust_enet/{}", LOG_LEVEL.key), &LOG_LEVEL)]);
+    for (name, setting) in all {
         let default = (setting.default)();
         if !project.has_setting(&name) {
             project.set_setting(&name, &default);
@@ -144,6 +156,17 @@ pub(crate) fn project_simulation(debug_build: bool) -> Option<Simulation> {
     let mut sim = Simulation::default();
     sim.set(direction, conditions);
     Some(sim)
+}
+
+/// The `network/rust_enet/log_level` setting (an index into `diagnostics::LEVELS`).
+pub(crate) fn log_level() -> i64 {
+    let value = ProjectSettings::singleton().get_setting("network/rust_enet/log_level");
+    value.try_to::<i64>().unwrap_or(2)
+}
+
+/// Whether Godot runs with `--verbose`.
+pub(crate) fn is_verbose() -> bool {
+    Os::singleton().is_stdout_verbose()
 }
 
 /// Whether this is a debug build (the editor, its Run, a debug export).

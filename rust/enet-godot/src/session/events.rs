@@ -2,11 +2,13 @@
 
 use std::fmt;
 use std::io;
+use std::net::SocketAddr;
 
 use bytes::Bytes;
 use rust_enet_proto::{PeerId, SendError};
 
 use super::mapping::{EnetChannel, Transfer};
+use super::reason::LeaveReason;
 
 /// A received packet waiting for `get_packet`.
 #[derive(Debug)]
@@ -39,25 +41,38 @@ pub(crate) enum SessionEvent {
         id: Option<i32>,
         host: HostKey,
         slot: PeerId,
+        reason: LeaveReason,
+        /// The remote's address, when the session knew the connection.
+        address: Option<SocketAddr>,
     },
     /// The session is over, without a signal: the client's connection ended or failed, or a
     /// host failed (with the failure). The caller closes the session.
     Ended(Option<HostFailure>),
 }
 
+impl HostFailure {
+    /// The same as a reason a client's connection ended.
+    pub(crate) fn reason(&self) -> LeaveReason {
+        match self {
+            HostFailure::Socket(e) => LeaveReason::Socket(e.to_string()),
+            HostFailure::Dtls(reason) => LeaveReason::Dtls(reason.clone()),
+        }
+    }
+}
+
 /// Why a host cannot go on; Godot reports it as `EVENT_ERROR` from `service()`.
 #[derive(Debug)]
 pub(crate) enum HostFailure {
     Socket(io::Error),
-    /// The client's DTLS session failed or was closed.
-    Dtls,
+    /// The client's DTLS session failed (with OpenSSL's reason) or was closed.
+    Dtls(String),
 }
 
 impl fmt::Display for HostFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HostFailure::Socket(e) => write!(f, "socket error: {e}"),
-            HostFailure::Dtls => f.write_str("the DTLS session failed"),
+            HostFailure::Dtls(reason) => write!(f, "the DTLS session failed: {reason}"),
         }
     }
 }

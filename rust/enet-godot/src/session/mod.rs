@@ -29,6 +29,7 @@ mod admission;
 mod events;
 pub(crate) mod mapping;
 mod poll;
+mod reason;
 mod remotes;
 #[cfg(test)]
 mod tests;
@@ -45,6 +46,8 @@ use rust_enet_proto::{Packet, PeerId, PeerState, SendError};
 
 use crate::connection::SharedHost;
 use crate::id_map::IdMap;
+use crate::monitors::Snapshot;
+use crate::stats::{self, Totals};
 use admission::Admission;
 
 pub(crate) use events::{
@@ -54,6 +57,7 @@ pub(crate) use events::{
 pub(crate) use mapping::{EnetChannel, Target, Transfer, UserChannel};
 pub(crate) use poll::next_host_event;
 use poll::{next_client_event, next_server_event, poll_mesh};
+pub(crate) use reason::LeaveReason;
 use remotes::{Remote, Remotes};
 
 /// When what `put` queued and the acknowledgements of what a poll received leave: at once with
@@ -243,20 +247,21 @@ impl Session {
         match &mut self.mode {
             Mode::Server(s) => {
                 let live = s.host.lock();
-                let gone: Vec<(i32, PeerId)> = s
+                let gone: Vec<(i32, Remote)> = s
                     .remotes
                     .iter()
                     .filter(|(_, r)| !live.as_ref().is_some_and(|udp| r.is_live(udp)))
-                    .map(|(id, r)| (id, r.slot))
                     .collect();
                 drop(live);
-                for (id, slot) in gone {
+                for (id, remote) in gone {
                     s.remotes.remove(id);
                     s.admission.remove(id);
                     self.pending.push_back(SessionEvent::Disconnected {
                         id: Some(id),
                         host: HostKey::Main,
-                        slot,
+                        slot: remote.slot,
+                        reason: LeaveReason::Kicked,
+                        address: remote.address,
                     });
                 }
             }
@@ -273,6 +278,8 @@ impl Session {
                             id: Some(1),
                             host: HostKey::Main,
                             slot: server.slot,
+                            reason: LeaveReason::Kicked,
+                            address: server.address,
                         });
                     }
                 }
@@ -518,6 +525,7 @@ impl Session {
         errors: &mut Vec<io::Error>,
     ) -> Option<SessionEvent> {
         let (key, slot) = self.locate(id)?;
+        let address = self.peer_address(id);
         if let Some(host) = self.host_of(key)
             && let Some(udp) = host.lock().as_mut()
         {
@@ -544,6 +552,8 @@ impl Session {
             id: Some(id),
             host: key,
             slot,
+            reason: LeaveReason::Kicked,
+            address,
         })
     }
 
@@ -575,6 +585,44 @@ impl Session {
         }
         errors.extend(self.close());
         errors
+    }
+
+    /// The traffic totals of every host.
+    pub(crate) fn totals(&self) -> Totals {
+        let mut totals = Totals::default();
+        self.each_host(|host| {
+            if let Some(udp) = host.lock().as_ref() {
+                totals.add(&Totals::of(udp));
+            }
+        });
+        totals
+    }
+
+    /// Connected remote peers with their mean and largest round trip (ms) and mean loss (%),
+    /// as the monitors show them (rates left at 0).
+    pub(crate) fn link_snapshot(&mut self) -> Snapshot {
+        let (mut peers, mut rtt_sum, mut rtt_max, mut loss_sum) = (0usize, 0.0, 0.0f64, 0.0);
+        self.each_remote_mut(|udp, remote| {
+            if let Some(peer) = udp
+                .host()
+                .peer(remote.slot)
+                .filter(|_| remote.is_connected(udp))
+            {
+                let rtt = f64::from(peer.round_trip_time());
+                peers += 1;
+                rtt_sum += rtt;
+                rtt_max = rtt_max.max(rtt);
+                loss_sum += stats::loss_percent(peer);
+            }
+        });
+        let mean = |sum: f64| if peers == 0 { 0.0 } else { sum / peers as f64 };
+        Snapshot {
+            peers,
+            rtt_avg_ms: mean(rtt_sum),
+            rtt_max_ms: rtt_max,
+            loss_percent: mean(loss_sum),
+            ..Snapshot::default()
+        }
     }
 
     /// Calls `f` with each remote peer's connection and its host.

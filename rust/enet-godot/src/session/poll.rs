@@ -10,6 +10,7 @@ use rust_enet_proto::Event;
 use super::admission::client_id;
 use super::events::{HostFailure, HostKey, Incoming, SessionEvent};
 use super::mapping::{EnetChannel, Transfer};
+use super::reason::LeaveReason;
 use super::remotes::Remote;
 use super::{Client, Mesh, Server};
 
@@ -23,13 +24,14 @@ pub(crate) fn next_host_event(
         Some(wait) => udp.service(wait).map_err(HostFailure::Socket)?,
         None => udp.poll_queued_event(),
     };
-    if event.is_none()
-        && matches!(
-            udp.dtls_client_state(),
-            Some(DtlsClientState::Failed(_) | DtlsClientState::Closed)
-        )
-    {
-        return Err(HostFailure::Dtls);
+    if event.is_none() {
+        match udp.dtls_client_state() {
+            Some(DtlsClientState::Failed(reason)) => return Err(HostFailure::Dtls(reason)),
+            Some(DtlsClientState::Closed) => {
+                return Err(HostFailure::Dtls("the server closed the session".into()));
+            }
+            _ => {}
+        }
     }
     Ok(event)
 }
@@ -65,16 +67,24 @@ pub(super) fn next_server_event(
                     None => udp.host_mut().reset_peer(slot),
                 }
             }
-            Event::Disconnect { peer: slot, .. } => {
+            Event::Disconnect {
+                peer: slot,
+                data,
+                reason,
+            } => {
                 let id = s.remotes.id_in(slot);
+                let address = id
+                    .and_then(|id| s.remotes.remove(id))
+                    .and_then(|r| r.address);
                 if let Some(id) = id {
-                    s.remotes.remove(id);
                     s.admission.remove(id);
                 }
                 return Some(SessionEvent::Disconnected {
                     id,
                     host: HostKey::Main,
                     slot,
+                    reason: LeaveReason::from_core(reason, data),
+                    address,
                 });
             }
             Event::Receive {
@@ -124,17 +134,23 @@ pub(super) fn next_client_event(
                     slot,
                 });
             }
-            Event::Disconnect { peer: slot, .. } => {
+            Event::Disconnect {
+                peer: slot,
+                data,
+                reason,
+            } => {
                 // Connected: `peer_disconnected(1)`, then the end; still connecting: the end
                 // only (`connection_failed`, from the status change).
                 let id = c.connected.then_some(1);
-                c.server = None;
+                let address = c.server.take().and_then(|r| r.address);
                 c.ending = true;
                 pending.push_back(SessionEvent::Ended(None));
                 return Some(SessionEvent::Disconnected {
                     id,
                     host: HostKey::Main,
                     slot,
+                    reason: LeaveReason::from_core(reason, data),
+                    address,
                 });
             }
             Event::Receive {
@@ -169,12 +185,16 @@ pub(super) fn poll_mesh(
         .filter(|(_, (host, remote))| !host.lock().as_ref().is_some_and(|udp| remote.is_live(udp)))
         .map(|(id, _)| *id)
         .collect();
+    let gone = gone
+        .into_iter()
+        .map(|id| (id, LeaveReason::Kicked))
+        .collect();
     remove_links(m, gone, pending);
     let mut dropped = Vec::new();
     for (&id, (host, remote)) in &m.links {
         let mut guard = host.lock();
         let Some(udp) = guard.as_mut() else {
-            dropped.push(id);
+            dropped.push((id, LeaveReason::Kicked));
             continue;
         };
         let mut service = Some(Duration::ZERO);
@@ -182,24 +202,31 @@ pub(super) fn poll_mesh(
             let event = match next_host_event(udp, service.take()) {
                 Ok(Some(event)) => event,
                 Ok(None) => break,
-                Err(_) => {
-                    dropped.push(id);
+                Err(failure) => {
+                    dropped.push((id, failure.reason()));
                     break;
                 }
             };
             match event {
                 // A mesh host talks to exactly one peer.
                 Event::Connect { peer: slot, .. } => udp.host_mut().reset_peer(slot),
-                Event::Disconnect { peer: slot, .. } if slot == remote.slot => {
-                    dropped.push(id);
-                    break;
-                }
-                Event::Disconnect { peer: slot, .. } => {
+                Event::Disconnect {
+                    peer: slot,
+                    data,
+                    reason,
+                } => {
+                    let reason = LeaveReason::from_core(reason, data);
+                    if slot == remote.slot {
+                        dropped.push((id, reason));
+                        break;
+                    }
                     pending.push_back(SessionEvent::Disconnected {
                         id: None,
                         host: HostKey::Mesh(id),
                         slot,
-                    })
+                        reason,
+                        address: None,
+                    });
                 }
                 Event::Receive {
                     peer: slot,
@@ -221,13 +248,15 @@ pub(super) fn poll_mesh(
     remove_links(m, dropped, pending);
 }
 
-fn remove_links(m: &mut Mesh, ids: Vec<i32>, pending: &mut VecDeque<SessionEvent>) {
-    for id in ids {
+fn remove_links(m: &mut Mesh, ids: Vec<(i32, LeaveReason)>, pending: &mut VecDeque<SessionEvent>) {
+    for (id, reason) in ids {
         if let Some((_, remote)) = m.links.remove(&id) {
             pending.push_back(SessionEvent::Disconnected {
                 id: Some(id),
                 host: HostKey::Mesh(id),
                 slot: remote.slot,
+                reason,
+                address: remote.address,
             });
         }
     }

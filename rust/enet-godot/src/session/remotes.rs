@@ -1,5 +1,7 @@
 //! The remote peers of one host, by multiplayer id and by host slot.
 
+use std::net::SocketAddr;
+
 use rust_enet_net::UdpHost;
 use rust_enet_proto::{PeerId, PeerState};
 
@@ -10,14 +12,20 @@ use crate::id_map::IdMap;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Remote {
     pub slot: PeerId,
+    /// Where the connection came from (for messages; the slot forgets it when freed).
+    pub address: Option<SocketAddr>,
     connect_id: [u8; 4],
 }
 
 impl Remote {
     /// The connection currently in `slot` of `udp`.
     pub(crate) fn of(udp: &UdpHost, slot: PeerId) -> Remote {
-        let connect_id = udp.host().peer(slot).map_or([0; 4], |p| p.connect_id());
-        Remote { slot, connect_id }
+        let peer = udp.host().peer(slot);
+        Remote {
+            slot,
+            address: peer.map(|p| p.address()),
+            connect_id: peer.map_or([0; 4], |p| p.connect_id()),
+        }
     }
 
     /// Whether the connection still occupies its slot: neither reset nor dropped at once

@@ -1,0 +1,190 @@
+extends "res://tests/lib/differential.gd"
+## Seeing the network: statistics with rates, why peers left, the RustENet/ debugger monitors,
+## and diagnostics in Godot's output that a flood cannot turn into a flood of lines.
+## The harness: tests/lib/differential.gd.
+
+
+## Collects what reaches Godot's error and warning output while a case runs (Godot 4.5+).
+class Capture:
+	extends Logger
+	var _mutex := Mutex.new()
+	var lines := PackedStringArray()
+
+	func _log_error(_function: String, _file: String, _line: int, code: String,
+			rationale: String, _editor_notify: bool, _error_type: int,
+			_script_backtraces: Array) -> void:
+		_mutex.lock()
+		lines.append(code + " " + rationale)
+		_mutex.unlock()
+
+	func _log_message(_message: String, _error: bool) -> void:
+		pass
+
+	func matching(text: String) -> PackedStringArray:
+		_mutex.lock()
+		var out := PackedStringArray()
+		for line in lines:
+			if text in line:
+				out.append(line)
+		_mutex.unlock()
+		return out
+
+
+var _capture: Capture
+
+
+func before_each() -> void:
+	_capture = Capture.new()
+	OS.add_logger(_capture)
+
+
+func after_each() -> void:
+	OS.remove_logger(_capture)
+
+
+## Known traffic: a rust client sends 20 reliable RPCs of 200 bytes per frame for 4 s over a link
+## that loses 10% of what it sends. The server's wire bytes per second match what the client's
+## socket sent, the client sees about 10% of its reliable commands lost and resends them, and
+## the monitors show the two peers.
+func test_statistics_follow_known_traffic() -> void:
+	var names := {1: "S"}
+	var server := _endpoint("S", "rust", names)
+	var c1 := _endpoint("C1", "rust", names)
+	c1.peer.call(&"set_link_simulation", {"loss_percent": 10}, RustENetConnection.LINK_OUTGOING)
+	if not check_eq(server.peer.call(&"create_server", 0), OK, "create_server"):
+		return
+	server.api.multiplayer_peer = server.peer
+	var port: int = server.peer.get(&"host").get_local_port()
+	check_eq(c1.peer.call(&"create_client", "127.0.0.1", port), OK, "create_client")
+	names[c1.peer.get_unique_id()] = "C1"
+	c1.api.multiplayer_peer = c1.peer
+	if not await _step("connected", func() -> bool: return server.api.get_peers().size() == 1):
+		await _teardown([server, c1])
+		return
+	var data := _pattern(200, 1)
+	var started := Time.get_ticks_msec()
+	var samples := []
+	while Time.get_ticks_msec() - started < 4000:
+		for i in 20:
+			c1.game.payload.rpc_id(1, data)
+		await get_tree().process_frame
+		var elapsed := Time.get_ticks_msec() - started
+		if elapsed > 1000 and samples.is_empty():
+			c1.peer.call(&"get_peer", 1).get_statistics()  # starts the link's rate interval
+			samples.append(null)
+		if elapsed > 2500 and samples.size() == 1:
+			samples = [server.peer.call(&"get_statistics"), c1.peer.call(&"get_statistics")]
+	var server_stats: Dictionary = samples[0]
+	var client_stats: Dictionary = samples[1]
+	var link: Dictionary = c1.peer.call(&"get_peer", 1).get_statistics()
+	print("    server in %.0f B/s, client out %.0f B/s; client loss %.1f%%, %.0f resends/s" % [
+			server_stats.bytes_received_per_sec, client_stats.bytes_sent_per_sec,
+			link.loss_percent, link.resends_per_sec])
+	var ratio: float = server_stats.bytes_received_per_sec / maxf(client_stats.bytes_sent_per_sec, 1.0)
+	check(client_stats.bytes_sent_per_sec > 100_000, "the client sent real traffic")
+	check(ratio > 0.9 and ratio < 1.1, "server wire bytes in within 10%% of the client's out (%.3f)" % ratio)
+	check(link.loss_percent > 6.0 and link.loss_percent < 14.0, "loss near 10%% (%.1f)" % link.loss_percent)
+	check(link.resends_per_sec > 0 and link.resends > 0, "resends counted")
+	check_eq(server_stats.peers, 1.0, "one peer")
+	check(Performance.has_custom_monitor("RustENet/peers"), "the monitors are registered")
+	check_eq(Performance.get_custom_monitor("RustENet/peers"), 2.0, "two active peers' links")
+	check(Performance.get_custom_monitor("RustENet/kib_up_per_sec") > 50.0, "KiB/s up")
+	await _teardown([server, c1])
+	check(not Performance.has_custom_monitor("RustENet/peers"),
+			"the monitors are gone with the last peer")
+
+
+## Why peers left: a kicked peer on the server, the remote disconnect on its client, and a
+## client the server refused (in connection_failed).
+func test_disconnect_reasons() -> void:
+	var names := {1: "S"}
+	var server := _endpoint("S", "rust", names)
+	var c1 := _endpoint("C1", "rust", names)
+	var seen := {}
+	# The handlers capture the peers, not the endpoints (endpoint -> api -> handler -> endpoint
+	# would be a reference cycle and leak).
+	var server_peer := server.peer
+	var c1_peer := c1.peer
+	server.api.peer_disconnected.connect(func(id: int) -> void:
+		seen["server"] = server_peer.call(&"get_disconnect_reason", id))
+	c1.api.server_disconnected.connect(func() -> void:
+		seen["client"] = c1_peer.call(&"get_disconnect_reason", 1))
+	check_eq(server.peer.call(&"create_server", 0), OK, "create_server")
+	server.api.multiplayer_peer = server.peer
+	var port: int = server.peer.get(&"host").get_local_port()
+	check_eq(c1.peer.call(&"create_client", "127.0.0.1", port), OK, "create_client")
+	c1.api.multiplayer_peer = c1.peer
+	if await _step("connected", func() -> bool: return server.api.get_peers().size() == 1):
+		var packet_peer: Object = server.peer.call(&"get_peer", server.api.get_peers()[0])
+		server.peer.call(&"disconnect_peer_now", server.api.get_peers()[0])
+		await _step("the client sees it", func() -> bool: return seen.has("client"))
+		check_eq(seen.get("server", {}).get("reason"), "kicked", "the server kicked it")
+		check_eq(seen.get("client", {}).get("reason"), "remote", "the client was disconnected")
+		check_eq(packet_peer.get_disconnect_reason().get("reason"), "kicked",
+				"the packet peer keeps its reason")
+	server.peer.refuse_new_connections = true
+	var c2 := _endpoint("C2", "rust", names)
+	var c2_peer := c2.peer
+	c2.api.connection_failed.connect(func() -> void:
+		seen["refused"] = c2_peer.call(&"get_disconnect_reason", 1))
+	check_eq(c2.peer.call(&"create_client", "127.0.0.1", port), OK, "create_client")
+	c2.api.multiplayer_peer = c2.peer
+	await _step("the refused client fails", func() -> bool: return seen.has("refused"))
+	check_eq(seen.get("refused", {}).get("reason"), "refused", "refused, in connection_failed")
+	check("refused" in str(seen.get("refused", {}).get("message")), "a readable message")
+	await _teardown([server, c1, c2])
+
+
+## A DTLS client whose server's certificate names another host: the warning says why.
+func test_dtls_hostname_mismatch_is_explained() -> void:
+	var crypto := Crypto.new()
+	var key := crypto.generate_rsa(2048)
+	var cert := crypto.generate_self_signed_certificate(key, "CN=localhost,O=rust_enet,C=IT")
+	var names := {1: "S"}
+	var server := _endpoint("S", "rust", names)
+	var c1 := _endpoint("C1", "rust", names)
+	server.peer.set(&"dtls_server_options", TLSOptions.server(key, cert))
+	c1.peer.set(&"dtls_client_options", TLSOptions.client(cert))
+	c1.peer.set(&"dtls_hostname", "example.com")
+	var seen := {}
+	var c1_peer := c1.peer
+	c1.api.connection_failed.connect(func() -> void:
+		seen["reason"] = c1_peer.call(&"get_disconnect_reason", 1))
+	check_eq(server.peer.call(&"create_server", 0), OK, "create_server")
+	server.api.multiplayer_peer = server.peer
+	var port: int = server.peer.get(&"host").get_local_port()
+	check_eq(c1.peer.call(&"create_client", "127.0.0.1", port), OK, "create_client")
+	c1.api.multiplayer_peer = c1.peer
+	await _step("the client fails", func() -> bool: return seen.has("reason"))
+	var lines := _capture.matching("DTLS")
+	print("    %s" % [lines])
+	check(lines.size() >= 1, "a line about the DTLS failure")
+	var text := " ".join(lines)
+	check("hostname" in text.to_lower(), "the line names the hostname check: %s" % text)
+	check_eq(seen.get("reason", {}).get("reason"), "dtls_failure", "the reason")
+	await _teardown([server, c1])
+
+
+## 10,000 malformed datagrams at a server print at most a handful of lines, and are counted
+## (sent in bursts of 100 with a poll between, so the socket's buffer keeps them).
+func test_a_flood_of_bad_datagrams_prints_a_few_lines() -> void:
+	var server: MultiplayerPeer = ClassDB.instantiate(&"RustENetPeer")
+	check_eq(server.call(&"create_server", 0), OK, "create_server")
+	var port: int = server.get(&"host").get_local_port()
+	var udp := PacketPeerUDP.new()
+	udp.set_dest_address("127.0.0.1", port)
+	var before := _capture.lines.size()
+	for i in 10_000:
+		udp.put_packet(PackedByteArray([i & 0xFF]))
+		if i % 100 == 99:
+			server.poll()
+	var deadline := Time.get_ticks_msec() + 2500
+	while Time.get_ticks_msec() < deadline:
+		server.poll()
+		await get_tree().process_frame
+	var lines := _capture.lines.slice(before)
+	print("    %d lines for 10,000 bad datagrams: %s" % [lines.size(), lines])
+	check(lines.size() >= 1 and lines.size() <= 5, "a handful of lines (%d)" % lines.size())
+	var stats: Dictionary = server.call(&"get_statistics")
+	check(stats.dropped_malformed >= 9000, "counted (%d)" % stats.dropped_malformed)
+	server.close()

@@ -1,0 +1,181 @@
+//! Traffic totals and their rates per second, for `get_statistics` and the debugger monitors.
+//! Godot-free: the classes read the totals from their hosts and feed a [`RateMeter`].
+
+use std::time::{Duration, Instant};
+
+use rust_enet_net::UdpHost;
+use rust_enet_proto::Peer;
+use rust_enet_proto::peer::PEER_PACKET_LOSS_SCALE;
+
+/// Running totals of one or more hosts.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Totals {
+    /// Datagrams and bytes as they crossed the socket: after compression, with ENet's and
+    /// DTLS's overhead.
+    pub datagrams_sent: u64,
+    pub datagrams_received: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// Reliable commands sent again after a timeout.
+    pub resends: u64,
+    /// Datagrams dropped as malformed: too long, too short, a bad checksum, a command area that
+    /// does not parse, a compressed payload that does not decompress, cut by the socket.
+    pub dropped_malformed: u64,
+}
+
+impl Totals {
+    /// The totals of `udp`.
+    pub(crate) fn of(udp: &UdpHost) -> Totals {
+        let driver = udp.driver_statistics();
+        let core = udp.host().statistics();
+        Totals {
+            datagrams_sent: driver.datagrams_sent,
+            datagrams_received: driver.datagrams_received,
+            bytes_sent: driver.bytes_sent,
+            bytes_received: driver.bytes_received,
+            resends: core.resends,
+            dropped_malformed: core.dropped_oversized
+                + core.dropped_malformed
+                + core.dropped_bad_checksum
+                + core.malformed_commands
+                + core.dropped_no_decompressor
+                + core.dropped_decompress_failed
+                + driver.dropped_truncated,
+        }
+    }
+
+    pub(crate) fn add(&mut self, other: &Totals) {
+        self.datagrams_sent += other.datagrams_sent;
+        self.datagrams_received += other.datagrams_received;
+        self.bytes_sent += other.bytes_sent;
+        self.bytes_received += other.bytes_received;
+        self.resends += other.resends;
+        self.dropped_malformed += other.dropped_malformed;
+    }
+
+    fn per_second(&self, before: &Totals, seconds: f64) -> Rates {
+        let rate = |now: u64, then: u64| now.saturating_sub(then) as f64 / seconds;
+        Rates {
+            datagrams_sent: rate(self.datagrams_sent, before.datagrams_sent),
+            datagrams_received: rate(self.datagrams_received, before.datagrams_received),
+            bytes_sent: rate(self.bytes_sent, before.bytes_sent),
+            bytes_received: rate(self.bytes_received, before.bytes_received),
+            resends: rate(self.resends, before.resends),
+            dropped_malformed: rate(self.dropped_malformed, before.dropped_malformed),
+        }
+    }
+}
+
+/// Reliable commands sent in a loss epoch before its own ratio is reported.
+const LOSS_SAMPLE_MIN: u32 = 32;
+
+/// A connection's packet loss in percent: the share of reliable commands lost in the current
+/// 10 s loss epoch once it has [`LOSS_SAMPLE_MIN`] of them, else ENet's smoothed `packet_loss`
+/// (which moves an eighth of the way per epoch, so it takes minutes to show a steady loss).
+pub(crate) fn loss_percent(peer: &Peer) -> f64 {
+    if peer.packets_sent() >= LOSS_SAMPLE_MIN {
+        f64::from(peer.packets_lost()) * 100.0 / f64::from(peer.packets_sent())
+    } else {
+        f64::from(peer.packet_loss()) * 100.0 / f64::from(PEER_PACKET_LOSS_SCALE)
+    }
+}
+
+/// [`Totals`] per second over the last measuring interval.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Rates {
+    pub datagrams_sent: f64,
+    pub datagrams_received: f64,
+    pub bytes_sent: f64,
+    pub bytes_received: f64,
+    pub resends: f64,
+    pub dropped_malformed: f64,
+}
+
+/// How long a measuring interval lasts at least.
+pub(crate) const INTERVAL: Duration = Duration::from_secs(1);
+
+/// Rates from totals sampled now and then: each interval of at least [`INTERVAL`] gives the
+/// rates until the next one ends.
+#[derive(Debug, Default)]
+pub(crate) struct RateMeter {
+    start: Option<(Instant, Totals)>,
+    rates: Rates,
+}
+
+impl RateMeter {
+    /// Whether a sample at `now` would end an interval (so the caller may skip reading totals).
+    pub(crate) fn due(&self, now: Instant) -> bool {
+        self.start
+            .is_none_or(|(start, _)| now.saturating_duration_since(start) >= INTERVAL)
+    }
+
+    /// Feeds the totals at `now`; returns the totals at the start of the interval it ended,
+    /// if it ended one.
+    pub(crate) fn sample(&mut self, now: Instant, totals: Totals) -> Option<Totals> {
+        match self.start {
+            None => {
+                self.start = Some((now, totals));
+                None
+            }
+            Some((start, before)) => {
+                let elapsed = now.saturating_duration_since(start);
+                if elapsed < INTERVAL {
+                    return None;
+                }
+                self.rates = totals.per_second(&before, elapsed.as_secs_f64());
+                self.start = Some((now, totals));
+                Some(before)
+            }
+        }
+    }
+
+    pub(crate) fn rates(&self) -> Rates {
+        self.rates
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_cover_whole_intervals() {
+        let mut meter = RateMeter::default();
+        let t0 = Instant::now();
+        assert!(meter.due(t0));
+        let mut totals = Totals::default();
+        assert_eq!(meter.sample(t0, totals), None);
+        totals.bytes_sent = 500;
+        totals.resends = 3;
+        // Half an interval: nothing changes yet.
+        assert!(!meter.due(t0 + Duration::from_millis(500)));
+        assert_eq!(meter.sample(t0 + Duration::from_millis(500), totals), None);
+        assert_eq!(meter.rates(), Rates::default());
+        totals.bytes_sent = 2_000;
+        let before = meter.sample(t0 + Duration::from_secs(2), totals);
+        assert_eq!(before, Some(Totals::default()));
+        assert_eq!(meter.rates().bytes_sent, 1_000.0);
+        assert_eq!(meter.rates().resends, 1.5);
+        // A counter that went back (a new host) reads as 0, not as a huge rate.
+        let before = meter.sample(t0 + Duration::from_secs(3), Totals::default());
+        assert_eq!(before.map(|t| t.bytes_sent), Some(2_000));
+        assert_eq!(meter.rates().bytes_sent, 0.0);
+    }
+
+    #[test]
+    fn totals_add_up() {
+        let mut sum = Totals::default();
+        let one = Totals {
+            datagrams_sent: 1,
+            datagrams_received: 2,
+            bytes_sent: 3,
+            bytes_received: 4,
+            resends: 5,
+            dropped_malformed: 6,
+        };
+        sum.add(&one);
+        sum.add(&one);
+        assert_eq!(sum.bytes_received, 8);
+        assert_eq!(sum.dropped_malformed, 12);
+    }
+}
