@@ -4,7 +4,8 @@
 #   ./build.sh build [--platform P]...  release addon: addons/rust_enet/bin/, synced into
 #                      godot-project/addons/; P is linux-x86_64 (default), windows-x86_64,
 #                      linux-arm64 or all (cross builds: tests/cross.sh)
-#   ./build.sh test    fmt check, clippy -D warnings, cargo tests, the headless Godot suites,
+#   ./build.sh test    fmt check, the /// docs against the class reference (tests/sync_docs.py),
+#                      clippy -D warnings, cargo tests, the headless Godot suites,
 #                      the class reference check, the cross tests and builds (cross-test) and a
 #                      short run of every fuzz target
 #   ./build.sh cross-test [P...]  core and driver tests for windows-x86_64 (under wine) and
@@ -14,8 +15,9 @@
 #   ./build.sh demo [--builtin]  build, then a headless server and two clients exchanging RPCs
 #                      through RustENetPeer (--builtin: Godot's ENetMultiplayerPeer instead)
 #   ./build.sh suites [FILTER...]  build, then only the Godot suites (cases matching FILTER)
-#   ./build.sh docs    build, then check the class reference (editor help) against the API and
-#                      in a headless editor (also part of `test`)
+#   ./build.sh docs    the /// docs against the class reference, then build and check the class
+#                      reference (editor help) against the API and in a headless editor (also
+#                      part of `test`)
 #   ./build.sh godot [ARGS...]   run the test project's Godot with ARGS (after `build`)
 #   ./build.sh bench [--quick] [ARGS...]  Godot scenario 6 + rust/enet-bench vs C ENet, one table
 #   ./build.sh flood [ARGS...]  spoofed-CONNECT flood vs rust_enet, C ENet and Godot servers
@@ -370,6 +372,10 @@ cmd_test() {
     log "cargo fmt --check"
     cargo fmt --all -- --check || die "code is not formatted; run cargo fmt --all"
 
+    log "the classes' /// docs match the class reference (tests/sync_docs.py --check)"
+    python3 "$REPO/tests/sync_docs.py" --check ||
+        die "doc comments differ from rust/enet-godot/doc_classes; run tests/sync_docs.py"
+
     log "cargo clippy --workspace --all-targets -- -D warnings"
     cargo clippy --workspace --all-targets "${CARGO_LOCKED[@]}" -- -D warnings
 
@@ -409,6 +415,8 @@ cmd_suites() {
 cmd_docs() {
     ensure_packages "building the addon" "${PKGS_BUILD[@]}"
     ensure_rust
+    python3 "$REPO/tests/sync_docs.py" --check ||
+        die "doc comments differ from rust/enet-godot/doc_classes; run tests/sync_docs.py"
     build_addon
     check_class_docs
     log "class reference: $DOCS_SUMMARY"
