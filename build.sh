@@ -18,6 +18,8 @@
 #   ./build.sh docs    the /// docs against the class reference, then build and check the class
 #                      reference (editor help) against the API and in a headless editor (also
 #                      part of `test`)
+#   ./build.sh render  build, then render the network overlay under Xvfb and check the two
+#                      screenshots (godot-project/.godot/render/; also part of `test`)
 #   ./build.sh godot [ARGS...]   run the test project's Godot with ARGS (after `build`)
 #   ./build.sh bench [--quick] [ARGS...]  Godot scenario 6 + rust/enet-bench vs C ENet, one table
 #   ./build.sh flood [ARGS...]  spoofed-CONNECT flood vs rust_enet, C ENet and Godot servers
@@ -109,6 +111,30 @@ sync_project_addon() {
 }
 
 DOCS_SUMMARY="" # what check_class_docs found
+RENDER_SUMMARY="" # what run_render_check found
+
+# Renders the network overlay (addons/rust_enet/debug/) for real: Godot's OpenGL renderer on
+# Mesa under Xvfb, two screenshots into godot-project/.godot/render/, which must show something
+# and differ (godot-project/tests/render/overlay_render.gd).
+run_render_check() {
+    if [[ ${#GODOT_RENDER_CMD[@]} -eq 0 ]]; then
+        RENDER_SUMMARY="skipped: no xvfb-run for this Godot"
+        log "overlay render check $RENDER_SUMMARY"
+        return
+    fi
+    log "rendering the network overlay under Xvfb (OpenGL on Mesa)"
+    local out rc=0
+    out=$(timeout --kill-after=10 120 "${GODOT_RENDER_CMD[@]}" --path "$GODOT_PROJECT" \
+        --rendering-driver opengl3 res://tests/render/overlay_render.tscn 2>&1) || rc=$?
+    local result
+    result=$(sed -n 's/^RENDER_RESULT //p' <<<"$out" | tail -n 1)
+    if [[ $rc -ne 0 || -z $result ]]; then
+        printf '%s\n' "$out" | tail -n 30 >&2
+        die "the overlay render check failed (exit code $rc): ${result:-no result}"
+    fi
+    RENDER_SUMMARY="$result (screenshots in godot-project/.godot/render/)"
+    log "overlay render check: $RENDER_SUMMARY"
+}
 
 # Lines in Godot's output that fail a run even when the runner itself passed.
 GODOT_FAILURE_PATTERNS=(
@@ -392,6 +418,7 @@ cmd_test() {
 
     build_addon
     run_godot_suites "$@"
+    run_render_check
     check_class_docs
     run_cross_platforms
     run_fuzz_smoke
@@ -399,6 +426,7 @@ cmd_test() {
     log "summary:"
     printf 'cargo tests: %s passed, %s failed\n' "${cargo_passed:-0}" "${cargo_failed:-0}"
     printf 'godot suites: %s\n' "$GODOT_SUMMARY"
+    printf 'overlay render check: %s\n' "$RENDER_SUMMARY"
     printf 'class reference: %s\n' "$DOCS_SUMMARY"
     printf '%s\n' "${CROSS_SUMMARY[@]}"
     printf 'fuzzing: %s (%s s each, no crash)\n' "$FUZZ_SUMMARY" "${RUST_ENET_FUZZ_SECONDS:-60}"
@@ -494,7 +522,7 @@ cmd_flood() {
 }
 
 usage() {
-    sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
     exit "${1:-0}"
 }
 
@@ -509,6 +537,13 @@ main() {
         demo) cmd_demo "$@" ;;
         suites) cmd_suites "$@" ;;
         docs) cmd_docs ;;
+        render)
+            ensure_packages "building the addon" "${PKGS_BUILD[@]}"
+            ensure_rust
+            find_godot
+            build_addon
+            run_render_check
+            ;;
         godot) cmd_godot "$@" ;;
         bench) cmd_bench "$@" ;;
         flood) cmd_flood "$@" ;;

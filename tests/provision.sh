@@ -90,8 +90,16 @@ ensure_rust_component() { # $1 = rustfmt | clippy
 # --- Godot 4 ----------------------------------------------------------------------------------
 
 GODOT_CMD=()         # command that runs Godot
+GODOT_RENDER_CMD=()  # the same on a virtual display (Xvfb); empty when there is none
 GODOT_PROJECT=""     # the test project's path as that Godot sees it
 GODOT_VERSION=""     # what `godot --version` printed, e.g. 4.6.3.stable.debian...
+
+host_render_cmd() { # GODOT: a Godot of the host renders through the host's xvfb-run, if any
+    GODOT_RENDER_CMD=()
+    if command -v xvfb-run >/dev/null 2>&1; then
+        GODOT_RENDER_CMD=(xvfb-run -a -s "-screen 0 1280x720x24" "$1")
+    fi
+}
 
 is_godot4() { # $@ = command; prints the version when it is Godot 4.x
     local version
@@ -107,6 +115,7 @@ find_godot() {
         log "using Godot $version from \$GODOT ($GODOT)"
         GODOT_VERSION=$version
         GODOT_CMD=("$GODOT")
+        host_render_cmd "$GODOT"
         GODOT_PROJECT=$PROJECT_DIR
         return
     fi
@@ -114,11 +123,13 @@ find_godot() {
         log "using Godot $version from PATH ($(command -v godot))"
         GODOT_VERSION=$version
         GODOT_CMD=(godot)
+        host_render_cmd godot
         GODOT_PROJECT=$PROJECT_DIR
         return
     fi
     log "no Godot 4 in \$GODOT or on PATH; using the Debian sid root at $GODOT_ROOT"
     provision_godot_root
+    ensure_render_packages
     enter_godot_root
     version=$(is_godot4 "${GODOT_CMD[@]}") || die "the Godot in $GODOT_ROOT does not run; delete that directory to provision it again"
     log "using Godot $version (chroot $GODOT_ROOT)"
@@ -138,7 +149,7 @@ provision_godot_root() {
     tmp=$(mktemp -d "$RUST_ENET_CACHE/godot-root.tmp.XXXXXX")
     log "provisioning Debian sid with the godot package into $tmp (mmdebstrap, 1-2 minutes)"
     if ! mmdebstrap --variant=apt --aptopt='Acquire::Check-Valid-Until "false"' \
-        --include=godot,ca-certificates sid "$tmp" >&2; then
+        --include="godot,ca-certificates,$GODOT_RENDER_PACKAGES" sid "$tmp" >&2; then
         remove_tree_safely "$tmp"
         die "mmdebstrap failed (network or Debian mirror problem?); install Godot 4 and set GODOT instead"
     fi
@@ -154,6 +165,20 @@ provision_godot_root() {
         return
     fi
     log "Godot root ready at $GODOT_ROOT"
+}
+
+# Xvfb and Mesa's software OpenGL, for the one check that renders for real (the network
+# overlay's screenshot); a root provisioned before they were needed gets them added once.
+GODOT_RENDER_PACKAGES=xvfb,xauth,libgl1-mesa-dri,libgl1,libegl1
+
+ensure_render_packages() {
+    [[ -x $GODOT_ROOT/usr/bin/xvfb-run ]] && return
+    log "adding Xvfb and Mesa to the Godot root (for the overlay's render check)"
+    unshare --mount --propagation private sh -c \
+        'mount -t proc proc "$0/proc" && exec chroot "$0" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+         DEBIAN_FRONTEND=noninteractive sh -c "apt-get update -qq && apt-get install -y -qq $1"' \
+        "$GODOT_ROOT" "${GODOT_RENDER_PACKAGES//,/ }" >&2 ||
+        die "could not install ${GODOT_RENDER_PACKAGES//,/ } in $GODOT_ROOT (network?)"
 }
 
 remove_tree_safely() { # never follow a mount out of the tree being deleted
@@ -182,6 +207,13 @@ enter_godot_root() {
     GODOT_CMD=(unshare --mount --propagation private sh -c \
         'mount -t proc proc "$0/proc" && mount --bind "$1" "$0/mnt/rust_enet" && shift &&
          exec chroot "$0" env -i HOME=/root PATH=/usr/bin:/bin LANG=C.UTF-8 godot "$@"' \
+        "$GODOT_ROOT" "$REPO")
+    # The same, on a virtual X display (Xvfb), for rendering with OpenGL on Mesa.
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    GODOT_RENDER_CMD=(unshare --mount --propagation private sh -c \
+        'mount -t proc proc "$0/proc" && mount --bind "$1" "$0/mnt/rust_enet" && shift &&
+         exec chroot "$0" env -i HOME=/root PATH=/usr/bin:/bin LANG=C.UTF-8 \
+         xvfb-run -a -s "-screen 0 1280x720x24" godot "$@"' \
         "$GODOT_ROOT" "$REPO")
     GODOT_PROJECT=/mnt/rust_enet/godot-project
 }
