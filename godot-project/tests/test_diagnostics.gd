@@ -77,6 +77,10 @@ func test_statistics_follow_known_traffic() -> void:
 	var server_stats: Dictionary = samples[0]
 	var client_stats: Dictionary = samples[1]
 	var link: Dictionary = c1.peer.call(&"get_peer", 1).get_statistics()
+	# The client host talks to one peer: that peer's datagram bytes are nearly all of the host's.
+	var share: float = link.bytes_sent_per_sec / maxf(client_stats.bytes_sent_per_sec, 1.0)
+	check(share > 0.85 and share < 1.15, "the link's bytes/s match its host's (%.3f)" % share)
+	check(link.datagrams_sent_per_sec > 50, "datagrams per second counted per link")
 	print("    server in %.0f B/s, client out %.0f B/s; client loss %.1f%%, %.0f resends/s" % [
 			server_stats.bytes_received_per_sec, client_stats.bytes_sent_per_sec,
 			link.loss_percent, link.resends_per_sec])

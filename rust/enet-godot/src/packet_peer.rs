@@ -401,20 +401,25 @@ impl RustENetPacketPeer {
     /// early in an epoch), `throttle` (0 to 32: ENet's share of unreliable packets let through),
     /// `reliable_in_flight` (reliable commands sent and not yet acknowledged), `queued_commands`,
     /// `reliable_bytes_in_transit`, `waiting_bytes` (received data waiting for earlier packets or
-    /// for the game), the totals `bytes_sent`, `bytes_received` (ENet commands and payloads
-    /// exchanged with this peer, before compression) and `resends`, and `bytes_sent_per_sec`,
-    /// `bytes_received_per_sec`, `resends_per_sec` over the time between two calls at least a
-    /// second apart. An empty dictionary when the peer is not active. `RustENetPeer.get_statistics`
-    /// gives a whole host's wire bytes.
+    /// for the game), the totals `datagrams_sent`, `datagrams_received`, `bytes_sent`,
+    /// `bytes_received` (the datagrams exchanged with this peer as they left and arrived: ENet's
+    /// header, checksum and compressed commands; DTLS adds its own records below) and `resends`,
+    /// and each of them per second (`*_per_sec`) over the time between two calls at least a second
+    /// apart. An empty dictionary when the peer is not active. `RustENetPeer.get_statistics` gives
+    /// a whole host's bytes as they crossed the socket, DTLS included.
     #[func]
     pub fn get_statistics(&mut self) -> VarDictionary {
         let mut out = VarDictionary::new();
         let Some(figures) = self
             .read_peer(|udp, id| {
                 udp.host().peer(id).map(|p| {
+                    let (datagrams_sent, datagrams_received) = p.datagrams();
+                    let (bytes_sent, bytes_received) = p.wire_bytes();
                     let totals = Totals {
-                        bytes_sent: p.total_outgoing_data(),
-                        bytes_received: p.total_incoming_data(),
+                        datagrams_sent,
+                        datagrams_received,
+                        bytes_sent,
+                        bytes_received,
                         resends: p.resends(),
                         ..Totals::default()
                     };
@@ -431,6 +436,8 @@ impl RustENetPacketPeer {
                             f64::from(p.reliable_data_in_transit()),
                         ),
                         ("waiting_bytes", p.total_waiting_data() as f64),
+                        ("datagrams_sent", totals.datagrams_sent as f64),
+                        ("datagrams_received", totals.datagrams_received as f64),
                         ("bytes_sent", totals.bytes_sent as f64),
                         ("bytes_received", totals.bytes_received as f64),
                         ("resends", totals.resends as f64),
@@ -448,6 +455,8 @@ impl RustENetPacketPeer {
         for (key, value) in fixed {
             out.set(key, value);
         }
+        out.set("datagrams_sent_per_sec", rates.datagrams_sent);
+        out.set("datagrams_received_per_sec", rates.datagrams_received);
         out.set("bytes_sent_per_sec", rates.bytes_sent);
         out.set("bytes_received_per_sec", rates.bytes_received);
         out.set("resends_per_sec", rates.resends);

@@ -771,17 +771,16 @@ fn report_flush_errors(errors: Vec<std::io::Error>) {
     }
 }
 
-/// The messages `RustENetPacketPeer.send` gives for the same failures.
+/// Send failures of `put_packet`, through the rate-limited diagnostics (a game that keeps
+/// sending to a peer that is gone would otherwise print a line per packet).
 fn report_send_failure(failure: SendFailure) {
     match failure {
-        SendFailure::Inactive => godot_error!("RustENetPacketPeer.send: the peer is not active"),
-        SendFailure::HostDestroyed => {
-            godot_error!("RustENetPacketPeer.send: the host was destroyed")
+        SendFailure::Inactive => tracing::warn!("send dropped: the peer is not active"),
+        SendFailure::HostDestroyed => tracing::warn!("send dropped: the host was destroyed"),
+        SendFailure::Refused { channel, error } => {
+            tracing::error!("send dropped: unable to send the packet on channel {channel}: {error}")
         }
-        SendFailure::Refused { channel, error } => godot_error!(
-            "RustENetPacketPeer.send: unable to send packet on channel {channel}: {error}"
-        ),
-        SendFailure::Flush(e) => godot_error!("RustENetPacketPeer: flush failed: {e}"),
+        SendFailure::Flush(e) => tracing::error!("flush failed: {e}"),
     }
 }
 

@@ -1177,4 +1177,11 @@ fn resends_count_every_retransmission_over_the_connection() {
         "packets_lost resets each loss epoch"
     );
     assert_eq!(sim.nodes[client].host.statistics().resends, resends);
+    // The client host talks only to this peer: its datagram counts are the host's.
+    let stats = sim.nodes[client].host.statistics();
+    assert_eq!(peer.datagrams().0, stats.total_sent_packets);
+    assert_eq!(peer.wire_bytes().0, stats.total_sent_data);
+    assert_eq!(peer.datagrams().1, stats.total_received_packets);
+    assert_eq!(peer.wire_bytes().1, stats.total_received_data);
+    assert!(peer.datagrams().0 > 500);
 }

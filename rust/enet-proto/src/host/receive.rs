@@ -123,6 +123,8 @@ impl Host {
                 self.readdress(idx, from);
             }
             let peer = &mut self.peers[idx];
+            peer.datagrams_received += 1;
+            peer.wire_bytes_received += datagram.len() as u64;
             peer.incoming_data_total = peer.incoming_data_total.wrapping_add(data.len() as u32);
             peer.total_incoming_data = peer.total_incoming_data.wrapping_add(data.len() as u64);
         }

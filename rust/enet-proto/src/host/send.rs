@@ -221,6 +221,8 @@ impl Host {
             }
             peer.last_send_time = now;
             let total = area_offset + body_len;
+            peer.datagrams_sent += 1;
+            peer.wire_bytes_sent += total as u64;
             stats.total_sent_data += total as u64;
             stats.total_sent_packets += 1;
             Some(total)

@@ -167,6 +167,12 @@ pub struct Peer {
     pub(crate) packets_lost: u32,
     /// Reliable commands sent again after a retransmission timeout, over the connection.
     pub(crate) resends: u64,
+    /// Datagrams exchanged with this peer and their bytes as they left or arrived (ENet header,
+    /// checksum and compressed command area included), over the connection.
+    pub(crate) datagrams_sent: u64,
+    pub(crate) datagrams_received: u64,
+    pub(crate) wire_bytes_sent: u64,
+    pub(crate) wire_bytes_received: u64,
     pub(crate) packet_loss: u32,
     pub(crate) packet_loss_variance: u32,
     pub(crate) packet_throttle: u32,
@@ -256,6 +262,10 @@ impl Peer {
             packets_sent: 0,
             packets_lost: 0,
             resends: 0,
+            datagrams_sent: 0,
+            datagrams_received: 0,
+            wire_bytes_sent: 0,
+            wire_bytes_received: 0,
             packet_loss: 0,
             packet_loss_variance: 0,
             packet_throttle: PEER_DEFAULT_PACKET_THROTTLE,
@@ -326,6 +336,10 @@ impl Peer {
         self.packets_sent = 0;
         self.packets_lost = 0;
         self.resends = 0;
+        self.datagrams_sent = 0;
+        self.datagrams_received = 0;
+        self.wire_bytes_sent = 0;
+        self.wire_bytes_received = 0;
         self.packet_loss = 0;
         self.packet_loss_variance = 0;
         self.packet_throttle = PEER_DEFAULT_PACKET_THROTTLE;
@@ -425,6 +439,17 @@ impl Peer {
     /// (unlike `packets_lost`, never reset by the loss epoch).
     pub fn resends(&self) -> u64 {
         self.resends
+    }
+
+    /// Datagrams sent to and received from this peer since the connection began.
+    pub fn datagrams(&self) -> (u64, u64) {
+        (self.datagrams_sent, self.datagrams_received)
+    }
+
+    /// Bytes of those datagrams as the protocol produced and received them (ENet header,
+    /// checksum and compressed command area; a DTLS layer below adds its own).
+    pub fn wire_bytes(&self) -> (u64, u64) {
+        (self.wire_bytes_sent, self.wire_bytes_received)
     }
     /// Highest RTT variance of the previous throttle interval.
     pub fn last_round_trip_time_variance(&self) -> u32 {
