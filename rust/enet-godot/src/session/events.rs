@@ -5,7 +5,7 @@ use std::io;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use rust_enet_proto::{PeerId, SendError};
+use rust_enet_proto::{Packet, PeerId, SendError};
 
 use super::mapping::{EnetChannel, Transfer};
 use super::reason::LeaveReason;
@@ -17,6 +17,18 @@ pub(crate) struct Incoming {
     pub channel: EnetChannel,
     pub transfer: Transfer,
     pub data: Bytes,
+}
+
+impl Incoming {
+    /// `packet`, received from peer `from` on ENet channel `channel`.
+    pub(crate) fn new(from: i32, channel: u8, packet: Packet) -> Incoming {
+        Incoming {
+            from,
+            channel: EnetChannel(channel),
+            transfer: Transfer::of_flags(packet.flags),
+            data: packet.data,
+        }
+    }
 }
 
 /// Which of the session's hosts: the server's or client's, or a mesh peer's.

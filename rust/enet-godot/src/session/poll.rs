@@ -9,7 +9,6 @@ use rust_enet_proto::Event;
 
 use super::admission::client_id;
 use super::events::{HostFailure, HostKey, Incoming, SessionEvent};
-use super::mapping::{EnetChannel, Transfer};
 use super::reason::LeaveReason;
 use super::remotes::Remote;
 use super::{Client, Mesh, Server};
@@ -94,12 +93,7 @@ pub(super) fn next_server_event(
             } => {
                 // A connection that was refused, or whose peer was removed: dropped.
                 if let Some(from) = s.remotes.id_in(slot) {
-                    incoming.push_back(Incoming {
-                        from,
-                        channel: EnetChannel(channel),
-                        transfer: Transfer::of_flags(packet.flags),
-                        data: packet.data,
-                    });
+                    incoming.push_back(Incoming::new(from, channel, packet));
                 }
             }
         }
@@ -159,12 +153,7 @@ pub(super) fn next_client_event(
                 packet,
             } => {
                 if c.server.is_some_and(|r| r.slot == slot) {
-                    incoming.push_back(Incoming {
-                        from: 1,
-                        channel: EnetChannel(channel),
-                        transfer: Transfer::of_flags(packet.flags),
-                        data: packet.data,
-                    });
+                    incoming.push_back(Incoming::new(1, channel, packet));
                 }
             }
         }
@@ -234,12 +223,7 @@ pub(super) fn poll_mesh(
                     packet,
                 } => {
                     if slot == remote.slot {
-                        incoming.push_back(Incoming {
-                            from: id,
-                            channel: EnetChannel(channel),
-                            transfer: Transfer::of_flags(packet.flags),
-                            data: packet.data,
-                        });
+                        incoming.push_back(Incoming::new(id, channel, packet));
                     }
                 }
             }
