@@ -139,6 +139,27 @@ pub struct DriverStatistics {
 /// as one buffer; with DTLS or a simulated link, sends go one at a time). Elsewhere buffer sizes
 /// stay at the system defaults and every datagram is its own system call. `IPV6_V6ONLY` is never
 /// changed (see [`BindAddress::Wildcard`]).
+///
+/// # Driving it
+///
+/// The host has no thread: nothing is sent, received, resent or timed out between calls.
+/// - Work is queued through [`host_mut`](Self::host_mut) (`send`, `broadcast`, `disconnect`...)
+///   and [`connect`](Self::connect) / [`connect_any`](Self::connect_any); it leaves with the next
+///   `service` or `flush`.
+/// - [`service`](Self::service)`(timeout)`: a queued event is returned at once, sending nothing.
+///   Otherwise one pass sends what is queued, reads the socket, runs the core's timers (resends,
+///   pings, timeouts) and sends again, and returns the first event; without one it waits on the
+///   socket (up to `timeout`, waking for the core's next timer) and passes again. When a pass
+///   yields events, its second send (the acknowledgements of what it received) is put off until
+///   the application has handled them.
+/// - Put-off acknowledgements leave with the next `service`, with
+///   [`check_events`](Self::check_events) once it finds the queue empty, or with
+///   [`flush`](Self::flush); [`has_deferred_send`](Self::has_deferred_send) tells whether any
+///   wait. [`poll_queued_event`](Self::poll_queued_event) drains events without ever sending,
+///   for adapters that flush once per frame (the caller must flush within the frame).
+/// - [`flush`](Self::flush) sends everything queued now (`enet_host_flush`).
+///
+/// A host not driven for longer than its peers' timeout (ENet's 5 to 30 s) loses them.
 #[derive(Debug)]
 pub struct UdpHost {
     host: Host,
