@@ -4,6 +4,8 @@ extends "res://tests/lib/suite.gd"
 ## do not, and DTLS between two RustENetConnections (Debian's Godot has no ENet DTLS): data of
 ## every kind, plaintext clients kept out, garbage datagrams ignored.
 
+const Certificates := preload("res://tests/lib/certificates.gd")
+
 const CHANNELS := 3
 const MODES := {
 	"range coder": ENetConnection.COMPRESS_RANGE_CODER,
@@ -154,9 +156,9 @@ func test_compressed_traffic_is_smaller_on_the_wire() -> void:
 # --- DTLS (RustENetConnection on both ends) ----------------------------------------------------
 
 static func _self_signed() -> Array:
-	var crypto := Crypto.new()
-	var key := crypto.generate_rsa(2048)
-	var cert := crypto.generate_self_signed_certificate(key, "CN=localhost,O=rust_enet,C=US")
+	var key_pair := Certificates.pair("CN=localhost,O=rust_enet,C=US")
+	var key: CryptoKey = key_pair[0]
+	var cert: X509Certificate = key_pair[1]
 	return [key, cert]
 
 

@@ -3,6 +3,8 @@ extends "res://tests/lib/differential.gd"
 ## and diagnostics in Godot's output that a flood cannot turn into a flood of lines.
 ## The harness: tests/lib/differential.gd.
 
+const Certificates := preload("res://tests/lib/certificates.gd")
+
 
 ## Collects what reaches Godot's error and warning output while a case runs (Godot 4.5+).
 class Capture:
@@ -141,9 +143,9 @@ func test_disconnect_reasons() -> void:
 
 ## A DTLS client whose server's certificate names another host: the warning says why.
 func test_dtls_hostname_mismatch_is_explained() -> void:
-	var crypto := Crypto.new()
-	var key := crypto.generate_rsa(2048)
-	var cert := crypto.generate_self_signed_certificate(key, "CN=localhost,O=rust_enet,C=IT")
+	var key_pair := Certificates.pair("CN=localhost,O=rust_enet,C=IT")
+	var key: CryptoKey = key_pair[0]
+	var cert: X509Certificate = key_pair[1]
 	var names := {1: "S"}
 	var server := _endpoint("S", "rust", names)
 	var c1 := _endpoint("C1", "rust", names)

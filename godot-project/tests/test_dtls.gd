@@ -2,6 +2,8 @@ extends "res://tests/lib/differential.gd"
 ## DTLS: verified and unsafe clients, and an untrusted certificate.
 ## The harness and how pairings work: tests/lib/differential.gd.
 
+const Certificates := preload("res://tests/lib/certificates.gd")
+
 
 ## One client and a server speaking DTLS (a self-signed certificate for "localhost" that the
 ## client trusts explicitly, or any certificate with `unsafe_client`): connect, reliable RPCs
@@ -56,9 +58,9 @@ func _test_dtls(unsafe_client: bool) -> void:
 	if not builtin_has_dtls():
 		print("    this Godot's built-in ENet has no DTLS (ERR_UNAVAILABLE): running rust/rust only")
 		pairings = ["rust/rust"]
-	var crypto := Crypto.new()
-	var key := crypto.generate_rsa(2048)
-	var cert := crypto.generate_self_signed_certificate(key, "CN=localhost,O=rust_enet,C=IT")
+	var key_pair := Certificates.pair("CN=localhost,O=rust_enet,C=IT")
+	var key: CryptoKey = key_pair[0]
+	var cert: X509Certificate = key_pair[1]
 	await _run_differential(_scenario_dtls.bind(key, cert, unsafe_client), {
 		"S signals": ["peer_connected(C1)"],
 		"C1 signals": ["connected_to_server", "peer_connected(S)"],
@@ -110,11 +112,12 @@ func test_dtls_untrusted_certificate_fails() -> void:
 	if not builtin_has_dtls():
 		print("    this Godot's built-in ENet has no DTLS (ERR_UNAVAILABLE): running rust/rust only")
 		pairings = ["rust/rust"]
-	var crypto := Crypto.new()
-	var key := crypto.generate_rsa(2048)
-	var cert := crypto.generate_self_signed_certificate(key, "CN=localhost,O=rust_enet,C=IT")
-	var other_key := crypto.generate_rsa(2048)
-	var other := crypto.generate_self_signed_certificate(other_key, "CN=localhost,O=other,C=IT")
+	var key_pair := Certificates.pair("CN=localhost,O=rust_enet,C=IT")
+	var key: CryptoKey = key_pair[0]
+	var cert: X509Certificate = key_pair[1]
+	var other_key_pair := Certificates.pair("CN=localhost,O=other,C=IT")
+	var other_key: CryptoKey = other_key_pair[0]
+	var other: X509Certificate = other_key_pair[1]
 	await _run_differential(_scenario_dtls_untrusted.bind(key, cert, other), {
 		"S signals": [],
 		"C1 signals": ["connection_failed"],

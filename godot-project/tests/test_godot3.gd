@@ -4,6 +4,8 @@ extends "res://tests/lib/differential.gd"
 ## disconnect_peer(id, now) as disconnect_peer_later / disconnect_peer_now. Built-in Godot 4
 ## peers are on the other end where the wire allows. The harness: tests/lib/differential.gd.
 
+const Certificates := preload("res://tests/lib/certificates.gd")
+
 
 ## Connects `client` to `server`, each created by `create_*` after `setup` ran on the rust ones.
 func _connect(server: Endpoint, c1: Endpoint, names: Dictionary, address := "127.0.0.1") -> bool:
@@ -74,9 +76,9 @@ func test_compression_mode_property_matches_compress() -> void:
 ## DTLS from properties alone: the server's key and certificate, the client's trusted
 ## certificate and the name it must carry. The wrong name fails the connection.
 func test_dtls_options_before_create() -> void:
-	var crypto := Crypto.new()
-	var key := crypto.generate_rsa(2048)
-	var cert := crypto.generate_self_signed_certificate(key, "CN=localhost,O=rust_enet,C=IT")
+	var key_pair := Certificates.pair("CN=localhost,O=rust_enet,C=IT")
+	var key: CryptoKey = key_pair[0]
+	var cert: X509Certificate = key_pair[1]
 	for hostname in ["localhost", "example.com"]:
 		var names := {1: "S"}
 		var server := _endpoint("S", "rust", names)
