@@ -22,6 +22,7 @@ use rust_enet_proto::{Event, HostConfig, Packet, PacketFlags, PeerId};
 
 use crate::packet_peer::RustENetPacketPeer;
 use crate::session::{LeaveReason, next_host_event};
+use crate::settings;
 use crate::simulation;
 
 use crate::id_map::IdMap;
@@ -767,14 +768,7 @@ pub(crate) fn link_direction(direction: i32) -> Option<LinkDirection> {
 
 /// Link conditions from a script's dictionary (see `set_link_simulation`).
 pub(crate) fn conditions_of(conditions: &VarDictionary) -> LinkConditions {
-    simulation::conditions_from(|key| {
-        conditions.get(key).and_then(|v| {
-            // Scripts write both 10 and 10.0.
-            v.try_to::<f64>()
-                .ok()
-                .or_else(|| v.try_to::<i64>().ok().map(|i| i as f64))
-        })
-    })
+    simulation::conditions_from(|key| conditions.get(key).as_ref().and_then(settings::number))
 }
 
 /// Converts a script integer to a `u32` bandwidth, treating negatives as 0 (unlimited).

@@ -121,7 +121,9 @@ fn get(project: &Gd<ProjectSettings>, key: &str) -> Variant {
     project.get_setting(&format!("{PREFIX}{key}"))
 }
 
-fn number(value: &Variant) -> Option<f64> {
+/// A setting's or a script's number, written as an int or a float (scripts write both 10 and
+/// 10.0).
+pub(crate) fn number(value: &Variant) -> Option<f64> {
     value
         .try_to::<f64>()
         .ok()

@@ -39,11 +39,9 @@ impl Remote {
 
     /// Whether the connection is CONNECTED (the state `enet_host_broadcast` sends to).
     pub(crate) fn is_connected(&self, udp: &UdpHost) -> bool {
-        self.is_live(udp)
-            && udp
-                .host()
-                .peer(self.slot)
-                .is_some_and(|p| p.state() == PeerState::Connected)
+        udp.host()
+            .peer(self.slot)
+            .is_some_and(|p| p.state() == PeerState::Connected && p.connect_id() == self.connect_id)
     }
 }
 
