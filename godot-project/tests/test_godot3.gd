@@ -213,3 +213,42 @@ func test_disconnect_peer_now_reports_at_once() -> void:
 		"S signalled before returning": ["peer_connected(C1)", "peer_disconnected(C1)"],
 		"S peers": PackedInt32Array(),
 	}, ["rust/builtin", "rust/rust"])
+
+
+## compression_mode reaches mesh hosts too: after add_mesh_peer, what A sends is compressed, so B,
+## a host without the compressor, drops it; without compression_mode B receives it.
+func test_compression_mode_applies_to_mesh_hosts() -> void:
+	for compressing in [false, true]:
+		var conn_a: Object = ClassDB.instantiate(&"RustENetConnection")
+		var conn_b: Object = ClassDB.instantiate(&"RustENetConnection")
+		conn_a.create_host_bound("127.0.0.1", 0, 1)
+		conn_b.create_host_bound("127.0.0.1", 0, 1)
+		var link_b: Object = conn_b.connect_to_host("127.0.0.1", conn_a.get_local_port())
+		var up := await wait_until(func() -> bool:
+				conn_a.service()
+				conn_b.service()
+				return link_b.get_state() == ENetPacketPeer.STATE_CONNECTED \
+						and conn_a.get_peers().size() == 1)
+		if not check(up, "the mesh link connects"):
+			return
+		var a: MultiplayerPeer = ClassDB.instantiate(&"RustENetPeer")
+		if compressing:
+			a.set(&"compression_mode", ENetConnection.COMPRESS_ZLIB)
+		a.call(&"create_mesh", 1)
+		check_eq(a.call(&"add_mesh_peer", 2, conn_a), OK, "add_mesh_peer")
+		a.set_target_peer(2)
+		a.put_packet(_pattern(2000, 4))
+		var got := []
+		var deadline := Time.get_ticks_msec() + 1500
+		while Time.get_ticks_msec() < deadline and got.is_empty():
+			a.poll()
+			var event: Array = conn_b.service()
+			if event[0] == ENetConnection.EVENT_RECEIVE:
+				got.append(link_b.get_packet())
+			await get_tree().process_frame
+		if compressing:
+			check_eq(got, [], "compressed: a host without the compressor drops it")
+		else:
+			check_eq(got, [_pattern(2000, 4)], "uncompressed: it arrives")
+		a.close()
+		conn_b.destroy()
