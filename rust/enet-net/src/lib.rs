@@ -11,6 +11,7 @@
 //! [`Host`]: rust_enet_proto::Host
 #![forbid(unsafe_code)]
 
+mod address;
 #[cfg(target_os = "linux")]
 mod batch;
 mod clock;
@@ -21,18 +22,24 @@ pub use dtls::fuzzing as dtls_fuzzing;
 mod frame_poll;
 mod link;
 mod moderation;
+mod statistics;
 mod udp_host;
+#[cfg(not(target_os = "linux"))]
 mod waker;
 
+pub use address::{BindAddress, canonical_addr};
 pub use clock::{CLOCK_START, Clock};
 pub use dtls::{
     DEFAULT_MAX_PENDING_HANDSHAKES, DEFAULT_SESSION_TIMEOUT, DTLS_HANDSHAKE_MTU,
     DTLS_RECORD_OVERHEAD, DtlsClientOptions, DtlsClientState, DtlsError, DtlsServerOptions,
     DtlsSessions,
 };
-pub use link::{LinkConditions, LinkStatistics, MAX_QUEUE_DELAY};
+pub use link::{LinkConditions, LinkDirection, LinkStatistics, MAX_QUEUE_DELAY};
 pub use moderation::ReceiveCoalescing;
-pub use udp_host::{
-    BindAddress, DriverStatistics, LinkDirection, MAXIMUM_DATAGRAM, RECEIVE_BATCH, UdpHost,
-    WaitPrecision, canonical_addr,
-};
+pub use statistics::DriverStatistics;
+pub use udp_host::{RECEIVE_BATCH, UdpHost, WaitPrecision};
+
+/// Largest datagram a host accepts (`ENET_PROTOCOL_MAXIMUM_MTU`). The receive buffer is
+/// larger (by a DTLS record's overhead and one byte), so a longer datagram shows up as longer
+/// and is dropped as truncated, portably (ENet 1.3.18 checks `MSG_TRUNC` for the same purpose).
+pub const MAXIMUM_DATAGRAM: usize = 4096;

@@ -51,7 +51,7 @@ impl Waker {
     pub(crate) fn start(target: SocketAddr) -> io::Result<Waker> {
         let destination = reachable(target);
         let socket = UdpSocket::bind(SocketAddr::new(destination.ip(), 0))?;
-        let source = crate::udp_host::canonical_addr(socket.local_addr()?);
+        let source = crate::address::canonical_addr(socket.local_addr()?);
         let shared = Arc::new(Shared::default());
         let helper = Arc::clone(&shared);
         let thread = thread::Builder::new()

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use openssl::ssl::{SslContextBuilder, SslMethod, SslOptions, SslStream, SslVersion};
 
 use super::{DTLS_RECORD_OVERHEAD, DtlsError};
-use crate::udp_host::MAXIMUM_DATAGRAM;
+use crate::MAXIMUM_DATAGRAM;
 
 /// Datagrams queued for one session before OpenSSL reads them; more are dropped (a session
 /// reads its queue empty on every datagram, so this only bounds a pathological burst).

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use rust_enet_proto::Host;
 
-use crate::udp_host::DriverStatistics;
+use crate::statistics::DriverStatistics;
 
 /// Default cap on unfinished server handshakes. Godot's `UDPServer` allows 16 pending
 /// connections.
