@@ -45,9 +45,9 @@ func after_each() -> void:
 
 
 ## Known traffic: a rust client sends 20 reliable RPCs of 200 bytes per frame for 4 s over a link
-## that loses 10% of what it sends. The server's wire bytes per second match what the client's
-## socket sent, the client sees about 10% of its reliable commands lost and resends them, and
-## the monitors show the two peers.
+## that loses 10% of what it sends. The server's and the client's wire bytes per second match the
+## link simulator's own count of the bytes it put on the wire (and each other), the client sees
+## about 10% of its reliable commands lost and resends them, and the monitors show the two peers.
 func test_statistics_follow_known_traffic() -> void:
 	var names := {1: "S"}
 	var server := _endpoint("S", "rust", names)
@@ -73,11 +73,26 @@ func test_statistics_follow_known_traffic() -> void:
 		var elapsed := Time.get_ticks_msec() - started
 		if elapsed > 1000 and samples.is_empty():
 			c1.peer.call(&"get_peer", 1).get_statistics()  # starts the link's rate interval
-			samples.append(null)
+			samples.append([Time.get_ticks_usec(), c1.peer.get(&"host").get_link_statistics(
+					RustENetConnection.LINK_OUTGOING)])
 		if elapsed > 2500 and samples.size() == 1:
-			samples = [server.peer.call(&"get_statistics"), c1.peer.call(&"get_statistics")]
-	var server_stats: Dictionary = samples[0]
-	var client_stats: Dictionary = samples[1]
+			samples.append([Time.get_ticks_usec(), c1.peer.get(&"host").get_link_statistics(
+					RustENetConnection.LINK_OUTGOING)])
+			samples.append(server.peer.call(&"get_statistics"))
+			samples.append(c1.peer.call(&"get_statistics"))
+	var server_stats: Dictionary = samples[2]
+	var client_stats: Dictionary = samples[3]
+	# The simulator's own count of the bytes it put on the wire, per second over 1.5 s.
+	var seconds: float = (samples[1][0] - samples[0][0]) / 1e6
+	var simulated: Dictionary = samples[1][1]
+	var wire_rate: float = (simulated.bytes_delivered - samples[0][1].bytes_delivered) / seconds
+	var kept: float = float(simulated.datagrams_delivered) / maxf(simulated.datagrams_submitted, 1.0)
+	check(kept > 0.86 and kept < 0.94, "the simulator let about 90%% through (%.3f)" % kept)
+	for pair: Array in [[server_stats, "bytes_received_per_sec"], [client_stats, "bytes_sent_per_sec"]]:
+		var key: String = pair[1]
+		var wire_share: float = pair[0][key] / maxf(wire_rate, 1.0)
+		check(wire_share > 0.9 and wire_share < 1.1,
+				"%s within 10%% of the simulator's wire bytes (%.3f)" % [key, wire_share])
 	var link: Dictionary = c1.peer.call(&"get_peer", 1).get_statistics()
 	# The client host talks to one peer: that peer's datagram bytes are nearly all of the host's.
 	var share: float = link.bytes_sent_per_sec / maxf(client_stats.bytes_sent_per_sec, 1.0)

@@ -3,29 +3,30 @@
 // gdext's `#[godot_api]` expands to public helper types without `Debug` implementations.
 #![allow(missing_debug_implementations)]
 
-use std::collections::VecDeque;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
-use godot::classes::{CryptoKey, TlsOptions, X509Certificate};
+use godot::classes::TlsOptions;
 use godot::global::Error;
 use godot::prelude::*;
 use parking_lot::Mutex;
-use rust_enet_net::{
-    BindAddress, DtlsClientOptions, DtlsError, DtlsServerOptions, LinkConditions, LinkDirection,
-    UdpHost,
-};
+use rust_enet_net::{BindAddress, DtlsClientOptions, DtlsServerOptions, UdpHost};
 use rust_enet_proto::compress::CompressionMode;
 use rust_enet_proto::wire::{PROTOCOL_MAXIMUM_CHANNEL_COUNT, PROTOCOL_MAXIMUM_PEER_ID};
-use rust_enet_proto::{Event, HostConfig, Packet, PacketFlags, PeerId};
+use rust_enet_proto::{Packet, PacketFlags, PeerId};
 
 use crate::packet_peer::RustENetPacketPeer;
-use crate::session::{LeaveReason, next_host_event};
-use crate::settings;
-use crate::simulation;
 
 use crate::id_map::IdMap;
+
+mod address;
+mod arguments;
+mod driving;
+
+pub(crate) use address::{parse_bind_address, resolve, resolve_all};
+use arguments::*;
+pub(crate) use arguments::{conditions_of, link_direction};
+use driving::*;
 
 /// `ENET_PROTOCOL_MAXIMUM_PEER_ID`: the largest number of peer slots a host can have.
 pub(crate) const MAXIMUM_PEERS: i64 = PROTOCOL_MAXIMUM_PEER_ID as i64;
@@ -35,71 +36,6 @@ pub(crate) const MAXIMUM_CHANNELS: i64 = PROTOCOL_MAXIMUM_CHANNEL_COUNT as i64;
 /// The driver shared between a connection and the packet peers it hands out. `None` once the
 /// host is destroyed, which makes every packet peer of it inactive.
 pub(crate) type SharedHost = Arc<Mutex<Option<UdpHost>>>;
-
-/// An event of [`RustENetConnection::drain_events`] other than a received packet.
-enum ControlEvent {
-    Connect {
-        peer: Gd<RustENetPacketPeer>,
-        data: u32,
-    },
-    Disconnect {
-        peer: Gd<RustENetPacketPeer>,
-        data: u32,
-    },
-    /// The socket failed; Godot treats this as fatal for the host.
-    Error,
-}
-
-/// Parses a Godot bind address: `"*"` is every interface, anything else must be an IP literal.
-pub(crate) fn parse_bind_address(text: &str) -> Option<BindAddress> {
-    if text == "*" {
-        return Some(BindAddress::Wildcard);
-    }
-    text.parse::<IpAddr>().ok().map(BindAddress::Ip)
-}
-
-/// Resolves `address:port` like Godot's `IP::resolve_hostname` (blocking, first result).
-pub(crate) fn resolve(address: &str, port: u16) -> Option<SocketAddr> {
-    resolve_all(address, port).into_iter().next()
-}
-
-/// Every address `address:port` resolves to (blocking), in the order to try them: the
-/// resolver's order (RFC 6724, e.g. `::1` before `127.0.0.1` for `localhost`) with the two
-/// families interleaved from the first one on, as RFC 8305 section 4 asks. An IP literal is
-/// itself.
-pub(crate) fn resolve_all(address: &str, port: u16) -> Vec<SocketAddr> {
-    if let Ok(ip) = address.parse::<IpAddr>() {
-        return vec![SocketAddr::new(ip, port)];
-    }
-    let Ok(found) = (address, port).to_socket_addrs() else {
-        return Vec::new();
-    };
-    let mut unique: Vec<SocketAddr> = Vec::new();
-    for addr in found {
-        if !unique.contains(&addr) {
-            unique.push(addr);
-        }
-    }
-    interleave_families(unique)
-}
-
-/// Reorders `addresses` so the families alternate, starting with the first one's, keeping each
-/// family's own order.
-fn interleave_families(addresses: Vec<SocketAddr>) -> Vec<SocketAddr> {
-    let Some(first) = addresses.first() else {
-        return addresses;
-    };
-    let first_is_v6 = first.is_ipv6();
-    let (mut preferred, mut other): (VecDeque<SocketAddr>, VecDeque<SocketAddr>) =
-        addresses.iter().partition(|a| a.is_ipv6() == first_is_v6);
-    let mut out = Vec::with_capacity(addresses.len());
-    loop {
-        match (preferred.pop_front(), other.pop_front()) {
-            (None, None) => return out,
-            (a, b) => out.extend(a.into_iter().chain(b)),
-        }
-    }
-}
 
 /// An ENet host (a UDP socket with its connections), implemented in Rust; mirrors `ENetConnection`.
 ///
@@ -604,6 +540,37 @@ impl RustENetConnection {
         }
     }
 
+    /// Returns what `set_link_simulation` did to this host's traffic in `direction` (one of the
+    /// `LINK_*` constants; `LINK_BOTH` adds the two directions up), counted since the host was
+    /// created (this method is not in `ENetConnection`). The keys: `datagrams_submitted` and
+    /// `bytes_submitted` (what entered the simulated link), `datagrams_delivered` and
+    /// `bytes_delivered` (what left it: copies included, the lost ones not; for outgoing datagrams
+    /// these are the bytes on the wire), `lost` (`loss_percent`), `queue_dropped` (over
+    /// `bandwidth_bytes_per_sec`), `duplicated` and `reordered`. A direction with a perfect link
+    /// and nothing held back is not simulated and counts nothing. An empty dictionary (and an
+    /// error) when the host is not active.
+    ///
+    /// ```gdscript
+    /// var link: Dictionary = multiplayer.multiplayer_peer.host.get_link_statistics(RustENetConnection.LINK_OUTGOING)
+    /// print("lost %d of %d datagrams" % [link.lost, link.datagrams_submitted])
+    /// ```
+    #[func]
+    pub fn get_link_statistics(&mut self, #[opt(default = 0)] direction: i32) -> VarDictionary {
+        let mut out = VarDictionary::new();
+        let Some(direction) = link_direction(direction) else {
+            godot_error!("RustENetConnection.get_link_statistics: unknown direction {direction}");
+            return out;
+        };
+        let Some(stats) = self.with_host(|udp| udp.link_statistics(direction)) else {
+            godot_error!("RustENetConnection.get_link_statistics: the host is not active");
+            return out;
+        };
+        for (key, value) in crate::stats::link_entries(&stats) {
+            out.set(key, i64::try_from(value).unwrap_or(i64::MAX));
+        }
+        out
+    }
+
     /// Seeds the random numbers of `set_link_simulation`, so a simulated run can be repeated
     /// exactly.
     #[func]
@@ -679,300 +646,5 @@ impl RustENetConnection {
                 godot_error!("RustENetConnection.socket_send: {e}");
             }
         });
-    }
-}
-
-/// What `TLSOptions` holds, read through the getters Godot 4.3 added (called dynamically, as the
-/// addon is built against the 4.2 API).
-struct TlsSettings {
-    is_server: bool,
-    is_unsafe_client: bool,
-    common_name_override: String,
-    certificate_pem: String,
-    private_key_pem: String,
-    trusted_chain_pem: Option<String>,
-}
-
-fn read_tls_options(options: &Gd<TlsOptions>) -> Option<TlsSettings> {
-    let mut options = options.clone();
-    if !options.has_method("get_private_key") {
-        godot_error!("RustENetConnection: DTLS needs Godot 4.3 or later (to read TLSOptions)");
-        return None;
-    }
-    let certificate_pem = options
-        .call("get_own_certificate", &[])
-        .try_to::<Option<Gd<X509Certificate>>>()
-        .ok()
-        .flatten()
-        .map(|mut c| c.save_to_string().to_string())
-        .unwrap_or_default();
-    let private_key_pem = options
-        .call("get_private_key", &[])
-        .try_to::<Option<Gd<CryptoKey>>>()
-        .ok()
-        .flatten()
-        .map(|mut k| k.save_to_string().to_string())
-        .unwrap_or_default();
-    let trusted_chain_pem = options
-        .call("get_trusted_ca_chain", &[])
-        .try_to::<Option<Gd<X509Certificate>>>()
-        .ok()
-        .flatten()
-        .map(|mut c| c.save_to_string().to_string());
-    Some(TlsSettings {
-        is_server: options
-            .call("is_server", &[])
-            .try_to::<bool>()
-            .unwrap_or(false),
-        is_unsafe_client: options
-            .call("is_unsafe_client", &[])
-            .try_to::<bool>()
-            .unwrap_or(false),
-        common_name_override: options
-            .call("get_common_name_override", &[])
-            .try_to::<GString>()
-            .map(|s| s.to_string())
-            .unwrap_or_default(),
-        certificate_pem,
-        private_key_pem,
-        trusted_chain_pem,
-    })
-}
-
-/// Maps a driver DTLS setup result to Godot's codes and messages.
-fn dtls_result(what: &str, result: Option<Result<(), DtlsError>>) -> Error {
-    match result {
-        Some(Ok(())) => Error::OK,
-        Some(Err(e)) => {
-            godot_error!("RustENetConnection.{what}: {e}");
-            match e {
-                DtlsError::Unavailable | DtlsError::AlreadyEnabled | DtlsError::Setup(_) => {
-                    Error::FAILED
-                }
-                _ => Error::ERR_INVALID_PARAMETER,
-            }
-        }
-        None => Error::ERR_UNCONFIGURED,
-    }
-}
-
-/// A `LINK_*` constant as a direction.
-pub(crate) fn link_direction(direction: i32) -> Option<LinkDirection> {
-    match direction {
-        RustENetConnection::LINK_BOTH => Some(LinkDirection::Both),
-        RustENetConnection::LINK_OUTGOING => Some(LinkDirection::Outgoing),
-        RustENetConnection::LINK_INCOMING => Some(LinkDirection::Incoming),
-        _ => None,
-    }
-}
-
-/// Link conditions from a script's dictionary (see `set_link_simulation`).
-pub(crate) fn conditions_of(conditions: &VarDictionary) -> LinkConditions {
-    simulation::conditions_from(|key| conditions.get(key).as_ref().and_then(settings::number))
-}
-
-/// Converts a script integer to a `u32` bandwidth, treating negatives as 0 (unlimited).
-fn clamp_u32(value: i64) -> u32 {
-    u32::try_from(value.max(0)).unwrap_or(u32::MAX)
-}
-
-impl RustENetConnection {
-    /// Validates the arguments like `ENetConnection::_create` and binds the socket.
-    pub(crate) fn create(
-        &mut self,
-        bind: BindAddress,
-        port: u16,
-        max_peers: i64,
-        max_channels: i64,
-        in_bandwidth: i64,
-        out_bandwidth: i64,
-    ) -> Error {
-        if self.host.is_some() {
-            godot_error!("RustENetConnection: the host is already active; call destroy() first");
-            return Error::ERR_ALREADY_IN_USE;
-        }
-        if !(1..=MAXIMUM_PEERS).contains(&max_peers) {
-            godot_error!(
-                "RustENetConnection: the number of clients must be set between 1 and 4095 (inclusive), not {max_peers}"
-            );
-            return Error::ERR_INVALID_PARAMETER;
-        }
-        if !(0..=MAXIMUM_CHANNELS).contains(&max_channels) {
-            godot_error!(
-                "RustENetConnection: the number of channels must be between 0 and 255, not {max_channels}"
-            );
-            return Error::ERR_INVALID_PARAMETER;
-        }
-        if in_bandwidth < 0 || out_bandwidth < 0 {
-            godot_error!("RustENetConnection: bandwidths must not be negative");
-            return Error::ERR_INVALID_PARAMETER;
-        }
-        let config = HostConfig {
-            peer_limit: max_peers as usize,
-            channel_limit: if max_channels == 0 {
-                MAXIMUM_CHANNELS as usize
-            } else {
-                max_channels as usize
-            },
-            incoming_bandwidth: clamp_u32(in_bandwidth),
-            outgoing_bandwidth: clamp_u32(out_bandwidth),
-            ..HostConfig::default()
-        };
-        match UdpHost::bind(bind, port, config) {
-            Ok(udp) => {
-                self.host = Some(Arc::new(Mutex::new(Some(udp))));
-                Error::OK
-            }
-            Err(e) => {
-                godot_error!(
-                    "RustENetConnection: couldn't create an ENet host on port {port}: {e}"
-                );
-                Error::ERR_CANT_CREATE
-            }
-        }
-    }
-
-    /// Whether the host exists (created and not destroyed).
-    pub(crate) fn is_active(&self) -> bool {
-        self.host.as_ref().is_some_and(|h| h.lock().is_some())
-    }
-
-    fn with_host<R>(&mut self, f: impl FnOnce(&mut UdpHost) -> R) -> Option<R> {
-        let shared = self.host.as_ref()?;
-        let mut guard = shared.lock();
-        guard.as_mut().map(f)
-    }
-
-    /// Sends everything queued (`enet_host_flush`).
-    pub(crate) fn flush_host(&mut self) {
-        if let Some(Err(e)) = self.with_host(|udp| udp.flush()) {
-            godot_error!("RustENetConnection.flush: {e}");
-        }
-    }
-
-    /// The packet peer for slot `id`, created on first use (and again once the one handed out
-    /// became inactive: a new connection in the slot gets a new object, as in Godot).
-    pub(crate) fn wrapper(&mut self, id: PeerId) -> Gd<RustENetPacketPeer> {
-        if let Some(peer) = self.peers.get(&id)
-            && peer.bind().is_active()
-        {
-            return peer.clone();
-        }
-        let shared = self.host.clone().unwrap_or_default();
-        let peer = RustENetPacketPeer::create(shared, id);
-        self.peers.insert(id, peer.clone());
-        peer
-    }
-
-    /// The connection in slot `id` ended: its packet peer becomes inactive and is forgotten.
-    pub(crate) fn release_wrapper(&mut self, id: PeerId, reason: LeaveReason) {
-        if let Some(mut peer) = self.peers.remove(&id) {
-            peer.bind_mut().on_disconnect_with(reason);
-        }
-    }
-
-    /// Whether `create` succeeded and `destroy` was not called (the socket may be closed
-    /// already, by a `RustENetPeer` that closed it).
-    pub(crate) fn is_created(&self) -> bool {
-        self.host.is_some()
-    }
-
-    /// Forgets packet peers made inactive by `reset` or `peer_disconnect_now`.
-    fn prune_inactive(&mut self) {
-        self.peers.retain(|_, peer| peer.bind().is_active());
-    }
-
-    /// The host's events: a service pass first if `timeout` is set (up to `timeout` long), then
-    /// queued events. Packets from slots with a packet peer go to `on_receive(slot, channel,
-    /// packet)` for as long as it returns true; the first other event is returned (`None` once
-    /// the queue is empty or `on_receive` returned false). Draining the queue never sends (see
-    /// [`next_host_event`]).
-    fn drain_events(
-        &mut self,
-        timeout: Option<Duration>,
-        mut on_receive: impl FnMut(PeerId, u8, Packet) -> bool,
-    ) -> Option<ControlEvent> {
-        if timeout.is_some() {
-            // Once per service pass, not per queued event: costs O(peers).
-            self.prune_inactive();
-        }
-        let shared = self.host.clone()?;
-        let mut service = timeout;
-        loop {
-            let event = {
-                let mut guard = shared.lock();
-                let udp = guard.as_mut()?;
-                match next_host_event(udp, service.take()) {
-                    Ok(event) => event,
-                    Err(failure) => {
-                        godot_error!("RustENetConnection.service: {failure}");
-                        return Some(ControlEvent::Error);
-                    }
-                }
-            }?;
-            match event {
-                Event::Connect { peer, data } => {
-                    return Some(ControlEvent::Connect {
-                        peer: self.wrapper(peer),
-                        data,
-                    });
-                }
-                Event::Disconnect { peer, data, reason } => {
-                    // A slot we never handed out (or already reset) has nothing to report.
-                    let Some(mut wrapper) = self.peers.remove(&peer) else {
-                        continue;
-                    };
-                    wrapper
-                        .bind_mut()
-                        .on_disconnect_with(LeaveReason::from_core(reason, data));
-                    return Some(ControlEvent::Disconnect {
-                        peer: wrapper,
-                        data,
-                    });
-                }
-                Event::Receive {
-                    peer,
-                    channel,
-                    packet,
-                } => {
-                    if self.peers.contains_key(&peer) && !on_receive(peer, channel, packet) {
-                        return None;
-                    }
-                }
-            }
-        }
-    }
-
-    /// The driver shared with this host's packet peers (`None` before `create` and after
-    /// `destroy`), for callers that send without going through a packet peer.
-    pub(crate) fn shared_host(&self) -> Option<SharedHost> {
-        self.host.clone()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn addrs(list: &[&str]) -> Vec<SocketAddr> {
-        list.iter().map(|a| a.parse().unwrap()).collect()
-    }
-
-    #[test]
-    fn families_alternate_from_the_resolvers_first_choice() {
-        let resolved = addrs(&["[::1]:7", "[::2]:7", "[::3]:7", "127.0.0.1:7", "10.0.0.1:7"]);
-        assert_eq!(
-            interleave_families(resolved),
-            addrs(&["[::1]:7", "127.0.0.1:7", "[::2]:7", "10.0.0.1:7", "[::3]:7"])
-        );
-        let resolved = addrs(&["127.0.0.1:7", "[::1]:7"]);
-        assert_eq!(interleave_families(resolved.clone()), resolved);
-        assert!(interleave_families(Vec::new()).is_empty());
-    }
-
-    #[test]
-    fn ip_literals_resolve_to_themselves() {
-        assert_eq!(resolve_all("::1", 9), addrs(&["[::1]:9"]));
-        assert_eq!(resolve_all("127.0.0.1", 9), addrs(&["127.0.0.1:9"]));
     }
 }

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use rust_enet_net::UdpHost;
+use rust_enet_net::{LinkStatistics, UdpHost};
 use rust_enet_proto::Peer;
 use rust_enet_proto::peer::PEER_PACKET_LOSS_SCALE;
 
@@ -64,6 +64,21 @@ impl Totals {
             dropped_malformed: rate(self.dropped_malformed, before.dropped_malformed),
         }
     }
+}
+
+/// The link simulator's counters by the names `RustENetConnection.get_link_statistics` gives
+/// them.
+pub(crate) fn link_entries(stats: &LinkStatistics) -> [(&'static str, u64); 8] {
+    [
+        ("lost", stats.lost),
+        ("queue_dropped", stats.queue_dropped),
+        ("duplicated", stats.duplicated),
+        ("reordered", stats.reordered),
+        ("datagrams_submitted", stats.datagrams_submitted),
+        ("bytes_submitted", stats.bytes_submitted),
+        ("datagrams_delivered", stats.datagrams_delivered),
+        ("bytes_delivered", stats.bytes_delivered),
+    ]
 }
 
 /// Reliable commands sent in a loss epoch before its own ratio is reported.
