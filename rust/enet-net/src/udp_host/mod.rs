@@ -51,8 +51,10 @@ const PREFAULT_BUDGET: usize = 64 * 1024;
 /// On Linux the socket gets ENet's 256 KiB buffers and datagrams move in batches
 /// (`recvmmsg`/`sendmmsg`, up to 32 per system call; runs of equal-sized datagrams to one peer,
 /// such as a window of fragments, leave as one UDP GSO send, and with `UDP_GRO` such runs arrive
-/// as one buffer; with DTLS or a simulated link, sends go one at a time). Elsewhere buffer sizes
-/// stay at the system defaults and every datagram is its own system call. `IPV6_V6ONLY` is never
+/// as one buffer; DTLS records and simulated datagrams are batched too), and a wait is a `ppoll`
+/// that ends on time. Elsewhere buffer sizes stay at the system defaults, every datagram is its
+/// own system call and a wait is a blocking read (see [`WaitPrecision`]). Every datagram leaves
+/// through one pipeline: core, DTLS, simulated link, socket (`send.rs`). `IPV6_V6ONLY` is never
 /// changed (see [`BindAddress::Wildcard`]).
 ///
 /// # Driving it
