@@ -91,6 +91,8 @@ func test_statistics_follow_known_traffic() -> void:
 	for pair: Array in [[server_stats, "bytes_received_per_sec"], [client_stats, "bytes_sent_per_sec"]]:
 		var key: String = pair[1]
 		var wire_share: float = pair[0][key] / maxf(wire_rate, 1.0)
+		print("    %s %.0f B/s, the simulator's wire bytes %.0f B/s (%.3f); it let %.3f through" % [
+				key, pair[0][key], wire_rate, wire_share, kept])
 		check(wire_share > 0.9 and wire_share < 1.1,
 				"%s within 10%% of the simulator's wire bytes (%.3f)" % [key, wire_share])
 	var link: Dictionary = c1.peer.call(&"get_peer", 1).get_statistics()
