@@ -1,5 +1,6 @@
-//! Addresses and binding: which local address a host binds, the one form a peer's address is
-//! kept in (IPv4-mapped IPv6 taken as IPv4), and the family a socket can send to.
+//! Addresses and binding: which local address a host binds (and the socket options it gets),
+//! the one form a peer's address is kept in (IPv4-mapped IPv6 taken as IPv4), and the family a
+//! socket can send to.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
@@ -7,8 +8,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV
 /// Which local address to bind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BindAddress {
-    /// All interfaces: `[::]` with IPv4-mapped addresses (dual stack) where the system does that
-    /// by default, otherwise `0.0.0.0`.
+    /// All interfaces: `[::]` with `IPV6_V6ONLY` turned off, so one socket takes IPv6 and IPv4
+    /// (as IPv4-mapped addresses), as Godot's ENet does; `0.0.0.0` where the system has no IPv6
+    /// or refuses dual stack.
     #[default]
     Wildcard,
     /// One local address (IPv4 or IPv6); the socket then speaks only that family.
@@ -53,31 +55,70 @@ pub(crate) fn socket_family_addr(local: SocketAddr, addr: SocketAddr) -> Option<
     }
 }
 
-/// Bind `[::]` where that accepts IPv4 too, else `0.0.0.0`.
+/// Bind `[::]` with `IPV6_V6ONLY` off (IPv6 and IPv4-mapped IPv4 on one socket, as Godot's ENet
+/// binds `"*"`), else `0.0.0.0` where the system has no IPv6 or refuses dual stack.
 pub(crate) fn bind_wildcard(port: u16) -> io::Result<UdpSocket> {
-    if ipv6_wildcard_is_dual_stack() {
-        match UdpSocket::bind(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port)) {
-            Ok(socket) => return Ok(socket),
-            Err(err) => tracing::debug!(%err, "no IPv6 wildcard socket, falling back to 0.0.0.0"),
-        }
+    match bind_dual_stack(port) {
+        Ok(socket) => return Ok(socket),
+        Err(err) => tracing::debug!(%err, "no dual-stack [::] socket, binding 0.0.0.0"),
     }
     UdpSocket::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port))
 }
 
-/// Whether a socket bound to `[::]` also receives IPv4 (IPV6_V6ONLY off). std cannot change the
-/// option, so the driver relies on the system default: off on Linux unless
-/// `net.ipv6.bindv6only` is set, off on macOS, on for Windows and the BSDs.
-fn ipv6_wildcard_is_dual_stack() -> bool {
-    if cfg!(any(target_os = "linux", target_os = "android")) {
-        std::fs::read_to_string("/proc/sys/net/ipv6/bindv6only").map_or(true, |v| v.trim() == "0")
-    } else {
-        cfg!(any(target_os = "macos", target_os = "ios"))
+fn bind_dual_stack(port: u16) -> io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_only_v6(false)?;
+    socket.bind(&SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port).into())?;
+    Ok(socket.into())
+}
+
+/// `ENET_HOST_RECEIVE_BUFFER_SIZE` / `ENET_HOST_SEND_BUFFER_SIZE` (Linux doubles the value).
+const SOCKET_BUFFER: usize = 256 * 1024;
+
+/// Ask for ENet's socket buffer sizes; failures are ignored, as ENet ignores them.
+pub(crate) fn set_socket_buffers(socket: &UdpSocket) {
+    let socket = socket2::SockRef::from(socket);
+    if let Err(err) = socket.set_recv_buffer_size(SOCKET_BUFFER) {
+        tracing::debug!(%err, "SO_RCVBUF refused");
+    }
+    if let Err(err) = socket.set_send_buffer_size(SOCKET_BUFFER) {
+        tracing::debug!(%err, "SO_SNDBUF refused");
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sockets_get_enets_buffer_sizes() {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        set_socket_buffers(&socket);
+        let socket = socket2::SockRef::from(&socket);
+        assert!(socket.recv_buffer_size().unwrap() >= SOCKET_BUFFER);
+        assert!(socket.send_buffer_size().unwrap() >= SOCKET_BUFFER);
+    }
+
+    #[test]
+    fn wildcard_is_dual_stack_where_the_system_has_ipv6() {
+        if UdpSocket::bind("[::1]:0").is_err() {
+            return; // no IPv6 here: 0.0.0.0 is right
+        }
+        let socket = bind_wildcard(0).unwrap();
+        let local = socket.local_addr().unwrap();
+        assert!(local.is_ipv6(), "{local}");
+        // An IPv4 datagram reaches it, from an IPv4-mapped address.
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sender.send_to(b"v4", ("127.0.0.1", local.port())).unwrap();
+        socket
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let mut buffer = [0u8; 8];
+        let (len, from) = socket.recv_from(&mut buffer).unwrap();
+        assert_eq!(&buffer[..len], b"v4");
+        assert_eq!(canonical_addr(from), sender.local_addr().unwrap());
+    }
 
     #[test]
     fn mapped_addresses_become_ipv4() {

@@ -25,9 +25,6 @@ use nix::sys::socket::{
 /// Datagrams per system call, both directions.
 pub(crate) const SLOTS: usize = 32;
 
-/// `ENET_HOST_RECEIVE_BUFFER_SIZE` / `ENET_HOST_SEND_BUFFER_SIZE` (Linux doubles the value).
-const SOCKET_BUFFER: usize = 256 * 1024;
-
 thread_local! {
     static RECEIVE_HEADERS_V4: RefCell<MultiHeaders<SockaddrStorage>> =
         RefCell::new(MultiHeaders::preallocate(SLOTS, None));
@@ -39,16 +36,6 @@ thread_local! {
     /// written into them (see [`ReceiveBatch::receive`]); `None` once one has.
     static GRO_HEADERS: RefCell<Option<MultiHeaders<SockaddrStorage>>> =
         const { RefCell::new(None) };
-}
-
-/// Ask for ENet's socket buffer sizes; failures are ignored, as ENet ignores them.
-pub(crate) fn set_socket_buffers(socket: &UdpSocket) {
-    if let Err(err) = setsockopt(socket, sockopt::RcvBuf, &SOCKET_BUFFER) {
-        tracing::debug!(%err, "SO_RCVBUF refused");
-    }
-    if let Err(err) = setsockopt(socket, sockopt::SndBuf, &SOCKET_BUFFER) {
-        tracing::debug!(%err, "SO_SNDBUF refused");
-    }
 }
 
 /// Turn on UDP receive offload (`UDP_GRO`): runs of equal-sized datagrams of one flow (on

@@ -48,14 +48,13 @@ const PREFAULT_BUDGET: usize = 64 * 1024;
 /// through [`host_mut`](Self::host_mut) (or [`connect`](Self::connect), which needs the time);
 /// [`service`](Self::service) then moves datagrams and returns events.
 ///
-/// On Linux the socket gets ENet's 256 KiB buffers and datagrams move in batches
+/// The socket gets ENet's 256 KiB buffers. On Linux datagrams move in batches
 /// (`recvmmsg`/`sendmmsg`, up to 32 per system call; runs of equal-sized datagrams to one peer,
 /// such as a window of fragments, leave as one UDP GSO send, and with `UDP_GRO` such runs arrive
 /// as one buffer; DTLS records and simulated datagrams are batched too), and a wait is a `ppoll`
-/// that ends on time. Elsewhere buffer sizes stay at the system defaults, every datagram is its
-/// own system call and a wait is a blocking read (see [`WaitPrecision`]). Every datagram leaves
-/// through one pipeline: core, DTLS, simulated link, socket (`send.rs`). `IPV6_V6ONLY` is never
-/// changed (see [`BindAddress::Wildcard`]).
+/// that ends on time. Elsewhere every datagram is its own system call and a wait is a blocking read (see [`WaitPrecision`]). Every datagram leaves
+/// through one pipeline: core, DTLS, simulated link, socket (`send.rs`). A wildcard socket is
+/// dual stack (see [`BindAddress::Wildcard`]).
 ///
 /// # Driving it
 ///
@@ -121,8 +120,7 @@ impl UdpHost {
             BindAddress::Ip(ip) => UdpSocket::bind(SocketAddr::new(ip, port))?,
         };
         socket.set_nonblocking(true)?;
-        #[cfg(target_os = "linux")]
-        batch::set_socket_buffers(&socket);
+        crate::address::set_socket_buffers(&socket);
         #[cfg(target_os = "linux")]
         let receive_batch = if batch::enable_gro(&socket) {
             ReceiveBatch::with_gro()
