@@ -180,10 +180,13 @@ cross_run() { # CMD...
         env "${env[@]}" "$@"
         return
     fi
-    local ca=/etc/ssl/certs/ca-certificates.crt
+    local ca=${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}
     [[ -f $ca ]] || ca=""
-    env+=(HOME=/root PATH=/usr/bin:/bin LANG=C.UTF-8 CARGO_HOME=/mnt/cache/cargo-home
-        RUSTC_BOOTSTRAP=1 ${ca:+SSL_CERT_FILE=/mnt/host-ca.crt})
+    # sid's wine keeps wineserver in /usr/lib/x86_64-linux-gnu/wine. cargo's libcurl reads its
+    # CA file from CARGO_HTTP_CAINFO, not SSL_CERT_FILE: both name the host's, which trusts what
+    # the host's cargo trusts (a proxy's CA, say); the root's own CA file would not.
+    env+=(HOME=/root PATH=/usr/bin:/bin:/usr/lib/x86_64-linux-gnu/wine LANG=C.UTF-8
+        CARGO_HOME=/mnt/cache/cargo-home RUSTC_BOOTSTRAP=1 ${ca:+SSL_CERT_FILE=/mnt/host-ca.crt CARGO_HTTP_CAINFO=/mnt/host-ca.crt})
     # Proxy settings, if the host uses any, so that cargo reaches crates.io the same way.
     local name
     for name in http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY; do
