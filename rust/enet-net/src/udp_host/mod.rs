@@ -25,7 +25,6 @@ mod send;
 mod wait;
 
 use send::Sender;
-#[cfg(not(target_os = "linux"))]
 use wait::BlockingWait;
 pub use wait::WaitPrecision;
 
@@ -51,10 +50,11 @@ const PREFAULT_BUDGET: usize = 64 * 1024;
 /// The socket gets ENet's 256 KiB buffers. On Linux datagrams move in batches
 /// (`recvmmsg`/`sendmmsg`, up to 32 per system call; runs of equal-sized datagrams to one peer,
 /// such as a window of fragments, leave as one UDP GSO send, and with `UDP_GRO` such runs arrive
-/// as one buffer; DTLS records and simulated datagrams are batched too), and a wait is a `ppoll`
-/// that ends on time. Elsewhere every datagram is its own system call and a wait is a blocking read (see [`WaitPrecision`]). Every datagram leaves
-/// through one pipeline: core, DTLS, simulated link, socket (`send.rs`). A wildcard socket is
-/// dual stack (see [`BindAddress::Wildcard`]).
+/// as one buffer; DTLS records and simulated datagrams are batched too); elsewhere every
+/// datagram is its own system call. Every datagram leaves through one pipeline: core, DTLS,
+/// simulated link, socket (`send.rs`). Waits block in a read, or end on time where that matters
+/// (`ppoll` on Linux; see [`WaitPrecision`]). A wildcard socket is dual stack (see
+/// [`BindAddress::Wildcard`]).
 ///
 /// # Driving it
 ///
@@ -94,8 +94,7 @@ pub struct UdpHost {
     stats: DriverStatistics,
     /// DTLS between the core and the socket, once `dtls_*_setup` ran.
     dtls: Option<Dtls>,
-    /// Blocking reads and their waker, where std offers no readiness wait.
-    #[cfg(not(target_os = "linux"))]
+    /// The socket's mode for blocking waits (and the waker, where there is no `ppoll`).
     blocking: BlockingWait,
     /// An event taken from the core to learn whether the application has something to answer.
     next_event: Option<Event>,
@@ -146,7 +145,6 @@ impl UdpHost {
             // DTLS records are longer than the datagrams they carry.
             sender: Sender::new(MINIMUM_TRANSMIT_BUFFER + DTLS_RECORD_OVERHEAD),
             stats: DriverStatistics::default(),
-            #[cfg(not(target_os = "linux"))]
             blocking: BlockingWait::new(),
             next_event: None,
             send_deferred: false,
