@@ -388,7 +388,11 @@ mod tests {
                 // event).
                 host.wait_and_receive(Duration::from_secs(10)).unwrap();
             });
-            assert_eq!(host.driver_statistics().datagrams_received, 1, "{precision:?}");
+            assert_eq!(
+                host.driver_statistics().datagrams_received,
+                1,
+                "{precision:?}"
+            );
             assert!(start.elapsed() < Duration::from_secs(5), "{precision:?}");
         }
     }
