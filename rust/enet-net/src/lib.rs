@@ -22,6 +22,7 @@ pub use dtls::fuzzing as dtls_fuzzing;
 mod frame_poll;
 mod link;
 mod moderation;
+mod service_thread;
 mod statistics;
 mod udp_host;
 #[cfg(not(target_os = "linux"))]
@@ -36,6 +37,7 @@ pub use dtls::{
 };
 pub use link::{LinkConditions, LinkDirection, LinkStatistics, MAX_QUEUE_DELAY};
 pub use moderation::ReceiveCoalescing;
+pub use service_thread::{ServiceConfig, ServiceThread};
 pub use statistics::DriverStatistics;
 pub use udp_host::{RECEIVE_BATCH, UdpHost, WaitPrecision};
 

@@ -424,6 +424,29 @@ impl UdpHost {
         self.send_pending(now)
     }
 
+    /// For a [`ServiceThread`](crate::ServiceThread): the core's timers and what the socket
+    /// holds, without sending (the caller decides when to [`flush`](Self::flush)).
+    pub(crate) fn receive_and_run_timers(&mut self) -> io::Result<()> {
+        if let Some(dtls) = &mut self.dtls {
+            dtls.handle_timeout(Instant::now(), &self.host);
+        }
+        let now = self.clock.now();
+        self.host.handle_timeout(now);
+        if self.receive_available()? {
+            let now = self.clock.now();
+            self.host.handle_timeout(now);
+        }
+        Ok(())
+    }
+
+    /// Whether an event waits for the application (without taking it).
+    pub(crate) fn has_event(&mut self) -> bool {
+        if self.next_event.is_none() {
+            self.next_event = self.host.poll_event();
+        }
+        self.next_event.is_some()
+    }
+
     /// Whether the core has an event for the application; if so, the send is put off.
     ///
     /// The application is about to see events and often answers them (an echo, an RPC reply).
@@ -433,13 +456,11 @@ impl UdpHost {
     /// event; the extra delay is the application's event handling, which a service loop keeps
     /// short.
     fn defer_send_for_events(&mut self) -> bool {
-        if self.next_event.is_none() {
-            self.next_event = self.host.poll_event();
-        }
-        if self.next_event.is_some() {
+        let waiting = self.has_event();
+        if waiting {
             self.send_deferred = true;
         }
-        self.next_event.is_some()
+        waiting
     }
 }
 
