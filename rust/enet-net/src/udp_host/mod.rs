@@ -397,11 +397,7 @@ impl UdpHost {
     /// wait that just ended emptied the socket's queue, so the read is skipped (a system call
     /// that would find nothing; what came since is read by the next wait at once).
     fn pass(&mut self, drained: bool) -> io::Result<()> {
-        if let Some(dtls) = &mut self.dtls {
-            dtls.handle_timeout(Instant::now(), &self.host);
-        }
-        let now = self.clock.now();
-        self.host.handle_timeout(now);
+        let now = self.run_timers();
         // Datagrams read by the wait that just ended may have produced events: their
         // acknowledgements wait for the application's answers, as below.
         if self.defer_send_for_events() {
@@ -424,14 +420,20 @@ impl UdpHost {
         self.send_pending(now)
     }
 
-    /// For a [`ServiceThread`](crate::ServiceThread): the core's timers and what the socket
-    /// holds, without sending (the caller decides when to [`flush`](Self::flush)).
-    pub(crate) fn receive_and_run_timers(&mut self) -> io::Result<()> {
+    /// DTLS's and the core's timers (resends, pings, timeouts), at the time it returns.
+    fn run_timers(&mut self) -> EnetTime {
         if let Some(dtls) = &mut self.dtls {
             dtls.handle_timeout(Instant::now(), &self.host);
         }
         let now = self.clock.now();
         self.host.handle_timeout(now);
+        now
+    }
+
+    /// For a [`ServiceThread`](crate::ServiceThread): the core's timers and what the socket
+    /// holds, without sending (the caller decides when to [`flush`](Self::flush)).
+    pub(crate) fn receive_and_run_timers(&mut self) -> io::Result<()> {
+        self.run_timers();
         if self.receive_available()? {
             let now = self.clock.now();
             self.host.handle_timeout(now);

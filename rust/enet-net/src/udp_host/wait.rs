@@ -17,8 +17,6 @@ use std::io;
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
-use rust_enet_proto::Host;
-
 use super::UdpHost;
 use super::receive::{ReceiveError, classify_receive_error};
 #[cfg(target_os = "linux")]
@@ -106,7 +104,7 @@ impl UdpHost {
             }
             wait = deadline - now;
         }
-        let drained = self.wait_for_datagrams(wait, deadline)?;
+        let drained = self.wait_for_datagrams(wait)?;
         if self.stats.datagrams_received != received_before {
             self.moderation.record_wake();
         }
@@ -117,22 +115,34 @@ impl UdpHost {
     /// Whether the coming wait must end on time: always, never, or (`Auto`) when no datagram
     /// is expected to end it, i.e. a small host with nothing queued and nothing unacknowledged.
     fn wants_precise_wait(&self) -> bool {
-        precise_wait(&self.host, self.wait_precision)
+        match self.wait_precision {
+            WaitPrecision::Coarse => false,
+            WaitPrecision::Precise => true,
+            WaitPrecision::Auto => {
+                // Hosts with many peers see traffic all the time; looking costs O(peers).
+                let small =
+                    self.host.peers().take(AUTO_PRECISE_PEERS + 1).count() <= AUTO_PRECISE_PEERS;
+                small
+                    && self.host.peers().all(|(_, peer)| {
+                        peer.queued_commands() == 0 && peer.unacknowledged_commands() == 0
+                    })
+            }
+        }
     }
 
     /// The wait itself; returns whether the socket's queue is known to be empty after it.
-    fn wait_for_datagrams(&mut self, wait: Duration, deadline: Instant) -> io::Result<bool> {
+    fn wait_for_datagrams(&mut self, wait: Duration) -> io::Result<bool> {
         let precise = self.wants_precise_wait();
         #[cfg(target_os = "linux")]
         if precise {
-            let _ = deadline;
             if !readable_within(&self.socket, wait)? {
                 return Ok(false);
             }
             return self.read_waiting(false);
         }
         #[cfg(not(target_os = "linux"))]
-        self.blocking.arm(self.local_addr, deadline, precise);
+        self.blocking
+            .arm(self.local_addr, Instant::now() + wait, precise);
         self.blocking.block_for(&self.socket, wait)?;
         let result = self.read_waiting(true);
         #[cfg(not(target_os = "linux"))]
@@ -199,22 +209,6 @@ impl UdpHost {
         .into_iter()
         .flatten()
         .min()
-    }
-}
-
-/// See [`UdpHost::wants_precise_wait`].
-fn precise_wait(host: &Host, precision: WaitPrecision) -> bool {
-    match precision {
-        WaitPrecision::Coarse => false,
-        WaitPrecision::Precise => true,
-        WaitPrecision::Auto => {
-            // Hosts with many peers see traffic all the time; looking costs O(peers).
-            let small = host.peers().take(AUTO_PRECISE_PEERS + 1).count() <= AUTO_PRECISE_PEERS;
-            small
-                && host.peers().all(|(_, peer)| {
-                    peer.queued_commands() == 0 && peer.unacknowledged_commands() == 0
-                })
-        }
     }
 }
 
