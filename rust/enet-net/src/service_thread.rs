@@ -186,6 +186,7 @@ mod tests {
 
     use super::*;
     use crate::BindAddress;
+    use crate::udp_host::tests::next_event_of;
 
     fn loopback_host() -> UdpHost {
         let loopback = BindAddress::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
@@ -243,24 +244,36 @@ mod tests {
         assert_eq!(sent, count, "the stall was too short to send everything");
     }
 
-    #[test]
-    fn a_stalled_owner_keeps_its_peer_and_gets_everything_in_order() {
-        let (thread, mut client, to_server, to_client) = pair(ServiceConfig::default());
-        // Three times the peers' 1 s timeout without the owner polling.
-        send_during_stall(&mut client, to_server, 500, Duration::from_secs(3));
+    /// What the owner then polls: the numbers of `count` packets, each from `from` (fails after
+    /// 5 s, or on any other event).
+    fn receive_numbered(
+        thread: &ServiceThread,
+        client: &mut UdpHost,
+        from: PeerId,
+        count: usize,
+    ) -> Vec<u32> {
         let mut received = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(5);
-        while received.len() < 500 && Instant::now() < deadline {
+        while received.len() < count && Instant::now() < deadline {
             client.service(Duration::ZERO).unwrap();
             match thread.poll_event().unwrap() {
                 Some(Event::Receive { peer, packet, .. }) => {
-                    assert_eq!(peer, to_client);
+                    assert_eq!(peer, from);
                     received.push(u32::from_be_bytes(packet.data[..4].try_into().unwrap()));
                 }
                 Some(other) => panic!("unexpected {other:?}"),
                 None => std::thread::sleep(Duration::from_millis(1)),
             }
         }
+        received
+    }
+
+    #[test]
+    fn a_stalled_owner_keeps_its_peer_and_gets_everything_in_order() {
+        let (thread, mut client, to_server, to_client) = pair(ServiceConfig::default());
+        // Three times the peers' 1 s timeout without the owner polling.
+        send_during_stall(&mut client, to_server, 500, Duration::from_secs(3));
+        let received = receive_numbered(&thread, &mut client, to_client, 500);
         assert_eq!(received, (0..500).collect::<Vec<_>>());
     }
 
@@ -271,15 +284,10 @@ mod tests {
         let mut client = loopback_host();
         let to_server = client.connect(server.local_addr(), 2, 0).unwrap();
         client.host_mut().set_timeout(to_server, 8, 500, 1000);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let mut connected = false;
-        while !connected && Instant::now() < deadline {
-            if let Some(Event::Connect { .. }) = client.service(Duration::from_millis(1)).unwrap() {
-                connected = true;
-            }
-            server.service(Duration::ZERO).unwrap();
-        }
-        assert!(connected);
+        assert!(matches!(
+            next_event_of(&mut client, &mut server),
+            Event::Connect { .. }
+        ));
         let start = Instant::now();
         let mut lost = false;
         while !lost && start.elapsed() < Duration::from_secs(3) {
@@ -302,7 +310,7 @@ mod tests {
             queue_limit: 16,
             ..ServiceConfig::default()
         };
-        let (thread, mut client, to_server, _) = pair(config);
+        let (thread, mut client, to_server, to_client) = pair(config);
         for i in 0..200u32 {
             let packet = Packet::reliable(i.to_be_bytes().to_vec());
             client.host_mut().send(to_server, 0, packet).unwrap();
@@ -312,18 +320,7 @@ mod tests {
             client.service(Duration::from_millis(1)).unwrap();
             assert!(thread.queued_events() <= 16);
         }
-        let mut received = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while received.len() < 200 && Instant::now() < deadline {
-            client.service(Duration::ZERO).unwrap();
-            match thread.poll_event().unwrap() {
-                Some(Event::Receive { packet, .. }) => {
-                    received.push(u32::from_be_bytes(packet.data[..4].try_into().unwrap()));
-                }
-                Some(other) => panic!("unexpected {other:?}"),
-                None => std::thread::sleep(Duration::from_millis(1)),
-            }
-        }
+        let received = receive_numbered(&thread, &mut client, to_client, 200);
         assert_eq!(received, (0..200).collect::<Vec<_>>());
     }
 
