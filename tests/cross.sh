@@ -111,30 +111,46 @@ cross_rustup_targets() { # TRIPLE...
 }
 
 provision_cross_root() {
-    if [[ -x $CROSS_ROOT/usr/bin/cargo && -f $CROSS_ROOT/.rust_enet-complete ]]; then
+    if sid_tree_ready "$CROSS_ROOT" cross_root_usable; then
         log "reusing the cross root $CROSS_ROOT (rustc $(cross_root_rustc))"
         return
     fi
     [[ $(id -u) == 0 ]] ||
         die "the sid cross route needs root (mmdebstrap and chroot); or make \`rustup target add\` work"
     ensure_packages "provisioning the cross root" "${PKGS_GODOT_ROOT[@]}"
-    mkdir -p "$RUST_ENET_CACHE"
-    local tmp
-    tmp=$(mktemp -d "$RUST_ENET_CACHE/cross-root.tmp.XXXXXX")
-    log "provisioning Debian sid with rustc, cargo, rust-src, cross gcc, wine and qemu-user into $tmp (mmdebstrap, a few minutes)"
-    if ! mmdebstrap --variant=apt --aptopt='Acquire::Check-Valid-Until "false"' \
-        --include="$CROSS_ROOT_PACKAGES" sid "$tmp" >&2; then
+    unpack_sid_tree "$CROSS_ROOT" "rustc, cargo, rust-src, cross gcc, wine and qemu-user" "" \
+        cross_root_usable --variant=apt --include="$CROSS_ROOT_PACKAGES"
+    log "cross root ready: rustc $(cross_root_rustc)"
+}
+
+cross_root_usable() { [[ -x $1/usr/bin/cargo && -d $1/usr/lib/rustlib/src ]]; }
+
+# Whether DEST was unpacked to the end (unpack_sid_tree) and CHECK finds it usable.
+sid_tree_ready() { # DEST CHECK
+    [[ -f $1/.rust_enet-complete ]] && "$2" "$1"
+}
+
+# Debian sid unpacked by mmdebstrap (ARGS: its options) into DEST, all or nothing: into a
+# temporary directory beside DEST, then FIX (a function run on that tree, or ""), then CHECK (a
+# function that succeeds on a usable tree); marked complete, then moved into place.
+unpack_sid_tree() { # DEST WHAT FIX CHECK ARGS...
+    local dest=$1 what=$2 fix=$3 check=$4 tmp
+    shift 4
+    mkdir -p "$(dirname "$dest")"
+    tmp=$(mktemp -d "$dest.tmp.XXXXXX")
+    log "unpacking Debian sid with $what into $tmp (mmdebstrap)"
+    if ! mmdebstrap --aptopt='Acquire::Check-Valid-Until "false"' "$@" sid "$tmp" >&2; then
         remove_tree_safely "$tmp"
-        die "mmdebstrap failed (network or Debian mirror problem?)"
+        die "mmdebstrap failed for $what (network or Debian mirror problem?)"
     fi
-    [[ -x $tmp/usr/bin/cargo && -d $tmp/usr/lib/rustlib/src ]] || {
+    [[ -z $fix ]] || "$fix" "$tmp"
+    "$check" "$tmp" || {
         remove_tree_safely "$tmp"
-        die "the provisioned cross root has no cargo or no rust-src"
+        die "the tree unpacked into $tmp lacks $what"
     }
     touch "$tmp/.rust_enet-complete"
-    [[ ! -e $CROSS_ROOT ]] || remove_tree_safely "$CROSS_ROOT" # an unfinished earlier attempt
-    mv -T "$tmp" "$CROSS_ROOT" || die "could not move the new root to $CROSS_ROOT"
-    log "cross root ready: rustc $(cross_root_rustc)"
+    [[ ! -e $dest ]] || remove_tree_safely "$dest" # an unfinished earlier attempt
+    mv -T "$tmp" "$dest" || die "could not move $tmp to $dest"
 }
 
 # The version of the root's rustc package (rustc itself cannot run outside cross_run: no /proc).
@@ -345,30 +361,21 @@ run_cross_platforms() { # [PLATFORM...]
 CROSS_GODOT_ROOT=$RUST_ENET_CACHE/godot-arm64
 
 provision_arm64_godot() {
-    if [[ -x $CROSS_GODOT_ROOT/usr/bin/godot && -f $CROSS_GODOT_ROOT/.rust_enet-complete ]]; then
-        return
-    fi
+    sid_tree_ready "$CROSS_GODOT_ROOT" arm64_godot_usable && return
     ensure_packages "running Debian's arm64 Godot" "${PKGS_GODOT_ROOT[@]}" qemu-user:'command -v qemu-aarch64'
-    mkdir -p "$RUST_ENET_CACHE"
-    local tmp dir
-    tmp=$(mktemp -d "$RUST_ENET_CACHE/godot-arm64.tmp.XXXXXX")
-    log "unpacking Debian sid's arm64 godot into $tmp (mmdebstrap --variant=extract)"
-    if ! mmdebstrap --variant=extract --arch=arm64 --include=godot \
-        --aptopt='Acquire::Check-Valid-Until "false"' sid "$tmp" >&2; then
-        remove_tree_safely "$tmp"
-        die "mmdebstrap could not unpack the arm64 godot package"
-    fi
-    # Merged /usr, as a real root has it: the loader is /lib/ld-linux-aarch64.so.1.
+    unpack_sid_tree "$CROSS_GODOT_ROOT" "the arm64 godot package" merge_usr_links \
+        arm64_godot_usable --variant=extract --arch=arm64 --include=godot
+}
+
+arm64_godot_usable() { [[ -x $1/usr/bin/godot ]]; }
+
+# Merged /usr, as a real root has it (the loader is /lib/ld-linux-aarch64.so.1); the extract
+# variant runs no package scripts, so nothing else makes these links.
+merge_usr_links() { # TREE
+    local dir
     for dir in lib bin sbin; do
-        [[ -e $tmp/$dir ]] || ln -s "usr/$dir" "$tmp/$dir"
+        [[ -e $1/$dir ]] || ln -s "usr/$dir" "$1/$dir"
     done
-    [[ -x $tmp/usr/bin/godot ]] || {
-        remove_tree_safely "$tmp"
-        die "the unpacked arm64 root has no usr/bin/godot"
-    }
-    touch "$tmp/.rust_enet-complete"
-    [[ ! -e $CROSS_GODOT_ROOT ]] || remove_tree_safely "$CROSS_GODOT_ROOT"
-    mv -T "$tmp" "$CROSS_GODOT_ROOT" || die "could not move the arm64 Godot to $CROSS_GODOT_ROOT"
 }
 
 # The addon-loads suite in arm64 Godot with the arm64 library just built: the library loads,
