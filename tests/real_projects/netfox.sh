@@ -571,6 +571,20 @@ def result(path):
 
 ERR = re.compile(r"^(ERROR|SCRIPT ERROR|WARNING|USER ERROR|USER WARNING|SCRIPT WARNING):")
 groups, rows = {}, []
+
+# What the summary keeps of each client, by group key suffix: the late joiner's under "late_*",
+# the earlier joiners' under "other_*" (their input counts under "late" and "others").
+CLIENT_METRICS = {"rate": "rate", "dist": "dist", "state": "state_rate",
+                  "nonzero": "nonzero_inputs", "moving": "moving_last5s", "last5": "last5s"}
+
+
+def add_client(g, side, p):
+    g["late" if side == "late" else "others"].append(p["inputs"])
+    for name, field in CLIENT_METRICS.items():
+        g[side + "_" + name].append(p[field])
+    if p["move_delay_ms"] is not None:
+        g[side + "_delay"].append(p["move_delay_ms"])
+
 for d in runs:
     p = os.path.join(out, d)
     if not os.path.exists(os.path.join(p, "meta.json")):
@@ -697,21 +711,9 @@ for d in runs:
             g["client_min5"].append(per[c]["client_throttle_min_first5s"])
         if per[c].get("server_throttle_min") is not None:
             g["server_min"].append(per[c]["server_throttle_min"])
-    g["late"].append(per[late]["inputs"]); g["late_rate"].append(per[late]["rate"])
-    g["late_dist"].append(per[late]["dist"]); g["late_state"].append(per[late]["state_rate"])
-    g["late_nonzero"].append(per[late]["nonzero_inputs"])
-    g["late_moving"].append(per[late]["moving_last5s"])
-    g["late_last5"].append(per[late]["last5s"])
-    if per[late]["move_delay_ms"] is not None:
-        g["late_delay"].append(per[late]["move_delay_ms"])
+    add_client(g, "late", per[late])
     for c in others:
-        g["others"].append(per[c]["inputs"]); g["other_rate"].append(per[c]["rate"])
-        g["other_state"].append(per[c]["state_rate"]); g["other_nonzero"].append(per[c]["nonzero_inputs"])
-        g["other_dist"].append(per[c]["dist"])
-        g["other_moving"].append(per[c]["moving_last5s"])
-        g["other_last5"].append(per[c]["last5s"])
-        if per[c]["move_delay_ms"] is not None:
-            g["other_delay"].append(per[c]["move_delay_ms"])
+        add_client(g, "other", per[c])
 
 with open(os.path.join(out, "summary.jsonl"), "w") as f:
     for r in rows:
