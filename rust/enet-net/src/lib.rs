@@ -37,7 +37,7 @@ pub use dtls::{
 };
 pub use link::{LinkConditions, LinkDirection, LinkStatistics, MAX_QUEUE_DELAY};
 pub use moderation::ReceiveCoalescing;
-pub use service_thread::{ServiceConfig, ServiceThread};
+pub use service_thread::{ServiceConfig, ServiceThread, SharedUdpHost};
 pub use statistics::DriverStatistics;
 pub use udp_host::{RECEIVE_BATCH, UdpHost, WaitPrecision};
 

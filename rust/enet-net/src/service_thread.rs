@@ -3,19 +3,23 @@
 //! A game services its host once per frame. When the frame stalls (a level load, a long frame,
 //! a breakpoint) nobody acknowledges, resends or pings, and after ENet's timeout the remotes drop
 //! the connection. A [`ServiceThread`] keeps the host going in between: every
-//! [`ServiceConfig::interval`] it runs the core's timers and reads the socket, moves the events
-//! into a queue that the owner drains in order, and sends what is due.
+//! [`ServiceConfig::interval`] it runs the core's timers, reads the socket and sends what is
+//! due. It never takes events: they wait in the core, in the core's order, until the owner
+//! drives the host as it always does.
 
-use std::collections::VecDeque;
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
-use rust_enet_proto::Event;
 
 use crate::UdpHost;
+
+/// A host shared between its owner and a [`ServiceThread`]; `None` once the owner destroyed it,
+/// which ends the thread.
+pub type SharedUdpHost = Arc<Mutex<Option<UdpHost>>>;
 
 /// How a [`ServiceThread`] runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,9 +29,6 @@ pub struct ServiceConfig {
     /// How long the acknowledgements of received events may wait for the owner's own flush
     /// (which would carry the game's answers with them) before the thread sends them.
     pub flush_after: Duration,
-    /// Events the queue holds at most. Beyond it the core keeps them, and ENet's per-peer
-    /// waiting-data limit bounds what it accepts; nothing is dropped.
-    pub queue_limit: usize,
 }
 
 impl Default for ServiceConfig {
@@ -35,37 +36,39 @@ impl Default for ServiceConfig {
         ServiceConfig {
             interval: Duration::from_millis(1),
             flush_after: Duration::from_millis(1),
-            queue_limit: 4096,
         }
     }
 }
 
 #[derive(Debug)]
 struct Shared {
-    host: Arc<Mutex<UdpHost>>,
-    /// Events the thread took from the core, oldest first. Lock order: `queue`, then `host`.
-    queue: Mutex<VecDeque<Event>>,
+    host: SharedUdpHost,
     stop: Mutex<bool>,
     stopped: Condvar,
     config: ServiceConfig,
+    /// Passes run so far.
+    passes: AtomicU64,
 }
 
-/// A background thread that services a shared [`UdpHost`].
+/// A background thread that services a [`SharedUdpHost`].
 ///
 /// # Driving it
 ///
-/// - [`start`](Self::start) takes the host behind an `Arc<Mutex<_>>`; the owner keeps locking it
-///   for commands (`host_mut().send(...)`, `connect`, `flush`) as before.
-/// - The owner takes events only with [`poll_event`](Self::poll_event): first what the thread
-///   queued, in the order the core produced it, then a non-blocking pass of its own. Calling
-///   `UdpHost::service` or `check_events` on the host directly would return events ahead of
-///   queued ones.
-/// - Every `interval` the thread runs the core's timers (resends, pings, timeouts) and reads
-///   the socket. What the core has to send leaves at once when no event waits for the owner;
-///   otherwise after `flush_after` (the owner's flush, carrying its answers, usually comes
-///   first). So a stalled owner's peers stay connected as long as their remotes answer, and a
-///   remote that goes silent still times out on ENet's schedule.
-/// - Dropping it (or [`stop`](Self::stop)) ends the thread and waits for it (at most one pass).
+/// - [`start`](Self::start) takes the host behind its shared lock. The owner keeps using the
+///   host as before, under the same lock: commands (`host_mut().send(...)`, `connect`), `flush`,
+///   and `service` / `check_events` / `poll_queued_event` for events.
+/// - Every `interval` the thread locks the host, runs the core's timers (resends, pings,
+///   timeouts, handshakes) and reads the socket. Received packets and connection changes wait
+///   in the core as events, in order, until the owner takes them. What the core has to send
+///   (acknowledgements, resends, pings and whatever the owner queued) leaves at once when no
+///   event waits for the owner; otherwise after `flush_after`, since the owner's own flush,
+///   carrying its answers, usually comes first.
+/// - So a stalled owner's peers stay connected as long as their remotes answer, and a remote
+///   that goes silent still times out on ENet's schedule. Memory stays bounded by ENet's
+///   per-peer waiting-data limit (`HostConfig::maximum_waiting_data`): reliable data beyond it
+///   is not acknowledged, so its sender keeps it and sends it again.
+/// - [`stop`](Self::stop), dropping it, or the owner setting the host to `None` ends the thread
+///   (stop and drop wait for it: at most one pass).
 #[derive(Debug)]
 pub struct ServiceThread {
     shared: Arc<Shared>,
@@ -74,18 +77,27 @@ pub struct ServiceThread {
 
 impl ServiceThread {
     /// Starts servicing `host`.
-    pub fn start(host: Arc<Mutex<UdpHost>>, config: ServiceConfig) -> io::Result<ServiceThread> {
+    pub fn start(host: SharedUdpHost, config: ServiceConfig) -> io::Result<ServiceThread> {
         let shared = Arc::new(Shared {
             host,
-            queue: Mutex::new(VecDeque::new()),
             stop: Mutex::new(false),
             stopped: Condvar::new(),
             config,
+            passes: AtomicU64::new(0),
         });
         let worker = Arc::clone(&shared);
         let thread = thread::Builder::new()
             .name("rust_enet service".into())
-            .spawn(move || run(&worker))?;
+            .spawn(move || {
+                // A panic ends only this thread (the owner keeps servicing the host itself);
+                // it must not unwind further.
+                let pass = std::panic::AssertUnwindSafe(|| run(&worker));
+                if std::panic::catch_unwind(pass).is_err() {
+                    tracing::error!(
+                        "the service thread panicked; only the host's owner services it now"
+                    );
+                }
+            })?;
         Ok(ServiceThread {
             shared,
             thread: Some(thread),
@@ -93,24 +105,18 @@ impl ServiceThread {
     }
 
     /// The serviced host.
-    pub fn host(&self) -> &Arc<Mutex<UdpHost>> {
+    pub fn host(&self) -> &SharedUdpHost {
         &self.shared.host
     }
 
-    /// The next event: the oldest the thread queued, else one from a non-blocking pass
-    /// (`service(Duration::ZERO)`) run here.
-    pub fn poll_event(&self) -> io::Result<Option<Event>> {
-        let mut queue = self.shared.queue.lock();
-        if let Some(event) = queue.pop_front() {
-            return Ok(Some(event));
-        }
-        let mut host = self.shared.host.lock();
-        host.service(Duration::ZERO)
+    /// Whether the thread still runs (it ends when the host is destroyed).
+    pub fn is_running(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
     }
 
-    /// Events the thread has queued for the owner.
-    pub fn queued_events(&self) -> usize {
-        self.shared.queue.lock().len()
+    /// Passes the thread has run.
+    pub fn passes(&self) -> u64 {
+        self.shared.passes.load(Ordering::Relaxed)
     }
 
     /// Ends the thread and waits for it.
@@ -121,10 +127,9 @@ impl ServiceThread {
     fn shut_down(&mut self) {
         *self.shared.stop.lock() = true;
         self.shared.stopped.notify_all();
-        if let Some(thread) = self.thread.take()
-            && thread.join().is_err()
-        {
-            tracing::error!("the service thread panicked");
+        if let Some(thread) = self.thread.take() {
+            // The thread catches its own panics; an error here would be a panic in logging.
+            let _ = thread.join();
         }
     }
 }
@@ -139,6 +144,8 @@ fn run(shared: &Shared) {
     let config = shared.config;
     // Since when events have waited for the owner with their acknowledgements unsent.
     let mut waiting_since: Option<Instant> = None;
+    // A failing socket is reported once, not every pass.
+    let mut failing = false;
     loop {
         {
             let mut stop = shared.stop.lock();
@@ -149,31 +156,32 @@ fn run(shared: &Shared) {
                 return;
             }
         }
-        let mut queue = shared.queue.lock();
-        let mut host = shared.host.lock();
-        if let Err(err) = host.receive_and_run_timers() {
-            tracing::warn!(%err, "service thread: the socket failed");
-        }
-        while queue.len() < config.queue_limit {
-            match host.take_event() {
-                Some(event) => queue.push_back(event),
-                None => break,
-            }
-        }
-        let events_wait = !queue.is_empty() || host.has_event();
-        drop(queue);
+        let mut guard = shared.host.lock();
+        let Some(host) = guard.as_mut() else {
+            return;
+        };
+        shared.passes.fetch_add(1, Ordering::Relaxed);
+        let received = host.receive_and_run_timers();
         let now = Instant::now();
-        let send = if events_wait {
+        let send = if host.has_event() {
             let since = *waiting_since.get_or_insert(now);
             now.duration_since(since) >= config.flush_after
         } else {
             true
         };
-        if send {
+        let flushed = if send {
             waiting_since = None;
-            if let Err(err) = host.flush() {
-                tracing::debug!(%err, "service thread: send failed");
+            host.flush()
+        } else {
+            Ok(())
+        };
+        match received.and(flushed) {
+            Ok(()) => failing = false,
+            Err(err) if !failing => {
+                failing = true;
+                tracing::warn!(%err, "service thread: the socket failed");
             }
+            Err(_) => {}
         }
     }
 }
@@ -182,27 +190,39 @@ fn run(shared: &Shared) {
 mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 
-    use rust_enet_proto::{HostConfig, Packet, PeerId};
+    use rust_enet_proto::{Event, HostConfig, Packet, PeerId};
 
     use super::*;
     use crate::BindAddress;
     use crate::udp_host::tests::next_event_of;
 
-    fn loopback_host() -> UdpHost {
+    fn loopback_host(config: HostConfig) -> UdpHost {
         let loopback = BindAddress::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
-        UdpHost::bind(loopback, 0, HostConfig::default()).unwrap()
+        UdpHost::bind(loopback, 0, config).unwrap()
     }
 
-    /// A server behind a service thread and a connected client (short timeouts both ways:
-    /// a peer not heard from for 1 s is gone). Returns the client's peer for the server and
+    /// The owner's non-blocking poll of a serviced host.
+    fn poll(thread: &ServiceThread) -> Option<Event> {
+        let mut guard = thread.host().lock();
+        guard.as_mut().unwrap().service(Duration::ZERO).unwrap()
+    }
+
+    fn with_host<R>(thread: &ServiceThread, f: impl FnOnce(&mut UdpHost) -> R) -> R {
+        f(thread.host().lock().as_mut().unwrap())
+    }
+
+    /// A server (`config`) behind a service thread and a connected client. With `short`, a peer
+    /// not heard from for 1 s is gone, both ways. Returns the client's peer for the server and
     /// the server's peer id of the client.
-    fn pair(config: ServiceConfig) -> (ServiceThread, UdpHost, PeerId, PeerId) {
-        let server = Arc::new(Mutex::new(loopback_host()));
-        let address = server.lock().local_addr();
-        let thread = ServiceThread::start(server, config).unwrap();
-        let mut client = loopback_host();
+    fn pair(config: HostConfig, short: bool) -> (ServiceThread, UdpHost, PeerId, PeerId) {
+        let server = Arc::new(Mutex::new(Some(loopback_host(config))));
+        let address = server.lock().as_ref().unwrap().local_addr();
+        let thread = ServiceThread::start(server, ServiceConfig::default()).unwrap();
+        let mut client = loopback_host(HostConfig::default());
         let to_server = client.connect(address, 2, 0).unwrap();
-        client.host_mut().set_timeout(to_server, 8, 500, 1000);
+        if short {
+            client.host_mut().set_timeout(to_server, 8, 500, 1000);
+        }
         let deadline = Instant::now() + Duration::from_secs(5);
         let mut connected = false;
         let mut to_client = None;
@@ -210,29 +230,40 @@ mod tests {
             if let Some(Event::Connect { .. }) = client.service(Duration::from_millis(1)).unwrap() {
                 connected = true;
             }
-            if let Some(Event::Connect { peer, .. }) = thread.poll_event().unwrap() {
+            if let Some(Event::Connect { peer, .. }) = poll(&thread) {
                 to_client = Some(peer);
             }
         }
         let to_client = to_client.expect("the server saw no connection");
         assert!(connected, "the client saw no connection");
-        thread
-            .host()
-            .lock()
-            .host_mut()
-            .set_timeout(to_client, 8, 500, 1000);
+        if short {
+            with_host(&thread, |h| {
+                h.host_mut().set_timeout(to_client, 8, 500, 1000)
+            });
+        }
         (thread, client, to_server, to_client)
     }
 
-    /// The client sends `count` numbered reliable packets while servicing for `stall`; the
-    /// server's owner does nothing meanwhile.
-    fn send_during_stall(client: &mut UdpHost, to_server: PeerId, count: u32, stall: Duration) {
+    /// The client sends `count` numbered reliable packets of `size` bytes, `per_step` at a time,
+    /// while servicing for `stall`; the server's owner does nothing meanwhile. Returns the
+    /// server's largest waiting data seen.
+    fn send_during_stall(
+        thread: &ServiceThread,
+        (client, to_server, to_client): (&mut UdpHost, PeerId, PeerId),
+        (count, per_step, size): (u32, u32, usize),
+        stall: Duration,
+    ) -> usize {
         let start = Instant::now();
         let mut sent = 0;
+        let mut most_waiting = 0;
         while start.elapsed() < stall {
-            if sent < count {
-                let packet = Packet::reliable(sent.to_be_bytes().to_vec());
-                client.host_mut().send(to_server, 0, packet).unwrap();
+            for _ in 0..per_step.min(count - sent) {
+                let mut data = vec![0; size.max(4)];
+                data[..4].copy_from_slice(&sent.to_be_bytes());
+                client
+                    .host_mut()
+                    .send(to_server, 0, Packet::reliable(data))
+                    .unwrap();
                 sent += 1;
             }
             if let Some(Event::Disconnect { .. }) =
@@ -240,23 +271,31 @@ mod tests {
             {
                 panic!("the client lost the server during the stall");
             }
+            let waiting = with_host(thread, |h| {
+                h.host()
+                    .peer(to_client)
+                    .map_or(0, |p| p.total_waiting_data())
+            });
+            most_waiting = most_waiting.max(waiting);
         }
         assert_eq!(sent, count, "the stall was too short to send everything");
+        most_waiting
     }
 
     /// What the owner then polls: the numbers of `count` packets, each from `from` (fails after
-    /// 5 s, or on any other event).
+    /// `limit`, or on any other event).
     fn receive_numbered(
         thread: &ServiceThread,
         client: &mut UdpHost,
         from: PeerId,
         count: usize,
+        limit: Duration,
     ) -> Vec<u32> {
         let mut received = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + limit;
         while received.len() < count && Instant::now() < deadline {
             client.service(Duration::ZERO).unwrap();
-            match thread.poll_event().unwrap() {
+            match poll(thread) {
                 Some(Event::Receive { peer, packet, .. }) => {
                     assert_eq!(peer, from);
                     received.push(u32::from_be_bytes(packet.data[..4].try_into().unwrap()));
@@ -270,18 +309,21 @@ mod tests {
 
     #[test]
     fn a_stalled_owner_keeps_its_peer_and_gets_everything_in_order() {
-        let (thread, mut client, to_server, to_client) = pair(ServiceConfig::default());
+        let (thread, mut client, to_server, to_client) = pair(HostConfig::default(), true);
         // Three times the peers' 1 s timeout without the owner polling.
-        send_during_stall(&mut client, to_server, 500, Duration::from_secs(3));
-        let received = receive_numbered(&thread, &mut client, to_client, 500);
+        let link = (&mut client, to_server, to_client);
+        send_during_stall(&thread, link, (500, 5, 4), Duration::from_secs(3));
+        let received =
+            receive_numbered(&thread, &mut client, to_client, 500, Duration::from_secs(5));
         assert_eq!(received, (0..500).collect::<Vec<_>>());
+        assert!(thread.passes() > 1000, "{} passes in 3 s", thread.passes());
     }
 
     /// The control: the same stall without the thread loses the connection.
     #[test]
     fn without_the_thread_a_stall_loses_the_peer() {
-        let mut server = loopback_host();
-        let mut client = loopback_host();
+        let mut server = loopback_host(HostConfig::default());
+        let mut client = loopback_host(HostConfig::default());
         let to_server = client.connect(server.local_addr(), 2, 0).unwrap();
         client.host_mut().set_timeout(to_server, 8, 500, 1000);
         assert!(matches!(
@@ -304,34 +346,39 @@ mod tests {
         );
     }
 
+    /// A stalled owner's waiting data stays within ENet's limit: what lies beyond is refused
+    /// unacknowledged, its sender resends it, and it all arrives once the owner is back.
     #[test]
-    fn a_burst_beyond_the_queue_arrives_whole_and_in_order() {
-        let config = ServiceConfig {
-            queue_limit: 16,
-            ..ServiceConfig::default()
+    fn a_burst_beyond_the_waiting_limit_arrives_whole_and_in_order() {
+        // Twice the limit: what the client's reliable window lets it send in one go.
+        const LIMIT: usize = 32 * 1024;
+        const SIZE: usize = 1000;
+        let config = HostConfig {
+            maximum_waiting_data: LIMIT,
+            ..HostConfig::default()
         };
-        let (thread, mut client, to_server, to_client) = pair(config);
-        for i in 0..200u32 {
-            let packet = Packet::reliable(i.to_be_bytes().to_vec());
-            client.host_mut().send(to_server, 0, packet).unwrap();
-        }
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_millis(500) {
-            client.service(Duration::from_millis(1)).unwrap();
-            assert!(thread.queued_events() <= 16);
-        }
-        let received = receive_numbered(&thread, &mut client, to_client, 200);
-        assert_eq!(received, (0..200).collect::<Vec<_>>());
+        let (thread, mut client, to_server, to_client) = pair(config, false);
+        let link = (&mut client, to_server, to_client);
+        let most = send_during_stall(&thread, link, (64, 64, SIZE), Duration::from_secs(1));
+        assert!(
+            most <= LIMIT + SIZE,
+            "{most} bytes waited with a limit of {LIMIT}"
+        );
+        let received =
+            receive_numbered(&thread, &mut client, to_client, 64, Duration::from_secs(10));
+        assert_eq!(received, (0..64).collect::<Vec<_>>());
+        let refused = with_host(&thread, |h| h.host().statistics().commands_refused);
+        assert!(refused > 0, "nothing went beyond the limit");
     }
 
     #[test]
     fn a_silent_remote_still_times_out() {
-        let (thread, client, _, to_client) = pair(ServiceConfig::default());
+        let (thread, client, _, to_client) = pair(HostConfig::default(), true);
         drop(client);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             assert!(Instant::now() < deadline, "the dead client never timed out");
-            match thread.poll_event().unwrap() {
+            match poll(&thread) {
                 Some(Event::Disconnect { peer, .. }) => {
                     assert_eq!(peer, to_client);
                     break;
@@ -344,7 +391,7 @@ mod tests {
 
     #[test]
     fn stopping_while_busy_ends_the_thread() {
-        let (thread, mut client, to_server, _) = pair(ServiceConfig::default());
+        let (thread, mut client, to_server, _) = pair(HostConfig::default(), false);
         for i in 0..1000u32 {
             let packet = Packet::reliable(i.to_be_bytes().to_vec());
             client.host_mut().send(to_server, 0, packet).unwrap();
@@ -356,5 +403,17 @@ mod tests {
         assert!(start.elapsed() < Duration::from_secs(2));
         // The thread is gone: only this test holds the host now.
         assert_eq!(Arc::strong_count(&host), 1);
+    }
+
+    #[test]
+    fn destroying_the_host_ends_the_thread() {
+        let (thread, _client, _, _) = pair(HostConfig::default(), false);
+        assert!(thread.is_running());
+        thread.host().lock().take();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while thread.is_running() {
+            assert!(Instant::now() < deadline, "the thread outlived its host");
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 }
