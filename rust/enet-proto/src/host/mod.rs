@@ -733,6 +733,23 @@ impl Host {
         self.forced_connect_id = Some(id);
     }
 
+    /// Whether [`poll_event`](Self::poll_event) would return an event now. Unlike taking one,
+    /// asking changes nothing (taking a DISCONNECT event frees its slot).
+    pub fn has_event(&self) -> bool {
+        self.dispatch_queue.iter().any(|&slot| {
+            let peer = &self.peers[usize::from(slot)];
+            peer.needs_dispatch
+                && (peer.connect_event_pending.is_some()
+                    || match peer.state {
+                        PeerState::Zombie => true,
+                        PeerState::Connected | PeerState::DisconnectLater => {
+                            !peer.dispatched_commands.is_empty()
+                        }
+                        _ => false,
+                    })
+        })
+    }
+
     /// The next event for the application (ENet's dispatch queue, 7.7): connection changes and
     /// received packets, round-robin between peers. A DISCONNECT event frees the slot.
     pub fn poll_event(&mut self) -> Option<Event> {
@@ -752,36 +769,35 @@ impl Host {
                     data,
                 });
             }
-            match peer.state {
-                PeerState::Zombie => {
-                    self.recalculate_bandwidth_limits = true;
-                    let event = Event::Disconnect {
-                        peer: PeerId(slot),
-                        data: peer.event_data,
-                        reason: peer.disconnect_reason,
-                    };
-                    self.reset_slot(idx);
-                    return Some(event);
+            // Packets delivered before the connection ended still reach the application, ahead
+            // of its DISCONNECT (ENet drops them when the application had not taken them yet,
+            // which a host serviced on a thread makes likely).
+            let delivers = matches!(
+                peer.state,
+                PeerState::Connected | PeerState::DisconnectLater | PeerState::Zombie
+            );
+            if delivers && let Some(delivered) = peer.dispatched_commands.pop_front() {
+                peer.total_waiting_data = peer
+                    .total_waiting_data
+                    .saturating_sub(delivered.packet.data.len());
+                if !peer.dispatched_commands.is_empty() || peer.state == PeerState::Zombie {
+                    self.queue_dispatch(idx);
                 }
-                // Unlike ENet, packets already delivered before `disconnect_later` still reach
-                // the application.
-                PeerState::Connected | PeerState::DisconnectLater => {
-                    let Some(delivered) = peer.dispatched_commands.pop_front() else {
-                        continue;
-                    };
-                    peer.total_waiting_data = peer
-                        .total_waiting_data
-                        .saturating_sub(delivered.packet.data.len());
-                    if !peer.dispatched_commands.is_empty() {
-                        self.queue_dispatch(idx);
-                    }
-                    return Some(Event::Receive {
-                        peer: PeerId(slot),
-                        channel: delivered.channel,
-                        packet: delivered.packet,
-                    });
-                }
-                _ => {}
+                return Some(Event::Receive {
+                    peer: PeerId(slot),
+                    channel: delivered.channel,
+                    packet: delivered.packet,
+                });
+            }
+            if peer.state == PeerState::Zombie {
+                self.recalculate_bandwidth_limits = true;
+                let event = Event::Disconnect {
+                    peer: PeerId(slot),
+                    data: peer.event_data,
+                    reason: peer.disconnect_reason,
+                };
+                self.reset_slot(idx);
+                return Some(event);
             }
         }
         None

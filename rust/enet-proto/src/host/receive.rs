@@ -611,7 +611,14 @@ impl Host {
         ) {
             return Handled::Ok;
         }
-        self.peers[idx].reset_queues();
+        // Packets already delivered in order, which the application has not taken yet, are
+        // kept (it gets them before the DISCONNECT event). ENet drops them here; a remote's
+        // `disconnect_later` promises them, and a host serviced on a thread often holds some.
+        let peer = &mut self.peers[idx];
+        let delivered = std::mem::take(&mut peer.dispatched_commands);
+        peer.reset_queues();
+        peer.total_waiting_data = delivered.iter().map(|d| d.packet.data.len()).sum();
+        peer.dispatched_commands = delivered;
         match state {
             PeerState::Connecting => self.zombify(idx, DisconnectReason::Refused),
             PeerState::ConnectionSucceeded | PeerState::Disconnecting => {
