@@ -371,6 +371,36 @@ mod tests {
         assert!(refused > 0, "nothing went beyond the limit");
     }
 
+    /// A remote that sends and then disconnects while the owner is away: the owner gets every
+    /// packet, then the disconnect (ENet would drop the packets the owner had not taken).
+    #[test]
+    fn packets_before_a_remote_disconnect_are_delivered_first() {
+        let (thread, mut client, to_server, to_client) = pair(HostConfig::default(), false);
+        for i in 0..30u32 {
+            let packet = Packet::reliable(i.to_be_bytes().to_vec());
+            client.host_mut().send(to_server, 0, packet).unwrap();
+        }
+        client.host_mut().disconnect_later(to_server, 7);
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(500) {
+            client.service(Duration::from_millis(1)).unwrap();
+        }
+        let mut received = Vec::new();
+        loop {
+            match poll(&thread) {
+                Some(Event::Receive { packet, .. }) => {
+                    received.push(u32::from_be_bytes(packet.data[..4].try_into().unwrap()));
+                }
+                Some(Event::Disconnect { peer, data, .. }) => {
+                    assert_eq!((peer, data), (to_client, 7));
+                    break;
+                }
+                other => panic!("expected the disconnect, got {other:?}"),
+            }
+        }
+        assert_eq!(received, (0..30).collect::<Vec<_>>());
+    }
+
     #[test]
     fn a_silent_remote_still_times_out() {
         let (thread, client, _, to_client) = pair(HostConfig::default(), true);

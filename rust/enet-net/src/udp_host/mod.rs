@@ -96,8 +96,6 @@ pub struct UdpHost {
     dtls: Option<Dtls>,
     /// The socket's mode for blocking waits (and the waker, where there is no `ppoll`).
     blocking: BlockingWait,
-    /// An event taken from the core to learn whether the application has something to answer.
-    next_event: Option<Event>,
     /// The send after a receive was put off because events were waiting (see `pass`).
     pub(crate) send_deferred: bool,
     wait_precision: WaitPrecision,
@@ -146,7 +144,6 @@ impl UdpHost {
             sender: Sender::new(MINIMUM_TRANSMIT_BUFFER + DTLS_RECORD_OVERHEAD),
             stats: DriverStatistics::default(),
             blocking: BlockingWait::new(),
-            next_event: None,
             send_deferred: false,
             wait_precision: WaitPrecision::Auto,
             moderation: Moderation::new(ReceiveCoalescing::default()),
@@ -285,7 +282,7 @@ impl UdpHost {
     }
 
     pub(crate) fn take_event(&mut self) -> Option<Event> {
-        self.next_event.take().or_else(|| self.host.poll_event())
+        self.host.poll_event()
     }
 
     /// `enet_host_flush`: send everything the core has queued, now.
@@ -442,11 +439,8 @@ impl UdpHost {
     }
 
     /// Whether an event waits for the application (without taking it).
-    pub(crate) fn has_event(&mut self) -> bool {
-        if self.next_event.is_none() {
-            self.next_event = self.host.poll_event();
-        }
-        self.next_event.is_some()
+    pub(crate) fn has_event(&self) -> bool {
+        self.host.has_event()
     }
 
     /// Whether the core has an event for the application; if so, the send is put off.
@@ -494,6 +488,8 @@ const _: () = {
 pub(crate) mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 
+    use rust_enet_proto::PeerState;
+
     use super::*;
 
     /// Drives both hosts until `a` returns an event (bounded; panics if none comes).
@@ -523,6 +519,30 @@ pub(crate) mod tests {
             assert!(server.service(Duration::from_millis(1)).unwrap().is_none());
         }
         (server, client, to_server)
+    }
+
+    /// The service thread asks whether events wait; asking must not take a DISCONNECT event,
+    /// which would free the slot before the owner sees it.
+    #[test]
+    fn asking_for_a_waiting_disconnect_keeps_the_slot() {
+        let (mut server, mut client, to_server) = quiet_pair();
+        client.host_mut().disconnect_now(to_server, 0);
+        client.flush().unwrap();
+        let slot = server.host().peers().next().unwrap().0;
+        for _ in 0..2_000 {
+            if server.has_event() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+            server.receive_and_run_timers().unwrap();
+        }
+        assert!(server.has_event(), "the disconnect never arrived");
+        assert_eq!(server.host().peer(slot).unwrap().state(), PeerState::Zombie);
+        assert!(matches!(
+            server.service(Duration::ZERO).unwrap(),
+            Some(Event::Disconnect { peer, .. }) if peer == slot
+        ));
+        assert!(!server.has_event());
     }
 
     #[test]
