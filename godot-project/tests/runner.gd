@@ -5,7 +5,9 @@ extends Node
 ##
 ## Runs every `res://tests/test_*.gd` suite (see `lib/suite.gd`), or only the cases whose
 ## `file::case` name contains one of the FILTER arguments (arguments starting with `--` are
-## options that suites read themselves). Prints one line per case and a final
+## options that suites read themselves; `--service-thread=off` makes new RustENetPeers service
+## their hosts in `poll` only, through the `network/rust_enet/use_service_thread` setting).
+## Prints one line per case and a final
 ## `N passed, N failed` line, then quits with exit code 1 if anything failed. It also fails when
 ## the rust_enet GDExtension is not loaded, when a suite does not load (parse error), when a
 ## case raises a script error (detected here on Godot 4.5+; build.sh also scans the log) and
@@ -30,6 +32,9 @@ func _run() -> void:
 		_errors = load("res://tests/lib/error_capture.gd").new()
 		OS.call(&"add_logger", _errors)
 	print("rust_enet test runner on Godot %s" % Engine.get_version_info().string)
+	if "--service-thread=off" in filters:
+		ProjectSettings.set_setting("network/rust_enet/use_service_thread", false)
+		print("RustENetPeer.use_service_thread is off (--service-thread=off)")
 
 	var loaded := GDExtensionManager.get_loaded_extensions()
 	_record("runner::extension_loaded", EXTENSION_PATH in loaded,

@@ -9,8 +9,9 @@ use std::time::Duration;
 use godot::classes::TlsOptions;
 use godot::global::Error;
 use godot::prelude::*;
-use parking_lot::Mutex;
-use rust_enet_net::{BindAddress, DtlsClientOptions, DtlsServerOptions, UdpHost};
+use rust_enet_net::{
+    BindAddress, DtlsClientOptions, DtlsServerOptions, ServiceConfig, ServiceThread, SharedUdpHost,
+};
 use rust_enet_proto::compress::CompressionMode;
 use rust_enet_proto::wire::{PROTOCOL_MAXIMUM_CHANNEL_COUNT, PROTOCOL_MAXIMUM_PEER_ID};
 use rust_enet_proto::{Packet, PacketFlags, PeerId};
@@ -35,7 +36,7 @@ pub(crate) const MAXIMUM_CHANNELS: i64 = PROTOCOL_MAXIMUM_CHANNEL_COUNT as i64;
 
 /// The driver shared between a connection and the packet peers it hands out. `None` once the
 /// host is destroyed, which makes every packet peer of it inactive.
-pub(crate) type SharedHost = Arc<Mutex<Option<UdpHost>>>;
+pub(crate) type SharedHost = SharedUdpHost;
 
 /// An ENet host (a UDP socket with its connections), implemented in Rust; mirrors `ENetConnection`.
 ///
@@ -65,6 +66,8 @@ pub(crate) type SharedHost = Arc<Mutex<Option<UdpHost>>>;
 #[class(init, base = RefCounted)]
 pub struct RustENetConnection {
     host: Option<SharedHost>,
+    /// Services `host` while the script is away (`start_service_thread`).
+    service_thread: Option<ServiceThread>,
     /// The packet peers handed out for this host's slots, like `ENetConnection::peers`.
     peers: IdMap<PeerId, Gd<RustENetPacketPeer>>,
     /// The four traffic totals at the last `pop_statistic` of each, so that it reports (and
@@ -204,6 +207,7 @@ impl RustENetConnection {
             peer.bind_mut().on_disconnect();
         }
         host.lock().take();
+        self.service_thread = None;
     }
 
     /// Starts connecting to the ENet host at `address` (an IP address or a host name, resolved now)
@@ -327,6 +331,59 @@ impl RustENetConnection {
     #[func]
     pub fn flush(&mut self) {
         self.flush_host();
+    }
+
+    /// Services this host on a background thread from now on (not in `ENetConnection`), so that its
+    /// connections survive the script's stalls: a level load, a long frame, a breakpoint. Every
+    /// millisecond the thread receives, acknowledges, resends, pings and completes handshakes; what
+    /// it receives waits until `service` returns it, in the same order as without the thread, on
+    /// the calling thread. Sends, `get_peers`, `flush` and the statistics keep working as before;
+    /// what the script queues leaves with its next `service` or `flush`, or within about a
+    /// millisecond. A peer stays connected however long the script is away, as long as the remote
+    /// end answers; a remote that goes silent still times out. While nobody takes the packets, each
+    /// connection holds at most ENet's waiting-data limit (32 MiB): the thread does not acknowledge
+    /// reliable data beyond it, so the sender keeps it and sends it again.
+    ///
+    /// Returns `OK` (also when the thread already runs), `ERR_UNCONFIGURED` before the host is
+    /// created, or `ERR_CANT_CREATE` if the system refuses a thread. `destroy` and freeing the
+    /// object end the thread. `RustENetPeer` starts one for each of its hosts unless
+    /// `RustENetPeer.use_service_thread` is off.
+    #[func]
+    pub fn start_service_thread(&mut self) -> Error {
+        let Some(host) = &self.host else {
+            godot_error!("RustENetConnection.start_service_thread: create the host first");
+            return Error::ERR_UNCONFIGURED;
+        };
+        if self.service_thread.is_some() {
+            return Error::OK;
+        }
+        match ServiceThread::start(Arc::clone(host), ServiceConfig::default()) {
+            Ok(thread) => {
+                self.service_thread = Some(thread);
+                Error::OK
+            }
+            Err(e) => {
+                godot_error!("RustENetConnection.start_service_thread: no thread: {e}");
+                Error::ERR_CANT_CREATE
+            }
+        }
+    }
+
+    /// Ends the thread `start_service_thread` started and waits for it (at most a millisecond);
+    /// from then on the host is serviced only by `service`, as in `ENetConnection`. Does nothing if
+    /// no thread runs.
+    #[func]
+    pub fn stop_service_thread(&mut self) {
+        if let Some(thread) = self.service_thread.take() {
+            thread.stop();
+        }
+    }
+
+    /// Returns `true` while `start_service_thread`'s thread services this host (until
+    /// `stop_service_thread` or `destroy`).
+    #[func]
+    pub fn is_service_thread_running(&self) -> bool {
+        self.service_thread.is_some()
     }
 
     /// Queues `packet` on `channel` for every connected peer of this host. `flags` is a combination

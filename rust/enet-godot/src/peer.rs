@@ -56,6 +56,10 @@ use driving::*;
 ///
 /// Differences from `ENetMultiplayerPeer`:
 ///
+/// - Connections survive the main thread's stalls (a level load, a long frame, a breakpoint): a
+///   background thread keeps acknowledging, resending and pinging while `MultiplayerPeer.poll` is
+///   not called, and what it receives waits for the next poll. A stalled built-in server loses its
+///   clients after ENet's timeout. See `use_service_thread`.
 /// - `MultiplayerPeer.put_packet` queues the packet; everything queued in a frame leaves together
 ///   at the end of the frame (or with the next `MultiplayerPeer.poll`), several packets per
 ///   datagram, together with the acknowledgements of what `MultiplayerPeer.poll` received. Set
@@ -122,6 +126,24 @@ pub struct RustENetPeer {
     /// frame either way.
     #[var]
     immediate_flush: bool,
+    /// If `true` (the default, from the project setting `network/rust_enet/use_service_thread`),
+    /// each host of this peer is serviced on a background thread too (see
+    /// `RustENetConnection.start_service_thread`), so connections survive the main thread's stalls:
+    /// a level load, a long frame, a shader compile, a breakpoint. While the main thread is away,
+    /// the thread receives, acknowledges, resends, pings and completes handshakes; a peer stays
+    /// connected as long as its remote end answers, while a remote that really went silent still
+    /// times out. Everything a script sees stays on the main thread and in the same order as with
+    /// the thread off: packets, `MultiplayerPeer.peer_connected`,
+    /// `MultiplayerPeer.peer_disconnected` and status changes come with `MultiplayerPeer.poll`.
+    /// What the game sends still leaves with the frame's flush, or within about a millisecond.
+    /// `ENetMultiplayerPeer` has no thread: a server that stalls for longer than ENet's timeout (5
+    /// to 30 seconds) loses every client.
+    ///
+    /// Set it to `false` to service the hosts only in `MultiplayerPeer.poll`, like
+    /// `ENetMultiplayerPeer`. It takes effect at once, also on an active peer.
+    #[var(set = set_use_service_thread)]
+    #[init(val = settings::use_service_thread())]
+    use_service_thread: bool,
     /// The compression every host this peer creates (`create_server`, `create_client`) or adds
     /// (`add_mesh_peer`) uses: a `RustENetConnection.COMPRESS_*` constant, `0` (none) by default.
     /// Both ends must use the same mode; a Godot 4 `ENetMultiplayerPeer` on the other end sets it
@@ -584,6 +606,18 @@ impl RustENetPeer {
             {
                 self.apply(SessionEvent::Ended(failure));
             }
+        }
+    }
+
+    #[func]
+    fn set_use_service_thread(&mut self, enabled: bool) {
+        self.use_service_thread = enabled;
+        let hosts = self
+            .main_host
+            .iter_mut()
+            .chain(self.mesh_hosts.values_mut());
+        for host in hosts {
+            set_service_thread(host, enabled);
         }
     }
 

@@ -1,5 +1,6 @@
 //! The addon's project settings, under `network/rust_enet/` (Project Settings, with Advanced
-//! Settings on): the bad-network simulation every `RustENetPeer` a game creates gets.
+//! Settings on): the bad-network simulation every `RustENetPeer` a game creates gets, the
+//! diagnostics' log level and whether peers use a service thread.
 //!
 //! Registered when the extension loads (`register`), read when a peer creates its hosts
 //! (`project_simulation`).
@@ -95,13 +96,23 @@ const LOG_LEVEL: Setting = Setting {
     hint_string: diagnostics::LEVELS,
 };
 
+/// `network/rust_enet/use_service_thread`: the default of `RustENetPeer.use_service_thread`.
+const USE_SERVICE_THREAD: Setting = Setting {
+    key: "use_service_thread",
+    default: || true.to_variant(),
+    hint: PropertyHint::NONE,
+    hint_string: "",
+};
+
 /// Adds the settings (with their defaults and hints) if the project does not have them.
 pub(crate) fn register() {
     let mut project = ProjectSettings::singleton();
     let all = SETTINGS
         .iter()
         .map(|s| (format!("{PREFIX}{}", s.key), s))
-        .chain([(format!("network/rust_enet/{}", LOG_LEVEL.key), &LOG_LEVEL)]);
+        .chain(
+            [&LOG_LEVEL, &USE_SERVICE_THREAD].map(|s| (format!("network/rust_enet/{}", s.key), s)),
+        );
     for (name, setting) in all {
         let default = (setting.default)();
         if !project.has_setting(&name) {
@@ -164,6 +175,13 @@ pub(crate) fn project_simulation(debug_build: bool) -> Option<Simulation> {
 pub(crate) fn log_level() -> i64 {
     let value = ProjectSettings::singleton().get_setting("network/rust_enet/log_level");
     value.try_to::<i64>().unwrap_or(2)
+}
+
+/// The `network/rust_enet/use_service_thread` setting (on when unset, as before the extension
+/// registered it).
+pub(crate) fn use_service_thread() -> bool {
+    let value = ProjectSettings::singleton().get_setting("network/rust_enet/use_service_thread");
+    value.try_to::<bool>().unwrap_or(true)
 }
 
 /// Whether Godot runs with `--verbose`.

@@ -48,6 +48,17 @@ pub(super) fn apply_simulation(host: &mut Gd<RustENetConnection>, sim: &Simulati
     }
 }
 
+/// Starts or stops the service thread of `host` (`use_service_thread`).
+pub(super) fn set_service_thread(host: &mut Gd<RustENetConnection>, enabled: bool) {
+    let mut host = host.bind_mut();
+    if !enabled {
+        host.stop_service_thread();
+    } else if host.is_created() {
+        // An error was printed; the host is then serviced by `poll` alone, as without the thread.
+        let _ = host.start_service_thread();
+    }
+}
+
 pub(super) fn to_transfer(mode: TransferMode) -> Transfer {
     match mode {
         TransferMode::UNRELIABLE => Transfer::Unreliable,
@@ -135,6 +146,7 @@ impl RustENetPeer {
 
     /// Gives a host this peer creates or adds its compression and simulation.
     pub(super) fn configure_host(&mut self, host: &mut Gd<RustENetConnection>) {
+        set_service_thread(host, self.use_service_thread);
         if self.compression_mode != 0 {
             host.bind_mut().compress(i64::from(self.compression_mode));
         }

@@ -87,6 +87,10 @@ pub(crate) struct Client {
     connected: bool,
     /// The connection ended: `Ended` comes next.
     ending: bool,
+    /// The server's disconnect (its slot and why), held back to the next poll because packets
+    /// that came before it wait in `incoming`: SceneMultiplayer reads no packets once a poll
+    /// leaves the peer disconnected. A service thread often gathers both for one poll.
+    held: Option<(PeerId, LeaveReason)>,
 }
 
 #[derive(Debug)]
@@ -150,6 +154,7 @@ impl Session {
             server,
             connected: false,
             ending: false,
+            held: None,
         }))
     }
 
@@ -266,6 +271,10 @@ impl Session {
                 }
             }
             Mode::Client(c) => {
+                if let Some((slot, reason)) = c.held.take() {
+                    let (left, ended) = poll::server_left(c, slot, reason);
+                    self.pending.extend([left, ended]);
+                }
                 if let Some(server) = c.server {
                     let live = c
                         .host

@@ -2,10 +2,11 @@
 //! server's connection on a client, the links of a mesh.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rust_enet_net::{DtlsClientState, UdpHost};
-use rust_enet_proto::Event;
+use rust_enet_proto::{Event, PeerId};
 
 use super::admission::client_id;
 use super::events::{HostFailure, HostKey, Incoming, SessionEvent};
@@ -106,10 +107,11 @@ pub(super) fn next_client_event(
     incoming: &mut VecDeque<Incoming>,
     pending: &mut VecDeque<SessionEvent>,
 ) -> Option<SessionEvent> {
-    if c.ending {
+    if c.ending || c.held.is_some() {
         return None;
     }
-    let mut guard = c.host.lock();
+    let host = Arc::clone(&c.host);
+    let mut guard = host.lock();
     let udp = guard.as_mut()?;
     loop {
         let event = match next_host_event(udp, service.take()) {
@@ -133,19 +135,14 @@ pub(super) fn next_client_event(
                 data,
                 reason,
             } => {
-                // Connected: `peer_disconnected(1)`, then the end; still connecting: the end
-                // only (`connection_failed`, from the status change).
-                let id = c.connected.then_some(1);
-                let address = c.server.take().and_then(|r| r.address);
-                c.ending = true;
-                pending.push_back(SessionEvent::Ended(None));
-                return Some(SessionEvent::Disconnected {
-                    id,
-                    host: HostKey::Main,
-                    slot,
-                    reason: LeaveReason::from_core(reason, data),
-                    address,
-                });
+                let reason = LeaveReason::from_core(reason, data);
+                if !incoming.is_empty() {
+                    c.held = Some((slot, reason));
+                    return None;
+                }
+                let (left, ended) = server_left(c, slot, reason);
+                pending.push_back(ended);
+                return Some(left);
             }
             Event::Receive {
                 peer: slot,
@@ -158,6 +155,27 @@ pub(super) fn next_client_event(
             }
         }
     }
+}
+
+/// The client's connection to the server ended: the `Disconnected` event and the `Ended` that
+/// follows it. Connected: `peer_disconnected(1)`, then the end; still connecting: the end only
+/// (`connection_failed`, from the status change).
+pub(super) fn server_left(
+    c: &mut Client,
+    slot: PeerId,
+    reason: LeaveReason,
+) -> (SessionEvent, SessionEvent) {
+    let id = c.connected.then_some(1);
+    let address = c.server.take().and_then(|r| r.address);
+    c.ending = true;
+    let left = SessionEvent::Disconnected {
+        id,
+        host: HostKey::Main,
+        slot,
+        reason,
+        address,
+    };
+    (left, SessionEvent::Ended(None))
 }
 
 /// Drains every mesh host: packets to `incoming`, anyone but the link's peer turned away, and

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use rust_enet_net::{BindAddress, UdpHost};
+use rust_enet_net::{BindAddress, ServiceConfig, ServiceThread, UdpHost};
 use rust_enet_proto::HostConfig;
 
 use super::*;
@@ -340,6 +340,46 @@ fn a_client_whose_server_disconnects_reports_it_then_ends() {
         ),
         "{:?}",
         seen[1]
+    );
+}
+
+/// Packets and the server's disconnect that one poll finds together (a service thread gathered
+/// them): the poll delivers the packets with the client still connected, the next one reports
+/// the disconnect (SceneMultiplayer reads no packets after a poll that ends disconnected).
+#[test]
+fn packets_before_the_servers_disconnect_are_read_first() {
+    let (mut server, address) = server();
+    let (mut a, a_host) = client(address, 50);
+    frames_until(&mut [&mut server, &mut a], |seen| {
+        !seen[0].is_empty() && !seen[1].is_empty()
+    });
+    for n in 0..5u8 {
+        put(&mut server, 50, Transfer::Reliable, 0, &[n]);
+    }
+    assert!(server.flush_all().is_empty());
+    assert!(server.disconnect_peer_later(50));
+    // The client's owner is away; its service thread receives and acknowledges.
+    let thread = ServiceThread::start(a_host, ServiceConfig::default()).expect("a thread");
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(300) {
+        frame(&mut [&mut server]);
+    }
+    thread.stop();
+    let first = frame(&mut [&mut a]).remove(0);
+    assert!(first.is_empty(), "{first:?}");
+    assert_eq!(a.status(), Status::Connected);
+    let packets: Vec<Vec<u8>> = drain(&mut a).into_iter().map(|p| p.3).collect();
+    assert_eq!(packets, (0..5u8).map(|n| vec![n]).collect::<Vec<_>>());
+    let second = frame(&mut [&mut a]).remove(0);
+    assert!(
+        matches!(
+            second[..],
+            [
+                SessionEvent::Disconnected { id: Some(1), .. },
+                SessionEvent::Ended(None)
+            ]
+        ),
+        "{second:?}"
     );
 }
 
