@@ -150,6 +150,11 @@ GODOT_FAILURE_PATTERNS=(
     'Orphan StringName'
 )
 
+# The suites built on tests/lib/differential.gd (the built-in peer validates each scenario).
+DIFFERENTIAL_SUITES=(test_compression:: test_diagnostics:: test_dtls:: test_godot3:: test_host_names::
+    test_mesh:: test_packets:: test_refusals:: test_sessions:: test_simulation:: test_targets::
+    test_throttle::)
+
 # Runs the headless Godot suites. Arguments are passed to the runner as filters.
 run_godot_suites() {
     [[ ${#GODOT_CMD[@]} -gt 0 ]] || find_godot
@@ -418,6 +423,11 @@ cmd_test() {
 
     build_addon
     run_godot_suites "$@"
+    local suites_on=$GODOT_SUMMARY
+    # The differential suites again with RustENetPeer's service thread off (the setting's
+    # default is on), so the observable behaviour is shown to be the same both ways.
+    run_godot_suites --service-thread=off "${DIFFERENTIAL_SUITES[@]}"
+    GODOT_SUMMARY="$suites_on; thread off, differential suites: $GODOT_SUMMARY"
     run_render_check
     check_class_docs
     run_cross_platforms
