@@ -4,6 +4,7 @@ extends Node
 ## remote every 100 ms and record what arrives. The test runs one side in the runner, whose main
 ## thread then stalls, and `stall_remote.tscn` runs the other side in a second Godot process.
 
+const Differential := preload("res://tests/lib/differential.gd")
 const Game := preload("res://tests/stall/stall_game.gd")
 const INTERVAL_MSEC := 100
 
@@ -51,12 +52,6 @@ var sending := true
 var _next_send := 0
 
 
-static func make_peer(kind: String) -> MultiplayerPeer:
-	if kind == "rust":
-		return ClassDB.instantiate(&"RustENetPeer")
-	return ENetMultiplayerPeer.new()
-
-
 func _member(kind: String, port: int, server: bool) -> Member:
 	var m := Member.new()
 	m.kind = kind
@@ -70,7 +65,7 @@ func _member(kind: String, port: int, server: bool) -> Member:
 	m.root.add_child(m.game)
 	m.api = SceneMultiplayer.new()
 	get_tree().set_multiplayer(m.api, m.root.get_path())
-	m.peer = make_peer(kind)
+	m.peer = Differential.make_peer(kind)
 	m.api.peer_disconnected.connect(m._on_peer_disconnected)
 	m.api.server_disconnected.connect(m._on_lost)
 	m.api.connection_failed.connect(m._on_lost)
