@@ -740,13 +740,8 @@ impl Host {
             let peer = &self.peers[usize::from(slot)];
             peer.needs_dispatch
                 && (peer.connect_event_pending.is_some()
-                    || match peer.state {
-                        PeerState::Zombie => true,
-                        PeerState::Connected | PeerState::DisconnectLater => {
-                            !peer.dispatched_commands.is_empty()
-                        }
-                        _ => false,
-                    })
+                    || peer.state == PeerState::Zombie
+                    || (delivers_packets(peer.state) && !peer.dispatched_commands.is_empty()))
         })
     }
 
@@ -769,14 +764,9 @@ impl Host {
                     data,
                 });
             }
-            // Packets delivered before the connection ended still reach the application, ahead
-            // of its DISCONNECT (ENet drops them when the application had not taken them yet,
-            // which a host serviced on a thread makes likely).
-            let delivers = matches!(
-                peer.state,
-                PeerState::Connected | PeerState::DisconnectLater | PeerState::Zombie
-            );
-            if delivers && let Some(delivered) = peer.dispatched_commands.pop_front() {
+            if delivers_packets(peer.state)
+                && let Some(delivered) = peer.dispatched_commands.pop_front()
+            {
                 peer.total_waiting_data = peer
                     .total_waiting_data
                     .saturating_sub(delivered.packet.data.len());
@@ -947,6 +937,17 @@ fn clamp_channel_limit(limit: usize) -> usize {
     } else {
         limit
     }
+}
+
+/// Whether a peer in `state` hands the packets it delivered to the application: while
+/// connected, and, unlike ENet, after the connection ended (ZOMBIE) too, ahead of its DISCONNECT
+/// event (ENet drops packets the application had not taken yet, which a host serviced on a
+/// thread makes likely).
+fn delivers_packets(state: PeerState) -> bool {
+    matches!(
+        state,
+        PeerState::Connected | PeerState::DisconnectLater | PeerState::Zombie
+    )
 }
 
 #[cfg(test)]
