@@ -2,7 +2,6 @@
 //! server's connection on a client, the links of a mesh.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::Duration;
 
 use rust_enet_net::{DtlsClientState, UdpHost};
@@ -110,8 +109,7 @@ pub(super) fn next_client_event(
     if c.ending || c.held.is_some() {
         return None;
     }
-    let host = Arc::clone(&c.host);
-    let mut guard = host.lock();
+    let mut guard = c.host.lock();
     let udp = guard.as_mut()?;
     loop {
         let event = match next_host_event(udp, service.take()) {
@@ -135,6 +133,7 @@ pub(super) fn next_client_event(
                 data,
                 reason,
             } => {
+                drop(guard);
                 let reason = LeaveReason::from_core(reason, data);
                 if !incoming.is_empty() {
                     c.held = Some((slot, reason));
