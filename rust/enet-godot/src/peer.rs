@@ -612,10 +612,7 @@ impl RustENetPeer {
     #[func]
     fn set_use_service_thread(&mut self, enabled: bool) {
         self.use_service_thread = enabled;
-        let hosts = self
-            .main_host
-            .iter_mut()
-            .chain(self.mesh_hosts.values_mut());
+        let hosts = self.hosts_mut();
         for host in hosts {
             set_service_thread(host, enabled);
         }

@@ -130,6 +130,13 @@ impl RustENetPeer {
         self.session.is_some()
     }
 
+    /// Every host object of this peer: the main host and the mesh hosts.
+    pub(super) fn hosts_mut(&mut self) -> impl Iterator<Item = &mut Gd<RustENetConnection>> {
+        self.main_host
+            .iter_mut()
+            .chain(self.mesh_hosts.values_mut())
+    }
+
     /// The host object behind `key`.
     pub(super) fn host_object(&self, key: HostKey) -> Option<Gd<RustENetConnection>> {
         match key {
@@ -169,10 +176,7 @@ impl RustENetPeer {
     pub(super) fn set_simulation(&mut self, sim: Simulation) {
         self.simulation = Some(sim);
         self.active_simulation = sim;
-        let hosts = self
-            .main_host
-            .iter_mut()
-            .chain(self.mesh_hosts.values_mut());
+        let hosts = self.hosts_mut();
         let mut any = false;
         for host in hosts {
             apply_simulation(host, &sim);

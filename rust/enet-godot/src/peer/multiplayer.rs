@@ -182,10 +182,7 @@ impl IMultiplayerPeerExtension for RustENetPeer {
             session.set_refusing(enable);
         }
         // Like Godot: a DTLS server also stops starting new DTLS sessions.
-        let hosts = self
-            .main_host
-            .iter_mut()
-            .chain(self.mesh_hosts.values_mut());
+        let hosts = self.hosts_mut();
         for host in hosts {
             host.bind_mut().refuse_new_connections(enable);
         }
