@@ -354,7 +354,7 @@ impl RustENetConnection {
             godot_error!("RustENetConnection.start_service_thread: create the host first");
             return Error::ERR_UNCONFIGURED;
         };
-        if self.service_thread.is_some() {
+        if self.is_service_thread_running() {
             return Error::OK;
         }
         match ServiceThread::start(Arc::clone(host), ServiceConfig::default()) {
@@ -383,7 +383,9 @@ impl RustENetConnection {
     /// `stop_service_thread` or `destroy`).
     #[func]
     pub fn is_service_thread_running(&self) -> bool {
-        self.service_thread.is_some()
+        self.service_thread
+            .as_ref()
+            .is_some_and(ServiceThread::is_running)
     }
 
     /// Queues `packet` on `channel` for every connected peer of this host. `flags` is a combination
