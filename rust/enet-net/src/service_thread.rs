@@ -282,6 +282,19 @@ mod tests {
         most_waiting
     }
 
+    /// Queues reliable packets numbered `0..count` for `to_server`.
+    fn queue_numbered(client: &mut UdpHost, to_server: PeerId, count: u32) {
+        for i in 0..count {
+            let packet = Packet::reliable(i.to_be_bytes().to_vec());
+            client.host_mut().send(to_server, 0, packet).unwrap();
+        }
+    }
+
+    /// The number a numbered packet starts with.
+    fn number_of(packet: &Packet) -> u32 {
+        u32::from_be_bytes(packet.data[..4].try_into().unwrap())
+    }
+
     /// What the owner then polls: the numbers of `count` packets, each from `from` (fails after
     /// `limit`, or on any other event).
     fn receive_numbered(
@@ -298,7 +311,7 @@ mod tests {
             match poll(thread) {
                 Some(Event::Receive { peer, packet, .. }) => {
                     assert_eq!(peer, from);
-                    received.push(u32::from_be_bytes(packet.data[..4].try_into().unwrap()));
+                    received.push(number_of(&packet));
                 }
                 Some(other) => panic!("unexpected {other:?}"),
                 None => std::thread::sleep(Duration::from_millis(1)),
@@ -376,10 +389,7 @@ mod tests {
     #[test]
     fn packets_before_a_remote_disconnect_are_delivered_first() {
         let (thread, mut client, to_server, to_client) = pair(HostConfig::default(), false);
-        for i in 0..30u32 {
-            let packet = Packet::reliable(i.to_be_bytes().to_vec());
-            client.host_mut().send(to_server, 0, packet).unwrap();
-        }
+        queue_numbered(&mut client, to_server, 30);
         client.host_mut().disconnect_later(to_server, 7);
         let start = Instant::now();
         while start.elapsed() < Duration::from_millis(500) {
@@ -389,7 +399,7 @@ mod tests {
         loop {
             match poll(&thread) {
                 Some(Event::Receive { packet, .. }) => {
-                    received.push(u32::from_be_bytes(packet.data[..4].try_into().unwrap()));
+                    received.push(number_of(&packet));
                 }
                 Some(Event::Disconnect { peer, data, .. }) => {
                     assert_eq!((peer, data), (to_client, 7));
@@ -422,10 +432,7 @@ mod tests {
     #[test]
     fn stopping_while_busy_ends_the_thread() {
         let (thread, mut client, to_server, _) = pair(HostConfig::default(), false);
-        for i in 0..1000u32 {
-            let packet = Packet::reliable(i.to_be_bytes().to_vec());
-            client.host_mut().send(to_server, 0, packet).unwrap();
-        }
+        queue_numbered(&mut client, to_server, 1000);
         client.flush().unwrap();
         let host = Arc::clone(thread.host());
         let start = Instant::now();
