@@ -150,10 +150,12 @@ GODOT_FAILURE_PATTERNS=(
     'Orphan StringName'
 )
 
-# The suites built on tests/lib/differential.gd (the built-in peer validates each scenario).
-DIFFERENTIAL_SUITES=(test_compression:: test_diagnostics:: test_dtls:: test_godot3:: test_host_names::
-    test_mesh:: test_packets:: test_refusals:: test_sessions:: test_simulation:: test_targets::
-    test_throttle::)
+# Runner filters for the suites built on tests/lib/differential.gd (the built-in peer validates
+# each scenario), one `test_x::` per suite file.
+differential_suites() {
+    grep -l '^extends "res://tests/lib/differential.gd"' "$PROJECT_DIR"/tests/test_*.gd |
+        sed 's|.*/||; s|\.gd$|::|'
+}
 
 # Runs the headless Godot suites. Arguments are passed to the runner as filters.
 run_godot_suites() {
@@ -426,7 +428,9 @@ cmd_test() {
     local suites_on=$GODOT_SUMMARY
     # The differential suites again with RustENetPeer's service thread off (the setting's
     # default is on), so the observable behaviour is shown to be the same both ways.
-    run_godot_suites --service-thread=off "${DIFFERENTIAL_SUITES[@]}"
+    local differential
+    mapfile -t differential < <(differential_suites)
+    run_godot_suites --service-thread=off "${differential[@]}"
     GODOT_SUMMARY="$suites_on; thread off, differential suites: $GODOT_SUMMARY"
     run_render_check
     check_class_docs
