@@ -18,6 +18,7 @@ use crate::dtls::{
 };
 use crate::link::{LinkConditions, LinkDirection, LinkSimulator, LinkStatistics};
 use crate::moderation::{Moderation, ReceiveCoalescing};
+use crate::service_thread::OwnerPace;
 use crate::statistics::DriverStatistics;
 
 mod receive;
@@ -98,6 +99,11 @@ pub struct UdpHost {
     blocking: BlockingWait,
     /// The send after a receive was put off because events were waiting (see `pass`).
     pub(crate) send_deferred: bool,
+    /// A [`ServiceThread`](crate::ServiceThread) reads the socket and runs the timers: a
+    /// zero-timeout `service` only takes what it received.
+    pub(crate) thread_serviced: bool,
+    /// When the owner services the host, for the thread's choice of when to send.
+    pub(crate) owner_pace: OwnerPace,
     wait_precision: WaitPrecision,
     /// Adaptive receive coalescing for busy many-peer hosts (see [`ReceiveCoalescing`]).
     moderation: Moderation,
@@ -145,6 +151,8 @@ impl UdpHost {
             stats: DriverStatistics::default(),
             blocking: BlockingWait::new(),
             send_deferred: false,
+            thread_serviced: false,
+            owner_pace: OwnerPace::default(),
             wait_precision: WaitPrecision::Auto,
             moderation: Moderation::new(ReceiveCoalescing::default()),
             dtls: None,
@@ -222,9 +230,19 @@ impl UdpHost {
     /// When the pass yields events, the second send is put off until the application has
     /// handled them: the next `service`, [`check_events`](Self::check_events) returning `None`,
     /// or [`flush`](Self::flush) sends the acknowledgements together with the answers.
+    ///
+    /// While a [`ServiceThread`](crate::ServiceThread) services the host, `Duration::ZERO` only
+    /// takes the next event the thread received: the thread reads the socket, runs the timers
+    /// and sends, so a frame's poll makes no system call for them.
     pub fn service(&mut self, timeout: Duration) -> io::Result<Option<Event>> {
+        if self.thread_serviced {
+            self.owner_pace.record(Instant::now());
+        }
         if let Some(event) = self.take_event() {
             return Ok(Some(event));
+        }
+        if timeout.is_zero() && self.thread_serviced {
+            return Ok(None);
         }
         if timeout.is_zero() {
             // One pass and no wait: no deadline to compute, so no clock reading for it (hosts
@@ -428,13 +446,16 @@ impl UdpHost {
     }
 
     /// For a [`ServiceThread`](crate::ServiceThread): the core's timers and what the socket
-    /// holds, without sending (the caller decides when to [`flush`](Self::flush)).
+    /// holds, without sending (the caller decides when to [`flush`](Self::flush)). When events
+    /// wait for the owner, the send is owed to the owner's flush, as after a `service` pass
+    /// ([`has_deferred_send`](Self::has_deferred_send)).
     pub(crate) fn receive_and_run_timers(&mut self) -> io::Result<()> {
         self.run_timers();
         if self.receive_available()? {
             let now = self.clock.now();
             self.host.handle_timeout(now);
         }
+        self.defer_send_for_events();
         Ok(())
     }
 
