@@ -18,7 +18,6 @@ use crate::dtls::{
 };
 use crate::link::{LinkConditions, LinkDirection, LinkSimulator, LinkStatistics};
 use crate::moderation::{Moderation, ReceiveCoalescing};
-use crate::service_thread::OwnerPace;
 use crate::statistics::DriverStatistics;
 
 mod receive;
@@ -102,8 +101,6 @@ pub struct UdpHost {
     /// A [`ServiceThread`](crate::ServiceThread) reads the socket and runs the timers: a
     /// zero-timeout `service` only takes what it received.
     pub(crate) thread_serviced: bool,
-    /// When the owner services the host, for the thread's choice of when to send.
-    pub(crate) owner_pace: OwnerPace,
     wait_precision: WaitPrecision,
     /// Adaptive receive coalescing for busy many-peer hosts (see [`ReceiveCoalescing`]).
     moderation: Moderation,
@@ -152,7 +149,6 @@ impl UdpHost {
             blocking: BlockingWait::new(),
             send_deferred: false,
             thread_serviced: false,
-            owner_pace: OwnerPace::default(),
             wait_precision: WaitPrecision::Auto,
             moderation: Moderation::new(ReceiveCoalescing::default()),
             dtls: None,
@@ -232,17 +228,18 @@ impl UdpHost {
     /// or [`flush`](Self::flush) sends the acknowledgements together with the answers.
     ///
     /// While a [`ServiceThread`](crate::ServiceThread) services the host, `Duration::ZERO` only
-    /// takes the next event the thread received: the thread reads the socket, runs the timers
-    /// and sends, so a frame's poll makes no system call for them.
+    /// reads what the socket holds (what arrived since the thread's last pass) and takes the
+    /// next event: the timers and sends are the thread's.
     pub fn service(&mut self, timeout: Duration) -> io::Result<Option<Event>> {
-        if self.thread_serviced {
-            self.owner_pace.record(Instant::now());
-        }
         if let Some(event) = self.take_event() {
             return Ok(Some(event));
         }
         if timeout.is_zero() && self.thread_serviced {
-            return Ok(None);
+            // What arrived since the thread's last pass (up to its interval ago) still makes
+            // this frame; the timers and sends stay the thread's.
+            self.receive_available()?;
+            self.defer_send_for_events();
+            return Ok(self.take_event());
         }
         if timeout.is_zero() {
             // One pass and no wait: no deadline to compute, so no clock reading for it (hosts
