@@ -10,9 +10,6 @@ const STALL_MSEC := 20000
 const LONG_STALL_MSEC := 60000
 
 var _party: Node
-var _pid := -1
-var _stop_path := ""
-var _out_path := ""
 
 
 func _init() -> void:
@@ -22,78 +19,25 @@ func _init() -> void:
 func before_each() -> void:
 	_party = Party.new()
 	add_child(_party)
-	_stop_path = ProjectSettings.globalize_path("user://stall.stop")
-	_out_path = ProjectSettings.globalize_path("user://stall.json")
-	DirAccess.remove_absolute(_stop_path)
-	DirAccess.remove_absolute(_out_path)
 
 
 func after_each() -> void:
-	if _pid > 0 and OS.is_process_running(_pid):
-		OS.kill(_pid)
-	_pid = -1
 	_party.close_all()
 	_party.queue_free()
-	DirAccess.remove_absolute(_stop_path)
-	DirAccess.remove_absolute(_out_path)
 	await get_tree().process_frame
-
-
-static func _free_ports(count: int) -> Array[int]:
-	var probes := []
-	var ports: Array[int] = []
-	for i in count:
-		var probe := PacketPeerUDP.new()
-		probe.bind(0, "127.0.0.1")
-		probes.append(probe)
-		ports.append(probe.get_local_port())
-	for probe in probes:
-		probe.close()
-	return ports
 
 
 ## Starts the second process with `args` (its --servers= or --clients=).
 func _spawn(args: Array) -> void:
-	var godot := OS.get_executable_path()
-	var project := ProjectSettings.globalize_path("res://")
-	var all := ["--headless", "--path", project, "res://tests/stall/stall_remote.tscn", "--",
-			"--stop=" + _stop_path, "--out=" + _out_path]
-	all.append_array(args)
-	_pid = OS.create_process(godot, all)
-	check(_pid > 0, "the second Godot process started")
+	check(_party.spawn_remote(args), "the second Godot process started")
 
 
 ## Tells the second process to stop and returns its members' reports (after it quit).
 func _finish() -> Array:
-	var file := FileAccess.open(_stop_path, FileAccess.WRITE)
-	file.store_string("stop")
-	file.close()
-	if not await wait_until(func() -> bool: return not OS.is_process_running(_pid), 30.0):
-		fail("the second process did not finish")
-		return []
-	var reports = JSON.parse_string(FileAccess.get_file_as_string(_out_path))
-	if not check(reports is Array, "the second process wrote its reports"):
+	var reports: Variant = await _party.finish_remote()
+	if not check(reports is Array, "the second process finished and wrote its reports"):
 		return []
 	return reports
-
-
-## Waits until every member has `count` connected remotes and has received a few RPCs from each.
-func _all_talking(members: Array, count: int) -> bool:
-	return await wait_until(func() -> bool:
-		for m in members:
-			if m.remotes().size() != count or m.game.received.size() != count:
-				return false
-			for id in m.game.received:
-				if m.game.received[id].size() < 3:
-					return false
-		return true, 20.0)
-
-
-static func _numbers(count: int) -> Array:
-	var out := []
-	for i in count:
-		out.append(i + 1)
-	return out
 
 
 func _stall(msec: int) -> void:
@@ -107,24 +51,19 @@ func _stall(msec: int) -> void:
 ## each sent arrived exactly once, in order. `left` is who the server saw leave before the end.
 func _check_kept(server: Party.Member, reports: Array, left: Array, what: String) -> int:
 	var kept := 0
-	for r in reports:
-		if r["server"] or int(r["port"]) != server.port:
-			continue
-		var id := int(r["id"])
-		var sent := int(r["sent"].get("1", 0))
-		var got: Array = server.game.received.get(id, [])
-		var ok := check(not r["lost"], "%s: the %s client %d stayed connected" % [what, r["kind"], id])
-		ok = check_eq(got, _numbers(sent),
-				"%s: the %s client %d's RPCs, once each and in order" % [what, r["kind"], id]) and ok
-		ok = check(not id in left, "%s: the server kept the %s client %d" % [what, r["kind"], id]) and ok
-		check(sent > 0, "%s: the %s client %d sent RPCs" % [what, r["kind"], id])
-		if ok:
+	for o in Party.server_outcome(server, reports, left):
+		var who := "%s: the %s client %d" % [what, o.kind, o.id]
+		check(o.connected, "%s stayed connected" % who)
+		check_eq(o.got, Party.numbers_up_to(o.sent), "%s's RPCs, once each and in order" % who)
+		check(o.kept_by_server, "%s was kept by the server" % who)
+		check(o.sent > 0, "%s sent RPCs" % who)
+		if o.kept:
 			kept += 1
 	return kept
 
 
 func test_a_stalled_server_keeps_its_clients() -> void:
-	var ports := _free_ports(2)
+	var ports := Party.free_ports(2)
 	var ours: Party.Member = _party.add_server("rust", ports[0])
 	var builtin: Party.Member = _party.add_server("builtin", ports[1])
 	var clients := []
@@ -133,7 +72,7 @@ func test_a_stalled_server_keeps_its_clients() -> void:
 			for i in 4:
 				clients.append("%s:%d" % [kind, port])
 	_spawn(["--clients=" + ",".join(clients)])
-	if not check(await _all_talking([ours, builtin], 8), "8 clients connected to each server"):
+	if not check(await _party.all_talking([ours, builtin], 8), "8 clients connected to each server"):
 		return
 	await _stall(STALL_MSEC)
 	var left: Array = ours.disconnected.duplicate()
@@ -150,7 +89,7 @@ func test_a_stalled_server_keeps_its_clients() -> void:
 
 
 func test_a_stalled_client_keeps_its_server() -> void:
-	var ports := _free_ports(2)
+	var ports := Party.free_ports(2)
 	_spawn(["--servers=builtin:%d,rust:%d" % ports])
 	# Let the servers start listening.
 	await get_tree().create_timer(1.0).timeout
@@ -158,7 +97,7 @@ func test_a_stalled_client_keeps_its_server() -> void:
 	for kind in ["rust", "builtin"]:
 		for port in ports:
 			members.append(_party.add_client(kind, port))
-	if not check(await _all_talking(members, 1), "every client connected"):
+	if not check(await _party.all_talking(members, 1), "every client connected"):
 		return
 	await _stall(STALL_MSEC)
 	# Before the second process ends (its servers' close() ends every connection).
@@ -182,7 +121,7 @@ func test_a_stalled_client_keeps_its_server() -> void:
 			check(dropped, "%s (the control) was dropped" % what)
 			continue
 		var ok := check(not lost[m] and not dropped, "%s stayed connected" % what)
-		ok = check_eq(m.game.received.get(1, []), _numbers(sent),
+		ok = check_eq(m.game.received.get(1, []), Party.numbers_up_to(sent),
 				"%s got the server's RPCs once each and in order" % what) and ok
 		check(sent > 0, "%s: the server sent RPCs" % what)
 		if ok:
@@ -192,10 +131,10 @@ func test_a_stalled_client_keeps_its_server() -> void:
 
 
 func test_a_minute_long_stall_with_raised_timeouts() -> void:
-	var ports := _free_ports(1)
+	var ports := Party.free_ports(1)
 	var ours: Party.Member = _party.add_server("rust", ports[0])
 	_spawn(["--clients=builtin:%d,builtin:%d,rust:%d,rust:%d" % [ports[0], ports[0], ports[0], ports[0]]])
-	if not check(await _all_talking([ours], 4), "4 clients connected"):
+	if not check(await _party.all_talking([ours], 4), "4 clients connected"):
 		return
 	for id in ours.api.get_peers():
 		ours.peer.call(&"get_peer", id).set_timeout(32, 90000, 120000)

@@ -1,8 +1,10 @@
 extends Node
-## One side of the stall scenarios (`res://tests/test_stalls.gd`): servers or clients, each on its
-## own SceneMultiplayer, that send a numbered reliable RPC (`Game.tick`) to every connected
-## remote every 100 ms and record what arrives. The test runs one side in the runner, whose main
-## thread then stalls, and `stall_remote.tscn` runs the other side in a second Godot process.
+## One side of the stall scenarios (`res://tests/test_stalls.gd`, `res://bench/bench_stall.gd`):
+## servers or clients, each on its own SceneMultiplayer, that send a numbered reliable RPC
+## (`Game.tick`) to every connected remote every 100 ms and record what arrives. The test (or the
+## benchmark) runs one side in its own process, whose main thread then stalls, and
+## `stall_remote.tscn` runs the other side in a second Godot process: `spawn_remote`, then
+## `finish_remote` for the other side's reports, and `server_outcome` to compare them.
 
 const Differential := preload("res://tests/lib/differential.gd")
 const Game := preload("res://tests/stall/stall_game.gd")
@@ -50,6 +52,99 @@ class Member:
 var members: Array[Member] = []
 var sending := true
 var _next_send := 0
+var _remote_pid := -1
+var _remote_stop := ProjectSettings.globalize_path("user://stall.stop")
+var _remote_out := ProjectSettings.globalize_path("user://stall.json")
+
+
+## `count` UDP ports of 127.0.0.1 that were free a moment ago.
+static func free_ports(count: int) -> Array[int]:
+	var probes := []
+	var ports: Array[int] = []
+	for i in count:
+		var probe := PacketPeerUDP.new()
+		probe.bind(0, "127.0.0.1")
+		probes.append(probe)
+		ports.append(probe.get_local_port())
+	for probe in probes:
+		probe.close()
+	return ports
+
+
+static func numbers_up_to(count: int) -> Array:
+	var out := []
+	for i in count:
+		out.append(i + 1)
+	return out
+
+
+## Starts the other side, `stall_remote.tscn`, in a second Godot process with `args` (its
+## --servers= or --clients=). False if it did not start.
+func spawn_remote(args: Array) -> bool:
+	DirAccess.remove_absolute(_remote_stop)
+	DirAccess.remove_absolute(_remote_out)
+	var all := ["--headless", "--path", ProjectSettings.globalize_path("res://"),
+			"res://tests/stall/stall_remote.tscn", "--", "--stop=" + _remote_stop,
+			"--out=" + _remote_out]
+	all.append_array(args)
+	_remote_pid = OS.create_process(OS.get_executable_path(), all)
+	return _remote_pid > 0
+
+
+## Tells the second process to stop and returns its members' reports (`Member.report()`) once it
+## quit, or null if it did not finish within 30 s or wrote none.
+func finish_remote() -> Variant:
+	var file := FileAccess.open(_remote_stop, FileAccess.WRITE)
+	file.store_string("stop")
+	file.close()
+	var deadline := Time.get_ticks_msec() + 30000
+	while OS.is_process_running(_remote_pid):
+		if Time.get_ticks_msec() > deadline:
+			return null
+		await get_tree().process_frame
+	var reports = JSON.parse_string(FileAccess.get_file_as_string(_remote_out))
+	return reports if reports is Array else null
+
+
+## Waits (at most `timeout_sec`) until every one of `of` has `count` connected remotes and has
+## received a few RPCs from each.
+func all_talking(of: Array, count: int, timeout_sec: float = 20.0) -> bool:
+	var deadline := Time.get_ticks_msec() + int(timeout_sec * 1000.0)
+	while not _talking(of, count):
+		if Time.get_ticks_msec() > deadline:
+			return false
+		await get_tree().process_frame
+	return true
+
+
+static func _talking(of: Array, count: int) -> bool:
+	for m in of:
+		if m.remotes().size() != count or m.game.received.size() != count:
+			return false
+		for id in m.game.received:
+			if m.game.received[id].size() < 3:
+				return false
+	return true
+
+
+## How `server` (a member here) fared with each of its clients in the other process, from their
+## `reports`; `left` is who the server saw leave before the end. One entry per client: its id and
+## kind, whether it stayed connected, whether the server kept it, how many RPCs it sent and
+## whether the server got exactly those, once each and in order; `kept` when all of that holds.
+static func server_outcome(server: Member, reports: Array, left: Array) -> Array[Dictionary]:
+	var out: Array[Dictionary] = []
+	for r in reports:
+		if r["server"] or int(r["port"]) != server.port:
+			continue
+		var id := int(r["id"])
+		var sent := int(r["sent"].get("1", 0))
+		var got: Array = server.game.received.get(id, [])
+		var o := {"id": id, "kind": r["kind"], "connected": not r["lost"],
+				"kept_by_server": not id in left, "sent": sent, "got": got,
+				"in_order": got == numbers_up_to(sent)}
+		o["kept"] = o.connected and o.kept_by_server and o.in_order and sent > 0
+		out.append(o)
+	return out
 
 
 func _member(kind: String, port: int, server: bool) -> Member:
@@ -106,8 +201,14 @@ func _process(_delta: float) -> void:
 			m.game.rpc_id(id, &"tick", n)
 
 
-## Closes every peer and frees the members.
+## Closes every peer and frees the members; kills the second process if it still runs.
 func close_all() -> void:
+	if _remote_pid > 0:
+		if OS.is_process_running(_remote_pid):
+			OS.kill(_remote_pid)
+		DirAccess.remove_absolute(_remote_stop)
+		DirAccess.remove_absolute(_remote_out)
+	_remote_pid = -1
 	for m in members:
 		if m.peer.get_connection_status() != MultiplayerPeer.CONNECTION_DISCONNECTED:
 			m.peer.close()
