@@ -6,6 +6,14 @@ extends Node
 ##     godot --headless --path godot-project res://bench/bench_rpc.tscn -- --peer=rust|builtin
 ##         [--clients=32] [--seconds=5] [--warmup=1] [--reliable=4] [--unreliable=4]
 ##         [--window=256] [--payload=32] [--timeout=120] [--fps=0]
+##         [--service_thread=server|all|off]
+##
+## `--service_thread` sets RustENetPeer's `use_service_thread`: `server` (the default) on the
+## server's peer only, `all` on every peer, `off` on none; the built-in peer has no such thread.
+## `server` is the model of a game server: its clients stand for 32 other machines, whose
+## threads would not share this machine's CPUs as the 32 of `all` do. The CPU time of the main thread and of the service
+## threads (named "rust_enet service") over the measured window is read from
+## /proc/self/task/*/schedstat, so the thread's cost shows beside the main thread's saving.
 ##
 ## Layout: everything runs in this one process. The server and every client have their own
 ## branch (/root/BenchRpc/Server, /root/BenchRpc/C<i>) with their own SceneMultiplayer
@@ -37,7 +45,10 @@ const RECEIVED_PACKETS := 3
 var _opt := {
 	"peer": "rust", "clients": "32", "seconds": "5", "warmup": "1", "reliable": "4",
 	"unreliable": "4", "window": "256", "payload": "32", "timeout": "120", "fps": "0",
+	"service_thread": "server",
 }
+## The kernel's name of a service thread (comm, cut to 15 bytes).
+const SERVICE_THREAD_COMM := "rust_enet servi"
 
 var _server := {}
 var _clients: Array[Dictionary] = []
@@ -60,6 +71,8 @@ var _server_usec: PackedInt64Array = []
 var _clients_usec: PackedInt64Array = []
 var _stats_start := {}
 var _stats_end := {}
+var _cpu_start := {}
+var _cpu_end := {}
 var _window_limited_frames := 0
 
 
@@ -74,6 +87,9 @@ func _ready() -> void:
 	if _opt.peer != "rust" and _opt.peer != "builtin":
 		_fail("--peer must be rust or builtin")
 		return
+	if not _opt.service_thread in ["server", "all", "off"]:
+		_fail("--service_thread must be server, all or off")
+		return
 	Engine.max_fps = int(_opt.fps)
 	OS.low_processor_usage_mode = false
 	OS.low_processor_usage_mode_sleep_usec = 0
@@ -83,7 +99,7 @@ func _ready() -> void:
 		_payload[i] = i & 0xFF
 	_started_usec = Time.get_ticks_usec()
 
-	_server = _branch("Server")
+	_server = _branch("Server", _opt.service_thread != "off")
 	var err: Error = _server.peer.call(&"create_server", 0, int(_opt.clients))
 	if err != OK:
 		_fail("create_server: %s" % error_string(err))
@@ -91,7 +107,7 @@ func _ready() -> void:
 	_server.api.multiplayer_peer = _server.peer
 	var port: int = _server.peer.get(&"host").get_local_port()
 	for i in int(_opt.clients):
-		var c := _branch("C%d" % i)
+		var c := _branch("C%d" % i, _opt.service_thread == "all")
 		err = c.peer.call(&"create_client", "127.0.0.1", port)
 		if err != OK:
 			_fail("create_client: %s" % error_string(err))
@@ -103,13 +119,15 @@ func _ready() -> void:
 	_set_phase("connect")
 
 
-func _make_peer() -> MultiplayerPeer:
+func _make_peer(service_thread: bool) -> MultiplayerPeer:
 	if _opt.peer == "rust":
-		return ClassDB.instantiate(&"RustENetPeer")
+		var peer: MultiplayerPeer = ClassDB.instantiate(&"RustENetPeer")
+		peer.set(&"use_service_thread", service_thread)
+		return peer
 	return ENetMultiplayerPeer.new()
 
 
-func _branch(branch_name: String) -> Dictionary:
+func _branch(branch_name: String, service_thread: bool) -> Dictionary:
 	var root := Node.new()
 	root.name = branch_name
 	add_child(root)
@@ -118,7 +136,7 @@ func _branch(branch_name: String) -> Dictionary:
 	root.add_child(game)
 	var api := SceneMultiplayer.new()
 	get_tree().set_multiplayer(api, root.get_path())
-	return {"root": root, "game": game, "api": api, "peer": _make_peer()}
+	return {"root": root, "game": game, "api": api, "peer": _make_peer(service_thread)}
 
 
 func _set_phase(phase: String) -> void:
@@ -193,12 +211,14 @@ func _process(_delta: float) -> void:
 			if _phase_usec() >= int(float(_opt.warmup) * 1e6):
 				_epoch = 1
 				_stats_start = _host_stats()
+				_cpu_start = _thread_cpu()
 				_set_phase("measure")
 				_last_frame_usec = Time.get_ticks_usec()
 		"measure":
 			if _phase_usec() >= int(float(_opt.seconds) * 1e6):
 				_window_usec = _phase_usec()
 				_stats_end = _host_stats()
+				_cpu_end = _thread_cpu()
 				_epoch = 2
 				_set_phase("drain")
 		"drain":
@@ -227,6 +247,45 @@ func _host_stats() -> Dictionary:
 		out.clients_out += h.pop_statistic(SENT_PACKETS)
 		out.clients_in += h.pop_statistic(RECEIVED_PACKETS)
 	return out
+
+
+## CPU time so far, in ns, of the main thread and of all service threads together, and how many
+## service threads run: {"main": ns, "service": ns, "service_threads": n}. Zeros where /proc
+## cannot be read.
+static func _thread_cpu() -> Dictionary:
+	var out := {"main": 0, "service": 0, "service_threads": 0}
+	var main_tid := str(OS.get_process_id())
+	for tid in DirAccess.get_directories_at("/proc/self/task"):
+		var dir := "/proc/self/task/" + tid
+		var ns := _cpu_ns(dir)
+		if tid == main_tid:
+			out.main = ns
+		elif _first_line(dir + "/comm") == SERVICE_THREAD_COMM:
+			out.service += ns
+			out.service_threads += 1
+	return out
+
+
+## A thread's time on a CPU in ns: schedstat's first field, or stat's utime + stime (in ticks of
+## 10 ms, Linux's USER_HZ) where the kernel keeps no schedstat.
+static func _cpu_ns(task_dir: String) -> int:
+	var sched := _first_line(task_dir + "/schedstat")
+	if not sched.is_empty():
+		return int(sched.get_slice(" ", 0))
+	# The fields after the command name (which may hold spaces) start at state, field 3.
+	var stat := _first_line(task_dir + "/stat")
+	var fields := stat.substr(stat.rfind(")") + 2).split(" ")
+	if fields.size() < 13:
+		return 0
+	return (int(fields[11]) + int(fields[12])) * 10_000_000
+
+
+## The first line of a /proc file (their size reads as 0, so whole-file reads return nothing).
+static func _first_line(path: String) -> String:
+	var file := FileAccess.open(path, FileAccess.READ)
+	if file == null:
+		return ""
+	return file.get_line().strip_edges()
 
 
 static func _mean(values: PackedInt64Array) -> float:
@@ -261,8 +320,13 @@ func _finish() -> void:
 	var server_total := 0
 	for v in _server_usec:
 		server_total += v
+	var cpu_window_ns := maxf(_window_usec * 1000.0, 1.0)
+	var service_threads: int = _cpu_end.get("service_threads", 0)
+	var service_ns: int = _cpu_end.get("service", 0) - _cpu_start.get("service", 0)
 	var result := {
+		"scenario": "rpc",
 		"peer": _opt.peer,
+		"service_thread": _opt.service_thread if _opt.peer == "rust" else "off",
 		"clients": _clients.size(),
 		"seconds": secs,
 		"frames": _frame_usec.size(),
@@ -297,6 +361,10 @@ func _finish() -> void:
 		"server_datagrams_in_per_s": _stats_end.server_in / secs,
 		"clients_datagrams_out_per_s": _stats_end.clients_out / secs,
 		"acks_received": acks,
+		"main_thread_cpu_pct": 100.0 * (_cpu_end.get("main", 0) - _cpu_start.get("main", 0)) / cpu_window_ns,
+		"service_threads": service_threads,
+		"service_threads_cpu_pct": 100.0 * service_ns / cpu_window_ns,
+		"service_thread_cpu_pct_each": 100.0 * service_ns / cpu_window_ns / maxi(service_threads, 1),
 		"server_throttle": _server_throttles(),
 	}
 	print(RESULT_PREFIX + JSON.stringify(result))

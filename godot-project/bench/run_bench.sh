@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs benchmark scenario 6 (bench_rpc.tscn) with RustENetPeer and with Godot's built-in
-# ENetMultiplayerPeer, ROUNDS times each, alternating which goes first, and appends every
+# Runs benchmark scenario 6 (bench_rpc.tscn) with RustENetPeer (the service thread on the server's
+# peer, on every peer, and off) and with Godot's built-in ENetMultiplayerPeer, ROUNDS times each,
+# rotating which goes first, then the stall benchmark (bench_stall.tscn) once, and appends every
 # `BENCH_RESULT` JSON object (one per line) to OUT. Called by `./build.sh bench` as
 #   run_bench.sh OUT ROUNDS PROJECT_PATH GODOT_COMMAND... [-- SCENE_ARGS...]
 # where PROJECT_PATH is the project as that Godot sees it and SCENE_ARGS go to bench_rpc.gd
@@ -22,29 +23,29 @@ scene_args=("$@")
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
-run_one() { # peer
-    local peer=$1 rc=0
-    echo "bench_rpc: $peer peer ${scene_args[*]}" >&2
-    timeout --kill-after=10 180 "${godot[@]}" --headless --path "$project" res://bench/bench_rpc.tscn \
-        -- --peer="$peer" "${scene_args[@]}" >"$log" 2>&1 || rc=$?
+run_one() { # scene peer-args...
+    local scene=$1 what=${*:2} rc=0
+    echo "$scene: $what" >&2
+    timeout --kill-after=10 180 "${godot[@]}" --headless --path "$project" "res://bench/$scene.tscn" \
+        -- "${@:2}" >"$log" 2>&1 || rc=$?
     if grep -q '^BENCH_RESULT ' "$log"; then
         sed -n 's/^BENCH_RESULT //p' "$log" >>"$out"
     else
-        echo "bench_rpc: the $peer run printed no result (exit code $rc); its output:" >&2
+        echo "$scene: the run ($what) printed no result (exit code $rc); its output:" >&2
         sed 's/^/    /' "$log" >&2
     fi
     if grep -Eq 'SCRIPT ERROR|leaked at exit|still in use at exit' "$log"; then
-        echo "bench_rpc: warnings in the $peer run:" >&2
+        echo "$scene: warnings in the run ($what):" >&2
         grep -E 'SCRIPT ERROR|leaked at exit|still in use at exit' "$log" | sed 's/^/    /' >&2
     fi
 }
 
+variants=("--peer=rust --service_thread=server" "--peer=rust --service_thread=all"
+    "--peer=rust --service_thread=off" "--peer=builtin")
 for ((r = 0; r < rounds; r++)); do
-    if ((r % 2 == 0)); then
-        run_one rust
-        run_one builtin
-    else
-        run_one builtin
-        run_one rust
-    fi
+    for ((v = 0; v < ${#variants[@]}; v++)); do
+        # shellcheck disable=SC2086 # a variant is two words on purpose
+        run_one bench_rpc ${variants[(v + r) % ${#variants[@]}]} "${scene_args[@]}"
+    done
 done
+run_one bench_stall

@@ -1,18 +1,22 @@
-//! Scenario 6 (Godot level) rows for the table, read from the results of
-//! `godot-project/bench/bench_rpc.tscn` (`./build.sh bench` runs it before this binary).
+//! Scenario 6 (Godot level) and stall rows for the table, read from the results of
+//! `godot-project/bench/bench_rpc.tscn` and `bench_stall.tscn` (`./build.sh bench` runs them
+//! before this binary).
 //!
-//! The file holds one JSON object per line, each one run of the scene with
-//! `"peer": "rust"` (RustENetPeer) or `"peer": "builtin"` (Godot's ENetMultiplayerPeer, i.e. C
-//! ENet inside Godot, shown in the C ENet column). The table shows the median of each metric
-//! over the runs of each peer. The objects are flat (numbers and the peer name), so a small
-//! scanner reads them; nothing else of JSON is needed here.
+//! The file holds one JSON object per line, each one run of bench_rpc (`"scenario": "rpc"`) or one
+//! server of bench_stall (`"scenario": "stall"`), with `"peer": "rust"` (RustENetPeer) or
+//! `"peer": "builtin"` (Godot's ENetMultiplayerPeer, i.e. C ENet inside Godot, shown in the C ENet
+//! column), and `"service_thread"`: `"server"` (the server's peer has the thread), `"all"`
+//! (every peer has one) or `"off"`. Each RustENetPeer variant gets its rows against the same
+//! built-in runs. The table shows the
+//! median of each metric over the runs of each kind. The objects are flat (numbers, booleans and
+//! names), so a small scanner reads them; nothing else of JSON is needed here.
 
 use std::io;
 use std::path::Path;
 
 use crate::report::{Row, Target};
 
-/// The rows of scenario 6 from the JSON lines in `path`.
+/// The rows of scenario 6 and of the stall benchmark from the JSON lines in `path`.
 pub fn rows(path: &Path) -> io::Result<Vec<Row>> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
@@ -21,43 +25,101 @@ pub fn rows(path: &Path) -> io::Result<Vec<Row>> {
         .map(str::trim)
         .filter(|l| l.starts_with('{'))
         .collect();
-    let of = |peer: &str| -> Vec<&str> {
+    let of_scenario = |scenario: &str| -> Vec<&str> {
         runs.iter()
             .copied()
-            .filter(|l| text_field(l, "peer").as_deref() == Some(peer))
+            .filter(|l| text_field(l, "scenario").as_deref().unwrap_or("rpc") == scenario)
             .collect()
     };
-    let (rust, builtin) = (of("rust"), of("builtin"));
-    if rust.is_empty() && builtin.is_empty() {
+    let of = |scenario: &str, peer: &str, thread: &str| -> Vec<&str> {
+        of_scenario(scenario)
+            .into_iter()
+            .filter(|l| text_field(l, "peer").as_deref() == Some(peer))
+            .filter(|l| text_field(l, "service_thread").as_deref().unwrap_or("off") == thread)
+            .collect()
+    };
+    if runs.is_empty() {
         return Err(io::Error::other(format!(
-            "{}: no results of bench_rpc.tscn",
+            "{}: no results of bench_rpc.tscn or bench_stall.tscn",
             path.display()
         )));
     }
-    let clients = runs
+    let builtin = of("rpc", "builtin", "off");
+    let clients = of_scenario("rpc")
         .iter()
         .find_map(|l| number_field(l, "clients"))
         .unwrap_or(0.0);
-    let scenario = format!("6 Godot, {clients} clients");
-    let metric = |key: &str| [median(&rust, key), median(&builtin, key)];
-    let note = format!(
-        "C ENet column of scenario 6: Godot's built-in ENetMultiplayerPeer; one process, \
-         server + clients, medians of {} rust / {} built-in runs (godot-project/bench/bench_rpc.gd)",
-        rust.len(),
-        builtin.len()
-    );
-    Ok(METRICS
-        .iter()
-        .enumerate()
-        .map(|(i, &(name, key, target, digits))| {
-            let row = Row::new(&scenario, name, metric(key), target).precision(digits);
-            if i == 0 { row.note(&note) } else { row }
-        })
-        .collect())
+    let mut out = Vec::new();
+    for (thread, label) in THREAD_VARIANTS {
+        let rust = of("rpc", "rust", thread);
+        if rust.is_empty() {
+            continue;
+        }
+        let scenario = format!("6 Godot, {clients} clients, {label}");
+        let note = format!(
+            "C ENet column of scenario 6: Godot's built-in ENetMultiplayerPeer; one process, \
+             server + clients, medians of {} rust ({label}) / {} built-in runs \
+             (godot-project/bench/bench_rpc.gd)",
+            rust.len(),
+            builtin.len()
+        );
+        for (i, &(name, key, target, digits)) in METRICS.iter().enumerate() {
+            // The goal on the server's share of the main thread is the service thread's.
+            let target = if key == "server_us_mean" && thread == "off" {
+                Target::None
+            } else {
+                target
+            };
+            let values = [median(&rust, key), median(&builtin, key)];
+            let row = Row::new(&scenario, name, values, target).precision(digits);
+            out.push(if i == 0 { row.note(&note) } else { row });
+        }
+    }
+    let stall_builtin = of("stall", "builtin", "off");
+    for (thread, label) in THREAD_VARIANTS {
+        let rust = of("stall", "rust", thread);
+        if rust.is_empty() {
+            continue;
+        }
+        let seconds = of_scenario("stall")
+            .iter()
+            .find_map(|l| number_field(l, "stall_s"))
+            .unwrap_or(0.0);
+        let scenario = format!("Godot server stall, {seconds} s");
+        let target = if thread == "off" {
+            Target::None
+        } else {
+            Target::ValueAtLeast(100.0)
+        };
+        let name = format!("connections kept, % ({label})");
+        let values = [
+            median(&rust, "kept_pct"),
+            median(&stall_builtin, "kept_pct"),
+        ];
+        let row = Row::new(&scenario, &name, values, target).precision(0);
+        out.push(if thread == "server" {
+            row.note(
+                "C ENet column: Godot's built-in server; 8 clients per server (4 built-in, \
+                 4 RustENetPeer) in a second process, default timeouts, a reliable RPC each \
+                 way every 100 ms; kept = connected, not dropped, every RPC once and in order \
+                 (godot-project/bench/bench_stall.gd)",
+            )
+        } else {
+            row
+        });
+    }
+    Ok(out)
 }
 
+/// RustENetPeer's variants: the `service_thread` value of a run, and its label in the table.
+const THREAD_VARIANTS: [(&str, &str); 3] = [
+    ("server", "server thread on"),
+    ("all", "all threads on"),
+    ("off", "thread off"),
+];
+
 /// Table rows: metric name, JSON key, target on the ratio, decimals.
-const METRICS: [(&str, &str, Target, usize); 16] = [
+const METRICS: [(&str, &str, Target, usize); 20] = [
     (
         "RPCs delivered/s, all",
         "rpcs_per_s",
@@ -91,9 +153,33 @@ const METRICS: [(&str, &str, Target, usize); 16] = [
     ),
     ("frame time p99, us", "frame_us_p99", Target::AtMost(1.0), 0),
     (
+        "main thread poll+sends/frame mean, us",
+        "process_us_mean",
+        Target::None,
+        0,
+    ),
+    (
+        "main thread poll+sends/frame p99, us",
+        "process_us_p99",
+        Target::None,
+        0,
+    ),
+    (
+        "main thread CPU, % of a core",
+        "main_thread_cpu_pct",
+        Target::None,
+        1,
+    ),
+    (
+        "service threads CPU (all), % of a core",
+        "service_threads_cpu_pct",
+        Target::None,
+        1,
+    ),
+    (
         "server poll+sends/frame mean, us",
         "server_us_mean",
-        Target::None,
+        Target::AtMost(0.5),
         0,
     ),
     (
@@ -190,10 +276,16 @@ mod tests {
         let file = dir.join("g.jsonl");
         std::fs::write(
             &file,
-            "{\"peer\":\"rust\",\"clients\":32,\"rpcs_per_s\":300.0}\n\
+            "{\"scenario\":\"stall\",\"peer\":\"rust\",\"service_thread\":\"server\",\"clients\":8,\
+              \"stall_s\":20,\"kept_pct\":100.0}\n\
+             {\"scenario\":\"rpc\",\"peer\":\"rust\",\"service_thread\":\"server\",\"clients\":32,\
+              \"rpcs_per_s\":300.0}\n\
              {\"peer\": \"builtin\", \"clients\": 32, \"rpcs_per_s\": 100}\n\
-             {\"peer\":\"rust\",\"clients\":32,\"rpcs_per_s\":100.0}\n\
-             {\"peer\":\"builtin\",\"clients\":32,\"rpcs_per_s\":1.5e2}\n",
+             {\"peer\":\"rust\",\"service_thread\": \"server\",\"clients\":32,\"rpcs_per_s\":100.0}\n\
+             {\"peer\":\"rust\",\"service_thread\":\"off\",\"clients\":32,\"rpcs_per_s\":50}\n\
+             {\"peer\":\"builtin\",\"clients\":32,\"rpcs_per_s\":1.5e2}\n\
+             {\"scenario\":\"stall\",\"peer\":\"builtin\",\"service_thread\":\"off\",\
+              \"clients\":8,\"stall_s\":20,\"kept_pct\":0.0}\n",
         )
         .unwrap();
         let rows = rows(&file).unwrap();
@@ -202,9 +294,25 @@ mod tests {
             report.push(row);
         }
         let table = report.table();
-        assert!(table.contains("6 Godot, 32 clients"), "{table}");
-        // rust median 200, built-in median 125.
-        assert!(table.contains("1.600x"), "{table}");
+        let row = |scenario: &str, metric: &str| -> String {
+            table
+                .lines()
+                .find(|l| l.starts_with(scenario) && l.contains(metric))
+                .unwrap_or_else(|| panic!("no row {scenario} / {metric} in\n{table}"))
+                .to_owned()
+        };
+        // Thread on: rust median 200, built-in median 125.
+        let on = row("6 Godot, 32 clients, server thread on", "RPCs delivered/s");
+        assert!(on.contains("1.600x"), "{on}");
+        // Thread off: the one rust run, 50, against the same built-in median.
+        let off = row("6 Godot, 32 clients, thread off", "RPCs delivered/s");
+        assert!(off.contains("0.400x"), "{off}");
+        let kept = row("Godot server stall, 20 s", "(server thread on)");
+        assert!(kept.ends_with("yes"), "{kept}");
+        // No rust runs with the thread off in the stall file, none with every thread on: no
+        // rows for them.
+        assert!(!table.contains("% (thread off)"), "{table}");
+        assert!(!table.contains("all threads on"), "{table}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -8,6 +8,9 @@ pub enum Target {
     None,
     AtLeast(f64),
     AtMost(f64),
+    /// A goal on rust_enet's own value, not the ratio (e.g. 100% of connections kept where
+    /// the reference keeps none, so there is no ratio).
+    ValueAtLeast(f64),
 }
 
 impl Target {
@@ -16,15 +19,16 @@ impl Target {
             Target::None => "-".into(),
             Target::AtLeast(x) => format!(">= {x:.1}x"),
             Target::AtMost(x) => format!("<= {x:.1}x"),
+            Target::ValueAtLeast(x) => format!("rust_enet >= {x}"),
         }
     }
 
-    fn met(self, ratio: Option<f64>) -> Option<bool> {
-        let ratio = ratio?;
+    fn met(self, values: [Option<f64>; 2], ratio: Option<f64>) -> Option<bool> {
         match self {
             Target::None => None,
-            Target::AtLeast(x) => Some(ratio >= x),
-            Target::AtMost(x) => Some(ratio <= x),
+            Target::AtLeast(x) => Some(ratio? >= x),
+            Target::AtMost(x) => Some(ratio? <= x),
+            Target::ValueAtLeast(x) => Some(values[0]? >= x),
         }
     }
 }
@@ -112,7 +116,7 @@ impl Report {
             let value =
                 |v: Option<f64>| v.map_or("n/a".into(), |x| format!("{x:.*}", row.precision));
             let ratio = row.ratio();
-            let met = match row.target.met(ratio) {
+            let met = match row.target.met(row.values, ratio) {
                 Some(true) => "yes",
                 Some(false) => "NO",
                 None if matches!(row.target, Target::None) => "-",
@@ -177,7 +181,7 @@ impl Report {
             let ratio = row.ratio();
             let met = row
                 .target
-                .met(ratio)
+                .met(row.values, ratio)
                 .map_or("null".into(), |m| m.to_string());
             let _ = write!(
                 out,
@@ -246,11 +250,22 @@ mod tests {
             Target::AtMost(0.2),
         ));
         report.push(Row::new("c", "z", [None, Some(1.0)], Target::AtMost(1.0)));
+        report.push(Row::new(
+            "e",
+            "kept",
+            [Some(100.0), Some(0.0)],
+            Target::ValueAtLeast(100.0),
+        ));
         report.skipped("d", "not \"ready\"");
         let table = report.table();
         assert!(table.contains("2.000x") && table.contains("yes"));
         assert!(table.contains("0.250x") && table.contains("NO"));
         assert!(table.contains("n/a"));
+        let kept = table.lines().find(|l| l.starts_with('e')).unwrap();
+        assert!(
+            kept.contains("rust_enet >= 100") && kept.ends_with("yes"),
+            "{kept}"
+        );
         let json = report.json();
         assert!(json.contains("\"ratio\": 2,") && json.contains("\"met\": false"));
         assert!(json.contains("\"rust_enet\": null") && json.contains("not \\\"ready\\\""));
