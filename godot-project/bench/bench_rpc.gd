@@ -27,8 +27,15 @@ extends Node
 ##   1. every client: `poll()`, then `reliable` calls of `rel` (only while fewer than `window`
 ##      of its reliable RPCs are unacknowledged by the server's `ack`) and `unreliable` calls
 ##      of `unrel`, all `rpc_id(1, ...)` with a `payload`-byte PackedByteArray;
-##   2. the server: `poll()`, then one unreliable `ack(count)` to each client whose reliable
-##      count changed this frame, and one unreliable `state` broadcast (`rpc()`) to everyone.
+##   2. the server: its peer's `poll()` and its host's `flush()`, then the API's `poll()` (which
+##      runs the received RPCs; its own call of the peer's poll finds nothing new), then one
+##      unreliable `ack(count)` to each client whose reliable count changed this frame, one
+##      unreliable `state` broadcast (`rpc()`) to everyone, and the host's `flush()` again.
+##      The peer's poll and the sends, each with its flush, are the server's network time on the
+##      main thread (`server_net_us_*`): the flushes put RustENetPeer's end-of-frame send (a
+##      deferred call, outside `_process`) inside the timed part, at the price of a datagram
+##      more per client and frame (the built-in peer sends in each `put_packet` anyway). All of
+##      it together, with the RPC handling, is the server's share of the frame (`server_us_*`).
 ## After all clients are connected: `warmup` s of traffic (epoch 0), then `seconds` s measured
 ## (epoch 1), then the clients stop and the server polls until every epoch-1 reliable RPC has
 ## arrived (at most 3 s). RPCs count when they arrive carrying epoch 1, so delivery fractions are
@@ -68,6 +75,8 @@ var _last_frame_usec := 0
 var _frame_usec: PackedInt64Array = []
 var _process_usec: PackedInt64Array = []
 var _server_usec: PackedInt64Array = []
+## The server's peer poll plus its sends (without running the received RPCs), per frame.
+var _server_net_usec: PackedInt64Array = []
 var _clients_usec: PackedInt64Array = []
 var _stats_start := {}
 var _stats_end := {}
@@ -184,10 +193,16 @@ func _process(_delta: float) -> void:
 			if measuring:
 				_sent_unrel += 1
 
-	# 2. Server.
+	# 2. Server: the peer's own poll, then SceneMultiplayer's (whose call of the peer's poll
+	# finds nothing new) running the received RPCs, then the sends.
 	var t1 := Time.get_ticks_usec()
 	var api: SceneMultiplayer = _server.api
+	var server_host: Object = _server.peer.get(&"host")
+	_server.peer.poll()
+	server_host.flush()
+	var t1_polled := Time.get_ticks_usec()
 	api.poll()
+	var t1_handled := Time.get_ticks_usec()
 	var sgame: Node = _server.game
 	for id in sgame.dirty:
 		sgame.ack.rpc_id(id, sgame.rel_total[id])
@@ -197,10 +212,12 @@ func _process(_delta: float) -> void:
 		sgame.state.rpc(_epoch, _frame, _payload)
 		if measuring:
 			_sent_state += api.get_peers().size()
+	server_host.flush()
 	var t2 := Time.get_ticks_usec()
 	if measuring:
 		_clients_usec.append(t1 - t0)
 		_server_usec.append(t2 - t1)
+		_server_net_usec.append((t1_polled - t1) + (t2 - t1_handled))
 		_process_usec.append(t2 - t0)
 
 	match _phase:
@@ -355,6 +372,8 @@ func _finish() -> void:
 		"process_us_p99": _percentile(_process_usec, 99),
 		"server_us_mean": _mean(_server_usec),
 		"server_us_p99": _percentile(_server_usec, 99),
+		"server_net_us_mean": _mean(_server_net_usec),
+		"server_net_us_p99": _percentile(_server_net_usec, 99),
 		"clients_us_mean": _mean(_clients_usec),
 		"server_us_per_rpc": server_total / float(maxi(rel + unrel, 1)),
 		"server_datagrams_out_per_s": _stats_end.server_out / secs,
