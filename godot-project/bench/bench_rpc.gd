@@ -11,9 +11,10 @@ extends Node
 ## `--service_thread` sets RustENetPeer's `use_service_thread`: `server` (the default) on the
 ## server's peer only, `all` on every peer, `off` on none; the built-in peer has no such thread.
 ## `server` is the model of a game server: its clients stand for 32 other machines, whose
-## threads would not share this machine's CPUs as the 32 of `all` do. The CPU time of the main thread and of the service
-## threads (named "rust_enet service") over the measured window is read from
-## /proc/self/task/*/schedstat, so the thread's cost shows beside the main thread's saving.
+## threads would not share this machine's CPUs as the 32 of `all` do. The CPU time of the main
+## thread and of the service threads (named "rust_enet service") over the measured window is
+## read from /proc/self/task/*/schedstat, so the thread's cost shows beside the main thread's
+## saving.
 ##
 ## Layout: everything runs in this one process. The server and every client have their own
 ## branch (/root/BenchRpc/Server, /root/BenchRpc/C<i>) with their own SceneMultiplayer
@@ -193,8 +194,8 @@ func _process(_delta: float) -> void:
 			if measuring:
 				_sent_unrel += 1
 
-	# 2. Server: the peer's own poll, then SceneMultiplayer's (whose call of the peer's poll
-	# finds nothing new) running the received RPCs, then the sends.
+	# 2. Server: the peer's own poll and a flush, then SceneMultiplayer's poll (whose call of
+	# the peer's poll finds nothing new) running the received RPCs, then the sends and a flush.
 	var t1 := Time.get_ticks_usec()
 	var api: SceneMultiplayer = _server.api
 	var server_host: Object = _server.peer.get(&"host")
@@ -274,11 +275,10 @@ static func _thread_cpu() -> Dictionary:
 	var main_tid := str(OS.get_process_id())
 	for tid in DirAccess.get_directories_at("/proc/self/task"):
 		var dir := "/proc/self/task/" + tid
-		var ns := _cpu_ns(dir)
 		if tid == main_tid:
-			out.main = ns
+			out.main = _cpu_ns(dir)
 		elif _first_line(dir + "/comm") == SERVICE_THREAD_COMM:
-			out.service += ns
+			out.service += _cpu_ns(dir)
 			out.service_threads += 1
 	return out
 

@@ -97,11 +97,8 @@ func finish_remote() -> Variant:
 	var file := FileAccess.open(_remote_stop, FileAccess.WRITE)
 	file.store_string("stop")
 	file.close()
-	var deadline := Time.get_ticks_msec() + 30000
-	while OS.is_process_running(_remote_pid):
-		if Time.get_ticks_msec() > deadline:
-			return null
-		await get_tree().process_frame
+	if not await _wait_until(func() -> bool: return not OS.is_process_running(_remote_pid), 30.0):
+		return null
 	var reports = JSON.parse_string(FileAccess.get_file_as_string(_remote_out))
 	return reports if reports is Array else null
 
@@ -109,8 +106,13 @@ func finish_remote() -> Variant:
 ## Waits (at most `timeout_sec`) until every one of `of` has `count` connected remotes and has
 ## received a few RPCs from each.
 func all_talking(of: Array, count: int, timeout_sec: float = 20.0) -> bool:
+	return await _wait_until(func() -> bool: return _talking(of, count), timeout_sec)
+
+
+## Awaits frames until `condition` holds (true) or `timeout_sec` passed (false).
+func _wait_until(condition: Callable, timeout_sec: float) -> bool:
 	var deadline := Time.get_ticks_msec() + int(timeout_sec * 1000.0)
-	while not _talking(of, count):
+	while not condition.call():
 		if Time.get_ticks_msec() > deadline:
 			return false
 		await get_tree().process_frame

@@ -7,9 +7,9 @@
 //! `"peer": "builtin"` (Godot's ENetMultiplayerPeer, i.e. C ENet inside Godot, shown in the C ENet
 //! column), and `"service_thread"`: `"server"` (the server's peer has the thread), `"all"`
 //! (every peer has one) or `"off"`. Each RustENetPeer variant gets its rows against the same
-//! built-in runs. The table shows the
-//! median of each metric over the runs of each kind. The objects are flat (numbers, booleans and
-//! names), so a small scanner reads them; nothing else of JSON is needed here.
+//! built-in runs. The table shows the median of each metric over the runs of each kind. The
+//! objects are flat (numbers and names), so a small scanner reads them; nothing else of JSON is
+//! needed here.
 
 use std::io;
 use std::path::Path;
@@ -76,15 +76,15 @@ pub fn rows(path: &Path) -> io::Result<Vec<Row>> {
         }
     }
     let stall_builtin = of("stall", "builtin", "off");
+    let seconds = of_scenario("stall")
+        .iter()
+        .find_map(|l| number_field(l, "stall_s"))
+        .unwrap_or(0.0);
     for (thread, label) in THREAD_VARIANTS {
         let rust = of("stall", "rust", thread);
         if rust.is_empty() {
             continue;
         }
-        let seconds = of_scenario("stall")
-            .iter()
-            .find_map(|l| number_field(l, "stall_s"))
-            .unwrap_or(0.0);
         let scenario = format!("Godot server stall, {seconds} s");
         let target = if thread == "off" {
             Target::None

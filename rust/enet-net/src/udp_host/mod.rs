@@ -98,8 +98,8 @@ pub struct UdpHost {
     blocking: BlockingWait,
     /// The send after a receive was put off because events were waiting (see `pass`).
     pub(crate) send_deferred: bool,
-    /// A [`ServiceThread`](crate::ServiceThread) reads the socket and runs the timers: a
-    /// zero-timeout `service` only takes what it received.
+    /// A [`ServiceThread`](crate::ServiceThread) runs the timers and sends: a zero-timeout
+    /// `service` only reads what arrived since the thread's last pass and takes events.
     pub(crate) thread_serviced: bool,
     wait_precision: WaitPrecision,
     /// Adaptive receive coalescing for busy many-peer hosts (see [`ReceiveCoalescing`]).
