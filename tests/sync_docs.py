@@ -5,7 +5,8 @@ The class reference in rust/enet-godot/doc_classes/*.xml (Godot's format, what t
 shows) is the source of the three classes' documentation. The `///` comments on their
 Godot-visible items in rust/enet-godot/src/ (the class struct, every documented `#[func]`,
 `#[var]` field, `#[constant]` and `#[signal]`) are generated from it, with Godot's BBCode turned
-into Markdown, so a Rust reader sees the same text as a GDScript user.
+into Markdown, so a Rust reader sees the same text as a GDScript user. A class's items are in its
+file (peer.rs) and in the `#[godot_api(secondary)]` blocks of the files of its folder (peer/).
 
     tests/sync_docs.py           rewrite the `///` comments from the XML
     tests/sync_docs.py --check   exit 1 (listing the items) if any comment differs
@@ -24,6 +25,15 @@ SRC = ROOT / "rust/enet-godot/src"
 DOCS = ROOT / "rust/enet-godot/doc_classes"
 FILES = {"RustENetPeer": "peer.rs", "RustENetConnection": "connection.rs",
          "RustENetPacketPeer": "packet_peer.rs"}
+
+
+def class_files(cls):
+    """The class's file, then the files of its folder with a secondary `#[godot_api]` block."""
+    main = SRC / FILES[cls]
+    folder = main.with_suffix("")
+    extra = [p for p in sorted(folder.glob("*.rs"))
+             if re.search(r"#\[godot_api\(secondary\)\]\s*\nimpl " + cls + r"\b", p.read_text())]
+    return [main] + extra
 WIDTH = 100
 
 
@@ -110,10 +120,8 @@ ITEM = {
 }
 
 
-def sync(cls, check):
-    path = SRC / FILES[cls]
+def sync(cls, path, texts, accessors, check):
     lines = path.read_text().split("\n")
-    texts, accessors = reference(cls)
     changed, missing, items = [], [], []
     i = 0
     while i < len(lines):
@@ -141,7 +149,7 @@ def sync(cls, check):
             if key not in texts:
                 # Property accessors are documented on their member, `_` methods are hidden.
                 if not (kind == "func" and (name in accessors or name.startswith("_"))):
-                    missing.append(f"{path.name}: {key[0]} {name} has no entry in {cls}.xml")
+                    missing.append(f"{path.relative_to(SRC)}: {key[0]} {name} has no entry in {cls}.xml")
                 continue
         doc = group
         while doc > 0 and lines[doc - 1].strip().startswith("///"):
@@ -150,7 +158,7 @@ def sync(cls, check):
     for doc, group, key, indent in reversed(items):
         new = doc_lines(texts[key], indent)
         if lines[doc:group] != new:
-            changed.append(f"{path.name}: {key[0]} {key[1]}")
+            changed.append(f"{path.relative_to(SRC)}: {key[0]} {key[1]}")
             lines[doc:group] = new
     if changed and not check:
         path.write_text("\n".join(lines))
@@ -161,9 +169,11 @@ def main():
     check = "--check" in sys.argv[1:]
     changed, missing = [], []
     for cls in FILES:
-        c, m = sync(cls, check)
-        changed += c
-        missing += m
+        texts, accessors = reference(cls)
+        for path in class_files(cls):
+            c, m = sync(cls, path, texts, accessors, check)
+            changed += c
+            missing += m
     for line in missing:
         print(f"sync_docs: {line}", file=sys.stderr)
     if check and changed:

@@ -3,40 +3,37 @@
 // gdext's `#[godot_api]` expands to public helper types without `Debug` implementations.
 #![allow(missing_debug_implementations)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use godot::classes::TlsOptions;
 use godot::global::Error;
 use godot::prelude::*;
-use rust_enet_net::{
-    BindAddress, DtlsClientOptions, DtlsServerOptions, ServiceConfig, ServiceThread, SharedUdpHost,
-};
+use rust_enet_net::BindAddress;
 use rust_enet_proto::compress::CompressionMode;
 use rust_enet_proto::wire::{PROTOCOL_MAXIMUM_CHANNEL_COUNT, PROTOCOL_MAXIMUM_PEER_ID};
 use rust_enet_proto::{Packet, PacketFlags, PeerId};
+use rust_enet_session::{IdMap, SessionHost};
 
-use crate::packet_peer::RustENetPacketPeer;
-
-use crate::id_map::IdMap;
+use crate::packet_peer::{RustENetPacketPeer, checked_flags};
 
 mod address;
-mod arguments;
-mod driving;
+mod dtls;
+mod events;
+mod simulation;
+mod threads;
 
 pub(crate) use address::{parse_bind_address, resolve, resolve_all};
-use arguments::*;
-pub(crate) use arguments::{conditions_of, link_direction};
-use driving::*;
+use events::ControlEvent;
+pub(crate) use simulation::{conditions_of, link_direction};
 
 /// `ENET_PROTOCOL_MAXIMUM_PEER_ID`: the largest number of peer slots a host can have.
 pub(crate) const MAXIMUM_PEERS: i64 = PROTOCOL_MAXIMUM_PEER_ID as i64;
 /// `ENET_PROTOCOL_MAXIMUM_CHANNEL_COUNT`.
 pub(crate) const MAXIMUM_CHANNELS: i64 = PROTOCOL_MAXIMUM_CHANNEL_COUNT as i64;
 
-/// The driver shared between a connection and the packet peers it hands out. `None` once the
-/// host is destroyed, which makes every packet peer of it inactive.
-pub(crate) type SharedHost = SharedUdpHost;
+/// Converts a script integer to a `u32` bandwidth, treating negatives as 0 (unlimited).
+pub(crate) fn clamp_u32(value: i64) -> u32 {
+    u32::try_from(value.max(0)).unwrap_or(u32::MAX)
+}
 
 /// An ENet host (a UDP socket with its connections), implemented in Rust; mirrors `ENetConnection`.
 ///
@@ -65,9 +62,9 @@ pub(crate) type SharedHost = SharedUdpHost;
 #[derive(GodotClass)]
 #[class(init, base = RefCounted)]
 pub struct RustENetConnection {
-    host: Option<SharedHost>,
-    /// Services `host` while the script is away (`start_service_thread`).
-    service_thread: Option<ServiceThread>,
+    /// The host, shared with the packet peers handed out (and with a `RustENetPeer`'s session
+    /// when it made this object); `None` before `create_*` and after `destroy`.
+    host: Option<SessionHost>,
     /// The packet peers handed out for this host's slots, like `ENetConnection::peers`.
     peers: IdMap<PeerId, Gd<RustENetPacketPeer>>,
     /// The four traffic totals at the last `pop_statistic` of each, so that it reports (and
@@ -206,8 +203,7 @@ impl RustENetConnection {
         for (_, mut peer) in self.peers.drain() {
             peer.bind_mut().on_disconnect();
         }
-        host.lock().take();
-        self.service_thread = None;
+        host.destroy();
     }
 
     /// Starts connecting to the ENet host at `address` (an IP address or a host name, resolved now)
@@ -262,7 +258,7 @@ impl RustENetConnection {
             None => return None,
         };
         match result {
-            Ok(id) => Some(self.wrapper(id)),
+            Ok(id) => Some(self.packet_peer_of(id)),
             Err(rust_enet_proto::ConnectError::NoAddress) => {
                 godot_error!(
                     "RustENetConnection.connect_to_host: {address:?} resolves to no address this host's socket can reach ({remotes:?})"
@@ -289,6 +285,7 @@ impl RustENetConnection {
     /// until it returns `EVENT_NONE` to handle every event of a frame.
     #[func]
     pub fn service(&mut self, #[opt(default = 0)] timeout: i64) -> VarArray {
+        crate::diagnostics::flush_pending();
         let wait = Duration::from_millis(timeout.max(0) as u64);
         let mut received = None;
         let event = self.drain_events(Some(wait), |slot, channel, packet| {
@@ -333,61 +330,6 @@ impl RustENetConnection {
         self.flush_host();
     }
 
-    /// Services this host on a background thread from now on (not in `ENetConnection`), so that its
-    /// connections survive the script's stalls: a level load, a long frame, a breakpoint. Every
-    /// millisecond the thread receives, acknowledges, resends, pings and completes handshakes; what
-    /// it receives waits until `service` returns it, in the same order as without the thread, on
-    /// the calling thread. Sends, `get_peers`, `flush` and the statistics keep working as before;
-    /// what the script queues leaves with its next `service` or `flush`, or within about a
-    /// millisecond. A peer stays connected however long the script is away, as long as the remote
-    /// end answers; a remote that goes silent still times out. While nobody takes the packets, each
-    /// connection holds at most ENet's waiting-data limit (32 MiB): the thread does not acknowledge
-    /// reliable data beyond it, so the sender keeps it and sends it again.
-    ///
-    /// Returns `OK` (also when the thread already runs), `ERR_UNCONFIGURED` before the host is
-    /// created, or `ERR_CANT_CREATE` if the system refuses a thread. `destroy` and freeing the
-    /// object end the thread. `RustENetPeer` starts one for each of its hosts unless
-    /// `RustENetPeer.use_service_thread` is off.
-    #[func]
-    pub fn start_service_thread(&mut self) -> Error {
-        let Some(host) = &self.host else {
-            godot_error!("RustENetConnection.start_service_thread: create the host first");
-            return Error::ERR_UNCONFIGURED;
-        };
-        if self.is_service_thread_running() {
-            return Error::OK;
-        }
-        match ServiceThread::start(Arc::clone(host), ServiceConfig::default()) {
-            Ok(thread) => {
-                self.service_thread = Some(thread);
-                Error::OK
-            }
-            Err(e) => {
-                godot_error!("RustENetConnection.start_service_thread: no thread: {e}");
-                Error::ERR_CANT_CREATE
-            }
-        }
-    }
-
-    /// Ends the thread `start_service_thread` started and waits for it (at most a millisecond);
-    /// from then on the host is serviced only by `service`, as in `ENetConnection`. Does nothing if
-    /// no thread runs.
-    #[func]
-    pub fn stop_service_thread(&mut self) {
-        if let Some(thread) = self.service_thread.take() {
-            thread.stop();
-        }
-    }
-
-    /// Returns `true` while `start_service_thread`'s thread services this host (until
-    /// `stop_service_thread` or `destroy`).
-    #[func]
-    pub fn is_service_thread_running(&self) -> bool {
-        self.service_thread
-            .as_ref()
-            .is_some_and(ServiceThread::is_running)
-    }
-
     /// Queues `packet` on `channel` for every connected peer of this host. `flags` is a combination
     /// of the `RustENetPacketPeer.FLAG_*` constants (`0` sends unreliably). Invalid flags, an
     /// out-of-range channel or a packet over 16 MiB are reported with an error and nothing is sent.
@@ -397,7 +339,7 @@ impl RustENetConnection {
             godot_error!("RustENetConnection.broadcast: the host is not active");
             return;
         };
-        let Some(flags) = crate::packet_peer::checked_flags(flags) else {
+        let Some(flags) = checked_flags(flags) else {
             return;
         };
         let mut guard = shared.lock();
@@ -410,8 +352,7 @@ impl RustENetConnection {
             return;
         };
         let data = bytes::Bytes::copy_from_slice(packet.as_slice());
-        udp.host_mut()
-            .broadcast(channel, Packet::new(data, PacketFlags::from_bits(flags)));
+        udp.broadcast(channel, Packet::new(data, PacketFlags::from_bits(flags)));
     }
 
     /// Limits the channels granted to connections made after this call to `limit` (`0` or more than
@@ -485,156 +426,6 @@ impl RustENetConnection {
         if done.is_none() {
             godot_error!("RustENetConnection.compress: the host is not active");
         }
-    }
-
-    /// Encrypts all traffic of this server host with DTLS, using `server_options` from
-    /// `TLSOptions.server`. Call it right after `create_host_bound` (or
-    /// `RustENetPeer.create_server`), before clients connect. Compatible with
-    /// `ENetConnection.dtls_server_setup`. Needs Godot 4.3 or later. Returns `OK`;
-    /// `ERR_UNCONFIGURED` if the host does not exist; `ERR_INVALID_PARAMETER` for missing or
-    /// unusable options; `FAILED` if DTLS is already on or cannot be set up. Errors also print a
-    /// message.
-    #[func]
-    pub fn dtls_server_setup(&mut self, server_options: Option<Gd<TlsOptions>>) -> Error {
-        if !self.is_active() {
-            godot_error!("RustENetConnection.dtls_server_setup: the host is not active");
-            return Error::ERR_UNCONFIGURED;
-        }
-        let Some(options) = server_options else {
-            godot_error!("RustENetConnection.dtls_server_setup: the server options are null");
-            return Error::ERR_INVALID_PARAMETER;
-        };
-        let Some(tls) = read_tls_options(&options) else {
-            return Error::FAILED;
-        };
-        if !tls.is_server {
-            godot_error!(
-                "RustENetConnection.dtls_server_setup: use TLSOptions.server(key, certificate)"
-            );
-            return Error::ERR_INVALID_PARAMETER;
-        }
-        let options = DtlsServerOptions::new(tls.certificate_pem, tls.private_key_pem);
-        let result = self.with_host(|udp| udp.dtls_server_setup(options));
-        dtls_result("dtls_server_setup", result)
-    }
-
-    /// Encrypts all traffic of this client host with DTLS. `hostname` is the name the server's
-    /// certificate must carry, unless `client_options` (`TLSOptions.client` or
-    /// `TLSOptions.client_unsafe`) says otherwise. Call it before the first packet leaves, for
-    /// example right after `RustENetPeer.create_client`. Compatible with
-    /// `ENetConnection.dtls_client_setup`. Needs Godot 4.3 or later. Returns the same codes as
-    /// `dtls_server_setup`.
-    #[func]
-    pub fn dtls_client_setup(
-        &mut self,
-        hostname: GString,
-        // Godot declares a null default and then refuses null; gdext 0.5 cannot declare object
-        // defaults, so the argument is required here.
-        client_options: Option<Gd<TlsOptions>>,
-    ) -> Error {
-        if !self.is_active() {
-            godot_error!("RustENetConnection.dtls_client_setup: the host is not active");
-            return Error::ERR_UNCONFIGURED;
-        }
-        let Some(options) = client_options else {
-            godot_error!(
-                "RustENetConnection.dtls_client_setup: the client options are null; use TLSOptions.client()"
-            );
-            return Error::ERR_INVALID_PARAMETER;
-        };
-        let Some(tls) = read_tls_options(&options) else {
-            return Error::FAILED;
-        };
-        if tls.is_server {
-            godot_error!("RustENetConnection.dtls_client_setup: use TLSOptions.client()");
-            return Error::ERR_INVALID_PARAMETER;
-        }
-        let hostname = if tls.common_name_override.is_empty() {
-            hostname.to_string()
-        } else {
-            tls.common_name_override
-        };
-        let options = DtlsClientOptions {
-            hostname,
-            trusted_certificates_pem: tls.trusted_chain_pem,
-            unsafe_skip_verification: tls.is_unsafe_client,
-        };
-        let result = self.with_host(|udp| udp.dtls_client_setup(options));
-        dtls_result("dtls_client_setup", result)
-    }
-
-    /// On a DTLS server, stops (if `refuse` is `true`) or resumes accepting new DTLS sessions. Has
-    /// no effect on hosts without DTLS; use `MultiplayerPeer.refuse_new_connections` for a
-    /// `RustENetPeer`.
-    #[func]
-    pub fn refuse_new_connections(&mut self, refuse: bool) {
-        self.with_host(|udp| udp.set_dtls_refuse_new_connections(refuse));
-    }
-
-    /// Simulates a bad network on this host's traffic, for testing a game (this method is not in
-    /// `ENetConnection`). `conditions` may hold the keys `latency_ms`, `jitter_ms`, `loss_percent`,
-    /// `duplicate_percent`, `reorder_percent` and `bandwidth_bytes_per_sec`; missing keys are `0`,
-    /// and an empty dictionary restores a perfect link. `direction` is one of the `LINK_*`
-    /// constants.
-    ///
-    /// ```gdscript
-    /// multiplayer.multiplayer_peer.host.set_link_simulation({"latency_ms": 80, "jitter_ms": 10, "loss_percent": 2})
-    /// ```
-    #[func]
-    pub fn set_link_simulation(
-        &mut self,
-        conditions: VarDictionary,
-        #[opt(default = 0)] direction: i32,
-    ) {
-        let Some(direction) = link_direction(direction) else {
-            godot_error!("RustENetConnection.set_link_simulation: unknown direction {direction}");
-            return;
-        };
-        let link = conditions_of(&conditions);
-        if self
-            .with_host(|udp| udp.set_link_conditions(direction, link))
-            .is_none()
-        {
-            godot_error!("RustENetConnection.set_link_simulation: the host is not active");
-        }
-    }
-
-    /// Returns what `set_link_simulation` did to this host's traffic in `direction` (one of the
-    /// `LINK_*` constants; `LINK_BOTH` adds the two directions up), counted since the host was
-    /// created (this method is not in `ENetConnection`). The keys: `datagrams_submitted` and
-    /// `bytes_submitted` (what entered the simulated link), `datagrams_delivered` and
-    /// `bytes_delivered` (what left it: copies included, the lost ones not; for outgoing datagrams
-    /// these are the bytes on the wire), `lost` (`loss_percent`), `queue_dropped` (over
-    /// `bandwidth_bytes_per_sec`), `duplicated` and `reordered`. A direction with a perfect link
-    /// and nothing held back is not simulated and counts nothing. An empty dictionary (and an
-    /// error) when the host is not active.
-    ///
-    /// ```gdscript
-    /// var link: Dictionary = multiplayer.multiplayer_peer.host.get_link_statistics(RustENetConnection.LINK_OUTGOING)
-    /// print("lost %d of %d datagrams" % [link.lost, link.datagrams_submitted])
-    /// ```
-    #[func]
-    pub fn get_link_statistics(&mut self, #[opt(default = 0)] direction: i32) -> VarDictionary {
-        let mut out = VarDictionary::new();
-        let Some(direction) = link_direction(direction) else {
-            godot_error!("RustENetConnection.get_link_statistics: unknown direction {direction}");
-            return out;
-        };
-        let Some(stats) = self.with_host(|udp| udp.link_statistics(direction)) else {
-            godot_error!("RustENetConnection.get_link_statistics: the host is not active");
-            return out;
-        };
-        for (key, value) in crate::stats::link_entries(&stats) {
-            out.set(key, i64::try_from(value).unwrap_or(i64::MAX));
-        }
-        out
-    }
-
-    /// Seeds the random numbers of `set_link_simulation`, so a simulated run can be repeated
-    /// exactly.
-    #[func]
-    pub fn set_link_seed(&mut self, seed: i64) {
-        self.with_host(|udp| udp.set_link_seed(seed as u64));
     }
 
     /// Returns the channel limit for incoming connections (see `channel_limit`).

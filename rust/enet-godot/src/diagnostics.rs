@@ -6,7 +6,12 @@
 //! A hostile sender must not flood the output: each kind of line (each `tracing` call site) may
 //! print [`LINES_PER_WINDOW`] times per [`WINDOW`]; the rest are counted and summed up in one
 //! "N more suppressed" line when the kind next prints, or when a `RustENetPeer` polls after the
-//! window ended ([`flush_suppressed`]).
+//! window ended ([`flush_pending`]).
+//!
+//! Lines raised on another thread than Godot's main thread (a service thread's pass, under its
+//! host's lock) are not printed there: printing may run a script's `Logger` on that thread. They
+//! wait in a queue (at most [`QUEUED_LINES`]) that the main thread prints at the next poll or
+//! `service` ([`flush_pending`]).
 //!
 //! [`GodotSubscriber`] is a minimal `tracing::Subscriber` (events only; spans are not used by
 //! this workspace): `tracing-subscriber`'s registry and layers would add a dependency tree for
@@ -29,6 +34,8 @@ use tracing::{Event, Level, Metadata, Subscriber};
 pub(crate) const LINES_PER_WINDOW: u32 = 3;
 /// The rate limiter's window.
 pub(crate) const WINDOW: Duration = Duration::from_secs(1);
+/// Lines from other threads kept for the main thread, at most; more are counted.
+pub(crate) const QUEUED_LINES: usize = 64;
 
 /// One kind's count in the current window.
 #[derive(Debug)]
@@ -144,6 +151,20 @@ fn level_of(setting: i64) -> Option<Level> {
 }
 
 static INSTALLED: OnceLock<&'static GodotSubscriber> = OnceLock::new();
+/// Godot's main thread: the thread that installed the subscriber (extension initialisation).
+static MAIN_THREAD: OnceLock<std::thread::ThreadId> = OnceLock::new();
+
+/// Lines raised on other threads, waiting for the main thread, and how many did not fit.
+#[derive(Debug, Default)]
+struct Queued {
+    lines: Vec<(Sink, String)>,
+    dropped: u64,
+}
+
+static QUEUED: Mutex<Queued> = Mutex::new(Queued {
+    lines: Vec::new(),
+    dropped: 0,
+});
 
 /// Installs the subscriber for `setting` (an index into [`LEVELS`]; 0 installs none). `verbose`:
 /// Godot runs with `--verbose`, so information and debug lines are shown.
@@ -156,18 +177,47 @@ pub(crate) fn install(setting: i64, verbose: bool) {
         verbose,
         limiter: Mutex::new(RateLimiter::default()),
     }));
+    let _ = MAIN_THREAD.set(std::thread::current().id());
     if tracing::subscriber::set_global_default(Forward(subscriber)).is_ok() {
         let _ = INSTALLED.set(subscriber);
     }
 }
 
-/// Prints the summaries of windows that ended with suppressed lines.
-pub(crate) fn flush_suppressed() {
+/// On the main thread: prints the lines other threads raised since the last call, and the
+/// summaries of windows that ended with suppressed lines.
+pub(crate) fn flush_pending() {
+    let queued = std::mem::take(&mut *QUEUED.lock());
+    for (sink, line) in &queued.lines {
+        emit(*sink, line);
+    }
+    if queued.dropped > 0 {
+        emit(
+            Sink::Warning,
+            &format!(
+                "{} more lines from service threads were dropped",
+                queued.dropped
+            ),
+        );
+    }
     if let Some(subscriber) = INSTALLED.get() {
         let lines = subscriber.limiter.lock().expired(Instant::now());
         for line in lines {
             emit(Sink::Warning, &line);
         }
+    }
+}
+
+/// Prints `line` now on the main thread, or queues it for the main thread (see the module doc).
+fn emit_or_queue(sink: Sink, line: String) {
+    if MAIN_THREAD.get() == Some(&std::thread::current().id()) {
+        emit(sink, &line);
+        return;
+    }
+    let mut queued = QUEUED.lock();
+    if queued.lines.len() < QUEUED_LINES {
+        queued.lines.push((sink, line));
+    } else {
+        queued.dropped += 1;
     }
 }
 
@@ -221,7 +271,7 @@ impl GodotSubscriber {
     }
 }
 
-/// `&'static GodotSubscriber` as the global subscriber (so `flush_suppressed` reaches it).
+/// `&'static GodotSubscriber` as the global subscriber (so `flush_pending` reaches it).
 struct Forward(&'static GodotSubscriber);
 
 impl Subscriber for Forward {
@@ -255,7 +305,7 @@ impl Subscriber for Forward {
             .lock()
             .admit(metadata.callsite(), Instant::now(), &text);
         for line in lines {
-            emit(sink, &line);
+            emit_or_queue(sink, line);
         }
     }
 

@@ -15,14 +15,11 @@ use godot::prelude::*;
 mod connection;
 mod diagnostics;
 mod docs;
-mod id_map;
 mod monitors;
 mod packet_peer;
 mod peer;
-mod session;
 mod settings;
 mod simulation;
-mod stats;
 
 pub use connection::RustENetConnection;
 pub use packet_peer::RustENetPacketPeer;
@@ -43,6 +40,14 @@ unsafe impl ExtensionLibrary for RustENetExtension {
             }
             InitStage::Editor => docs::register_editor_docs(),
             _ => {}
+        }
+    }
+
+    fn on_stage_deinit(stage: InitStage) {
+        if stage == InitStage::Scene {
+            // Hosts a script leaked (never closed or destroyed) must not keep threads running
+            // into the library's unloading.
+            rust_enet_net::stop_all_service_threads();
         }
     }
 }

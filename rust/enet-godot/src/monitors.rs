@@ -12,18 +12,12 @@ use std::collections::HashMap;
 use godot::classes::Performance;
 use godot::prelude::*;
 
-use crate::stats::Rates;
+use rust_enet_session::stats::{LinkSnapshot, Rates};
 
-/// One peer's figures.
+/// One peer's figures: its links and its traffic rates.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct Snapshot {
-    /// Remote peers connected.
-    pub peers: usize,
-    /// Mean and largest smoothed round trip over them, in milliseconds.
-    pub rtt_avg_ms: f64,
-    pub rtt_max_ms: f64,
-    /// Mean packet loss over them, in percent.
-    pub loss_percent: f64,
+    pub link: LinkSnapshot,
     pub rates: Rates,
 }
 
@@ -32,12 +26,18 @@ type Aggregate = fn(&[Snapshot]) -> f64;
 
 /// The monitors: id and aggregate.
 const MONITORS: [(&str, Aggregate); 9] = [
-    ("RustENet/peers", |s| s.iter().map(|p| p.peers as f64).sum()),
-    ("RustENet/rtt_avg_ms", |s| weighted(s, |p| p.rtt_avg_ms)),
-    ("RustENet/rtt_max_ms", |s| {
-        s.iter().map(|p| p.rtt_max_ms).fold(0.0, f64::max)
+    ("RustENet/peers", |s| {
+        s.iter().map(|p| p.link.peers as f64).sum()
     }),
-    ("RustENet/loss_percent", |s| weighted(s, |p| p.loss_percent)),
+    ("RustENet/rtt_avg_ms", |s| {
+        weighted(s, |p| p.link.rtt_avg_ms)
+    }),
+    ("RustENet/rtt_max_ms", |s| {
+        s.iter().map(|p| p.link.rtt_max_ms).fold(0.0, f64::max)
+    }),
+    ("RustENet/loss_percent", |s| {
+        weighted(s, |p| p.link.loss_percent)
+    }),
     ("RustENet/kib_up_per_sec", |s| {
         s.iter().map(|p| p.rates.bytes_sent).sum::<f64>() / 1024.0
     }),
@@ -59,11 +59,15 @@ const MONITORS: [(&str, Aggregate); 9] = [
 
 /// The mean of `f` over all remote peers of all snapshots.
 fn weighted(snapshots: &[Snapshot], f: impl Fn(&Snapshot) -> f64) -> f64 {
-    let peers: usize = snapshots.iter().map(|p| p.peers).sum();
+    let peers: usize = snapshots.iter().map(|p| p.link.peers).sum();
     if peers == 0 {
         return 0.0;
     }
-    snapshots.iter().map(|p| f(p) * p.peers as f64).sum::<f64>() / peers as f64
+    snapshots
+        .iter()
+        .map(|p| f(p) * p.link.peers as f64)
+        .sum::<f64>()
+        / peers as f64
 }
 
 #[derive(Default)]
@@ -129,10 +133,12 @@ mod tests {
     #[test]
     fn monitors_aggregate_over_peers() {
         let a = Snapshot {
-            peers: 3,
-            rtt_avg_ms: 10.0,
-            rtt_max_ms: 20.0,
-            loss_percent: 0.0,
+            link: LinkSnapshot {
+                peers: 3,
+                rtt_avg_ms: 10.0,
+                rtt_max_ms: 20.0,
+                loss_percent: 0.0,
+            },
             rates: Rates {
                 bytes_sent: 2048.0,
                 datagrams_sent: 10.0,
@@ -141,10 +147,12 @@ mod tests {
             },
         };
         let b = Snapshot {
-            peers: 1,
-            rtt_avg_ms: 50.0,
-            rtt_max_ms: 50.0,
-            loss_percent: 8.0,
+            link: LinkSnapshot {
+                peers: 1,
+                rtt_avg_ms: 50.0,
+                rtt_max_ms: 50.0,
+                loss_percent: 8.0,
+            },
             rates: Rates {
                 bytes_sent: 1024.0,
                 resends: 2.0,
@@ -166,6 +174,6 @@ mod tests {
         assert_eq!(get("RustENet/kib_up_per_sec"), 3.0);
         assert_eq!(get("RustENet/datagrams_per_sec"), 15.0);
         assert_eq!(get("RustENet/resends_per_sec"), 2.0);
-        assert_eq!(weighted(&[], |p| p.rtt_avg_ms), 0.0);
+        assert_eq!(weighted(&[], |p| p.link.rtt_avg_ms), 0.0);
     }
 }

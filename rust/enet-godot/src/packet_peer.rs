@@ -12,22 +12,25 @@ use godot::meta::conv::RawPtr;
 use godot::prelude::*;
 use rust_enet_net::UdpHost;
 use rust_enet_proto::{Packet, PacketFlags, PeerId, PeerState, SendError};
+use rust_enet_session::stats::RateMeter;
+use rust_enet_session::{LeaveReason, SessionHost};
 
-use crate::connection::SharedHost;
-use crate::session::LeaveReason;
-use crate::stats::{self, RateMeter, Totals};
+mod statistics;
+
+pub(crate) use statistics::reason_dictionary;
 
 /// Largest packet accepted from scripts (Godot's ENet peers report `1 << 24` as well).
 pub(crate) const MAX_PACKET_SIZE: i32 = 1 << 24;
 
-/// The packet flags scripts may pass (`FLAG_RELIABLE | FLAG_UNSEQUENCED |
-/// FLAG_UNRELIABLE_FRAGMENT`, Godot's `FLAG_ALLOWED`).
-const FLAGS_ALLOWED: i64 = 0x1 | 0x2 | 0x8;
+/// The packet flags scripts may pass (Godot's `FLAG_ALLOWED`).
+const FLAGS_ALLOWED: i64 = (RustENetPacketPeer::FLAG_RELIABLE
+    | RustENetPacketPeer::FLAG_UNSEQUENCED
+    | RustENetPacketPeer::FLAG_UNRELIABLE_FRAGMENT) as i64;
 
 /// Queues `packet` for slot `id` on ENet `channel`, with `RustENetPacketPeer.send`'s result
 /// codes and messages.
-pub(crate) fn send_on(udp: &mut UdpHost, id: PeerId, channel: u8, packet: Packet) -> Error {
-    match udp.host_mut().send(id, channel, packet) {
+fn send_on(udp: &mut UdpHost, id: PeerId, channel: u8, packet: Packet) -> Error {
+    match udp.send(id, channel, packet) {
         Ok(()) => Error::OK,
         // A send racing the peer's disconnect is not a misuse: Godot's ENetPacketPeer returns
         // FAILED without a message when enet_peer_send refuses a peer that is not connected, so
@@ -40,15 +43,6 @@ pub(crate) fn send_on(udp: &mut UdpHost, id: PeerId, channel: u8, packet: Packet
             Error::FAILED
         }
     }
-}
-
-/// `{"reason": kind, "message": text, "data": remote data}` for scripts.
-pub(crate) fn reason_dictionary(reason: &LeaveReason) -> VarDictionary {
-    let mut out = VarDictionary::new();
-    out.set("reason", reason.kind());
-    out.set("message", reason.to_string().as_str());
-    out.set("data", i64::from(reason.data()));
-    out
 }
 
 /// Checks script-provided packet flags like Godot does.
@@ -78,7 +72,7 @@ pub(crate) fn checked_flags(flags: i64) -> Option<u32> {
 #[derive(GodotClass)]
 #[class(tool, no_init, base = PacketPeerExtension)]
 pub struct RustENetPacketPeer {
-    host: SharedHost,
+    host: SessionHost,
     id: PeerId,
     active: bool,
     /// Rates for `get_statistics`, measured between its calls.
@@ -210,13 +204,11 @@ impl RustENetPacketPeer {
     /// `RustENetConnection.EVENT_DISCONNECT` follows for this peer, which becomes inactive.
     #[func]
     pub fn peer_disconnect_now(&mut self, #[opt(default = 0)] data: i64) {
-        let id = self.id;
-        self.with_host("peer_disconnect_now", |udp| {
-            udp.host_mut().disconnect_now(id, data as u32);
-            if let Err(e) = udp.flush() {
-                godot_error!("RustENetPacketPeer.peer_disconnect_now: {e}");
-            }
-        });
+        if self.check_active("peer_disconnect_now")
+            && let Err(e) = self.host.disconnect_now(self.id, data as u32)
+        {
+            godot_error!("RustENetPacketPeer.peer_disconnect_now: {e}");
+        }
         self.on_disconnect();
     }
 
@@ -244,8 +236,9 @@ impl RustENetPacketPeer {
     /// The peer becomes inactive.
     #[func]
     pub fn reset(&mut self) {
-        let id = self.id;
-        self.with_host("reset", |udp| udp.host_mut().reset_peer(id));
+        if self.check_active("reset") {
+            self.host.reset_peer(self.id);
+        }
         self.on_disconnect();
     }
 
@@ -344,37 +337,6 @@ impl RustENetPacketPeer {
             .unwrap_or(0)
     }
 
-    /// Returns the connection statistic `statistic`, one of the `PEER_*` constants, in ENet's units
-    /// (milliseconds for times, fractions of `PACKET_LOSS_SCALE` for loss, fractions of
-    /// `PACKET_THROTTLE_SCALE` for the throttle).
-    #[func]
-    pub fn get_statistic(&self, statistic: i32) -> f64 {
-        self.read_peer(|udp, id| {
-            let p = udp.host().peer(id)?;
-            let value = match statistic {
-                0 => p.packet_loss(),
-                1 => p.packet_loss_variance(),
-                3 => p.round_trip_time(),
-                4 => p.round_trip_time_variance(),
-                5 => p.last_round_trip_time(),
-                7 => p.packet_throttle(),
-                8 => p.packet_throttle_limit(),
-                11 => p.packet_throttle_acceleration(),
-                12 => p.packet_throttle_deceleration(),
-                13 => p.packet_throttle_interval(),
-                // Epochs, counters and the last RTT variance are internal to the core.
-                2 | 6 | 9 | 10 => 0,
-                _ => {
-                    godot_error!("RustENetPacketPeer.get_statistic: unknown statistic {statistic}");
-                    0
-                }
-            };
-            Some(f64::from(value))
-        })
-        .flatten()
-        .unwrap_or(0.0)
-    }
-
     /// Returns the state of the connection, one of the `STATE_*` constants.
     #[func]
     pub fn get_state(&self) -> i32 {
@@ -394,90 +356,6 @@ impl RustENetPacketPeer {
     #[func]
     pub fn is_active(&self) -> bool {
         self.active && self.host.lock().is_some()
-    }
-
-    /// Returns this connection's figures: `rtt_ms`, `rtt_variance_ms`, `loss_percent` (the share of
-    /// reliable commands lost in ENet's current 10-second loss epoch, or its smoothed packet loss
-    /// early in an epoch), `throttle` (0 to 32: ENet's share of unreliable packets let through),
-    /// `reliable_in_flight` (reliable commands sent and not yet acknowledged), `queued_commands`,
-    /// `reliable_bytes_in_transit`, `waiting_bytes` (received data waiting for earlier packets or
-    /// for the game), the totals `datagrams_sent`, `datagrams_received`, `bytes_sent`,
-    /// `bytes_received` (the datagrams exchanged with this peer as they left and arrived: ENet's
-    /// header, checksum and compressed commands; DTLS adds its own records below) and `resends`,
-    /// and each of them per second (`*_per_sec`) over the time between two calls at least a second
-    /// apart. An empty dictionary when the peer is not active. `RustENetPeer.get_statistics` gives
-    /// a whole host's bytes as they crossed the socket, DTLS included.
-    #[func]
-    pub fn get_statistics(&mut self) -> VarDictionary {
-        let mut out = VarDictionary::new();
-        let Some(figures) = self
-            .read_peer(|udp, id| {
-                udp.host().peer(id).map(|p| {
-                    let (datagrams_sent, datagrams_received) = p.datagrams();
-                    let (bytes_sent, bytes_received) = p.wire_bytes();
-                    let totals = Totals {
-                        datagrams_sent,
-                        datagrams_received,
-                        bytes_sent,
-                        bytes_received,
-                        resends: p.resends(),
-                        ..Totals::default()
-                    };
-                    let loss = stats::loss_percent(p);
-                    let fixed = [
-                        ("rtt_ms", f64::from(p.round_trip_time())),
-                        ("rtt_variance_ms", f64::from(p.round_trip_time_variance())),
-                        ("loss_percent", loss),
-                        ("throttle", f64::from(p.packet_throttle())),
-                        ("reliable_in_flight", p.unacknowledged_commands() as f64),
-                        ("queued_commands", p.queued_commands() as f64),
-                        (
-                            "reliable_bytes_in_transit",
-                            f64::from(p.reliable_data_in_transit()),
-                        ),
-                        ("waiting_bytes", p.total_waiting_data() as f64),
-                        ("datagrams_sent", totals.datagrams_sent as f64),
-                        ("datagrams_received", totals.datagrams_received as f64),
-                        ("bytes_sent", totals.bytes_sent as f64),
-                        ("bytes_received", totals.bytes_received as f64),
-                        ("resends", totals.resends as f64),
-                    ];
-                    (fixed, totals)
-                })
-            })
-            .flatten()
-        else {
-            return out;
-        };
-        let (fixed, totals) = figures;
-        self.meter.sample(std::time::Instant::now(), totals);
-        let rates = self.meter.rates();
-        for (key, value) in fixed {
-            out.set(key, value);
-        }
-        out.set("datagrams_sent_per_sec", rates.datagrams_sent);
-        out.set("datagrams_received_per_sec", rates.datagrams_received);
-        out.set("bytes_sent_per_sec", rates.bytes_sent);
-        out.set("bytes_received_per_sec", rates.bytes_received);
-        out.set("resends_per_sec", rates.resends);
-        out
-    }
-
-    /// Returns why this connection ended, once it has (an empty dictionary before). The dictionary
-    /// holds `"reason"`, `"message"` (a sentence for logs and players) and `"data"` (what the
-    /// remote's disconnect carried, else `0`). Reasons: `"remote"` (the remote end disconnected),
-    /// `"timeout"` (it stopped answering, or never answered the connection request),
-    /// `"protocol_violation"` (it broke the protocol and was dropped; the message says how),
-    /// `"refused"` (the server refused the connection: full, refusing new connections, or the id is
-    /// taken), `"dtls_failure"` (with OpenSSL's reason, e.g. a certificate that does not name the
-    /// host), `"socket_error"`, `"local"` (our graceful disconnect completed) and `"kicked"`
-    /// (dropped here at once).
-    #[func]
-    pub fn get_disconnect_reason(&self) -> VarDictionary {
-        self.disconnect_reason
-            .as_ref()
-            .map(reason_dictionary)
-            .unwrap_or_default()
     }
 }
 
@@ -520,7 +398,7 @@ impl IPacketPeerExtension for RustENetPacketPeer {
 }
 
 impl RustENetPacketPeer {
-    pub(crate) fn create(host: SharedHost, id: PeerId) -> Gd<Self> {
+    pub(crate) fn create(host: SessionHost, id: PeerId) -> Gd<Self> {
         Gd::from_init_fn(|base| Self {
             host,
             id,
@@ -567,12 +445,25 @@ impl RustENetPacketPeer {
             .unwrap_or(Error::ERR_UNCONFIGURED)
     }
 
-    fn read_peer<R>(&self, f: impl FnOnce(&UdpHost, PeerId) -> R) -> Option<R> {
+    pub(super) fn read_peer<R>(&self, f: impl FnOnce(&UdpHost, PeerId) -> R) -> Option<R> {
         if !self.active {
             return None;
         }
         let guard = self.host.lock();
         guard.as_ref().map(|udp| f(udp, self.id))
+    }
+
+    /// Whether the peer is active and its host alive; prints why not for `what`.
+    fn check_active(&self, what: &str) -> bool {
+        if !self.active {
+            godot_error!("RustENetPacketPeer.{what}: the peer is not active");
+            return false;
+        }
+        if !self.host.is_active() {
+            godot_error!("RustENetPacketPeer.{what}: the host was destroyed");
+            return false;
+        }
+        true
     }
 
     fn with_host<R>(&mut self, what: &str, f: impl FnOnce(&mut UdpHost) -> R) -> Option<R> {

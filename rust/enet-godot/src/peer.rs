@@ -15,23 +15,26 @@ use godot::classes::multiplayer_peer::TransferMode;
 use godot::classes::{MultiplayerPeerExtension, TlsOptions};
 use godot::global::Error;
 use godot::prelude::*;
-use rust_enet_net::{BindAddress, LinkDirection};
+use rust_enet_net::BindAddress;
 use rust_enet_proto::compress::CompressionMode;
+use rust_enet_session::{LeaveReason, MeshError, Mode, SYSCH_MAX, Session};
 
-use crate::connection::{
-    MAXIMUM_CHANNELS, RustENetConnection, conditions_of, link_direction, parse_bind_address,
-};
-use crate::packet_peer::{RustENetPacketPeer, reason_dictionary};
-use crate::session::mapping::SYSCH_MAX;
-use crate::session::{LeaveReason, MeshError, Mode, Session, SessionEvent};
+use crate::connection::{MAXIMUM_CHANNELS, RustENetConnection, parse_bind_address};
+use crate::packet_peer::RustENetPacketPeer;
 use crate::settings;
-use crate::simulation::{self, Simulation};
-use crate::stats::RateMeter;
+use crate::simulation::Simulation;
+use conversions::generate_unique_id;
+use rust_enet_session::stats::RateMeter;
+use sending::report_flush_errors;
 
-mod driving;
+mod conversions;
+mod events;
+mod godot3;
+mod hosts;
 mod multiplayer;
-
-use driving::*;
+mod sending;
+mod simulation;
+mod statistics;
 
 /// A `MultiplayerPeer` speaking the ENet protocol, implemented in Rust: a drop-in replacement for
 /// `ENetMultiplayerPeer`.
@@ -124,7 +127,7 @@ pub struct RustENetPeer {
     /// and reliability of packets are the same, and a game sending many RPCs per frame uses far
     /// less CPU and bandwidth. The queued packets of a frame reach the remote end within the same
     /// frame either way.
-    #[var]
+    #[var(set = set_immediate_flush)]
     immediate_flush: bool,
     /// If `true` (the default, from the project setting `network/rust_enet/use_service_thread`),
     /// each host of this peer is serviced on a background thread too (see
@@ -257,11 +260,10 @@ impl RustENetPeer {
             }
         }
         self.configure_host(&mut host);
-        let Some(shared) = host.bind().shared_host() else {
+        let Some(shared) = host.bind().session_host() else {
             return Error::ERR_CANT_CREATE;
         };
-        self.session = Some(Session::server(shared));
-        self.main_host = Some(host);
+        self.start_session(Session::server(shared), Some(host));
         Error::OK
     }
 
@@ -336,7 +338,7 @@ impl RustENetPeer {
         let peer = host
             .bind_mut()
             .connect_to_host(address, port, channels, i64::from(unique_id));
-        let (Some(peer), Some(shared)) = (peer, host.bind().shared_host()) else {
+        let (Some(peer), Some(shared)) = (peer, host.bind().session_host()) else {
             host.bind_mut().destroy();
             godot_error!(
                 "RustENetPeer.create_client: couldn't connect to the ENet multiplayer server"
@@ -344,8 +346,7 @@ impl RustENetPeer {
             return Error::ERR_CANT_CREATE;
         };
         let slot = peer.bind().slot();
-        self.session = Some(Session::client(shared, slot, unique_id));
-        self.main_host = Some(host);
+        self.start_session(Session::client(shared, slot, unique_id), Some(host));
         Error::OK
     }
 
@@ -367,7 +368,7 @@ impl RustENetPeer {
             );
             return Error::ERR_ALREADY_IN_USE;
         }
-        self.session = Some(Session::mesh(unique_id));
+        self.start_session(Session::mesh(unique_id), None);
         Error::OK
     }
 
@@ -385,7 +386,10 @@ impl RustENetPeer {
             godot_error!("RustENetPeer.add_mesh_peer: the host is null");
             return Error::ERR_INVALID_PARAMETER;
         };
-        let shared = host.bind().shared_host();
+        let mut host = host;
+        // Compression and simulation first: the session takes the host over as it is.
+        self.configure_host(&mut host);
+        let shared = host.bind().session_host();
         let result = match (&mut self.session, shared) {
             (Some(session), Some(shared)) => session.add_mesh_peer(peer_id, shared),
             (Some(session), None) if matches!(session.mode(), Mode::Mesh(_)) => {
@@ -408,8 +412,6 @@ impl RustENetPeer {
                 return Error::ERR_INVALID_PARAMETER;
             }
         }
-        let mut host = host;
-        self.configure_host(&mut host);
         self.mesh_hosts.insert(peer_id, host);
         self.base_mut()
             .emit_signal("peer_connected", &[i64::from(peer_id).to_variant()]);
@@ -428,7 +430,7 @@ impl RustENetPeer {
         };
         let peer = session
             .locate(id)
-            .and_then(|(key, slot)| self.packet_peer(key, slot));
+            .and_then(|(key, slot)| self.packet_peer_in(key, slot));
         if peer.is_none() {
             godot_error!("RustENetPeer.get_peer: no peer with id {id}");
         }
@@ -448,176 +450,22 @@ impl RustENetPeer {
         }
     }
 
-    /// Simulates a bad network on every host of this peer (the server's or client's, and every mesh
-    /// host), now and for the hosts it creates or adds later, so a whole game can be tested on a
-    /// bad network through `SceneMultiplayer`. `conditions` may hold `latency_ms`, `jitter_ms`,
-    /// `loss_percent`, `duplicate_percent`, `reorder_percent` and `bandwidth_bytes_per_sec`;
-    /// missing keys are `0`, and an empty dictionary restores a perfect link. `direction` is a
-    /// `RustENetConnection.LINK_*` constant (both, outgoing or incoming). Without code, the
-    /// `network/rust_enet/simulation/` project settings do the same for every peer (see
-    /// `project_link_simulation`); a call here takes precedence. A peer prints one line when it
-    /// simulates.
-    #[func]
-    pub fn set_link_simulation(
-        &mut self,
-        conditions: VarDictionary,
-        #[opt(default = 0)] direction: i32,
-    ) {
-        let Some(direction) = link_direction(direction) else {
-            godot_error!("RustENetPeer.set_link_simulation: unknown direction {direction}");
-            return;
-        };
-        let mut sim = self.simulation.unwrap_or_default();
-        sim.set(direction, conditions_of(&conditions));
-        self.set_simulation(sim);
-    }
-
-    /// Simulates a named network in both directions on every host of this peer, as
-    /// `set_link_simulation` does. The figures apply to each direction of each host (a round trip
-    /// crosses two hosts' links when both simulate):
-    ///
-    /// - `"lan"`: 1 ms latency + up to 1 ms jitter.
-    /// - `"good_wifi"`: 15 ms + up to 10 ms jitter, 0.5% loss.
-    /// - `"mobile_4g"`: 50 ms + up to 30 ms jitter, 2% loss, 1% reordered, 1 MB/s.
-    /// - `"bad"`: 125 ms + up to 50 ms jitter, 8% loss, 1% duplicated, 3% reordered, 64 KB/s.
-    /// - `"off"`: a perfect link.
-    ///
-    /// Returns `OK`, or `ERR_INVALID_PARAMETER` for another name.
-    #[func]
-    pub fn set_link_preset(&mut self, name: GString) -> Error {
-        let Some(conditions) = simulation::preset(&name.to_string()) else {
-            godot_error!(
-                "RustENetPeer.set_link_preset: unknown preset {name:?}; use off, {}",
-                simulation::preset_names()
-            );
-            return Error::ERR_INVALID_PARAMETER;
-        };
-        let mut sim = Simulation::default();
-        sim.set(LinkDirection::Both, conditions);
-        self.set_simulation(sim);
-        Error::OK
-    }
-
-    /// Returns what this peer's hosts simulate now, as `{"outgoing": {...}, "incoming": {...}}`,
-    /// each with the keys `set_link_simulation` takes: from `set_link_simulation` or
-    /// `set_link_preset`, or from the `network/rust_enet/simulation/` project settings. All values
-    /// are `0` when nothing is simulated.
-    #[func]
-    pub fn get_link_simulation(&self) -> VarDictionary {
-        simulation_dictionary(&self.active_simulation)
-    }
-
-    /// Returns what the `network/rust_enet/simulation/` project settings give every new
-    /// `RustENetPeer` in a debug build (the editor, its Run button, debug exports), or with
-    /// `release_build` `true` in a release export: in the format of `get_link_simulation`, or an
-    /// empty dictionary when they simulate nothing there. Release exports simulate only with
-    /// `network/rust_enet/simulation/allow_in_release` on.
-    ///
-    /// The settings: `enabled`; `preset` (`custom` uses the numbers below; the others as in
-    /// `set_link_preset`); `direction` (both, outgoing or incoming); `latency_ms`, `jitter_ms`,
-    /// `loss_percent`, `duplicate_percent`, `reorder_percent`, `bandwidth_bytes_per_sec`;
-    /// `allow_in_release`. A peer prints one line when it simulates.
-    #[func]
-    pub fn project_link_simulation(release_build: bool) -> VarDictionary {
-        settings::project_simulation(!release_build)
-            .map(|sim| simulation_dictionary(&sim))
-            .unwrap_or_default()
-    }
-
-    /// Returns the IP address of the remote peer `id` as text (Godot 3's `get_peer_address`; in
-    /// Godot 4 use `ENetPacketPeer.get_remote_address` on `get_peer`). Prints an error and returns
-    /// an empty string for an unknown id.
-    #[func]
-    pub fn get_peer_address(&self, id: i32) -> GString {
-        match self.session.as_ref().and_then(|s| s.peer_address(id)) {
-            Some(address) => GString::from(&address.ip().to_canonical().to_string()),
-            None => {
-                godot_error!("RustENetPeer.get_peer_address: no peer with id {id}");
-                GString::new()
-            }
-        }
-    }
-
-    /// Returns the UDP port of the remote peer `id` (Godot 3's `get_peer_port`; in Godot 4 use
-    /// `ENetPacketPeer.get_remote_port` on `get_peer`). Prints an error and returns `0` for an
-    /// unknown id.
-    #[func]
-    pub fn get_peer_port(&self, id: i32) -> i64 {
-        match self.session.as_ref().and_then(|s| s.peer_address(id)) {
-            Some(address) => i64::from(address.port()),
-            None => {
-                godot_error!("RustENetPeer.get_peer_port: no peer with id {id}");
-                0
-            }
-        }
-    }
-
-    /// Godot 3's `close_connection`: tells every remote peer that the connection ends (a reliable
-    /// disconnect), gives them up to `wait_usec` microseconds (at most 10 seconds) to acknowledge
-    /// while the hosts keep running, then closes like `MultiplayerPeer.close`. The remote ends
-    /// report the disconnect at once (`MultiplayerAPI.server_disconnected`,
-    /// `MultiplayerAPI.peer_disconnected`) instead of timing out. This peer emits no signals. In
-    /// Godot 4's built-in peer, `MultiplayerPeer.close` is the closest, and it does not wait.
-    #[func]
-    pub fn close_connection(&mut self, #[opt(default = 100)] wait_usec: i64) {
-        let Some(session) = self.session.take() else {
-            godot_error!(
-                "RustENetPeer.close_connection: the multiplayer instance isn't currently active"
-            );
-            return;
-        };
-        let wait = std::time::Duration::from_micros(wait_usec.clamp(0, 10_000_000) as u64);
-        report_flush_errors(session.close_gracefully(wait));
-        self.destroy_hosts();
-    }
-
-    /// Godot 3's `disconnect_peer(id, false)`: disconnects the remote peer `id` once everything
-    /// already queued for it has been delivered, then reports `MultiplayerPeer.peer_disconnected`
-    /// as usual. `MultiplayerPeer.disconnect_peer` instead drops what is still queued. Prints an
-    /// error for an unknown id.
-    #[func]
-    pub fn disconnect_peer_later(&mut self, id: i32) {
-        let known = self
-            .session
-            .as_mut()
-            .is_some_and(|s| s.disconnect_peer_later(id));
-        if !known {
-            godot_error!("RustENetPeer.disconnect_peer_later: invalid peer id {id}");
-        }
-    }
-
-    /// Godot 3's `disconnect_peer(id, true)`: drops the connection to `id` at once (nothing queued
-    /// is sent; the remote end is told with one unreliable datagram) and emits
-    /// `MultiplayerPeer.peer_disconnected` now, before returning. On a client, id `1` closes the
-    /// connection to the server. Prints an error for an unknown id.
-    #[func]
-    pub fn disconnect_peer_now(&mut self, id: i32) {
-        let mut errors = Vec::new();
-        let event = self
-            .session
-            .as_mut()
-            .and_then(|s| s.disconnect_peer_now(id, &mut errors));
-        report_flush_errors(errors);
-        let Some(event) = event else {
-            godot_error!("RustENetPeer.disconnect_peer_now: invalid peer id {id}");
-            return;
-        };
-        // The disconnect, then (on a client) the end of the session that follows it.
-        if self.apply(event) {
-            while let Some(SessionEvent::Ended(failure)) =
-                self.session.as_mut().and_then(Session::next_event)
-            {
-                self.apply(SessionEvent::Ended(failure));
-            }
-        }
-    }
-
     #[func]
     fn set_use_service_thread(&mut self, enabled: bool) {
         self.use_service_thread = enabled;
-        let hosts = self.hosts_mut();
-        for host in hosts {
-            set_service_thread(host, enabled);
+        let threads = self.service_threads();
+        if let Some(session) = &mut self.session {
+            for error in session.set_service_threads(threads) {
+                godot_error!("RustENetPeer.use_service_thread: no service thread: {error}");
+            }
+        }
+    }
+
+    #[func]
+    fn set_immediate_flush(&mut self, immediate: bool) {
+        self.immediate_flush = immediate;
+        if let Some(session) = &mut self.session {
+            session.set_immediate(immediate);
         }
     }
 
@@ -629,76 +477,6 @@ impl RustENetPeer {
                 "RustENetPeer.compression_mode: unknown mode {mode}; use a RustENetConnection.COMPRESS_* constant"
             ),
         }
-    }
-
-    /// Returns what this peer's hosts did, summed over all of them: `peers` (connected remote
-    /// peers), `rtt_avg_ms`, `rtt_max_ms`, `loss_percent` (the share of reliable commands lost in
-    /// ENet's current 10-second loss epoch, averaged over the peers), the totals `datagrams_sent`,
-    /// `datagrams_received`, `bytes_sent`, `bytes_received` (as they crossed the socket: after
-    /// compression, with ENet's and DTLS's overhead), `resends` (reliable commands sent again) and
-    /// `dropped_malformed` (datagrams dropped as malformed), and each total per second as
-    /// `*_per_sec`, measured over the last full second by `MultiplayerPeer.poll`. The same figures,
-    /// for every active peer of the process together, are the `RustENet/` monitors of the editor's
-    /// Debugger > Monitors tab.
-    ///
-    /// Diagnostics go to Godot's output: errors and warnings (a peer dropped for a protocol
-    /// violation, a failed DTLS session with its reason, socket errors, malformed datagrams) as
-    /// `@GlobalScope.push_error` / `@GlobalScope.push_warning`, information and debug lines in the
-    /// verbose log (`--verbose`), at most 3 lines of a kind per second and then one line saying how
-    /// many were suppressed. The project setting `network/rust_enet/log_level` (Off, Error, Warning
-    /// (default), Info, Debug) sets the level.
-    #[func]
-    pub fn get_statistics(&mut self) -> VarDictionary {
-        let mut out = VarDictionary::new();
-        let Some(session) = &mut self.session else {
-            return out;
-        };
-        let totals = session.totals();
-        let link = session.link_snapshot();
-        let rates = self.meter.rates();
-        let entries: [(&str, f64); 16] = [
-            ("peers", link.peers as f64),
-            ("rtt_avg_ms", link.rtt_avg_ms),
-            ("rtt_max_ms", link.rtt_max_ms),
-            ("loss_percent", link.loss_percent),
-            ("datagrams_sent", totals.datagrams_sent as f64),
-            ("datagrams_received", totals.datagrams_received as f64),
-            ("bytes_sent", totals.bytes_sent as f64),
-            ("bytes_received", totals.bytes_received as f64),
-            ("resends", totals.resends as f64),
-            ("dropped_malformed", totals.dropped_malformed as f64),
-            ("datagrams_sent_per_sec", rates.datagrams_sent),
-            ("datagrams_received_per_sec", rates.datagrams_received),
-            ("bytes_sent_per_sec", rates.bytes_sent),
-            ("bytes_received_per_sec", rates.bytes_received),
-            ("resends_per_sec", rates.resends),
-            ("dropped_malformed_per_sec", rates.dropped_malformed),
-        ];
-        for (key, value) in entries {
-            out.set(key, value);
-        }
-        out
-    }
-
-    /// Returns why the remote peer `id` left: valid in the `MultiplayerPeer.peer_disconnected`
-    /// handler and until the next `MultiplayerPeer.poll`. On a client, id `1` also tells why the
-    /// connection failed or ended (`MultiplayerAPI.connection_failed`,
-    /// `MultiplayerAPI.server_disconnected`). An empty dictionary when nothing is known.
-    ///
-    /// The dictionary holds `"reason"`, `"message"` (a sentence for logs and players) and `"data"`
-    /// (what the remote's disconnect carried, else `0`). Reasons: `"remote"` (the remote end
-    /// disconnected), `"timeout"` (it stopped answering, or never answered the connection request),
-    /// `"protocol_violation"` (it broke the protocol and was dropped; the message says how),
-    /// `"refused"` (the server refused the connection: full, refusing new connections, or the id is
-    /// taken), `"dtls_failure"` (with OpenSSL's reason, e.g. a certificate that does not name the
-    /// host), `"socket_error"`, `"local"` (our graceful disconnect completed) and `"kicked"`
-    /// (dropped here at once).
-    #[func]
-    pub fn get_disconnect_reason(&self, id: i32) -> VarDictionary {
-        self.last_reasons
-            .get(&id)
-            .map(reason_dictionary)
-            .unwrap_or_default()
     }
 
     /// Sends what `put_packet` queued since the last flush. Called deferred (at the end of the

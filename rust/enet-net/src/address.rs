@@ -57,6 +57,17 @@ pub(crate) fn socket_family_addr(local: SocketAddr, addr: SocketAddr) -> Option<
 
 /// Bind `[::]` with `IPV6_V6ONLY` off (IPv6 and IPv4-mapped IPv4 on one socket, as Godot's ENet
 /// binds `"*"`), else `0.0.0.0` where the system has no IPv6 or refuses dual stack.
+/// An address at which a socket bound to `local` receives: wildcards become loopback.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn reachable(local: SocketAddr) -> SocketAddr {
+    let ip = match local.ip() {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, local.port())
+}
+
 pub(crate) fn bind_wildcard(port: u16) -> io::Result<UdpSocket> {
     match bind_dual_stack(port) {
         Ok(socket) => return Ok(socket),

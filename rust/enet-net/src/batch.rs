@@ -102,6 +102,11 @@ impl ReceiveBatch {
         }
     }
 
+    /// Whether the slots are `UDP_GRO`-sized.
+    pub fn is_gro(&self) -> bool {
+        self.gro
+    }
+
     /// One `recvmmsg`. `wait`: block (with the socket's read timeout) until the first datagram,
     /// then take what else is waiting (`MSG_WAITFORONE`); otherwise never block
     /// (`MSG_DONTWAIT`, whatever the socket's mode). Returns how many buffers arrived.
@@ -240,6 +245,10 @@ impl SendBatch {
 
     pub fn is_full(&self) -> bool {
         self.count == SLOTS
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
     }
 
     /// The free slot the next datagram is written into (the batch must not be full). It starts

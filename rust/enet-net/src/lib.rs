@@ -8,6 +8,10 @@
 //! feature (default) the host can encrypt every datagram with DTLS 1.2 in Godot's framing
 //! ([`UdpHost::dtls_server_setup`], [`UdpHost::dtls_client_setup`]).
 //!
+//! A host is driven by its owner alone ([`UdpHost`]'s "Driving it" sections), or shared with a
+//! [`ServiceThread`] through a [`SharedUdpHost`], which keeps its connections alive while the
+//! owner is away. When datagrams leave is decided by one [`SendSchedule`] per host.
+//!
 //! [`Host`]: rust_enet_proto::Host
 #![forbid(unsafe_code)]
 
@@ -19,10 +23,11 @@ mod dtls;
 /// In-memory DTLS pair for the fuzz targets (feature `fuzzing`).
 #[cfg(all(feature = "dtls", feature = "fuzzing"))]
 pub use dtls::fuzzing as dtls_fuzzing;
-mod frame_poll;
 mod link;
 mod moderation;
+mod send_schedule;
 mod service_thread;
+mod shared_host;
 mod statistics;
 mod udp_host;
 #[cfg(not(target_os = "linux"))]
@@ -37,9 +42,11 @@ pub use dtls::{
 };
 pub use link::{LinkConditions, LinkDirection, LinkStatistics, MAX_QUEUE_DELAY};
 pub use moderation::ReceiveCoalescing;
-pub use service_thread::{ServiceConfig, ServiceThread, SharedUdpHost};
+pub use send_schedule::{Due, FlushPolicy, SendSchedule};
+pub use service_thread::{ServiceConfig, ServiceThread, stop_all_service_threads};
+pub use shared_host::{HostGuard, SharedUdpHost};
 pub use statistics::DriverStatistics;
-pub use udp_host::{RECEIVE_BATCH, UdpHost, WaitPrecision};
+pub use udp_host::{HostFailure, RECEIVE_BATCH, ServiceThreadPanicked, UdpHost, WaitPrecision};
 
 /// Largest datagram a host accepts (`ENET_PROTOCOL_MAXIMUM_MTU`). The receive buffer is
 /// larger (by a DTLS record's overhead and one byte), so a longer datagram shows up as longer

@@ -15,7 +15,7 @@
 //! per second on a small VM; `poll` would make it unnecessary.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -49,7 +49,7 @@ pub(crate) struct Waker {
 impl Waker {
     /// Starts the helper for a socket bound to `target` (its local address).
     pub(crate) fn start(target: SocketAddr) -> io::Result<Waker> {
-        let destination = reachable(target);
+        let destination = crate::address::reachable(target);
         let socket = UdpSocket::bind(SocketAddr::new(destination.ip(), 0))?;
         let source = crate::address::canonical_addr(socket.local_addr()?);
         let shared = Arc::new(Shared::default());
@@ -139,13 +139,3 @@ fn run(shared: &Shared, socket: &UdpSocket, destination: SocketAddr) {
 /// takes before it waits for a notification instead.
 const TICK: Duration = Duration::from_millis(1);
 const IDLE_TICKS: u32 = 100;
-
-/// An address at which a socket bound to `local` receives: wildcards become loopback.
-fn reachable(local: SocketAddr) -> SocketAddr {
-    let ip = match local.ip() {
-        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ip => ip,
-    };
-    SocketAddr::new(ip, local.port())
-}

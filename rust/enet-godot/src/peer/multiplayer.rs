@@ -9,12 +9,13 @@ use godot::global::Error;
 use godot::meta::conv::RawPtr;
 use godot::prelude::*;
 
-use crate::diagnostics;
-use crate::packet_peer::MAX_PACKET_SIZE;
-use crate::session::{AfterPoll, Disconnected, Mode, Session, Status};
+use rust_enet_session::{AfterPoll, Disconnected, Mode, Session, Status};
 
 use super::RustENetPeer;
-use super::driving::*;
+use super::conversions::to_transfer_mode;
+use super::sending::report_flush_errors;
+use crate::diagnostics;
+use crate::packet_peer::MAX_PACKET_SIZE;
 
 #[godot_api]
 impl IMultiplayerPeerExtension for RustENetPeer {
@@ -111,16 +112,14 @@ impl IMultiplayerPeerExtension for RustENetPeer {
     }
 
     fn poll(&mut self) {
-        let immediate = self.immediate_flush;
         let Some(session) = &mut self.session else {
             godot_error!("RustENetPeer.poll: the multiplayer instance isn't currently active");
             return;
         };
         self.current = None;
         self.last_reasons.clear();
-        session.frame.immediate = immediate;
         report_flush_errors(session.begin_poll());
-        diagnostics::flush_suppressed();
+        diagnostics::flush_pending();
         // Each event is handled before the next is asked for: handlers may send, disconnect or
         // close this peer.
         while let Some(event) = self.session.as_mut().and_then(Session::next_event) {
@@ -131,9 +130,7 @@ impl IMultiplayerPeerExtension for RustENetPeer {
         let Some(session) = &mut self.session else {
             return;
         };
-        let (after, errors) = session.after_poll();
-        report_flush_errors(errors);
-        if after == AfterPoll::ScheduleFlush {
+        if session.after_poll() == AfterPoll::FrameFlush {
             self.schedule_flush();
         }
         self.measure();
@@ -204,32 +201,6 @@ impl IMultiplayerPeerExtension for RustENetPeer {
             None => ConnectionStatus::DISCONNECTED,
             Some(Status::Connecting) => ConnectionStatus::CONNECTING,
             Some(Status::Connected) => ConnectionStatus::CONNECTED,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-
-    use super::*;
-    use crate::peer::driving::{generate_unique_id, to_transfer, to_transfer_mode};
-
-    #[test]
-    fn transfer_modes_convert_both_ways() {
-        for mode in [
-            TransferMode::RELIABLE,
-            TransferMode::UNRELIABLE,
-            TransferMode::UNRELIABLE_ORDERED,
-        ] {
-            assert_eq!(to_transfer_mode(to_transfer(mode)), mode);
-        }
-    }
-
-    #[test]
-    fn unique_ids_are_valid_client_ids() {
-        for _ in 0..1000 {
-            let id = generate_unique_id();
-            assert!(id >= 2);
         }
     }
 }

@@ -18,18 +18,25 @@ use crate::dtls::{
 };
 use crate::link::{LinkConditions, LinkDirection, LinkSimulator, LinkStatistics};
 use crate::moderation::{Moderation, ReceiveCoalescing};
+use crate::send_schedule::{Due, SendSchedule};
 use crate::statistics::DriverStatistics;
 
 mod receive;
 mod send;
+mod thread;
 mod wait;
 
+pub(crate) use receive::{ReceiveError, classify_receive_error};
+pub(crate) use send::Outbox;
 use send::Sender;
+use thread::Staged;
+pub(crate) use thread::{AfterOwner, ThreadLink, ThreadPass};
+pub use thread::{HostFailure, ServiceThreadPanicked};
 use wait::BlockingWait;
 pub use wait::WaitPrecision;
 
 /// Room for a DTLS record around a largest datagram, plus the truncation byte.
-const RECEIVE_SLOT: usize = MAXIMUM_DATAGRAM + DTLS_RECORD_OVERHEAD + 1;
+pub(crate) const RECEIVE_SLOT: usize = MAXIMUM_DATAGRAM + DTLS_RECORD_OVERHEAD + 1;
 
 /// Datagrams read per receive step before timers and sends get a turn (ENet reads 256).
 pub const RECEIVE_BATCH: usize = 256;
@@ -45,6 +52,7 @@ const PREFAULT_BUDGET: usize = 64 * 1024;
 ///
 /// Owns the protocol [`Host`], a non-blocking socket and the clock. Commands go to the core
 /// through [`host_mut`](Self::host_mut) (or [`connect`](Self::connect), which needs the time);
+/// the owner's packets through [`send`](Self::send) and [`broadcast`](Self::broadcast);
 /// [`service`](Self::service) then moves datagrams and returns events.
 ///
 /// The socket gets ENet's 256 KiB buffers. On Linux datagrams move in batches
@@ -52,30 +60,41 @@ const PREFAULT_BUDGET: usize = 64 * 1024;
 /// such as a window of fragments, leave as one UDP GSO send, and with `UDP_GRO` such runs arrive
 /// as one buffer; DTLS records and simulated datagrams are batched too); elsewhere every
 /// datagram is its own system call. Every datagram leaves through one pipeline: core, DTLS,
-/// simulated link, socket (`send.rs`). Waits block in a read, or end on time where that matters
-/// (`ppoll` on Linux; see [`WaitPrecision`]). A wildcard socket is dual stack (see
-/// [`BindAddress::Wildcard`]).
+/// simulated link, socket (`send.rs`). When it leaves is decided by one [`SendSchedule`]. Waits
+/// block in a read, or end on time where that matters (`ppoll` on Linux; see
+/// [`WaitPrecision`]). A wildcard socket is dual stack (see [`BindAddress::Wildcard`]).
 ///
-/// # Driving it
+/// # Driving it without a thread
 ///
-/// The host has no thread: nothing is sent, received, resent or timed out between calls.
-/// - Work is queued through [`host_mut`](Self::host_mut) (`send`, `broadcast`, `disconnect`...)
-///   and [`connect`](Self::connect) / [`connect_any`](Self::connect_any); it leaves with the next
-///   `service` or `flush`.
+/// Nothing is sent, received, resent or timed out between calls.
+/// - Work is queued through [`host_mut`](Self::host_mut) (`disconnect`, `ping`...),
+///   [`send`](Self::send), [`broadcast`](Self::broadcast) and [`connect`](Self::connect) /
+///   [`connect_any`](Self::connect_any); it leaves with the next `service` or `flush` (at once
+///   under [`FlushPolicy::Immediate`](crate::FlushPolicy::Immediate)).
 /// - [`service`](Self::service)`(timeout)`: a queued event is returned at once, sending nothing.
 ///   Otherwise one pass sends what is queued, reads the socket, runs the core's timers (resends,
 ///   pings, timeouts) and sends again, and returns the first event; without one it waits on the
 ///   socket (up to `timeout`, waking for the core's next timer) and passes again. When a pass
-///   yields events, its second send (the acknowledgements of what it received) is put off until
-///   the application has handled them.
-/// - Put-off acknowledgements leave with the next `service`, with
-///   [`check_events`](Self::check_events) once it finds the queue empty, or with
-///   [`flush`](Self::flush); [`has_deferred_send`](Self::has_deferred_send) tells whether any
-///   wait. [`poll_queued_event`](Self::poll_queued_event) drains events without ever sending,
-///   for adapters that flush once per frame (the caller must flush within the frame).
+///   yields events, the acknowledgements of what it received wait for the application's
+///   answers: they leave with the next `service`, with [`check_events`](Self::check_events)
+///   once it finds the queue empty, or with [`flush`](Self::flush).
+///   [`wants_flush`](Self::wants_flush) tells whether anything waits for a flush, and
+///   [`poll_queued_event`](Self::poll_queued_event) drains events without ever sending, for
+///   adapters that flush once per frame.
 /// - [`flush`](Self::flush) sends everything queued now (`enet_host_flush`).
 ///
 /// A host not driven for longer than its peers' timeout (ENet's 5 to 30 s) loses them.
+///
+/// # Driving it with a service thread
+///
+/// Put it in a [`SharedUdpHost`](crate::SharedUdpHost) and start a
+/// [`ServiceThread`](crate::ServiceThread). The thread then reads, runs the timers and sends the
+/// protocol's traffic, waking only for a datagram, a timer or the owner. The owner goes on as
+/// above, through [`SharedUdpHost::lock`](crate::SharedUdpHost::lock), with these differences:
+/// `service` makes no system call (it flushes what waits, then takes the next event; waiting
+/// for one is [`SharedUdpHost::service`](crate::SharedUdpHost::service)); the owner's packets
+/// are staged until its next flush or service, so a frame's packets leave together; and the
+/// datagrams a flush builds are sent after the lock is released.
 #[derive(Debug)]
 pub struct UdpHost {
     host: Host,
@@ -96,11 +115,19 @@ pub struct UdpHost {
     dtls: Option<Dtls>,
     /// The socket's mode for blocking waits (and the waker, where there is no `ppoll`).
     blocking: BlockingWait,
-    /// The send after a receive was put off because events were waiting (see `pass`).
-    pub(crate) send_deferred: bool,
-    /// A [`ServiceThread`](crate::ServiceThread) runs the timers and sends: a zero-timeout
-    /// `service` only reads what arrived since the thread's last pass and takes events.
-    pub(crate) thread_serviced: bool,
+    /// When datagrams leave (see [`SendSchedule`]).
+    schedule: SendSchedule,
+    /// The owner's packets waiting for its frame's end while a thread services the host.
+    staged: Vec<Staged>,
+    /// The service thread servicing this host, while one does.
+    thread: Option<std::sync::Arc<ThreadLink>>,
+    /// The send ticket of the next outbox taken (see `ThreadLink::send_in_turn`).
+    next_ticket: u64,
+    /// A send error met where it could not be returned; the owner's next `flush` returns it.
+    deferred_error: Option<io::Error>,
+    /// Why the host cannot be driven any more (its service thread failed); every `service` and
+    /// `flush` returns it.
+    failure: Option<HostFailure>,
     wait_precision: WaitPrecision,
     /// Adaptive receive coalescing for busy many-peer hosts (see [`ReceiveCoalescing`]).
     moderation: Moderation,
@@ -147,12 +174,29 @@ impl UdpHost {
             sender: Sender::new(MINIMUM_TRANSMIT_BUFFER + DTLS_RECORD_OVERHEAD),
             stats: DriverStatistics::default(),
             blocking: BlockingWait::new(),
-            send_deferred: false,
-            thread_serviced: false,
+            schedule: SendSchedule::default(),
+            staged: Vec::new(),
+            thread: None,
+            next_ticket: 0,
+            deferred_error: None,
+            failure: None,
             wait_precision: WaitPrecision::Auto,
             moderation: Moderation::new(ReceiveCoalescing::default()),
             dtls: None,
         })
+    }
+
+    /// The socket, for a service thread's handles on it.
+    pub(crate) fn socket(&self) -> &UdpSocket {
+        &self.socket
+    }
+
+    /// Whether reads need `UDP_GRO`-sized slots.
+    pub(crate) fn uses_gro(&self) -> bool {
+        #[cfg(target_os = "linux")]
+        return self.receive_batch.is_gro();
+        #[cfg(not(target_os = "linux"))]
+        return false;
     }
 
     /// The bound socket address (with the real port when bound to port 0).
@@ -165,9 +209,12 @@ impl UdpHost {
         &self.host
     }
 
-    /// The protocol core, for commands (`send`, `disconnect`, settings). Queued datagrams leave
-    /// on the next [`service`](Self::service) or [`flush`](Self::flush).
+    /// The protocol core, for commands (`disconnect`, `reset_peer`, settings). What they queue
+    /// leaves on the next [`service`](Self::service) or [`flush`](Self::flush), or from the
+    /// service thread. The owner's staged packets go into the core first, so commands keep their
+    /// order with them (a `disconnect_later` after a packet still delivers the packet).
     pub fn host_mut(&mut self) -> &mut Host {
+        self.release_staged();
         &mut self.host
     }
 
@@ -223,22 +270,23 @@ impl UdpHost {
     /// `timeout`, waking for the core's timers) and repeat. `Duration::ZERO` is one non-blocking
     /// pass. Returns `Ok(None)` when the timeout passes without an event.
     ///
-    /// When the pass yields events, the second send is put off until the application has
-    /// handled them: the next `service`, [`check_events`](Self::check_events) returning `None`,
-    /// or [`flush`](Self::flush) sends the acknowledgements together with the answers.
+    /// When the pass yields events, the acknowledgements of what it received wait for the
+    /// application's answers: the next `service`, [`check_events`](Self::check_events)
+    /// returning `None`, or [`flush`](Self::flush) sends them together with the answers.
     ///
-    /// While a [`ServiceThread`](crate::ServiceThread) services the host, `Duration::ZERO` only
-    /// reads what the socket holds (what arrived since the thread's last pass) and takes the
-    /// next event: the timers and sends are the thread's.
+    /// While a [`ServiceThread`](crate::ServiceThread) services the host, `service` makes no
+    /// system call and does not wait: it returns a queued event, or flushes what waits for the
+    /// owner and returns the next event if one came meanwhile. The thread reads and runs the
+    /// timers; [`SharedUdpHost::service`](crate::SharedUdpHost::service) waits for its events.
     pub fn service(&mut self, timeout: Duration) -> io::Result<Option<Event>> {
+        self.check_failure()?;
         if let Some(event) = self.take_event() {
             return Ok(Some(event));
         }
-        if timeout.is_zero() && self.thread_serviced {
-            // What arrived since the thread's last pass (up to its interval ago) still makes
-            // this frame; the timers and sends stay the thread's.
-            self.receive_available()?;
-            self.defer_send_for_events();
+        if self.check_thread() {
+            if self.wants_flush() {
+                self.flush()?;
+            }
             return Ok(self.take_event());
         }
         if timeout.is_zero() {
@@ -280,15 +328,16 @@ impl UdpHost {
 
     /// `enet_host_check_events`: the next queued event, without reading the socket.
     ///
-    /// Unlike ENet's, it may send: once the queue is empty, acknowledgements put off by
-    /// [`service`](Self::service) leave, together with whatever the application queued in
-    /// answer to the events (one datagram per peer instead of two). A send error is logged and
-    /// the datagram dropped, as ENet drops datagrams the socket refuses.
+    /// Unlike ENet's, it may send: once the queue is empty, what waits for the owner's flush
+    /// (acknowledgements put off by [`service`](Self::service), queued packets) leaves, together
+    /// with whatever the application queued in answer to the events (one datagram per peer
+    /// instead of two). A send error is logged and the datagram dropped, as ENet drops datagrams
+    /// the socket refuses.
     pub fn check_events(&mut self) -> Option<Event> {
         if let Some(event) = self.take_event() {
             return Some(event);
         }
-        if self.send_deferred {
+        if self.wants_flush() {
             if let Err(err) = self.flush() {
                 tracing::debug!(%err, "deferred send failed");
             }
@@ -296,14 +345,50 @@ impl UdpHost {
         None
     }
 
+    /// The next queued event, without reading the socket and without sending.
+    ///
+    /// Unlike [`check_events`](Self::check_events), an empty queue does not send the
+    /// acknowledgements [`service`](Self::service) put off: they wait (see
+    /// [`wants_flush`](Self::wants_flush)) for the next `service`, `check_events` or
+    /// [`flush`](Self::flush), which the caller must make sure follows soon (within the frame),
+    /// or the remote retransmits.
+    pub fn poll_queued_event(&mut self) -> Option<Event> {
+        self.take_event()
+    }
+
     pub(crate) fn take_event(&mut self) -> Option<Event> {
         self.host.poll_event()
     }
 
-    /// `enet_host_flush`: send everything the core has queued, now.
+    /// Why the host cannot be driven any more, as the error its calls return.
+    fn check_failure(&self) -> io::Result<()> {
+        match &self.failure {
+            None => Ok(()),
+            Some(failure) => Err(failure.to_io_error()),
+        }
+    }
+
+    /// The service thread failed (it panicked, or its socket did): the host is left as it was,
+    /// and every later `service` and `flush` returns `failure`, so its owner closes it rather
+    /// than go on with a host whose state may be half updated.
+    pub(crate) fn fail(&mut self, failure: HostFailure) {
+        self.failure.get_or_insert(failure);
+        self.thread = None;
+        self.sender.collect = false;
+    }
+
+    /// `enet_host_flush`: send everything queued now, the owner's staged packets included.
+    /// While a service thread services the host the datagrams are built now and sent as the
+    /// owner's lock is released (see [`SharedUdpHost`](crate::SharedUdpHost)).
     pub fn flush(&mut self) -> io::Result<()> {
+        self.check_failure()?;
+        self.check_thread();
+        self.release_staged();
         let now = self.clock.now();
-        self.send_pending(now)
+        let result = self.send_pending(now);
+        self.schedule.sent(Due::Everything);
+        result?;
+        self.deferred_error.take().map_or(Ok(()), Err)
     }
 
     /// Send a raw datagram from the host's socket, outside the protocol (NAT punching, LAN
@@ -412,10 +497,12 @@ impl UdpHost {
         let now = self.run_timers();
         // Datagrams read by the wait that just ended may have produced events: their
         // acknowledgements wait for the application's answers, as below.
-        if self.defer_send_for_events() {
+        if self.hold_for_events() {
             return Ok(());
         }
+        // A service sends what is queued, as `enet_host_service` does.
         self.send_pending(now)?;
+        self.schedule.sent(Due::Everything);
         let arrived = !drained && self.receive_available()?;
         if !arrived {
             // Nothing reached the core since the send above, which left it with nothing to
@@ -426,7 +513,7 @@ impl UdpHost {
         }
         let now = self.clock.now();
         self.host.handle_timeout(now);
-        if self.defer_send_for_events() {
+        if self.hold_for_events() {
             return Ok(());
         }
         self.send_pending(now)
@@ -442,37 +529,27 @@ impl UdpHost {
         now
     }
 
-    /// For a [`ServiceThread`](crate::ServiceThread): the core's timers and what the socket
-    /// holds, without sending (the caller decides when to [`flush`](Self::flush)). When events
-    /// wait for the owner, the send is owed to the owner's flush, as after a `service` pass
-    /// ([`has_deferred_send`](Self::has_deferred_send)).
-    pub(crate) fn receive_and_run_timers(&mut self) -> io::Result<()> {
-        self.run_timers();
-        if self.receive_available()? {
-            let now = self.clock.now();
-            self.host.handle_timeout(now);
-        }
-        self.defer_send_for_events();
-        Ok(())
-    }
-
     /// Whether an event waits for the application (without taking it).
     pub(crate) fn has_event(&self) -> bool {
         self.host.has_event()
     }
 
-    /// Whether the core has an event for the application; if so, the send is put off.
+    /// Whether the core has an event for the application; if so, the acknowledgements of what
+    /// arrived are held for its answers (see [`SendSchedule`]).
     ///
     /// The application is about to see events and often answers them (an echo, an RPC reply).
     /// Sending the acknowledgements now would cost a datagram per peer, and the answer another;
-    /// the send waits for the next `service`, `check_events` (once the queue is empty) or
-    /// `flush`, and both share one datagram. C ENet acknowledges before returning the first
-    /// event; the extra delay is the application's event handling, which a service loop keeps
-    /// short.
-    fn defer_send_for_events(&mut self) -> bool {
+    /// they wait for the next `service`, `check_events` (once the queue is empty) or `flush`,
+    /// and both share one datagram. C ENet acknowledges before returning the first event; the
+    /// extra delay is the application's event handling, which a service loop keeps short.
+    fn hold_for_events(&mut self) -> bool {
         let waiting = self.has_event();
         if waiting {
-            self.send_deferred = true;
+            self.schedule.events_arrived(Instant::now());
+            if self.schedule.due(Instant::now(), false) != Due::Nothing {
+                // Nothing is held (FlushPolicy::Immediate): acknowledge at once.
+                return false;
+            }
         }
         waiting
     }
@@ -552,7 +629,8 @@ pub(crate) mod tests {
                 break;
             }
             std::thread::sleep(Duration::from_millis(1));
-            server.receive_and_run_timers().unwrap();
+            server.receive_available().unwrap();
+            server.run_timers();
         }
         assert!(server.has_event(), "the disconnect never arrived");
         assert_eq!(server.host().peer(slot).unwrap().state(), PeerState::Zombie);
@@ -675,5 +753,67 @@ pub(crate) mod tests {
             }
         }
         panic!("the reliable message was never acknowledged");
+    }
+
+    #[test]
+    fn drained_events_leave_acknowledgements_for_the_frame_flush() {
+        use rust_enet_proto::Packet;
+        let loopback = BindAddress::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let mut server = UdpHost::bind(loopback, 0, HostConfig::default()).unwrap();
+        let mut client = UdpHost::bind(loopback, 0, HostConfig::default()).unwrap();
+        let to_server = client.connect(server.local_addr(), 2, 0).unwrap();
+        assert!(matches!(
+            next_event_of(&mut client, &mut server),
+            Event::Connect { .. }
+        ));
+        assert!(matches!(
+            next_event_of(&mut server, &mut client),
+            Event::Connect { .. }
+        ));
+        // Let the first pings and their acknowledgements cross before counting datagrams.
+        for _ in 0..20 {
+            assert!(client.service(Duration::from_millis(1)).unwrap().is_none());
+            assert!(server.service(Duration::from_millis(1)).unwrap().is_none());
+        }
+        for text in [&b"one"[..], b"two", b"three"] {
+            client
+                .host_mut()
+                .send(to_server, 0, Packet::reliable(text))
+                .unwrap();
+        }
+        client.flush().unwrap();
+        let sent_before = server.driver_statistics().datagrams_sent;
+        let Event::Receive { peer, packet, .. } = next_event_of(&mut server, &mut client) else {
+            panic!("expected the first packet");
+        };
+        assert_eq!(&packet.data[..], b"one");
+        assert!(server.wants_flush());
+        // The rest of the frame's events come without a send, also once the queue is empty.
+        let mut rest = Vec::new();
+        while let Some(event) = server.poll_queued_event() {
+            let Event::Receive { packet, .. } = event else {
+                panic!("expected packets only");
+            };
+            rest.push(packet.data);
+        }
+        assert_eq!(rest, [&b"two"[..], b"three"]);
+        assert!(server.poll_queued_event().is_none());
+        assert!(server.wants_flush());
+        assert_eq!(server.driver_statistics().datagrams_sent, sent_before);
+        // The game answers; the frame's flush sends the answer and the acknowledgements together.
+        server
+            .host_mut()
+            .send(peer, 0, Packet::reliable(&b"answer"[..]))
+            .unwrap();
+        server.flush().unwrap();
+        assert!(!server.wants_flush());
+        assert_eq!(server.driver_statistics().datagrams_sent, sent_before + 1);
+        let Event::Receive { packet, .. } = next_event_of(&mut client, &mut server) else {
+            panic!("expected the answer");
+        };
+        assert_eq!(&packet.data[..], b"answer");
+        // The datagram that brought the answer acknowledged all three packets.
+        let peer = client.host().peer(to_server).unwrap();
+        assert_eq!(peer.unacknowledged_commands(), 0);
     }
 }

@@ -54,7 +54,7 @@ impl UdpHost {
     }
 
     #[cfg(target_os = "linux")]
-    pub(super) fn deliver_batch(&mut self, now: EnetTime, batch: &ReceiveBatch, count: usize) {
+    pub(crate) fn deliver_batch(&mut self, now: EnetTime, batch: &ReceiveBatch, count: usize) {
         for index in 0..count {
             let (received, data) = batch.datagram(index);
             let Some(from) = received.from else {
@@ -109,7 +109,7 @@ impl UdpHost {
 
     /// One datagram received at `now`: drop if truncated (`cut` by the kernel, or longer than
     /// the protocol allows), else through the incoming link to the core.
-    pub(super) fn deliver(&mut self, now: EnetTime, from: SocketAddr, data: &[u8], cut: bool) {
+    pub(crate) fn deliver(&mut self, now: EnetTime, from: SocketAddr, data: &[u8], cut: bool) {
         let len = data.len();
         #[cfg(not(target_os = "linux"))]
         if self.blocking.is_wake_up(from, len) {
@@ -147,7 +147,7 @@ impl UdpHost {
     /// it cut (Windows), so neither its sender nor its data are known: counted, as `deliver`
     /// counts a cut one.
     #[cfg(not(target_os = "linux"))]
-    pub(super) fn count_unread_truncated(&mut self) {
+    pub(crate) fn count_unread_truncated(&mut self) {
         self.stats.datagrams_received += 1;
         self.stats.dropped_truncated += 1;
         tracing::debug!("dropping datagram larger than {MAXIMUM_DATAGRAM} bytes");
@@ -174,7 +174,7 @@ impl UdpHost {
     }
 }
 
-pub(super) enum ReceiveError {
+pub(crate) enum ReceiveError {
     /// Nothing more to read.
     Empty,
     /// This datagram is lost, try the next one.
@@ -185,7 +185,7 @@ pub(super) enum ReceiveError {
     Fatal,
 }
 
-pub(super) fn classify_receive_error(err: &io::Error) -> ReceiveError {
+pub(crate) fn classify_receive_error(err: &io::Error) -> ReceiveError {
     use io::ErrorKind::*;
     match err.kind() {
         WouldBlock | TimedOut => ReceiveError::Empty,

@@ -4,9 +4,16 @@
 //! core (poll_transmit) ──▶ DTLS (if set up) ──▶ outgoing simulated link (if set) ──▶ Wire
 //! ```
 //!
-//! and the [`Wire`] hands it to the socket: on Linux in batches (one `sendmmsg` per flush, runs
-//! of equal-sized datagrams to one peer as one UDP GSO send), elsewhere one `send_to` each. A
-//! stage that is off costs nothing: without DTLS and with a perfect link the core writes each
+//! and the [`Wire`] hands it to the socket, or collects it in the host's [`Outbox`]:
+//!
+//! - Sending directly (no service thread): on Linux in batches (one `sendmmsg` per batch of
+//!   [`SLOTS`](crate::batch::SLOTS), runs of equal-sized datagrams to one peer as one UDP GSO
+//!   send), elsewhere one `send_to` each.
+//! - Collecting (a service thread shares the host): the datagrams are built under the host's
+//!   lock and wait in the outbox, which whoever built them takes out and sends after unlocking
+//!   ([`Outbox::send`]), so no send system call is made under the lock.
+//!
+//! A stage that is off costs nothing: without DTLS and with a perfect link the core writes each
 //! datagram straight into the batch's buffer (no copy, no clock reading). DTLS records and
 //! released simulated datagrams are copied into the batch, so batching holds on every path.
 
@@ -24,9 +31,9 @@ use crate::link::{Fate, LinkSimulator};
 use crate::statistics::DriverStatistics;
 
 impl UdpHost {
-    /// Everything the core, DTLS and the simulated link have to send, through the pipeline.
+    /// Everything the core, DTLS and the simulated link have to send, through the pipeline:
+    /// sent now, or collected in the outbox while a service thread shares the host.
     pub(super) fn send_pending(&mut self, now: EnetTime) -> io::Result<()> {
-        self.send_deferred = false;
         let UdpHost {
             host,
             socket,
@@ -86,6 +93,27 @@ impl UdpHost {
         )?;
         wire.finish()
     }
+
+    /// Whether datagrams wait in the outbox.
+    pub(crate) fn has_outbox(&self) -> bool {
+        !self.sender.outbox.is_empty()
+    }
+
+    /// The datagrams collected since the last take, to send after unlocking ([`Outbox::send`]),
+    /// then to give back with [`return_outbox`](Self::return_outbox).
+    pub(crate) fn take_outbox(&mut self) -> Outbox {
+        std::mem::take(&mut self.sender.outbox)
+    }
+
+    /// An outbox that was sent: its counts join the statistics and its buffers are reused.
+    pub(crate) fn return_outbox(&mut self, mut outbox: Outbox) {
+        let counts = std::mem::take(&mut outbox.counts);
+        self.stats.datagrams_sent += counts.datagrams;
+        self.stats.bytes_sent += counts.bytes;
+        self.stats.gso_datagrams += counts.gso;
+        self.stats.send_failures += counts.failures;
+        self.sender.recycle(outbox);
+    }
 }
 
 /// The simulated link's stage: a datagram passes at once, or is held (or lost) and leaves
@@ -103,14 +131,100 @@ fn through_link(
     Ok(())
 }
 
-/// What a host keeps for its sends between calls: the batch (Linux) or the buffer the core
-/// writes into (elsewhere).
+/// Datagrams built under a host's lock, to be sent after it is released; see the module doc.
+#[derive(Debug, Default)]
+pub(crate) struct Outbox {
+    /// Full batches, in order.
+    #[cfg(target_os = "linux")]
+    batches: Vec<SendBatch>,
+    /// The datagrams back to back, and where each is and goes.
+    #[cfg(not(target_os = "linux"))]
+    data: Vec<u8>,
+    #[cfg(not(target_os = "linux"))]
+    datagrams: Vec<(SocketAddr, usize, usize)>,
+    /// What the last `send` did, for the host's statistics.
+    counts: SendCounts,
+}
+
+/// What sending an outbox did.
+#[derive(Debug, Clone, Copy, Default)]
+struct SendCounts {
+    datagrams: u64,
+    bytes: u64,
+    gso: u64,
+    failures: u64,
+}
+
+impl Outbox {
+    pub(crate) fn is_empty(&self) -> bool {
+        #[cfg(target_os = "linux")]
+        return self.batches.is_empty();
+        #[cfg(not(target_os = "linux"))]
+        return self.datagrams.is_empty();
+    }
+
+    /// Sends every datagram, in order. Failures that concern one destination are counted and
+    /// the datagram dropped (the protocol resends), as ENet does; the first error of the socket
+    /// itself is returned after the rest were tried.
+    pub(crate) fn send(&mut self, socket: &UdpSocket) -> io::Result<()> {
+        let mut counts = SendCounts::default();
+        let mut first_error = None;
+        #[cfg(target_os = "linux")]
+        for batch in &mut self.batches {
+            let result = batch.send(
+                socket,
+                |len, offloaded| {
+                    counts.datagrams += 1;
+                    counts.bytes += len as u64;
+                    counts.gso += u64::from(offloaded);
+                },
+                |err| {
+                    counts.failures += 1;
+                    tracing::debug!(%err, "datagram dropped");
+                },
+            );
+            if let Err(err) = result {
+                first_error.get_or_insert(err);
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let mut stats = DriverStatistics::default();
+            for &(target, start, len) in &self.datagrams {
+                if let Err(err) =
+                    send_datagram(socket, &mut stats, target, &self.data[start..start + len])
+                {
+                    first_error.get_or_insert(err);
+                }
+            }
+            counts.datagrams = stats.datagrams_sent;
+            counts.bytes = stats.bytes_sent;
+            counts.failures = stats.send_failures;
+            self.data.clear();
+            self.datagrams.clear();
+        }
+        self.counts = counts;
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// What a host keeps for its sends between calls: the batch being filled (Linux) or the buffer
+/// the core writes into (elsewhere), the outbox, and whether to collect or send.
 #[derive(Debug)]
 pub(super) struct Sender {
     #[cfg(target_os = "linux")]
     batch: SendBatch,
+    /// Sent batches, for the outbox to reuse.
+    #[cfg(target_os = "linux")]
+    spare: Vec<SendBatch>,
+    #[cfg(target_os = "linux")]
+    slot: usize,
     #[cfg(not(target_os = "linux"))]
     buffer: Box<[u8]>,
+    outbox: Outbox,
+    /// Collect datagrams in the outbox instead of sending them (a service thread shares the
+    /// host).
+    pub(super) collect: bool,
 }
 
 impl Sender {
@@ -119,17 +233,55 @@ impl Sender {
         Sender {
             #[cfg(target_os = "linux")]
             batch: SendBatch::new(slot),
+            #[cfg(target_os = "linux")]
+            spare: Vec::new(),
+            #[cfg(target_os = "linux")]
+            slot,
             #[cfg(not(target_os = "linux"))]
             buffer: vec![0; slot].into_boxed_slice(),
+            outbox: Outbox::default(),
+            collect: false,
         }
+    }
+
+    /// Keeps the sent outbox's buffers for the next one.
+    fn recycle(&mut self, outbox: Outbox) {
+        #[cfg(target_os = "linux")]
+        {
+            // A flush rarely needs more than a few batches; keep that many.
+            self.spare.extend(outbox.batches);
+            self.spare.truncate(4);
+        }
+        #[cfg(not(target_os = "linux"))]
+        if self.outbox.datagrams.is_empty() && self.outbox.data.capacity() < outbox.data.capacity()
+        {
+            self.outbox.data = outbox.data;
+            self.outbox.datagrams = outbox.datagrams;
+        }
+    }
+
+    /// Moves the batch being filled into the outbox and starts an empty one.
+    #[cfg(target_os = "linux")]
+    fn collect_batch(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let fresh = self
+            .spare
+            .pop()
+            .unwrap_or_else(|| SendBatch::new(self.slot));
+        self.outbox
+            .batches
+            .push(std::mem::replace(&mut self.batch, fresh));
     }
 }
 
 /// The socket end of the pipeline for one flush: datagrams go in with [`slot`](Self::slot) +
 /// [`commit`](Self::commit) (written in place) or [`push`](Self::push) (copied), and have all
-/// left when [`finish`](Self::finish) returns. Addresses are converted to the socket's family;
-/// a destination it cannot reach, and errors that concern only one destination, are counted
-/// in `send_failures` and the datagram dropped (the protocol resends), as ENet does.
+/// left (or wait in the outbox) when [`finish`](Self::finish) returns. Addresses are converted
+/// to the socket's family; a destination it cannot reach, and errors that concern only one
+/// destination, are counted in `send_failures` and the datagram dropped (the protocol resends),
+/// as ENet does.
 pub(super) struct Wire<'a> {
     socket: &'a UdpSocket,
     local: SocketAddr,
@@ -169,12 +321,19 @@ impl<'a> Wire<'a> {
         {
             self.sender.batch.commit(len, target);
             if self.sender.batch.is_full() {
-                return self.send_batch();
+                return self.batch_full();
             }
             Ok(())
         }
         #[cfg(not(target_os = "linux"))]
         {
+            if self.sender.collect {
+                let outbox = &mut self.sender.outbox;
+                let start = outbox.data.len();
+                outbox.data.extend_from_slice(&self.sender.buffer[..len]);
+                outbox.datagrams.push((target, start, len));
+                return Ok(());
+            }
             let data = &self.sender.buffer[..len];
             send_datagram(self.socket, self.stats, target, data)
         }
@@ -190,8 +349,26 @@ impl<'a> Wire<'a> {
                 return self.commit(data.len(), destination);
             }
             // Longer than a slot (only a raw `socket_send` can be): after what is batched, so
-            // the order holds.
-            self.send_batch()?;
+            // the order holds. Such a datagram is sent at once even when collecting.
+            self.batch_full()?;
+            if self.sender.collect {
+                tracing::debug!(
+                    len = data.len(),
+                    "dropping a raw datagram longer than a send slot"
+                );
+                self.stats.send_failures += 1;
+                return Ok(());
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        if self.sender.collect {
+            if let Some(target) = self.target(destination) {
+                let outbox = &mut self.sender.outbox;
+                let start = outbox.data.len();
+                outbox.data.extend_from_slice(data);
+                outbox.datagrams.push((target, start, data.len()));
+            }
+            return Ok(());
         }
         match self.target(destination) {
             Some(target) => send_datagram(self.socket, self.stats, target, data),
@@ -199,10 +376,10 @@ impl<'a> Wire<'a> {
         }
     }
 
-    /// Sends what is batched.
+    /// Sends what is batched, or moves it to the outbox.
     pub(super) fn finish(&mut self) -> io::Result<()> {
         #[cfg(target_os = "linux")]
-        return self.send_batch();
+        return self.batch_full();
         #[cfg(not(target_os = "linux"))]
         Ok(())
     }
@@ -217,9 +394,14 @@ impl<'a> Wire<'a> {
         target
     }
 
-    /// Hand the batch to the socket (GSO runs, then one `sendmmsg` for the rest).
+    /// The batch is full (or the flush is over): into the outbox when collecting, else to the
+    /// socket (GSO runs, then one `sendmmsg` for the rest).
     #[cfg(target_os = "linux")]
-    fn send_batch(&mut self) -> io::Result<()> {
+    fn batch_full(&mut self) -> io::Result<()> {
+        if self.sender.collect {
+            self.sender.collect_batch();
+            return Ok(());
+        }
         let stats = &mut *self.stats;
         let mut failures = 0;
         let result = self.sender.batch.send(

@@ -340,28 +340,14 @@ impl Host {
     /// Queues `packet` to `peer` on `channel` (protocol description 6.2, 6.3): fragmented above
     /// the MTU, reliable, unsequenced or unreliable by its flags.
     pub fn send(&mut self, peer: PeerId, channel: u8, packet: Packet) -> Result<(), SendError> {
-        let idx = peer.index();
-        let p = self.peers.get(idx).ok_or(SendError::InvalidPeer)?;
-        if p.state != PeerState::Connected {
-            return Err(SendError::NotConnected);
-        }
-        if usize::from(channel) >= p.channels.len() {
-            return Err(SendError::ChannelOutOfRange);
-        }
         let length = packet.data.len();
-        if length > self.maximum_packet_size {
-            return Err(SendError::PacketTooLarge);
-        }
-        let fragment_length = (p.mtu as usize)
-            .saturating_sub(4 + 24 + if self.checksum { 4 } else { 0 })
-            .max(1);
+        let fragment_length = self.check_send(peer, channel, length)?;
+        let idx = peer.index();
+        let p = &self.peers[idx];
         let flags = packet.flags;
         let ch = &p.channels[usize::from(channel)];
         if length > fragment_length {
             let fragment_count = length.div_ceil(fragment_length);
-            if fragment_count > PROTOCOL_MAXIMUM_FRAGMENT_COUNT as usize {
-                return Err(SendError::PacketTooLarge);
-            }
             let unreliable = flags.contains(PacketFlags::UNRELIABLE_FRAGMENT)
                 && !flags.contains(PacketFlags::RELIABLE)
                 && ch.outgoing_unreliable_sequence_number < 0xFFFF;
@@ -428,6 +414,37 @@ impl Host {
         let cmd = OutgoingCommand::new(command, channel, body).with_payload(packet.data, 0);
         self.queue_command(idx, cmd);
         Ok(())
+    }
+
+    /// Whether [`send`](Self::send) would take a packet of `length` bytes for `peer` on
+    /// `channel` now, without queueing anything (for drivers that hold packets back and queue
+    /// them later). Returns the fragment length `send` would cut it into.
+    pub fn check_send(&self, peer: PeerId, channel: u8, length: usize) -> Result<usize, SendError> {
+        let p = self.peers.get(peer.index()).ok_or(SendError::InvalidPeer)?;
+        if p.state != PeerState::Connected {
+            return Err(SendError::NotConnected);
+        }
+        if usize::from(channel) >= p.channels.len() {
+            return Err(SendError::ChannelOutOfRange);
+        }
+        if length > self.maximum_packet_size {
+            return Err(SendError::PacketTooLarge);
+        }
+        let fragment_length = (p.mtu as usize)
+            .saturating_sub(4 + 24 + if self.checksum { 4 } else { 0 })
+            .max(1);
+        if length > fragment_length
+            && length.div_ceil(fragment_length) > PROTOCOL_MAXIMUM_FRAGMENT_COUNT as usize
+        {
+            return Err(SendError::PacketTooLarge);
+        }
+        Ok(fragment_length)
+    }
+
+    /// Whether datagrams wait for [`poll_transmit`](Self::poll_transmit): a peer has commands
+    /// queued or due, or a datagram was built ahead (a DISCONNECT before a reset).
+    pub fn has_transmit(&self) -> bool {
+        !self.raw_transmits.is_empty() || !self.send_queue.is_empty()
     }
 
     /// Sends `packet` to every CONNECTED peer; the payload is shared, not copied.

@@ -1,27 +1,29 @@
 //! The session rules over real loopback hosts, without Godot.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
-use rust_enet_net::{BindAddress, ServiceConfig, ServiceThread, UdpHost};
-use rust_enet_proto::HostConfig;
+use bytes::Bytes;
+use rust_enet_net::{BindAddress, ServiceConfig, UdpHost};
+use rust_enet_proto::{HostConfig, PeerState};
 
-use super::*;
+use crate::{
+    AfterPoll, Disconnected, HostKey, LeaveReason, MeshError, Mode, PutError, SendFailure, Session,
+    SessionEvent, SessionHost, Status, Target, Transfer, UserChannel,
+};
 
 const LOOPBACK: BindAddress = BindAddress::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
 
-fn host(peers: usize) -> SharedHost {
+fn host(peers: usize) -> SessionHost {
     let config = HostConfig {
         peer_limit: peers,
         ..HostConfig::default()
     };
     let udp = UdpHost::bind(LOOPBACK, 0, config).expect("bind a loopback host");
-    Arc::new(Mutex::new(Some(udp)))
+    SessionHost::new(udp)
 }
 
-fn addr(host: &SharedHost) -> SocketAddr {
+fn addr(host: &SessionHost) -> SocketAddr {
     host.lock().as_ref().expect("host alive").local_addr()
 }
 
@@ -31,8 +33,30 @@ fn server() -> (Session, SocketAddr) {
     (Session::server(shared), address)
 }
 
+/// The server's host.
+fn server_host(server: &Session) -> SessionHost {
+    let Mode::Server(s) = server.mode() else {
+        unreachable!("a server session");
+    };
+    s.host.clone()
+}
+
+/// A server and one client per id, connected: the server has seen every client, and every
+/// client its server.
+fn server_with_clients(ids: &[i32]) -> (Session, Vec<(Session, SessionHost)>) {
+    let (mut server, address) = server();
+    let mut clients: Vec<(Session, SessionHost)> =
+        ids.iter().map(|&id| client(address, id)).collect();
+    let mut sessions: Vec<&mut Session> = vec![&mut server];
+    sessions.extend(clients.iter_mut().map(|(session, _)| session));
+    frames_until(&mut sessions, |seen| {
+        connected_ids(&seen[0]).len() == ids.len() && seen[1..].iter().all(|s| !s.is_empty())
+    });
+    (server, clients)
+}
+
 /// A client with id `id` connecting to `server` with 6 channels (user channels 0 to 4).
-fn client(server: SocketAddr, id: i32) -> (Session, SharedHost) {
+fn client(server: SocketAddr, id: i32) -> (Session, SessionHost) {
     let shared = host(1);
     let slot = shared
         .lock()
@@ -49,15 +73,19 @@ fn frame(sessions: &mut [&mut Session]) -> Vec<Vec<SessionEvent>> {
     for session in sessions.iter_mut() {
         assert!(session.begin_poll().is_empty());
         let mut events = Vec::new();
+        let mut ended = false;
         while let Some(event) = session.next_event() {
-            let ended = matches!(event, SessionEvent::Ended(_));
+            ended = matches!(event, SessionEvent::Ended(_));
             events.push(event);
             if ended {
                 break;
             }
         }
-        let _ = session.after_poll();
-        assert!(session.flush_all().is_empty());
+        // An ended session is closed by its caller; a failed host's flush fails.
+        if !ended {
+            let _ = session.after_poll();
+            assert!(session.flush_all().is_empty());
+        }
         out.push(events);
     }
     std::thread::sleep(Duration::from_millis(1));
@@ -159,12 +187,10 @@ fn a_server_admits_clients_by_their_id_and_refuses_a_duplicate() {
 
 #[test]
 fn packets_follow_targets_and_keep_channel_and_mode() {
-    let (mut server, address) = server();
-    let (mut a, _) = client(address, 20);
-    let (mut b, _) = client(address, 30);
-    frames_until(&mut [&mut server, &mut a, &mut b], |seen| {
-        seen[0].len() == 2 && !seen[1].is_empty() && !seen[2].is_empty()
-    });
+    let (mut server, mut clients) = server_with_clients(&[20, 30]);
+    let [(a, _), (b, _)] = &mut clients[..] else {
+        unreachable!("two clients");
+    };
     put(&mut server, 0, Transfer::Reliable, 0, b"all");
     put(&mut server, 30, Transfer::Unreliable, 0, b"only b");
     put(
@@ -174,8 +200,8 @@ fn packets_follow_targets_and_keep_channel_and_mode() {
         2,
         b"all but b",
     );
-    put(&mut a, 1, Transfer::Reliable, 1, b"from a");
-    put(&mut b, 0, Transfer::Unreliable, 0, b"from b");
+    put(a, 1, Transfer::Reliable, 1, b"from a");
+    put(b, 0, Transfer::Unreliable, 0, b"from b");
     let mut got_a = Vec::new();
     let mut got_b = Vec::new();
     let mut got_server = Vec::new();
@@ -185,10 +211,10 @@ fn packets_follow_targets_and_keep_channel_and_mode() {
             Instant::now() < deadline,
             "{got_a:?} {got_b:?} {got_server:?}"
         );
-        frame(&mut [&mut server, &mut a, &mut b]);
+        frame(&mut [&mut server, a, b]);
         got_server.extend(drain(&mut server));
-        got_a.extend(drain(&mut a));
-        got_b.extend(drain(&mut b));
+        got_a.extend(drain(a));
+        got_b.extend(drain(b));
     }
     got_a.sort();
     got_b.sort();
@@ -268,7 +294,7 @@ fn invalid_sends_are_refused_with_their_reason() {
         data(),
         &mut |f| failures.push(f),
     );
-    assert_eq!(result, Ok(()));
+    assert_eq!(result, Ok(AfterPoll::Nothing), "nothing was queued");
     assert!(matches!(
         failures[..],
         [SendFailure::Refused { channel: 6, .. }]
@@ -277,20 +303,10 @@ fn invalid_sends_are_refused_with_their_reason() {
 
 #[test]
 fn a_connection_a_script_resets_is_reported_at_the_next_poll() {
-    let (mut server, address) = server();
-    let (mut a, _) = client(address, 40);
-    frames_until(&mut [&mut server, &mut a], |seen| {
-        !seen[0].is_empty() && !seen[1].is_empty()
-    });
+    let (mut server, _clients) = server_with_clients(&[40]);
     let (_, slot) = server.locate(40).expect("peer 40");
-    if let Mode::Server(s) = server.mode() {
-        s.host
-            .lock()
-            .as_mut()
-            .expect("alive")
-            .host_mut()
-            .reset_peer(slot);
-    }
+    // What RustENetPacketPeer.reset does.
+    server_host(&server).reset_peer(slot);
     // Sends to it fail as they would through its reset packet peer.
     let mut failures = Vec::new();
     let _ = server.put(
@@ -311,11 +327,8 @@ fn a_connection_a_script_resets_is_reported_at_the_next_poll() {
 
 #[test]
 fn a_client_whose_server_disconnects_reports_it_then_ends() {
-    let (mut server, address) = server();
-    let (mut a, _) = client(address, 50);
-    frames_until(&mut [&mut server, &mut a], |seen| {
-        !seen[0].is_empty() && !seen[1].is_empty()
-    });
+    let (mut server, mut clients) = server_with_clients(&[50]);
+    let (a, _) = &mut clients[0];
     let mut errors = Vec::new();
     assert_eq!(
         server.disconnect_peer(50, false, &mut errors),
@@ -323,7 +336,7 @@ fn a_client_whose_server_disconnects_reports_it_then_ends() {
     );
     assert!(errors.is_empty());
     assert_eq!(server.disconnect_peer(51, false, &mut errors), None);
-    let seen = frames_until(&mut [&mut server, &mut a], |seen| {
+    let seen = frames_until(&mut [&mut server, a], |seen| {
         !seen[0].is_empty() && seen[1].len() >= 2
     });
     assert!(matches!(
@@ -348,23 +361,22 @@ fn a_client_whose_server_disconnects_reports_it_then_ends() {
 /// the disconnect (SceneMultiplayer reads no packets after a poll that ends disconnected).
 #[test]
 fn packets_before_the_servers_disconnect_are_read_first() {
-    let (mut server, address) = server();
-    let (mut a, a_host) = client(address, 50);
-    frames_until(&mut [&mut server, &mut a], |seen| {
-        !seen[0].is_empty() && !seen[1].is_empty()
-    });
+    let (mut server, mut clients) = server_with_clients(&[50]);
+    let (mut a, a_host) = clients.remove(0);
     for n in 0..5u8 {
         put(&mut server, 50, Transfer::Reliable, 0, &[n]);
     }
     assert!(server.flush_all().is_empty());
     assert!(server.disconnect_peer_later(50));
     // The client's owner is away; its service thread receives and acknowledges.
-    let thread = ServiceThread::start(a_host, ServiceConfig::default()).expect("a thread");
+    a_host
+        .start_service_thread(ServiceConfig::default())
+        .expect("a thread");
     let start = Instant::now();
     while start.elapsed() < Duration::from_millis(300) {
         frame(&mut [&mut server]);
     }
-    thread.stop();
+    a_host.stop_service_thread();
     let first = frame(&mut [&mut a]).remove(0);
     assert!(first.is_empty(), "{first:?}");
     assert_eq!(a.status(), Status::Connected);
@@ -394,7 +406,7 @@ fn a_mesh_talks_to_each_linked_peer_and_turns_others_away() {
         .connect(addr(&h1), 6, 0)
         .expect("connect");
     let deadline = Instant::now() + Duration::from_secs(3);
-    let connected = |h: &SharedHost| {
+    let connected = |h: &SessionHost| {
         h.lock().as_ref().is_some_and(|u| {
             u.host()
                 .peers()
@@ -470,11 +482,8 @@ fn a_mesh_talks_to_each_linked_peer_and_turns_others_away() {
 
 #[test]
 fn queued_sends_wait_for_the_frame_flush_unless_immediate() {
-    let (mut server, address) = server();
-    let (mut a, client_host) = client(address, 60);
-    frames_until(&mut [&mut server, &mut a], |seen| {
-        !seen[0].is_empty() && !seen[1].is_empty()
-    });
+    let (_server, mut clients) = server_with_clients(&[60]);
+    let (a, client_host) = &mut clients[0];
     let sent = || {
         client_host
             .lock()
@@ -484,34 +493,146 @@ fn queued_sends_wait_for_the_frame_flush_unless_immediate() {
             .datagrams_sent
     };
     let before = sent();
-    put(&mut a, 1, Transfer::Reliable, 0, b"one");
-    assert!(
-        a.schedule_frame_flush(),
+    let mut ignore = |_: SendFailure| {};
+    let mut put_one = |a: &mut Session, data: &'static [u8]| {
+        a.put(
+            Target::Peer(1),
+            Transfer::Reliable,
+            UserChannel(0),
+            Bytes::from_static(data),
+            &mut ignore,
+        )
+        .expect("put accepted")
+    };
+    assert_eq!(
+        put_one(a, b"one"),
+        AfterPoll::FrameFlush,
         "the first send asks for the frame flush"
     );
-    put(&mut a, 1, Transfer::Reliable, 0, b"two");
-    assert!(!a.schedule_frame_flush(), "one flush per frame");
+    assert_eq!(
+        put_one(a, b"two"),
+        AfterPoll::Nothing,
+        "one flush per frame"
+    );
     assert_eq!(sent(), before, "nothing leaves before the flush");
     assert!(a.frame_flush_due());
     assert!(a.flush_all().is_empty());
     assert!(!a.frame_flush_due());
     assert_eq!(sent(), before + 1, "both packets in one datagram");
-    a.frame.immediate = true;
-    put(&mut a, 1, Transfer::Reliable, 0, b"three");
+    a.set_immediate(true);
+    assert_eq!(put_one(a, b"three"), AfterPoll::Nothing);
     assert_eq!(sent(), before + 2, "immediate: sent by put");
+}
+
+/// The same with the hosts' service threads on: the frame's packets still leave together with
+/// the frame's flush, never from the thread before it.
+#[test]
+fn with_service_threads_the_frames_packets_still_leave_with_its_flush() {
+    let (mut server, mut clients) = server_with_clients(&[61]);
+    assert!(
+        server
+            .set_service_threads(Some(ServiceConfig::default()))
+            .is_empty()
+    );
+    let (a, a_host) = &mut clients[0];
+    assert!(
+        a.set_service_threads(Some(ServiceConfig::default()))
+            .is_empty()
+    );
+    assert!(a_host.is_service_thread_running());
+    let received = || {
+        let host = server_host(&server);
+        let guard = host.lock();
+        guard
+            .as_ref()
+            .expect("alive")
+            .driver_statistics()
+            .datagrams_received
+    };
+    // Let pings and their acknowledgements settle.
+    std::thread::sleep(Duration::from_millis(50));
+    let before = received();
+    for text in [&b"one"[..], b"two", b"three"] {
+        put(a, 1, Transfer::Reliable, 0, text);
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(received(), before, "sent before the frame's flush");
+    assert!(a.flush_all().is_empty());
+    let start = Instant::now();
+    while received() == before {
+        assert!(start.elapsed() < Duration::from_secs(2), "never sent");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(
+        received(),
+        before + 1,
+        "the frame's packets in one datagram"
+    );
+    // The session owns the threads: off, they stop; close ends them with the hosts.
+    assert!(a.set_service_threads(None).is_empty());
+    assert!(!a_host.is_service_thread_running());
+    let server_host = server_host(&server);
+    assert!(server_host.is_service_thread_running());
+    assert!(server.close().is_empty());
+    assert!(!server_host.is_service_thread_running());
+}
+
+/// A host whose service thread panics ends visibly: the server reports every client
+/// disconnected with an internal error a script can read, then the session ends.
+#[test]
+fn a_service_thread_panic_disconnects_every_peer_with_a_reason() {
+    let (mut server, mut clients) = server_with_clients(&[80, 81]);
+    let host = server_host(&server);
+    assert!(
+        server
+            .set_service_threads(Some(ServiceConfig::default()))
+            .is_empty()
+    );
+    // Application code the thread runs (a connect filter) panics on the next CONNECT.
+    host.lock()
+        .as_mut()
+        .expect("alive")
+        .host_mut()
+        .set_connect_filter(Some(Box::new(|_, _| panic!("a filter bug"))));
+    let (mut late, _late_host) = client(addr(&host), 82);
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !seen.iter().any(|e| matches!(e, SessionEvent::Ended(_))) {
+        assert!(
+            Instant::now() < deadline,
+            "the failure was never reported: {seen:?}"
+        );
+        seen.extend(frame(&mut [&mut server]).remove(0));
+        for (session, _) in &mut clients {
+            frame(&mut [session]);
+        }
+        frame(&mut [&mut late]);
+    }
+    let mut left: Vec<i32> = seen
+        .iter()
+        .filter_map(|e| match e {
+            SessionEvent::Disconnected {
+                id: Some(id),
+                reason: LeaveReason::Internal(message),
+                ..
+            } if message.contains("a filter bug") => Some(*id),
+            _ => None,
+        })
+        .collect();
+    left.sort();
+    assert_eq!(left, [80, 81], "{seen:?}");
+    assert_eq!(
+        LeaveReason::Internal(String::new()).kind(),
+        "internal_error"
+    );
 }
 
 #[test]
 fn close_drops_every_connection_and_closes_the_sockets() {
-    let (mut server, address) = server();
-    let (mut a, a_host) = client(address, 70);
-    frames_until(&mut [&mut server, &mut a], |seen| {
-        !seen[0].is_empty() && !seen[1].is_empty()
-    });
-    let Mode::Server(s) = server.mode() else {
-        unreachable!("a server session");
-    };
-    let server_host = s.host.clone();
+    let (server, mut clients) = server_with_clients(&[70]);
+    let (mut a, a_host) = clients.remove(0);
+    let server_host = server_host(&server);
     assert!(server.close().is_empty());
     assert!(server_host.lock().is_none(), "the socket is closed");
     // The client hears the unreliable DISCONNECT and ends at once, not after a timeout.

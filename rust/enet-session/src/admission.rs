@@ -17,13 +17,13 @@ use rust_enet_proto::ConnectFilter;
 
 /// The client id a CONNECT's data names, if it is a valid one (ids 0 and 1 are "everyone" and
 /// the server; ids above 2^31-1 would turn negative in Godot).
-pub(crate) fn client_id(data: u32) -> Option<i32> {
+pub fn client_id(data: u32) -> Option<i32> {
     i32::try_from(data).ok().filter(|id| *id >= 2)
 }
 
 /// A server's admission state, shared with the filter on its host.
 #[derive(Debug, Default)]
-pub(crate) struct Admission {
+pub struct Admission {
     state: Mutex<State>,
 }
 
@@ -34,32 +34,32 @@ struct State {
 }
 
 impl Admission {
-    pub(crate) fn new() -> Arc<Admission> {
+    pub fn new() -> Arc<Admission> {
         Arc::new(Admission::default())
     }
 
     /// Whether a CONNECT carrying `data` is taken.
-    pub(crate) fn admits(&self, data: u32) -> bool {
+    pub fn admits(&self, data: u32) -> bool {
         let state = self.state.lock();
         !state.refusing && client_id(data).is_some_and(|id| !state.ids.contains(&id))
     }
 
-    pub(crate) fn set_refusing(&self, refusing: bool) {
+    pub fn set_refusing(&self, refusing: bool) {
         self.state.lock().refusing = refusing;
     }
 
     /// `id` is connected: another CONNECT with it is refused.
-    pub(crate) fn insert(&self, id: i32) {
+    pub fn insert(&self, id: i32) {
         self.state.lock().ids.insert(id);
     }
 
     /// `id` left: it may connect again.
-    pub(crate) fn remove(&self, id: i32) {
+    pub fn remove(&self, id: i32) {
         self.state.lock().ids.remove(&id);
     }
 
     /// The filter to install on the server's host.
-    pub(crate) fn filter(self: &Arc<Self>) -> ConnectFilter {
+    pub fn filter(self: &Arc<Self>) -> ConnectFilter {
         let admission = Arc::clone(self);
         Box::new(move |_, data| admission.admits(data))
     }

@@ -10,7 +10,7 @@ use crate::id_map::IdMap;
 /// One connection of a session: its host slot and the connect id of the handshake that made
 /// it, so a slot a script reset (or that a newer connection took over) is recognised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Remote {
+pub struct Remote {
     pub slot: PeerId,
     /// Where the connection came from (for messages; the slot forgets it when freed).
     pub address: Option<SocketAddr>,
@@ -19,7 +19,7 @@ pub(crate) struct Remote {
 
 impl Remote {
     /// The connection currently in `slot` of `udp`.
-    pub(crate) fn of(udp: &UdpHost, slot: PeerId) -> Remote {
+    pub fn of(udp: &UdpHost, slot: PeerId) -> Remote {
         let peer = udp.host().peer(slot);
         Remote {
             slot,
@@ -31,14 +31,14 @@ impl Remote {
     /// Whether the connection still occupies its slot: neither reset nor dropped at once
     /// (`reset`, `peer_disconnect_now`) nor replaced. A dead connection whose disconnect event
     /// is still queued (ZOMBIE) still does.
-    pub(crate) fn is_live(&self, udp: &UdpHost) -> bool {
+    pub fn is_live(&self, udp: &UdpHost) -> bool {
         udp.host().peer(self.slot).is_some_and(|p| {
             p.state() != PeerState::Disconnected && p.connect_id() == self.connect_id
         })
     }
 
     /// Whether the connection is CONNECTED (the state `enet_host_broadcast` sends to).
-    pub(crate) fn is_connected(&self, udp: &UdpHost) -> bool {
+    pub fn is_connected(&self, udp: &UdpHost) -> bool {
         udp.host()
             .peer(self.slot)
             .is_some_and(|p| p.state() == PeerState::Connected && p.connect_id() == self.connect_id)
@@ -49,14 +49,14 @@ impl Remote {
 /// received packets without a hash lookup. Changed only through `insert` and `remove`, which
 /// keep both in step.
 #[derive(Debug, Default)]
-pub(crate) struct Remotes {
+pub struct Remotes {
     by_id: IdMap<i32, Remote>,
     /// The id in each slot, 0 for none.
     by_slot: Vec<i32>,
 }
 
 impl Remotes {
-    pub(crate) fn insert(&mut self, id: i32, remote: Remote) {
+    pub fn insert(&mut self, id: i32, remote: Remote) {
         let index = remote.slot.index();
         if self.by_slot.len() <= index {
             self.by_slot.resize(index + 1, 0);
@@ -65,7 +65,7 @@ impl Remotes {
         self.by_id.insert(id, remote);
     }
 
-    pub(crate) fn remove(&mut self, id: i32) -> Option<Remote> {
+    pub fn remove(&mut self, id: i32) -> Option<Remote> {
         let remote = self.by_id.remove(&id)?;
         if let Some(slot_id) = self.by_slot.get_mut(remote.slot.index())
             && *slot_id == id
@@ -75,19 +75,19 @@ impl Remotes {
         Some(remote)
     }
 
-    pub(crate) fn get(&self, id: i32) -> Option<Remote> {
+    pub fn get(&self, id: i32) -> Option<Remote> {
         self.by_id.get(&id).copied()
     }
 
     /// The id of the peer in `slot`, if the slot holds one of these peers.
-    pub(crate) fn id_in(&self, slot: PeerId) -> Option<i32> {
+    pub fn id_in(&self, slot: PeerId) -> Option<i32> {
         self.by_slot
             .get(slot.index())
             .copied()
             .filter(|id| *id != 0)
     }
 
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (i32, Remote)> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = (i32, Remote)> + '_ {
         self.by_id.iter().map(|(id, remote)| (*id, *remote))
     }
 }

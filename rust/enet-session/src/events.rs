@@ -1,18 +1,19 @@
-//! What a [`Session`](super::Session) reports: received packets, events, failures.
+//! What a [`Session`](crate::Session) reports: received packets, events, failures.
 
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
+use rust_enet_net::ServiceThreadPanicked;
 use rust_enet_proto::{Packet, PeerId, SendError};
 
-use super::mapping::{EnetChannel, Transfer};
-use super::reason::LeaveReason;
+use crate::mapping::{EnetChannel, Transfer};
+use crate::reason::LeaveReason;
 
 /// A received packet waiting for `get_packet`.
 #[derive(Debug)]
-pub(crate) struct Incoming {
+pub struct Incoming {
     pub from: i32,
     pub channel: EnetChannel,
     pub transfer: Transfer,
@@ -21,7 +22,7 @@ pub(crate) struct Incoming {
 
 impl Incoming {
     /// `packet`, received from peer `from` on ENet channel `channel`.
-    pub(crate) fn new(from: i32, channel: u8, packet: Packet) -> Incoming {
+    pub fn new(from: i32, channel: u8, packet: Packet) -> Incoming {
         Incoming {
             from,
             channel: EnetChannel(channel),
@@ -33,14 +34,14 @@ impl Incoming {
 
 /// Which of the session's hosts: the server's or client's, or a mesh peer's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum HostKey {
+pub enum HostKey {
     Main,
     Mesh(i32),
 }
 
 /// What a poll tells the multiplayer API, in order.
 #[derive(Debug)]
-pub(crate) enum SessionEvent {
+pub enum SessionEvent {
     /// `peer_connected(id)`; on a client, the server answered and the status is CONNECTED.
     Connected {
         id: i32,
@@ -63,21 +64,35 @@ pub(crate) enum SessionEvent {
 }
 
 impl HostFailure {
-    /// The same as a reason a client's connection ended.
-    pub(crate) fn reason(&self) -> LeaveReason {
+    /// A host's `service` error: a failed service thread's panic, or the socket's error.
+    pub fn of_io(error: io::Error) -> HostFailure {
+        match error
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<ServiceThreadPanicked>())
+        {
+            Some(panicked) => HostFailure::Internal(panicked.to_string()),
+            None => HostFailure::Socket(error),
+        }
+    }
+
+    /// The reason every connection of the failed host ended.
+    pub fn reason(&self) -> LeaveReason {
         match self {
             HostFailure::Socket(e) => LeaveReason::Socket(e.to_string()),
             HostFailure::Dtls(reason) => LeaveReason::Dtls(reason.clone()),
+            HostFailure::Internal(reason) => LeaveReason::Internal(reason.clone()),
         }
     }
 }
 
 /// Why a host cannot go on; Godot reports it as `EVENT_ERROR` from `service()`.
 #[derive(Debug)]
-pub(crate) enum HostFailure {
+pub enum HostFailure {
     Socket(io::Error),
     /// The client's DTLS session failed (with OpenSSL's reason) or was closed.
     Dtls(String),
+    /// The host's service thread failed (a panic, with its message).
+    Internal(String),
 }
 
 impl fmt::Display for HostFailure {
@@ -85,20 +100,21 @@ impl fmt::Display for HostFailure {
         match self {
             HostFailure::Socket(e) => write!(f, "socket error: {e}"),
             HostFailure::Dtls(reason) => write!(f, "the DTLS session failed: {reason}"),
+            HostFailure::Internal(reason) => write!(f, "internal error: {reason}"),
         }
     }
 }
 
 /// The session's connection status (a closed session is no session).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Status {
+pub enum Status {
     Connecting,
     Connected,
 }
 
 /// Why `put` sent nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum PutError {
+pub enum PutError {
     /// A client still connecting.
     NotConnected,
     /// The target names a peer the session does not have.
@@ -111,20 +127,18 @@ pub(crate) enum PutError {
 
 /// A send to one peer that failed (the others of the same `put` went ahead).
 #[derive(Debug)]
-pub(crate) enum SendFailure {
+pub enum SendFailure {
     /// The peer's connection was reset or dropped by a script.
     Inactive,
     /// Its host was destroyed.
     HostDestroyed,
     /// The core refused the packet (no such channel, too large...).
     Refused { channel: u8, error: SendError },
-    /// An immediate flush failed.
-    Flush(io::Error),
 }
 
 /// Why `add_mesh_peer` refused a host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum MeshError {
+pub enum MeshError {
     NotMesh,
     /// The host is destroyed, or has not exactly one peer, in the connected state.
     InvalidHost,
@@ -132,17 +146,18 @@ pub(crate) enum MeshError {
 
 /// What `disconnect_peer` leaves to the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Disconnected {
+pub enum Disconnected {
     /// The peer stays until its disconnect completes (or is gone at once when forced).
     Started,
     /// A forced disconnect of a client's server: the caller closes the session.
     CloseClient,
 }
 
-/// What the end of a poll asks of the caller.
+/// What the end of a poll, or a `put`, asks of the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum AfterPoll {
+pub enum AfterPoll {
     Nothing,
-    /// Make sure [`Session::flush_all`](super::Session::flush_all) runs at the end of the frame.
-    ScheduleFlush,
+    /// Make sure [`Session::flush_all`](crate::Session::flush_all) runs at the end of the
+    /// frame (asked once per frame).
+    FrameFlush,
 }

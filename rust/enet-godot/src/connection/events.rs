@@ -1,19 +1,16 @@
-//! The class's own workings: creating the host, draining its events into packet peers and
-//! `service` results, and the packet peers it hands out.
+//! The class's own workings: creating the host, the packet peers it hands out for its slots,
+//! and draining its events into them and into `service` results.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use godot::global::Error;
 use godot::prelude::*;
-use parking_lot::Mutex;
 use rust_enet_net::{BindAddress, UdpHost};
 use rust_enet_proto::{Event, HostConfig, Packet, PeerId};
+use rust_enet_session::{LeaveReason, SessionHost, next_host_event};
 
+use super::{MAXIMUM_CHANNELS, MAXIMUM_PEERS, RustENetConnection, clamp_u32};
 use crate::packet_peer::RustENetPacketPeer;
-use crate::session::{LeaveReason, next_host_event};
-
-use super::*;
 
 /// An event of [`RustENetConnection::drain_events`] other than a received packet.
 pub(super) enum ControlEvent {
@@ -73,7 +70,7 @@ impl RustENetConnection {
         };
         match UdpHost::bind(bind, port, config) {
             Ok(udp) => {
-                self.host = Some(Arc::new(Mutex::new(Some(udp))));
+                self.host = Some(SessionHost::new(udp));
                 Error::OK
             }
             Err(e) => {
@@ -87,39 +84,39 @@ impl RustENetConnection {
 
     /// Whether the host exists (created and not destroyed).
     pub(crate) fn is_active(&self) -> bool {
-        self.host.as_ref().is_some_and(|h| h.lock().is_some())
+        self.host.as_ref().is_some_and(SessionHost::is_active)
     }
 
     pub(super) fn with_host<R>(&mut self, f: impl FnOnce(&mut UdpHost) -> R) -> Option<R> {
-        let shared = self.host.as_ref()?;
-        let mut guard = shared.lock();
+        let host = self.host.as_ref()?;
+        let mut guard = host.lock();
         guard.as_mut().map(f)
     }
 
     /// Sends everything queued (`enet_host_flush`).
     pub(crate) fn flush_host(&mut self) {
-        if let Some(Err(e)) = self.with_host(|udp| udp.flush()) {
+        if let Some(Err(e)) = self.with_host(UdpHost::flush) {
             godot_error!("RustENetConnection.flush: {e}");
         }
     }
 
-    /// The packet peer for slot `id`, created on first use (and again once the one handed out
+    /// The packet peer of slot `slot`, created on first use (and again once the one handed out
     /// became inactive: a new connection in the slot gets a new object, as in Godot).
-    pub(crate) fn wrapper(&mut self, id: PeerId) -> Gd<RustENetPacketPeer> {
-        if let Some(peer) = self.peers.get(&id)
+    pub(crate) fn packet_peer_of(&mut self, slot: PeerId) -> Gd<RustENetPacketPeer> {
+        if let Some(peer) = self.peers.get(&slot)
             && peer.bind().is_active()
         {
             return peer.clone();
         }
-        let shared = self.host.clone().unwrap_or_default();
-        let peer = RustENetPacketPeer::create(shared, id);
-        self.peers.insert(id, peer.clone());
+        let host = self.host.clone().unwrap_or_default();
+        let peer = RustENetPacketPeer::create(host, slot);
+        self.peers.insert(slot, peer.clone());
         peer
     }
 
-    /// The connection in slot `id` ended: its packet peer becomes inactive and is forgotten.
-    pub(crate) fn release_wrapper(&mut self, id: PeerId, reason: LeaveReason) {
-        if let Some(mut peer) = self.peers.remove(&id) {
+    /// The connection in slot `slot` ended: its packet peer becomes inactive and is forgotten.
+    pub(crate) fn forget_packet_peer(&mut self, slot: PeerId, reason: LeaveReason) {
+        if let Some(mut peer) = self.peers.remove(&slot) {
             peer.bind_mut().on_disconnect_with(reason);
         }
     }
@@ -135,51 +132,60 @@ impl RustENetConnection {
         self.peers.retain(|_, peer| peer.bind().is_active());
     }
 
-    /// The host's events: a service pass first if `timeout` is set (up to `timeout` long), then
-    /// queued events. Packets from slots with a packet peer go to `on_receive(slot, channel,
-    /// packet)` for as long as it returns true; the first other event is returned (`None` once
-    /// the queue is empty or `on_receive` returned false). Draining the queue never sends (see
-    /// [`next_host_event`]).
+    /// The host's events: a service first if `timeout` is set (waiting up to `timeout` for an
+    /// event; with a service thread the wait releases the host), then queued events. Packets
+    /// from slots with a packet peer go to `on_receive(slot, channel, packet)` for as long as it
+    /// returns true; the first other event is returned (`None` once the queue is empty or
+    /// `on_receive` returned false). Draining the queue never sends (see [`next_host_event`]).
     pub(super) fn drain_events(
         &mut self,
         timeout: Option<Duration>,
         mut on_receive: impl FnMut(PeerId, u8, Packet) -> bool,
     ) -> Option<ControlEvent> {
         if timeout.is_some() {
-            // Once per service pass, not per queued event: costs O(peers).
+            // Once per service, not per queued event: costs O(peers).
             self.prune_inactive();
         }
-        let shared = self.host.clone()?;
-        let mut service = timeout;
+        let host = self.host.clone()?;
+        let mut first = timeout.map(|wait| host.shared().service(wait));
         loop {
-            let event = {
-                let mut guard = shared.lock();
-                let udp = guard.as_mut()?;
-                match next_host_event(udp, service.take()) {
-                    Ok(event) => event,
-                    Err(failure) => {
-                        godot_error!("RustENetConnection.service: {failure}");
-                        return Some(ControlEvent::Error);
+            let event = match first.take() {
+                Some(Ok(Some(event))) => Some(event),
+                Some(Err(failure)) => {
+                    godot_error!("RustENetConnection.service: {failure}");
+                    return Some(ControlEvent::Error);
+                }
+                // No event from the service (or after it): what is queued, and whether the
+                // client's DTLS session failed.
+                Some(Ok(None)) | None => {
+                    let mut guard = host.lock();
+                    let udp = guard.as_mut()?;
+                    match next_host_event(udp, None) {
+                        Ok(event) => event,
+                        Err(failure) => {
+                            godot_error!("RustENetConnection.service: {failure}");
+                            return Some(ControlEvent::Error);
+                        }
                     }
                 }
             }?;
             match event {
                 Event::Connect { peer, data } => {
                     return Some(ControlEvent::Connect {
-                        peer: self.wrapper(peer),
+                        peer: self.packet_peer_of(peer),
                         data,
                     });
                 }
                 Event::Disconnect { peer, data, reason } => {
                     // A slot we never handed out (or already reset) has nothing to report.
-                    let Some(mut wrapper) = self.peers.remove(&peer) else {
+                    let Some(mut packet_peer) = self.peers.remove(&peer) else {
                         continue;
                     };
-                    wrapper
+                    packet_peer
                         .bind_mut()
                         .on_disconnect_with(LeaveReason::from_core(reason, data));
                     return Some(ControlEvent::Disconnect {
-                        peer: wrapper,
+                        peer: packet_peer,
                         data,
                     });
                 }
@@ -196,9 +202,9 @@ impl RustENetConnection {
         }
     }
 
-    /// The driver shared with this host's packet peers (`None` before `create` and after
-    /// `destroy`), for callers that send without going through a packet peer.
-    pub(crate) fn shared_host(&self) -> Option<SharedHost> {
+    /// The host shared with this object's packet peers (`None` before `create` and after
+    /// `destroy`), for a `RustENetPeer` session that takes it over.
+    pub(crate) fn session_host(&self) -> Option<SessionHost> {
         self.host.clone()
     }
 }

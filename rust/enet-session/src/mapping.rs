@@ -12,11 +12,11 @@ const SYSCH_RELIABLE: u8 = 0;
 /// ENet channel for both unreliable modes on user channel 0 (`SYSCH_UNRELIABLE`).
 const SYSCH_UNRELIABLE: u8 = 1;
 /// Number of reserved ENet channels (`SYSCH_MAX`).
-pub(crate) const SYSCH_MAX: u8 = 2;
+pub const SYSCH_MAX: u8 = 2;
 
 /// Godot's `MultiplayerPeer.TransferMode`, without Godot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Transfer {
+pub enum Transfer {
     Unreliable,
     UnreliableOrdered,
     Reliable,
@@ -24,7 +24,7 @@ pub(crate) enum Transfer {
 
 impl Transfer {
     /// The mode a received packet reports, from its ENet flags.
-    pub(crate) fn of_flags(flags: PacketFlags) -> Transfer {
+    pub fn of_flags(flags: PacketFlags) -> Transfer {
         if flags.contains(PacketFlags::RELIABLE) {
             Transfer::Reliable
         } else if flags.contains(PacketFlags::UNSEQUENCED) {
@@ -35,7 +35,7 @@ impl Transfer {
     }
 
     /// The ENet flags a packet sent in this mode carries.
-    pub(crate) fn flags(self) -> PacketFlags {
+    pub fn flags(self) -> PacketFlags {
         match self {
             Transfer::Unreliable => PacketFlags::UNSEQUENCED | PacketFlags::UNRELIABLE_FRAGMENT,
             Transfer::UnreliableOrdered => PacketFlags::UNRELIABLE_FRAGMENT,
@@ -47,17 +47,17 @@ impl Transfer {
 /// A channel as scripts number them (`transfer_channel`, `get_packet_channel`): 0 is the
 /// default channel, 1.. are the user channels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct UserChannel(pub i32);
+pub struct UserChannel(pub i32);
 
 /// An ENet channel number on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct EnetChannel(pub u8);
+pub struct EnetChannel(pub u8);
 
 impl UserChannel {
     /// The ENet channel a packet of this channel and `mode` goes out on; `None` when the
     /// channel is beyond ENet's 255 (Godot's peer truncates it to 8 bits and sends on a wrong
     /// channel).
-    pub(crate) fn to_enet(self, mode: Transfer) -> Option<EnetChannel> {
+    pub fn to_enet(self, mode: Transfer) -> Option<EnetChannel> {
         if self.0 > 0 {
             let channel = i64::from(self.0) + i64::from(SYSCH_MAX) - 1;
             return u8::try_from(channel).ok().map(EnetChannel);
@@ -71,7 +71,7 @@ impl UserChannel {
 
 impl EnetChannel {
     /// The channel scripts see for a packet received on this ENet channel.
-    pub(crate) fn to_user(self) -> UserChannel {
+    pub fn to_user(self) -> UserChannel {
         if self.0 >= SYSCH_MAX {
             UserChannel(i32::from(self.0) - i32::from(SYSCH_MAX) + 1)
         } else {
@@ -82,7 +82,7 @@ impl EnetChannel {
 
 /// Whom `put_packet` sends to, from `set_target_peer`'s number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Target {
+pub enum Target {
     /// 0: every remote peer.
     Broadcast,
     /// A positive id: that peer only.
@@ -92,7 +92,7 @@ pub(crate) enum Target {
 }
 
 impl Target {
-    pub(crate) fn from_target_peer(target: i32) -> Target {
+    pub fn from_target_peer(target: i32) -> Target {
         match target {
             0 => Target::Broadcast,
             t if t > 0 => Target::Peer(t),
@@ -102,7 +102,7 @@ impl Target {
     }
 
     /// The peer the target names, if any (it must exist for the send to be valid).
-    pub(crate) fn named(self) -> Option<i32> {
+    pub fn named(self) -> Option<i32> {
         match self {
             Target::Broadcast => None,
             Target::Peer(id) | Target::AllExcept(id) => Some(id),
@@ -110,7 +110,7 @@ impl Target {
     }
 
     /// Whether the remote peer `id` receives a packet sent to this target.
-    pub(crate) fn selects(self, id: i32) -> bool {
+    pub fn selects(self, id: i32) -> bool {
         match self {
             Target::Broadcast => true,
             Target::Peer(target) => id == target,

@@ -1,5 +1,6 @@
-//! Traffic totals and their rates per second, for `get_statistics` and the debugger monitors.
-//! Godot-free: the classes read the totals from their hosts and feed a [`RateMeter`].
+//! Traffic totals and their rates per second, and the state of a session's links, for an
+//! engine's statistics and monitors: the engine's classes read the totals from their hosts and
+//! feed a [`RateMeter`].
 
 use std::time::{Duration, Instant};
 
@@ -7,9 +8,22 @@ use rust_enet_net::{LinkStatistics, UdpHost};
 use rust_enet_proto::Peer;
 use rust_enet_proto::peer::PEER_PACKET_LOSS_SCALE;
 
+/// The connected remote peers of a session and how their links do, as the engine's monitors
+/// show them.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LinkSnapshot {
+    /// Remote peers connected.
+    pub peers: usize,
+    /// Mean and largest smoothed round trip over them, in milliseconds.
+    pub rtt_avg_ms: f64,
+    pub rtt_max_ms: f64,
+    /// Mean packet loss over them, in percent.
+    pub loss_percent: f64,
+}
+
 /// Running totals of one or more hosts.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub(crate) struct Totals {
+pub struct Totals {
     /// Datagrams and bytes as they crossed the socket: after compression, with ENet's and
     /// DTLS's overhead.
     pub datagrams_sent: u64,
@@ -25,7 +39,7 @@ pub(crate) struct Totals {
 
 impl Totals {
     /// The totals of `udp`.
-    pub(crate) fn of(udp: &UdpHost) -> Totals {
+    pub fn of(udp: &UdpHost) -> Totals {
         let driver = udp.driver_statistics();
         let core = udp.host().statistics();
         Totals {
@@ -44,7 +58,7 @@ impl Totals {
         }
     }
 
-    pub(crate) fn add(&mut self, other: &Totals) {
+    pub fn add(&mut self, other: &Totals) {
         self.datagrams_sent += other.datagrams_sent;
         self.datagrams_received += other.datagrams_received;
         self.bytes_sent += other.bytes_sent;
@@ -68,7 +82,7 @@ impl Totals {
 
 /// The link simulator's counters by the names `RustENetConnection.get_link_statistics` gives
 /// them.
-pub(crate) fn link_entries(stats: &LinkStatistics) -> [(&'static str, u64); 8] {
+pub fn link_entries(stats: &LinkStatistics) -> [(&'static str, u64); 8] {
     [
         ("lost", stats.lost),
         ("queue_dropped", stats.queue_dropped),
@@ -87,7 +101,7 @@ const LOSS_SAMPLE_MIN: u32 = 32;
 /// A connection's packet loss in percent: the share of reliable commands lost in the current
 /// 10 s loss epoch once it has [`LOSS_SAMPLE_MIN`] of them, else ENet's smoothed `packet_loss`
 /// (which moves an eighth of the way per epoch, so it takes minutes to show a steady loss).
-pub(crate) fn loss_percent(peer: &Peer) -> f64 {
+pub fn loss_percent(peer: &Peer) -> f64 {
     if peer.packets_sent() >= LOSS_SAMPLE_MIN {
         f64::from(peer.packets_lost()) * 100.0 / f64::from(peer.packets_sent())
     } else {
@@ -97,7 +111,7 @@ pub(crate) fn loss_percent(peer: &Peer) -> f64 {
 
 /// [`Totals`] per second over the last measuring interval.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub(crate) struct Rates {
+pub struct Rates {
     pub datagrams_sent: f64,
     pub datagrams_received: f64,
     pub bytes_sent: f64,
@@ -107,26 +121,26 @@ pub(crate) struct Rates {
 }
 
 /// How long a measuring interval lasts at least.
-pub(crate) const INTERVAL: Duration = Duration::from_secs(1);
+pub const INTERVAL: Duration = Duration::from_secs(1);
 
 /// Rates from totals sampled now and then: each interval of at least [`INTERVAL`] gives the
 /// rates until the next one ends.
 #[derive(Debug, Default)]
-pub(crate) struct RateMeter {
+pub struct RateMeter {
     start: Option<(Instant, Totals)>,
     rates: Rates,
 }
 
 impl RateMeter {
     /// Whether a sample at `now` would end an interval (so the caller may skip reading totals).
-    pub(crate) fn due(&self, now: Instant) -> bool {
+    pub fn due(&self, now: Instant) -> bool {
         self.start
             .is_none_or(|(start, _)| now.saturating_duration_since(start) >= INTERVAL)
     }
 
     /// Feeds the totals at `now`; returns the totals at the start of the interval it ended,
     /// if it ended one.
-    pub(crate) fn sample(&mut self, now: Instant, totals: Totals) -> Option<Totals> {
+    pub fn sample(&mut self, now: Instant, totals: Totals) -> Option<Totals> {
         match self.start {
             None => {
                 self.start = Some((now, totals));
@@ -144,7 +158,7 @@ impl RateMeter {
         }
     }
 
-    pub(crate) fn rates(&self) -> Rates {
+    pub fn rates(&self) -> Rates {
         self.rates
     }
 }

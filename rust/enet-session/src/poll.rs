@@ -7,20 +7,20 @@ use std::time::Duration;
 use rust_enet_net::{DtlsClientState, UdpHost};
 use rust_enet_proto::{Event, PeerId};
 
-use super::admission::client_id;
-use super::events::{HostFailure, HostKey, Incoming, SessionEvent};
-use super::reason::LeaveReason;
-use super::remotes::Remote;
-use super::{Client, Mesh, Server};
+use crate::admission::client_id;
+use crate::events::{HostFailure, HostKey, Incoming, SessionEvent};
+use crate::reason::LeaveReason;
+use crate::remotes::Remote;
+use crate::session::{Client, Mesh, Server};
 
 /// The next event of `udp`: one service pass when `service` is set, otherwise what is queued.
 /// Draining the queue never sends (see `UdpHost::poll_queued_event`).
-pub(crate) fn next_host_event(
+pub fn next_host_event(
     udp: &mut UdpHost,
     service: Option<Duration>,
 ) -> Result<Option<Event>, HostFailure> {
     let event = match service {
-        Some(wait) => udp.service(wait).map_err(HostFailure::Socket)?,
+        Some(wait) => udp.service(wait).map_err(HostFailure::of_io)?,
         None => udp.poll_queued_event(),
     };
     if event.is_none() {
@@ -35,17 +35,34 @@ pub(crate) fn next_host_event(
     Ok(event)
 }
 
-pub(super) fn next_server_event(
+pub(crate) fn next_server_event(
     s: &mut Server,
     mut service: Option<Duration>,
     incoming: &mut VecDeque<Incoming>,
+    pending: &mut VecDeque<SessionEvent>,
 ) -> Option<SessionEvent> {
     let mut guard = s.host.lock();
     let udp = guard.as_mut()?;
     loop {
         let event = match next_host_event(udp, service.take()) {
             Ok(event) => event?,
-            Err(failure) => return Some(SessionEvent::Ended(Some(failure))),
+            Err(failure) => {
+                drop(guard);
+                // Every client is gone with the host, for the reason the host failed.
+                let reason = failure.reason();
+                for (id, remote) in s.remotes.iter() {
+                    pending.push_back(SessionEvent::Disconnected {
+                        id: Some(id),
+                        host: HostKey::Main,
+                        slot: remote.slot,
+                        reason: reason.clone(),
+                        address: remote.address,
+                    });
+                }
+                s.remotes = Default::default();
+                pending.push_back(SessionEvent::Ended(Some(failure)));
+                return pending.pop_front();
+            }
         };
         match event {
             Event::Connect { peer: slot, data } => {
@@ -100,7 +117,7 @@ pub(super) fn next_server_event(
     }
 }
 
-pub(super) fn next_client_event(
+pub(crate) fn next_client_event(
     c: &mut Client,
     mut service: Option<Duration>,
     incoming: &mut VecDeque<Incoming>,
@@ -159,7 +176,7 @@ pub(super) fn next_client_event(
 /// The client's connection to the server ended: the `Disconnected` event and the `Ended` that
 /// follows it. Connected: `peer_disconnected(1)`, then the end; still connecting: the end only
 /// (`connection_failed`, from the status change).
-pub(super) fn server_left(
+pub(crate) fn server_left(
     c: &mut Client,
     slot: PeerId,
     reason: LeaveReason,
@@ -179,7 +196,7 @@ pub(super) fn server_left(
 
 /// Drains every mesh host: packets to `incoming`, anyone but the link's peer turned away, and
 /// links whose connection ended or whose host failed removed and reported (after all hosts).
-pub(super) fn poll_mesh(
+pub(crate) fn poll_mesh(
     m: &mut Mesh,
     incoming: &mut VecDeque<Incoming>,
     pending: &mut VecDeque<SessionEvent>,
@@ -188,7 +205,7 @@ pub(super) fn poll_mesh(
     let gone: Vec<i32> = m
         .links
         .iter()
-        .filter(|(_, (host, remote))| !host.lock().as_ref().is_some_and(|udp| remote.is_live(udp)))
+        .filter(|(_, (host, remote))| !host.is_active() || host.take_drops().contains(&remote.slot))
         .map(|(id, _)| *id)
         .collect();
     let gone = gone

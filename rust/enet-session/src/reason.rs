@@ -6,7 +6,7 @@ use rust_enet_proto::{DisconnectReason, ProtocolViolation};
 
 /// Why a peer left (or a client never got in).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum LeaveReason {
+pub enum LeaveReason {
     /// The remote disconnected, sending `data`.
     Remote { data: u32 },
     /// The remote stopped answering (or never answered the connection request).
@@ -19,6 +19,9 @@ pub(crate) enum LeaveReason {
     Dtls(String),
     /// The socket failed.
     Socket(String),
+    /// The host failed inside rust_enet (its service thread panicked, with the panic's
+    /// message): a bug to report, never the remote's doing.
+    Internal(String),
     /// Our graceful disconnect completed.
     Local,
     /// Dropped here at once: `disconnect_peer_now`, a forced `disconnect_peer`, a script's
@@ -27,7 +30,7 @@ pub(crate) enum LeaveReason {
 }
 
 impl LeaveReason {
-    pub(crate) fn from_core(reason: DisconnectReason, data: u32) -> LeaveReason {
+    pub fn from_core(reason: DisconnectReason, data: u32) -> LeaveReason {
         match reason {
             DisconnectReason::Remote => LeaveReason::Remote { data },
             DisconnectReason::Refused => LeaveReason::Refused,
@@ -38,7 +41,7 @@ impl LeaveReason {
     }
 
     /// The reason's name in `get_disconnect_reason`'s `"reason"` key.
-    pub(crate) fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> &'static str {
         match self {
             LeaveReason::Remote { .. } => "remote",
             LeaveReason::Timeout => "timeout",
@@ -46,13 +49,14 @@ impl LeaveReason {
             LeaveReason::Refused => "refused",
             LeaveReason::Dtls(_) => "dtls_failure",
             LeaveReason::Socket(_) => "socket_error",
+            LeaveReason::Internal(_) => "internal_error",
             LeaveReason::Local => "local",
             LeaveReason::Kicked => "kicked",
         }
     }
 
     /// The data the remote's DISCONNECT carried (0 otherwise).
-    pub(crate) fn data(&self) -> u32 {
+    pub fn data(&self) -> u32 {
         match self {
             LeaveReason::Remote { data } => *data,
             _ => 0,
@@ -71,6 +75,7 @@ impl fmt::Display for LeaveReason {
             ),
             LeaveReason::Dtls(reason) => write!(f, "the DTLS session failed: {reason}"),
             LeaveReason::Socket(e) => write!(f, "socket error: {e}"),
+            LeaveReason::Internal(e) => write!(f, "internal error: {e}"),
             LeaveReason::Local => f.write_str("disconnected here; the remote end acknowledged"),
             LeaveReason::Kicked => f.write_str("dropped here at once"),
         }
