@@ -66,6 +66,8 @@ var _phase_start_usec := 0
 var _started_usec := 0
 var _epoch := 0
 var _frame := 0
+## The server's service thread's passes when the measured window began.
+var _passes_start := 0
 
 # Counters of the measured window.
 var _sent_rel := 0
@@ -230,6 +232,7 @@ func _process(_delta: float) -> void:
 				_epoch = 1
 				_stats_start = _host_stats()
 				_cpu_start = _thread_cpu()
+				_passes_start = _server_thread_passes()
 				_set_phase("measure")
 				_last_frame_usec = Time.get_ticks_usec()
 		"measure":
@@ -386,8 +389,38 @@ func _finish() -> void:
 		"service_thread_cpu_pct_each": 100.0 * service_ns / cpu_window_ns / maxi(service_threads, 1),
 		"server_throttle": _server_throttles(),
 	}
+	result.merge(_server_thread_figures(secs))
 	print(RESULT_PREFIX + JSON.stringify(result))
 	_shutdown(0)
+
+
+## The server host's service thread's wakes so far (0 without one).
+func _server_thread_passes() -> int:
+	var host: Object = _server.peer.get(&"host") if _opt.peer == "rust" else null
+	if host == null or not host.has_method(&"get_service_thread_statistics"):
+		return 0
+	return int(host.call(&"get_service_thread_statistics").get("passes", 0))
+
+
+## What the server host's service thread did (RustENetPeer with the thread): its wakes per
+## second over the measured window, and how long the main thread's calls waited for the host
+## while the thread held it, over the whole run (`get_service_thread_statistics`).
+func _server_thread_figures(secs: float) -> Dictionary:
+	var host: Object = _server.peer.get(&"host") if _opt.peer == "rust" else null
+	if host == null or not host.has_method(&"get_service_thread_statistics"):
+		return {}
+	var stats: Dictionary = host.call(&"get_service_thread_statistics")
+	if not stats.get("running", false):
+		return {}
+	return {
+		"service_thread_passes_per_s": (int(stats.passes) - _passes_start) / secs,
+		"owner_locks": stats.owner_locks,
+		"owner_lock_waits": stats.owner_lock_waits,
+		"owner_lock_wait_us_p50": stats.owner_lock_wait_us_p50,
+		"owner_lock_wait_us_p99": stats.owner_lock_wait_us_p99,
+		"owner_lock_wait_us_p999": stats.owner_lock_wait_us_p999,
+		"owner_lock_wait_us_max": stats.owner_lock_wait_us_max,
+	}
 
 
 ## The packet throttle (0-32, ENet's share of unreliable packets let through) of each of the

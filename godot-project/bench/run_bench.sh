@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs benchmark scenario 6 (bench_rpc.tscn) with RustENetPeer (the service thread on the server's
 # peer, on every peer, and off) and with Godot's built-in ENetMultiplayerPeer, ROUNDS times each,
-# rotating which goes first, then the stall benchmark (bench_stall.tscn) once, and appends every
-# `BENCH_RESULT` JSON object (one per line) to OUT. Called by `./build.sh bench` as
+# rotating which goes first, then the idle benchmark (bench_idle.tscn, a server and a client
+# process, IDLE_SECONDS each, default 20) and the stall benchmark (bench_stall.tscn) once, and
+# appends every `BENCH_RESULT` JSON object (one per line) to OUT. Called by `./build.sh bench` as
 #   run_bench.sh OUT ROUNDS PROJECT_PATH GODOT_COMMAND... [-- SCENE_ARGS...]
 # where PROJECT_PATH is the project as that Godot sees it and SCENE_ARGS go to bench_rpc.gd
 # (e.g. --seconds=5 --clients=32). Each run is one headless Godot process; a run that prints no
@@ -40,6 +41,32 @@ run_one() { # scene peer-args...
     fi
 }
 
+# The idle benchmark (bench_idle.tscn): a server and a client process at once, each an idle
+# 60 fps game with one connection; both results are kept.
+run_idle_pair() { # peer-args...
+    local server_log client_log rc=0
+    server_log=$(mktemp)
+    client_log=$(mktemp)
+    echo "bench_idle: $*" >&2
+    timeout --kill-after=10 120 "${godot[@]}" --headless --path "$project" res://bench/bench_idle.tscn \
+        -- --role=server --port=7419 --seconds="$idle_seconds" "$@" >"$server_log" 2>&1 &
+    local server=$!
+    sleep 1
+    timeout --kill-after=10 120 "${godot[@]}" --headless --path "$project" res://bench/bench_idle.tscn \
+        -- --role=client --port=7419 --seconds="$idle_seconds" "$@" >"$client_log" 2>&1 || rc=$?
+    wait "$server" || rc=$?
+    local file
+    for file in "$server_log" "$client_log"; do
+        if grep -q '^BENCH_RESULT ' "$file"; then
+            sed -n 's/^BENCH_RESULT //p' "$file" >>"$out"
+        else
+            echo "bench_idle: a run ($*) printed no result (exit code $rc); its output:" >&2
+            sed 's/^/    /' "$file" >&2
+        fi
+    done
+    rm -f "$server_log" "$client_log"
+}
+
 variants=("--peer=rust --service_thread=server" "--peer=rust --service_thread=all"
     "--peer=rust --service_thread=off" "--peer=builtin")
 for ((r = 0; r < rounds; r++)); do
@@ -47,5 +74,10 @@ for ((r = 0; r < rounds; r++)); do
         # shellcheck disable=SC2086 # a variant is two words on purpose
         run_one bench_rpc ${variants[(v + r) % ${#variants[@]}]} "${scene_args[@]}"
     done
+done
+idle_seconds=${IDLE_SECONDS:-20}
+for variant in "--peer=builtin" "--peer=rust --service_thread=on" "--peer=rust --service_thread=off"; do
+    # shellcheck disable=SC2086 # a variant is two words on purpose
+    run_idle_pair $variant
 done
 run_one bench_stall

@@ -3,12 +3,14 @@ extends "res://tests/lib/suite.gd"
 ## end of the frame together with the packets the game sent in answer, one datagram per peer
 ## (Godot's peer acknowledges inside `poll` and sends every `put_packet` at once).
 ## `immediate_flush = true` restores that: acknowledgements leave in `poll`, packets at once.
-## Datagrams are counted with the server host's `pop_statistic(HOST_TOTAL_SENT_PACKETS)`;
-## pings are slowed down on both ends so only the traffic under test is counted. The service
-## thread is off: with it, the thread sends acknowledgements within about a millisecond, before
-## the frame's end (test_stalls.gd covers the thread).
+## Datagrams are counted with the hosts' `pop_statistic`; pings are slowed down on both ends so
+## only the traffic under test is counted. The first tests turn the service thread off, where
+## acknowledgements wait for the frame's end; with the thread on (the default, the last tests) a
+## frame's packets still leave together at its end, in as many datagrams as without the thread,
+## and the thread acknowledges what arrived within about a millisecond, without the frame.
 
 const SENT := 1  # RustENetConnection.HOST_TOTAL_SENT_PACKETS
+const RECEIVED := 3  # RustENetConnection.HOST_TOTAL_RECEIVED_PACKETS
 
 
 class Pair:
@@ -22,13 +24,13 @@ class Pair:
 		client_id = id
 
 
-func _connect_pair(immediate: bool) -> Pair:
+func _connect_pair(immediate: bool, thread := false) -> Pair:
 	var pair := Pair.new()
 	pair.server = ClassDB.instantiate(&"RustENetPeer")
 	pair.client = ClassDB.instantiate(&"RustENetPeer")
 	pair.server.set(&"immediate_flush", immediate)
-	pair.server.set(&"use_service_thread", false)
-	pair.client.set(&"use_service_thread", false)
+	pair.server.set(&"use_service_thread", thread)
+	pair.client.set(&"use_service_thread", thread)
 	pair.server.call(&"set_bind_ip", "127.0.0.1")
 	check_eq(pair.server.call(&"create_server", 0), OK, "create_server")
 	var port: int = pair.server.get(&"host").get_local_port()
@@ -123,4 +125,69 @@ func test_immediate_flush_acknowledges_in_poll() -> void:
 	var pair: Pair = await _connect_pair(true)
 	check_eq(await _receive_three(pair), 1, "datagrams sent by the poll that received")
 	check_eq(await _answer(pair), [1.0, 0.0], "datagrams sent by put_packet, at the frame's end")
+	_close(pair)
+
+
+## The server sends `count` reliable packets in one frame, 3 ms apart (a frame's work goes on
+## between them, long enough for a service thread to pass); the client's poll receives them.
+## Returns the datagrams the server sent in `put_packet`, at the frame's end, and the datagrams
+## the client received for them (-1s if they never came).
+func _send_frame(pair: Pair, count: int) -> Array:
+	var server_host: Object = pair.server.get(&"host")
+	var client_host: Object = pair.client.get(&"host")
+	server_host.pop_statistic(SENT)
+	client_host.pop_statistic(RECEIVED)
+	pair.server.transfer_mode = MultiplayerPeer.TRANSFER_MODE_RELIABLE
+	pair.server.set_target_peer(pair.client_id)
+	for i in count:
+		check_eq(pair.server.put_packet(PackedByteArray([i])), OK, "server put_packet %d" % i)
+		OS.delay_msec(3)
+	var in_put_packet: float = server_host.pop_statistic(SENT)
+	await get_tree().process_frame
+	var at_frame_end: float = server_host.pop_statistic(SENT)
+	var deadline := Time.get_ticks_msec() + 5000
+	while Time.get_ticks_msec() < deadline:
+		pair.client.poll()
+		if pair.client.get_available_packet_count() >= count:
+			check_eq(pair.client.get_available_packet_count(), count, "packets in one poll")
+			return [in_put_packet, at_frame_end, client_host.pop_statistic(RECEIVED)]
+		await get_tree().process_frame
+	fail("the server's packets never arrived")
+	return [-1.0, -1.0, -1.0]
+
+
+func test_a_frames_packets_leave_together_with_and_without_the_thread() -> void:
+	var seen := {}
+	for thread in [false, true]:
+		var pair: Pair = await _connect_pair(false, thread)
+		seen[thread] = await _send_frame(pair, 5)
+		_close(pair)
+	# Five packets, one datagram, at the frame's end, never from put_packet: the same both ways.
+	check_eq(seen[false], [0.0, 1.0, 1.0], "thread off: datagrams in put_packet, at frame end, received")
+	check_eq(seen[true], seen[false], "thread on: the same datagrams as with the thread off")
+
+
+func test_with_the_thread_acknowledgements_leave_without_the_frame() -> void:
+	var pair: Pair = await _connect_pair(false, true)
+	pair.client.transfer_mode = MultiplayerPeer.TRANSFER_MODE_RELIABLE
+	pair.client.set_target_peer(1)
+	for i in 3:
+		check_eq(pair.client.put_packet(PackedByteArray([i])), OK, "client put_packet %d" % i)
+	pair.client.call(&"_flush_queued_sends")
+	# The server's game does not poll: its thread acknowledges on its own, within about a
+	# millisecond (the client sees nothing left in flight).
+	var to_server: Object = pair.client.call(&"get_peer", 1)
+	var start := Time.get_ticks_usec()
+	var acknowledged := false
+	while Time.get_ticks_usec() - start < 2_000_000:
+		pair.client.poll()
+		if int(to_server.get_statistics().get("reliable_in_flight", -1)) == 0:
+			acknowledged = true
+			break
+		OS.delay_usec(200)
+	check(acknowledged, "acknowledged while the server's game did not poll")
+	if acknowledged:
+		var elapsed_ms := (Time.get_ticks_usec() - start) / 1000.0
+		print("    acknowledged %.1f ms after the client's flush" % elapsed_ms)
+		check(elapsed_ms < 100.0, "acknowledged within 100 ms (%.1f ms)" % elapsed_ms)
 	_close(pair)

@@ -1,6 +1,6 @@
-//! Scenario 6 (Godot level) and stall rows for the table, read from the results of
-//! `godot-project/bench/bench_rpc.tscn` and `bench_stall.tscn` (`./build.sh bench` runs them
-//! before this binary).
+//! Scenario 6 (Godot level), idle and stall rows for the table, read from the results of
+//! `godot-project/bench/bench_rpc.tscn`, `bench_idle.tscn` and `bench_stall.tscn`
+//! (`./build.sh bench` runs them before this binary).
 //!
 //! The file holds one JSON object per line, each one run of bench_rpc (`"scenario": "rpc"`) or one
 //! server of bench_stall (`"scenario": "stall"`), with `"peer": "rust"` (RustENetPeer) or
@@ -63,6 +63,26 @@ pub fn rows(path: &Path) -> io::Result<Vec<Row>> {
             rust.len(),
             builtin.len()
         );
+        if thread != "off" {
+            // What the service thread costs the main thread (no built-in column).
+            for (name, key) in [
+                (
+                    "server service thread wakes/s",
+                    "service_thread_passes_per_s",
+                ),
+                (
+                    "owner's wait for the host lock p99, us",
+                    "owner_lock_wait_us_p99",
+                ),
+                (
+                    "owner's wait for the host lock p999, us",
+                    "owner_lock_wait_us_p999",
+                ),
+            ] {
+                let row = Row::new(&scenario, name, [median(&rust, key), None], Target::None);
+                out.push(row.precision(1));
+            }
+        }
         for (i, &(name, key, target, digits)) in METRICS.iter().enumerate() {
             // The goal on the server's share of the main thread is the service thread's.
             let target = if key == "server_net_us_mean" && thread == "off" {
@@ -75,6 +95,7 @@ pub fn rows(path: &Path) -> io::Result<Vec<Row>> {
             out.push(if i == 0 { row.note(&note) } else { row });
         }
     }
+    out.extend(idle_rows(&of));
     let stall_builtin = of("stall", "builtin", "off");
     let seconds = of_scenario("stall")
         .iter()
@@ -109,6 +130,61 @@ pub fn rows(path: &Path) -> io::Result<Vec<Row>> {
         });
     }
     Ok(out)
+}
+
+/// The idle rows: what a connected, silent peer costs a 60 fps game, server and client process
+/// (bench_idle.gd), per RustENetPeer variant (`service_thread` "on" or "off") against the
+/// built-in peer.
+fn idle_rows<'a>(of: &dyn Fn(&str, &str, &str) -> Vec<&'a str>) -> Vec<Row> {
+    let mut out = Vec::new();
+    for (thread, label) in [("on", "thread on"), ("off", "thread off")] {
+        let rust = of("idle", "rust", thread);
+        if rust.is_empty() {
+            continue;
+        }
+        let builtin = of("idle", "builtin", "off");
+        let scenario = format!("Godot idle connection at 60 fps, {label}");
+        for role in ["server", "client"] {
+            let by_role = |runs: &[&'a str]| -> Vec<&'a str> {
+                runs.iter()
+                    .copied()
+                    .filter(|l| text_field(l, "role").as_deref() == Some(role))
+                    .collect()
+            };
+            let (rust, builtin) = (by_role(&rust), by_role(&builtin));
+            let cpu = [median(&rust, "cpu_pct"), median(&builtin, "cpu_pct")];
+            let switches = [
+                median(&rust, "switches_per_s"),
+                median(&builtin, "switches_per_s"),
+            ];
+            let cpu_row = Row::new(
+                &scenario,
+                &format!("{role} process CPU, % of a core"),
+                cpu,
+                Target::AtMost(1.25),
+            )
+            .precision(2);
+            out.push(if role == "server" {
+                cpu_row.note(
+                    "C ENet column: Godot's built-in ENetMultiplayerPeer; a server and a client \
+                     process, one connection, nothing sent, Engine.max_fps 60, all threads \
+                     counted (godot-project/bench/bench_idle.gd)",
+                )
+            } else {
+                cpu_row
+            });
+            out.push(
+                Row::new(
+                    &scenario,
+                    &format!("{role} process context switches/s"),
+                    switches,
+                    Target::AboveAtMost(10.0),
+                )
+                .precision(0),
+            );
+        }
+    }
+    out
 }
 
 /// RustENetPeer's variants: the `service_thread` value of a run, and its label in the table.

@@ -11,6 +11,9 @@ pub enum Target {
     /// A goal on rust_enet's own value, not the ratio (e.g. 100% of connections kept where
     /// the reference keeps none, so there is no ratio).
     ValueAtLeast(f64),
+    /// rust_enet's value at most this much above the reference's (e.g. context switches per
+    /// second, where a ratio of small counts says little).
+    AboveAtMost(f64),
 }
 
 impl Target {
@@ -20,6 +23,7 @@ impl Target {
             Target::AtLeast(x) => format!(">= {x:.1}x"),
             Target::AtMost(x) => format!("<= {x:.1}x"),
             Target::ValueAtLeast(x) => format!("rust_enet >= {x}"),
+            Target::AboveAtMost(x) => format!("<= reference + {x}"),
         }
     }
 
@@ -29,6 +33,7 @@ impl Target {
             Target::AtLeast(x) => Some(ratio? >= x),
             Target::AtMost(x) => Some(ratio? <= x),
             Target::ValueAtLeast(x) => Some(values[0]? >= x),
+            Target::AboveAtMost(x) => Some(values[0]? <= values[1]? + x),
         }
     }
 }

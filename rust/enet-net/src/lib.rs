@@ -44,7 +44,7 @@ pub use link::{LinkConditions, LinkDirection, LinkStatistics, MAX_QUEUE_DELAY};
 pub use moderation::ReceiveCoalescing;
 pub use send_schedule::{Due, FlushPolicy, SendSchedule};
 pub use service_thread::{ServiceConfig, ServiceThread, stop_all_service_threads};
-pub use shared_host::{HostGuard, SharedUdpHost};
+pub use shared_host::{HostGuard, LockWaitStatistics, SharedUdpHost};
 pub use statistics::DriverStatistics;
 pub use udp_host::{HostFailure, RECEIVE_BATCH, ServiceThreadPanicked, UdpHost, WaitPrecision};
 

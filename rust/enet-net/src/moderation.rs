@@ -46,6 +46,20 @@ impl ReceiveCoalescing {
     };
 }
 
+impl ReceiveCoalescing {
+    /// A service thread's default ([`ServiceConfig::coalescing`](crate::ServiceConfig)): a pass
+    /// at most every millisecond once datagrams from two peers or more wake it a thousand times
+    /// a second. Its owner takes what it received at its next poll anyway, and acknowledgements
+    /// are due within a millisecond (`SendSchedule::DEFAULT_FLUSH_AFTER`); fewer passes take the
+    /// host's lock less often from the owner's frame.
+    pub const SERVICE_THREAD: ReceiveCoalescing = ReceiveCoalescing {
+        max_delay: Duration::from_millis(1),
+        min_peers: 2,
+        min_rate: 1_000,
+        min_wake_rate: 1_000,
+    };
+}
+
 impl Default for ReceiveCoalescing {
     /// 500 µs once at least 32 peers sent at least 2 000 datagrams per second in total and
     /// datagrams ended at least 4 000 waits per second (coalescing then at least halves them).

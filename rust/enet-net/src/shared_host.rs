@@ -5,6 +5,7 @@
 use std::io;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
@@ -34,6 +35,103 @@ struct HostCell {
     host: Mutex<Option<UdpHost>>,
     /// Signalled when a service thread leaves events for the owner, or fails.
     events: Condvar,
+    /// How long the owner's locks waited (the service thread held the host).
+    waits: LockWaits,
+}
+
+/// How long the owner waited for a host's lock, over every [`SharedUdpHost::lock`]: how many
+/// locks, how many found the host held, and percentiles of the wait (0 for a lock that did not
+/// wait), from a histogram with four buckets per doubling (about 19 % apart).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LockWaitStatistics {
+    pub locks: u64,
+    pub waited: u64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub p999_us: f64,
+    pub max_us: f64,
+}
+
+/// Buckets of the wait histogram: 4 per doubling from 1 µs to about 16 s.
+const WAIT_BUCKETS: usize = 96;
+
+#[derive(Debug)]
+struct LockWaits {
+    locks: AtomicU64,
+    /// Waits by bucket (bucket 0: under 1 µs).
+    buckets: [AtomicU64; WAIT_BUCKETS],
+    max_ns: AtomicU64,
+}
+
+impl Default for LockWaits {
+    fn default() -> Self {
+        LockWaits {
+            locks: AtomicU64::new(0),
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            max_ns: AtomicU64::new(0),
+        }
+    }
+}
+
+impl LockWaits {
+    fn bucket(nanos: u64) -> usize {
+        if nanos < 1000 {
+            return 0;
+        }
+        let micros = nanos as f64 / 1000.0;
+        (1 + (micros.log2() * 4.0) as usize).min(WAIT_BUCKETS - 1)
+    }
+
+    /// The lower bound of `bucket`, in microseconds.
+    fn bucket_start_us(bucket: usize) -> f64 {
+        if bucket == 0 {
+            0.0
+        } else {
+            2f64.powf((bucket - 1) as f64 / 4.0)
+        }
+    }
+
+    fn record(&self, waited: Option<Duration>) {
+        self.locks.fetch_add(1, Ordering::Relaxed);
+        if let Some(waited) = waited {
+            let nanos = waited.as_nanos().min(u128::from(u64::MAX)) as u64;
+            self.buckets[Self::bucket(nanos)].fetch_add(1, Ordering::Relaxed);
+            self.max_ns.fetch_max(nanos, Ordering::Relaxed);
+        }
+    }
+
+    fn statistics(&self) -> LockWaitStatistics {
+        let counts: Vec<u64> = self
+            .buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
+        let locks = self.locks.load(Ordering::Relaxed);
+        let waited: u64 = counts.iter().sum();
+        // Locks that did not wait sit below every bucket.
+        let percentile = |p: f64| {
+            let rank = (p * locks as f64).ceil() as u64;
+            let mut seen = locks - waited;
+            if rank <= seen {
+                return 0.0;
+            }
+            for (bucket, count) in counts.iter().enumerate() {
+                seen += count;
+                if seen >= rank {
+                    return Self::bucket_start_us(bucket);
+                }
+            }
+            Self::bucket_start_us(WAIT_BUCKETS - 1)
+        };
+        LockWaitStatistics {
+            locks,
+            waited,
+            p50_us: percentile(0.5),
+            p99_us: percentile(0.99),
+            p999_us: percentile(0.999),
+            max_us: self.max_ns.load(Ordering::Relaxed) as f64 / 1000.0,
+        }
+    }
 }
 
 impl SharedUdpHost {
@@ -42,15 +140,31 @@ impl SharedUdpHost {
             cell: Arc::new(HostCell {
                 host: Mutex::new(Some(host)),
                 events: Condvar::new(),
+                waits: LockWaits::default(),
             }),
         }
     }
 
     /// The host, locked; see the type's documentation.
     pub fn lock(&self) -> HostGuard<'_> {
-        HostGuard {
-            guard: Some(self.cell.host.lock()),
-        }
+        let guard = match self.cell.host.try_lock() {
+            Some(guard) => {
+                self.cell.waits.record(None);
+                guard
+            }
+            None => {
+                let start = Instant::now();
+                let guard = self.cell.host.lock();
+                self.cell.waits.record(Some(start.elapsed()));
+                guard
+            }
+        };
+        HostGuard { guard: Some(guard) }
+    }
+
+    /// How long [`lock`](Self::lock) waited for the host so far (a service thread held it).
+    pub fn lock_waits(&self) -> LockWaitStatistics {
+        self.cell.waits.statistics()
     }
 
     /// The host locked for its service thread, unless it stays locked for `timeout` (the
@@ -132,12 +246,8 @@ impl HostGuard<'_> {
         let after = guard.as_mut().map(UdpHost::after_owner).unwrap_or_default();
         let mutex = MutexGuard::mutex(&guard);
         drop(guard);
-        let returned = after.finish();
-        let mut guard = mutex.lock();
-        if let (Some(outbox), Some(udp)) = (returned, guard.as_mut()) {
-            udp.return_outbox(outbox);
-        }
-        self.guard = Some(guard);
+        after.finish();
+        self.guard = Some(mutex.lock());
     }
 }
 
@@ -165,35 +275,50 @@ impl Drop for HostGuard<'_> {
             return;
         };
         let after = guard.as_mut().map(UdpHost::after_owner).unwrap_or_default();
-        if after.outbox.is_none() && !after.wake {
-            return;
-        }
-        let mutex = MutexGuard::mutex(&guard);
         drop(guard);
-        if let Some(outbox) = after.finish() {
-            // The statistics count what was sent; a host destroyed meanwhile counts nothing.
-            if let Some(udp) = mutex.lock().as_mut() {
-                udp.return_outbox(outbox);
-            }
-        }
+        after.finish();
     }
 }
 
 impl crate::udp_host::AfterOwner {
-    /// Sends the owner's outbox in its turn and wakes the thread if asked; returns the sent
-    /// outbox for the host's statistics and buffers. A socket error is kept for the owner's
-    /// next call by the host (`deferred_error`), here only logged.
-    fn finish(self) -> Option<crate::udp_host::Outbox> {
-        let link = self.link?;
-        let sent = self.outbox.map(|mut taken| {
+    /// Sends the owner's outbox in its turn (its counts and buffers go back through the link)
+    /// and wakes the thread if asked. A socket error is logged; the datagram is dropped, as ENet
+    /// drops what the socket refuses.
+    fn finish(self) {
+        let Some(link) = self.link else {
+            return;
+        };
+        if let Some(mut taken) = self.outbox {
             if let Err(err) = link.send_in_turn(taken.ticket, &mut taken.outbox) {
                 tracing::warn!(%err, "sending the owner's datagrams failed");
             }
-            taken.outbox
-        });
+            link.sent(taken.outbox);
+        }
         if self.wake {
             link.wake.wake();
         }
-        sent
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_percentiles_count_the_locks_that_did_not_wait() {
+        let waits = LockWaits::default();
+        for _ in 0..990 {
+            waits.record(None);
+        }
+        for micros in [3, 3, 3, 3, 3, 100, 100, 100, 100, 5000] {
+            waits.record(Some(Duration::from_micros(micros)));
+        }
+        let stats = waits.statistics();
+        assert_eq!((stats.locks, stats.waited), (1000, 10));
+        assert_eq!(stats.p50_us, 0.0);
+        // The 990th lock did not wait; the 999th waited 100 µs, in the bucket from ~95 µs.
+        assert_eq!(stats.p99_us, 0.0);
+        assert!((90.0..=100.0).contains(&stats.p999_us), "{stats:?}");
+        assert_eq!(stats.max_us, 5000.0);
     }
 }

@@ -2,6 +2,7 @@
 
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
 use rust_enet_net::{HostGuard, ServiceConfig, ServiceThread, SharedUdpHost, UdpHost};
@@ -17,9 +18,21 @@ use rust_enet_proto::PeerId;
 /// go through this type, which notes the slot for the session that owns the host
 /// ([`Session::begin_poll`](crate::Session::begin_poll) reads the notes instead of looking at
 /// every connection on every poll).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SessionHost {
     inner: Arc<Inner>,
+}
+
+impl Default for SessionHost {
+    /// A handle on no host (as one whose host was destroyed).
+    fn default() -> Self {
+        SessionHost {
+            inner: Arc::new(Inner {
+                destroyed: AtomicBool::new(true),
+                ..Inner::default()
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -27,6 +40,8 @@ struct Inner {
     shared: SharedUdpHost,
     thread: Mutex<Option<ServiceThread>>,
     drops: Mutex<LocalDrops>,
+    /// `destroy` ran (read on every poll without taking the host's lock).
+    destroyed: AtomicBool,
 }
 
 /// Slots whose connection was ended locally, kept only while a session owns the host.
@@ -43,6 +58,7 @@ impl SessionHost {
                 shared: SharedUdpHost::new(udp),
                 thread: Mutex::new(None),
                 drops: Mutex::new(LocalDrops::default()),
+                destroyed: AtomicBool::new(false),
             }),
         }
     }
@@ -64,7 +80,7 @@ impl SessionHost {
 
     /// Whether the host exists (not destroyed).
     pub fn is_active(&self) -> bool {
-        self.lock().is_some()
+        !self.inner.destroyed.load(Ordering::Acquire)
     }
 
     /// Ends the connection in `slot` at once, without telling the remote (`reset`).
@@ -131,8 +147,19 @@ impl SessionHost {
             .is_some_and(ServiceThread::is_running)
     }
 
+    /// Passes the host's service thread has run (one per wake), if one runs.
+    pub fn service_thread_passes(&self) -> Option<u64> {
+        self.inner
+            .thread
+            .lock()
+            .as_ref()
+            .filter(|thread| thread.is_running())
+            .map(ServiceThread::passes)
+    }
+
     /// Closes the socket: every handle sees the host destroyed, and the thread ends.
     pub fn destroy(&self) {
+        self.inner.destroyed.store(true, Ordering::Release);
         let udp = self.lock().take();
         drop(udp);
         self.stop_service_thread();

@@ -64,4 +64,30 @@ impl RustENetConnection {
             .as_ref()
             .is_some_and(|host| host.is_service_thread_running())
     }
+
+    /// Returns what this host's service thread does and costs the script: `running`, `passes` (the
+    /// thread's wakes so far: a datagram, a timer or the script's work; an idle connection costs a
+    /// few a second), and how long the script's calls waited for the host while the thread held it:
+    /// `owner_locks` (calls that took the host), `owner_lock_waits` (those that had to wait) and
+    /// the wait's percentiles over all of them, `owner_lock_wait_us_p50`, `owner_lock_wait_us_p99`,
+    /// `owner_lock_wait_us_p999` and `owner_lock_wait_us_max`, in microseconds. An empty dictionary
+    /// before the host is created.
+    #[func]
+    pub fn get_service_thread_statistics(&self) -> VarDictionary {
+        let mut out = VarDictionary::new();
+        let Some(host) = &self.host else {
+            return out;
+        };
+        let waits = host.shared().lock_waits();
+        let passes = host.service_thread_passes();
+        out.set("running", passes.is_some());
+        out.set("passes", passes.unwrap_or(0) as i64);
+        out.set("owner_locks", waits.locks as i64);
+        out.set("owner_lock_waits", waits.waited as i64);
+        out.set("owner_lock_wait_us_p50", waits.p50_us);
+        out.set("owner_lock_wait_us_p99", waits.p99_us);
+        out.set("owner_lock_wait_us_p999", waits.p999_us);
+        out.set("owner_lock_wait_us_max", waits.max_us);
+        out
+    }
 }

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::UdpHost;
+use crate::moderation::ReceiveCoalescing;
 use crate::send_schedule::SendSchedule;
 use crate::shared_host::SharedUdpHost;
 use crate::udp_host::{HostFailure, ThreadLink, ThreadPass};
@@ -32,12 +33,16 @@ pub struct ServiceConfig {
     /// (which would carry the game's answers with them) before the thread sends them (see
     /// [`SendSchedule`](crate::SendSchedule)).
     pub flush_after: Duration,
+    /// When a datagram's wake sleeps a little before reading, so that one pass takes what many
+    /// peers sent meanwhile ([`ReceiveCoalescing::SERVICE_THREAD`] by default).
+    pub coalescing: ReceiveCoalescing,
 }
 
 impl Default for ServiceConfig {
     fn default() -> Self {
         ServiceConfig {
             flush_after: SendSchedule::DEFAULT_FLUSH_AFTER,
+            coalescing: ReceiveCoalescing::SERVICE_THREAD,
         }
     }
 }
@@ -133,7 +138,7 @@ impl ServiceThread {
             let (inbox, wake) = Inbox::new(udp.socket(), udp.uses_gro())?;
             let link = Arc::new(ThreadLink::new(wake, udp.socket().try_clone()?));
             // Serviced before the thread can run: from now on the owner's sends are collected.
-            udp.attach_thread(Arc::clone(&link), config.flush_after);
+            udp.attach_thread(Arc::clone(&link), config.flush_after, config.coalescing);
             (inbox, link)
         };
         let control = Arc::new(Control {
@@ -262,14 +267,24 @@ fn serve(
     // The first pass runs at once: timers the owner set before the thread started.
     let mut deadline = Some(Instant::now());
     let mut more = false;
+    let mut coalesce = Duration::ZERO;
     loop {
         if control.stopping() {
             return Ok(());
         }
+        // Whether datagrams ended a wait (a read right after a full batch is not a wait).
+        let mut datagrams = false;
         if !more {
-            inbox.wait(deadline)?;
+            datagrams = inbox.wait(deadline)?;
             if control.stopping() {
                 return Ok(());
+            }
+            // A busy many-peer host: let the datagrams of a short while queue up, so that one
+            // read and one pass take them all (see `ReceiveCoalescing`), never past a deadline.
+            if datagrams && !coalesce.is_zero() {
+                let until =
+                    deadline.map_or(coalesce, |d| d.saturating_duration_since(Instant::now()));
+                std::thread::sleep(coalesce.min(until));
             }
         }
         control.passes.fetch_add(1, Ordering::Relaxed);
@@ -285,14 +300,16 @@ fn serve(
                 return Ok(()); // the owner destroyed the host
             };
             inbox.deliver(udp);
-            udp.thread_pass()?
+            udp.thread_pass(datagrams)?
         };
         let ThreadPass {
             events,
             deadline: next,
             outbox,
+            coalesce: delay,
         } = pass;
         deadline = next;
+        coalesce = delay;
         if events {
             host.notify_events();
         }

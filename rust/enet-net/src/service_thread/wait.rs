@@ -142,9 +142,9 @@ impl Inbox {
     }
 
     /// Sleeps until a datagram waits, a wake, or `deadline` (`None`: no deadline). A wake or a
-    /// datagram that came meanwhile ends it at once.
+    /// datagram that came meanwhile ends it at once. Returns whether datagrams ended it.
     #[cfg(target_os = "linux")]
-    pub(crate) fn wait(&mut self, deadline: Option<Instant>) -> io::Result<()> {
+    pub(crate) fn wait(&mut self, deadline: Option<Instant>) -> io::Result<bool> {
         use std::os::fd::AsFd;
 
         use nix::errno::Errno;
@@ -161,14 +161,12 @@ impl Inbox {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(errno) => return Err(errno.into()),
         }
-        let woken = fds[1]
-            .revents()
-            .is_some_and(|events| events.contains(PollFlags::POLLIN));
-        if woken {
+        let ready = |fd: &PollFd<'_>| fd.revents().is_some_and(|e| !e.is_empty());
+        if ready(&fds[1]) {
             // Consume the wakes (non-blocking: a racing reader may have taken them).
             let _ = self.event.read();
         }
-        Ok(())
+        Ok(ready(&fds[0]))
     }
 
     /// Reads one batch of what waits, without blocking; returns how many buffers came (with
@@ -215,12 +213,12 @@ impl Inbox {
     /// The wait is a blocking read of the first datagram, with the time left as the socket's
     /// read timeout; it is kept for [`deliver`](Self::deliver) like those `read` adds.
     #[cfg(not(target_os = "linux"))]
-    pub(crate) fn wait(&mut self, deadline: Option<Instant>) -> io::Result<()> {
+    pub(crate) fn wait(&mut self, deadline: Option<Instant>) -> io::Result<bool> {
         let timeout = match deadline {
             Some(deadline) => {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
-                    return Ok(());
+                    return Ok(false);
                 }
                 // Whole milliseconds, at least one: a zero timeout would mean "forever".
                 Some(std::time::Duration::from_millis(
@@ -231,11 +229,12 @@ impl Inbox {
         };
         self.socket.set_nonblocking(false)?;
         self.socket.set_read_timeout(timeout)?;
+        let before = self.entries.len();
         let result = self.read_one();
         // Restore non-blocking mode at once: the reads after the wait must not block, and the
         // owner's own reads after the thread ends neither.
         self.socket.set_nonblocking(true)?;
-        result.map(|_| ())
+        result.map(|_| self.entries.len() > before)
     }
 
     /// Reads up to a batch of what waits, without blocking (after a wait: the rest).

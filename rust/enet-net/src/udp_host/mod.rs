@@ -27,7 +27,6 @@ mod thread;
 mod wait;
 
 pub(crate) use receive::{ReceiveError, classify_receive_error};
-pub(crate) use send::Outbox;
 use send::Sender;
 use thread::Staged;
 pub(crate) use thread::{AfterOwner, ThreadLink, ThreadPass};
@@ -129,8 +128,10 @@ pub struct UdpHost {
     /// `flush` returns it.
     failure: Option<HostFailure>,
     wait_precision: WaitPrecision,
-    /// Adaptive receive coalescing for busy many-peer hosts (see [`ReceiveCoalescing`]).
+    /// Adaptive receive coalescing for busy many-peer hosts (see [`ReceiveCoalescing`]): of
+    /// the owner's waits, and of the service thread's while one runs.
     moderation: Moderation,
+    thread_moderation: Moderation,
 }
 
 impl UdpHost {
@@ -182,6 +183,7 @@ impl UdpHost {
             failure: None,
             wait_precision: WaitPrecision::Auto,
             moderation: Moderation::new(ReceiveCoalescing::default()),
+            thread_moderation: Moderation::new(ReceiveCoalescing::SERVICE_THREAD),
             dtls: None,
         })
     }
@@ -373,7 +375,9 @@ impl UdpHost {
     /// than go on with a host whose state may be half updated.
     pub(crate) fn fail(&mut self, failure: HostFailure) {
         self.failure.get_or_insert(failure);
-        self.thread = None;
+        if let Some(link) = self.thread.take() {
+            link.sent_counts().add_to(&mut self.stats);
+        }
         self.sender.collect = false;
     }
 
@@ -405,6 +409,9 @@ impl UdpHost {
     /// Socket-level counters.
     pub fn driver_statistics(&self) -> DriverStatistics {
         let mut stats = self.stats;
+        if let Some(link) = &self.thread {
+            link.sent_counts().add_to(&mut stats);
+        }
         if let Some(dtls) = &self.dtls {
             dtls.add_statistics(&mut stats);
         }

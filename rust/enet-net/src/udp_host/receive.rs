@@ -123,7 +123,11 @@ impl UdpHost {
             (None, [high, low, ..]) => u16::from_be_bytes([*high, *low]) & PROTOCOL_MAXIMUM_PEER_ID,
             _ => 0,
         };
-        self.moderation.record(from, peer_bits);
+        if self.thread.is_some() {
+            self.thread_moderation.record(from, peer_bits);
+        } else {
+            self.moderation.record(from, peer_bits);
+        }
         let limit = MAXIMUM_DATAGRAM + self.dtls.as_ref().map_or(0, |_| DTLS_RECORD_OVERHEAD);
         if cut || len > limit {
             self.stats.dropped_truncated += 1;

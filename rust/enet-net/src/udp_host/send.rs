@@ -108,11 +108,15 @@ impl UdpHost {
     /// An outbox that was sent: its counts join the statistics and its buffers are reused.
     pub(crate) fn return_outbox(&mut self, mut outbox: Outbox) {
         let counts = std::mem::take(&mut outbox.counts);
-        self.stats.datagrams_sent += counts.datagrams;
-        self.stats.bytes_sent += counts.bytes;
-        self.stats.gso_datagrams += counts.gso;
-        self.stats.send_failures += counts.failures;
+        counts.add_to(&mut self.stats);
         self.sender.recycle(outbox);
+    }
+
+    /// Batches that sent outboxes left with the service thread's link, for the next outbox.
+    pub(super) fn take_spare_batches(&mut self, spare: Vec<Outbox>) {
+        for outbox in spare {
+            self.sender.recycle(outbox);
+        }
     }
 }
 
@@ -148,14 +152,28 @@ pub(crate) struct Outbox {
 
 /// What sending an outbox did.
 #[derive(Debug, Clone, Copy, Default)]
-struct SendCounts {
-    datagrams: u64,
-    bytes: u64,
-    gso: u64,
-    failures: u64,
+pub(crate) struct SendCounts {
+    pub(crate) datagrams: u64,
+    pub(crate) bytes: u64,
+    pub(crate) gso: u64,
+    pub(crate) failures: u64,
+}
+
+impl SendCounts {
+    pub(crate) fn add_to(&self, stats: &mut DriverStatistics) {
+        stats.datagrams_sent += self.datagrams;
+        stats.bytes_sent += self.bytes;
+        stats.gso_datagrams += self.gso;
+        stats.send_failures += self.failures;
+    }
 }
 
 impl Outbox {
+    /// What the last `send` did, taken (so that it is counted once).
+    pub(crate) fn take_counts(&mut self) -> SendCounts {
+        std::mem::take(&mut self.counts)
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         #[cfg(target_os = "linux")]
         return self.batches.is_empty();

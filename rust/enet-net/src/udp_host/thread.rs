@@ -19,7 +19,7 @@ use parking_lot::{Condvar, Mutex};
 use rust_enet_proto::{Packet, PeerId, SendError};
 
 use super::UdpHost;
-use super::send::Outbox;
+use super::send::{Outbox, SendCounts};
 use crate::send_schedule::{Due, FlushPolicy};
 use crate::service_thread::wait::Wake;
 
@@ -77,6 +77,14 @@ pub(crate) struct ThreadLink {
     /// The ticket whose outbox is sent next.
     turn: Mutex<u64>,
     turn_taken: Condvar,
+    /// What the sends made after unlocking did, for the host's statistics (so that nobody
+    /// locks the host again to count them).
+    sent_datagrams: AtomicU64,
+    sent_bytes: AtomicU64,
+    sent_gso: AtomicU64,
+    send_failures: AtomicU64,
+    /// Sent outboxes, whose buffers the host takes back at its next pass.
+    spare: Mutex<Vec<Outbox>>,
 }
 
 impl ThreadLink {
@@ -89,6 +97,36 @@ impl ThreadLink {
             epoch: Instant::now(),
             turn: Mutex::new(0),
             turn_taken: Condvar::new(),
+            sent_datagrams: AtomicU64::new(0),
+            sent_bytes: AtomicU64::new(0),
+            sent_gso: AtomicU64::new(0),
+            send_failures: AtomicU64::new(0),
+            spare: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// An outbox sent after unlocking: its counts and buffers go back without the host's lock.
+    pub(crate) fn sent(&self, mut outbox: Outbox) {
+        let counts = outbox.take_counts();
+        self.sent_datagrams
+            .fetch_add(counts.datagrams, Ordering::Relaxed);
+        self.sent_bytes.fetch_add(counts.bytes, Ordering::Relaxed);
+        self.sent_gso.fetch_add(counts.gso, Ordering::Relaxed);
+        self.send_failures
+            .fetch_add(counts.failures, Ordering::Relaxed);
+        let mut spare = self.spare.lock();
+        if spare.len() < 2 {
+            spare.push(outbox);
+        }
+    }
+
+    /// What the sends after unlocking did so far.
+    pub(crate) fn sent_counts(&self) -> SendCounts {
+        SendCounts {
+            datagrams: self.sent_datagrams.load(Ordering::Relaxed),
+            bytes: self.sent_bytes.load(Ordering::Relaxed),
+            gso: self.sent_gso.load(Ordering::Relaxed),
+            failures: self.send_failures.load(Ordering::Relaxed),
         }
     }
 
@@ -161,6 +199,8 @@ pub(crate) struct ThreadPass {
     /// When the thread must pass again at the latest.
     pub(crate) deadline: Option<Instant>,
     pub(crate) outbox: Option<TakenOutbox>,
+    /// How long the thread's next datagram wake sleeps before reading (receive coalescing).
+    pub(crate) coalesce: Duration,
 }
 
 /// What the owner's access to a thread-serviced host leaves to do after unlocking.
@@ -185,7 +225,9 @@ impl UdpHost {
         &mut self,
         link: std::sync::Arc<ThreadLink>,
         flush_after: Duration,
+        coalescing: crate::ReceiveCoalescing,
     ) {
+        self.thread_moderation.set_settings(coalescing);
         // Tickets count from 0 for each link (its turn starts there).
         self.next_ticket = 0;
         self.thread = Some(link);
@@ -197,7 +239,10 @@ impl UdpHost {
     /// in their order (they leave with the owner's next service or flush), and datagrams
     /// collected but not sent leave now.
     pub(crate) fn detach_thread(&mut self) {
-        self.thread = None;
+        if let Some(link) = self.thread.take() {
+            // What the thread's and the owner's sends after unlocking counted, for good.
+            link.sent_counts().add_to(&mut self.stats);
+        }
         self.sender.collect = false;
         self.release_staged();
         if self.has_outbox() {
@@ -221,9 +266,13 @@ impl UdpHost {
         }
     }
 
-    /// One pass of the service thread, after it handed over what it read: the timers, then what
-    /// the schedule says is due, collected for the thread to send after unlocking.
-    pub(crate) fn thread_pass(&mut self) -> io::Result<ThreadPass> {
+    /// One pass of the service thread, after it handed over what it read (`datagrams`: the
+    /// wake was theirs): the timers, then what the schedule says is due, collected for the
+    /// thread to send after unlocking.
+    pub(crate) fn thread_pass(&mut self, datagrams: bool) -> io::Result<ThreadPass> {
+        if datagrams {
+            self.thread_moderation.record_wake();
+        }
         self.release_incoming();
         let now = self.run_timers();
         let instant = Instant::now();
@@ -255,6 +304,7 @@ impl UdpHost {
             events: self.has_event(),
             deadline,
             outbox: self.take_ticketed_outbox(),
+            coalesce: self.thread_moderation.delay(after),
         })
     }
 
@@ -262,6 +312,10 @@ impl UdpHost {
     fn take_ticketed_outbox(&mut self) -> Option<TakenOutbox> {
         if !self.has_outbox() {
             return None;
+        }
+        if let Some(link) = &self.thread {
+            let spare = std::mem::take(&mut *link.spare.lock());
+            self.take_spare_batches(spare);
         }
         let ticket = self.next_ticket;
         self.next_ticket += 1;
