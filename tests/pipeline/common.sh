@@ -5,6 +5,9 @@
 # The other files hold functions only. Each takes what it works on (a platform, a Godot command)
 # as arguments; none sets a global that another reads.
 
+# A function that dies inside `$(...)` must end the whole run, not only its subshell.
+shopt -s inherit_errexit
+
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 RUST_ENET_CACHE=${RUST_ENET_CACHE:-$HOME/.cache/rust_enet}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$RUST_ENET_CACHE/target}

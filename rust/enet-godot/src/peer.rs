@@ -137,12 +137,16 @@ pub struct RustENetPeer {
     /// connected as long as its remote end answers, while a remote that really went silent still
     /// times out. Everything a script sees stays on the main thread and in the same order as with
     /// the thread off: packets, `MultiplayerPeer.peer_connected`,
-    /// `MultiplayerPeer.peer_disconnected` and status changes come with `MultiplayerPeer.poll`.
-    /// What the game sends still leaves with the frame's flush, or within about a millisecond;
-    /// acknowledgements of packets the game has not handled yet leave from the thread about a
-    /// millisecond after they arrive, which keeps round-trip times steady. The thread costs CPU
-    /// time of its own, on another core where there is one (benchmark scenario 6: 13% of a core for
-    /// a server receiving 15,000 datagrams per second). `ENetMultiplayerPeer` has no thread: a
+    /// `MultiplayerPeer.peer_disconnected` and status changes come with `MultiplayerPeer.poll`. The
+    /// thread sleeps until there is work (a datagram, one of ENet's timers, an acknowledgement
+    /// due), so an idle connection wakes it a few times a second, for ENet's pings. What the game
+    /// sends still leaves together at the end of the frame, as with the thread off: the thread
+    /// never sends it on its own. Acknowledgements of packets the game has not handled yet leave
+    /// from the thread about a millisecond after they arrive, which keeps round-trip times steady.
+    /// The thread costs CPU time of its own, on another core where there is one (the README gives
+    /// the benchmark figures; `RustENetConnection.get_service_thread_statistics` tells what it
+    /// does). If the thread fails, every peer of its host is reported disconnected with the reason
+    /// `internal_error` (see `get_disconnect_reason`). `ENetMultiplayerPeer` has no thread: a
     /// server that stalls for longer than ENet's timeout (5 to 30 seconds) loses every client.
     ///
     /// Set it to `false` to service the hosts only in `MultiplayerPeer.poll`, like

@@ -129,8 +129,9 @@ impl RustENetPacketPeer {
     /// `"protocol_violation"` (it broke the protocol and was dropped; the message says how),
     /// `"refused"` (the server refused the connection: full, refusing new connections, or the id is
     /// taken), `"dtls_failure"` (with OpenSSL's reason, e.g. a certificate that does not name the
-    /// host), `"socket_error"`, `"local"` (our graceful disconnect completed) and `"kicked"`
-    /// (dropped here at once).
+    /// host), `"socket_error"`, `"internal_error"` (the host's service thread failed: a bug to
+    /// report), `"local"` (our graceful disconnect completed) and `"kicked"` (dropped here at
+    /// once).
     #[func]
     pub fn get_disconnect_reason(&self) -> VarDictionary {
         self.disconnect_reason

@@ -136,11 +136,20 @@ pub struct UdpHost {
 
 impl UdpHost {
     /// Bind a socket on `bind`:`port` (0 = ephemeral) and create the host.
-    pub fn bind(bind: BindAddress, port: u16, mut config: HostConfig) -> io::Result<UdpHost> {
-        if config.seed == HostConfig::DEFAULT_SEED {
-            // Connect ids must differ between hosts and processes: seed from the OS.
-            config.seed = os_seed();
-        }
+    pub fn bind(bind: BindAddress, port: u16, config: HostConfig) -> io::Result<UdpHost> {
+        // Connect ids must differ between hosts and processes: seed from the OS. A new value,
+        // not a write into the argument: optimised builds (rustc 1.95, release profile) were
+        // seen to pass the next `HostConfig::default()` of a caller with this write in it, so
+        // two hosts drew the same connect ids (loopback.rs,
+        // `connect_ids_come_from_the_os_unless_a_seed_is_given`).
+        let config = if config.seed == HostConfig::DEFAULT_SEED {
+            HostConfig {
+                seed: os_seed(),
+                ..config
+            }
+        } else {
+            config
+        };
         let host =
             Host::new(config).map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
         let socket = match bind {
