@@ -5,36 +5,16 @@
 //!
 //! `cargo run --release -p rust_enet_proto --example slot_scaling`
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+#[path = "../tests/direct/mod.rs"]
+mod direct;
+
 use std::time::Instant;
 
 use bytes::Bytes;
-use rust_enet_proto::{EnetTime, Event, Host, HostConfig, Packet, host::MINIMUM_TRANSMIT_BUFFER};
+use direct::{SERVER, pump};
+use rust_enet_proto::{EnetTime, Host, HostConfig, Packet, host::MINIMUM_TRANSMIT_BUFFER};
 
-const CLIENT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 1000);
-const SERVER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 2000);
 const ROUNDS: u32 = 200_000;
-
-fn pump(client: &mut Host, server: &mut Host, now: EnetTime, buf: &mut [u8]) {
-    loop {
-        let mut moved = false;
-        while let Some(t) = client.poll_transmit(now, buf) {
-            server.handle_datagram(now, CLIENT, &buf[..t.len]);
-            moved = true;
-        }
-        while let Some(t) = server.poll_transmit(now, buf) {
-            client.handle_datagram(now, SERVER, &buf[..t.len]);
-            moved = true;
-        }
-        while client.poll_event().is_some() {}
-        while let Some(event) = server.poll_event() {
-            std::hint::black_box(matches!(event, Event::Receive { .. }));
-        }
-        if !moved {
-            return;
-        }
-    }
-}
 
 fn nanos_per_round(slots: usize) -> f64 {
     let mut client = Host::new(HostConfig {
@@ -66,7 +46,7 @@ fn nanos_per_round(slots: usize) -> f64 {
             client.handle_timeout(now);
             server.handle_timeout(now);
         }
-        pump(&mut client, &mut server, now, &mut buf);
+        std::hint::black_box(pump(&mut client, &mut server, now, &mut buf));
     }
     start.elapsed().as_nanos() as f64 / f64::from(ROUNDS)
 }

@@ -3,43 +3,14 @@
 //! received payload. Counted with dhat's testing allocator (this file holds one test, so nothing
 //! else allocates while it counts).
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+mod direct;
 
 use bytes::Bytes;
-use rust_enet_proto::{EnetTime, Event, Host, HostConfig, Packet, host::MINIMUM_TRANSMIT_BUFFER};
+use direct::{SERVER, pump};
+use rust_enet_proto::{EnetTime, Host, HostConfig, Packet, host::MINIMUM_TRANSMIT_BUFFER};
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
-
-const CLIENT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 1000);
-const SERVER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 2000);
-
-/// Moves datagrams both ways until neither host has anything to send; returns the number of
-/// application packets received.
-fn pump(client: &mut Host, server: &mut Host, now: EnetTime, buf: &mut [u8]) -> usize {
-    let mut received = 0;
-    loop {
-        let mut moved = false;
-        while let Some(t) = client.poll_transmit(now, buf) {
-            server.handle_datagram(now, CLIENT, &buf[..t.len]);
-            moved = true;
-        }
-        while let Some(t) = server.poll_transmit(now, buf) {
-            client.handle_datagram(now, SERVER, &buf[..t.len]);
-            moved = true;
-        }
-        for host in [&mut *client, &mut *server] {
-            while let Some(event) = host.poll_event() {
-                if matches!(event, Event::Receive { .. }) {
-                    received += 1;
-                }
-            }
-        }
-        if !moved {
-            return received;
-        }
-    }
-}
 
 #[test]
 fn warm_traffic_allocates_at_most_the_received_payloads() {

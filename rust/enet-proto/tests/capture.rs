@@ -55,6 +55,23 @@ impl Pair {
         pair
     }
 
+    /// A pair whose client starts connecting at `start` with the captured `connect_id` (2
+    /// channels, data 0x12345678); returns it with the client's peer id.
+    fn connecting(
+        checksum: bool,
+        compress: bool,
+        start: u32,
+        connect_id: [u8; 4],
+    ) -> (Pair, PeerId) {
+        let mut pair = Pair::new(checksum, compress, start);
+        pair.client.force_next_connect_id(connect_id);
+        let peer = pair
+            .client
+            .connect(EnetTime(start), addr(SERVER), 2, 0x1234_5678)
+            .unwrap();
+        (pair, peer)
+    }
+
     /// Every datagram the host wants to send now.
     fn transmit(host: &mut Host, buf: &mut [u8], now: u32) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
@@ -62,6 +79,22 @@ impl Pair {
             out.push(buf[..t.len].to_vec());
         }
         out
+    }
+
+    /// The datagrams the client sends at `now`, which must be exactly `expected` (hex).
+    #[track_caller]
+    fn client_sends_exactly(&mut self, now: u32, expected: &[&str]) -> Vec<Vec<u8>> {
+        let sent = self.client_sends(now);
+        assert_eq!(sent, expected.iter().map(|h| hex(h)).collect::<Vec<_>>());
+        sent
+    }
+
+    /// The datagrams the server sends at `now`, which must be exactly `expected` (hex).
+    #[track_caller]
+    fn server_sends_exactly(&mut self, now: u32, expected: &[&str]) -> Vec<Vec<u8>> {
+        let sent = self.server_sends(now);
+        assert_eq!(sent, expected.iter().map(|h| hex(h)).collect::<Vec<_>>());
+        sent
     }
 
     fn client_sends(&mut self, now: u32) -> Vec<Vec<u8>> {
@@ -91,34 +124,26 @@ fn events(host: &mut Host) -> Vec<Event> {
 
 #[test]
 fn plain_session_matches_capture_19_1_byte_for_byte() {
-    let mut p = Pair::new(false, false, 0x51b3);
-    p.client.force_next_connect_id([0x1a, 0x4a, 0x1d, 0xbf]);
-    let cpeer = p
-        .client
-        .connect(EnetTime(0x51b3), addr(SERVER), 2, 0x1234_5678)
-        .unwrap();
-    let connect = p.client_sends(0x51b3);
-    assert_eq!(
-        connect,
-        vec![hex(
+    let (mut p, cpeer) = Pair::connecting(false, false, 0x51b3, [0x1a, 0x4a, 0x1d, 0xbf]);
+    let connect = p.client_sends_exactly(
+        0x51b3,
+        &[
             "8fff 51b3 82ff0001 0000ffff 00000570 00010000 00000002 00000000 00000000
-             00001388 00000002 00000002 1a4a1dbf 12345678"
-        )]
+             00001388 00000002 00000002 1a4a1dbf 12345678",
+        ],
     );
 
     p.deliver_to_server(0x51b4, &connect);
-    let verify = p.server_sends(0x51b4);
-    assert_eq!(
-        verify,
-        vec![hex(
+    let verify = p.server_sends_exactly(
+        0x51b4,
+        &[
             "8000 51b4 83ff0001 0000 00 00 00000570 00010000 00000002 00000000 00000000
-             00001388 00000002 00000002 1a4a1dbf"
-        )]
+             00001388 00000002 00000002 1a4a1dbf",
+        ],
     );
 
     p.deliver_to_client(0x51b5, &verify);
-    let ack_ping = p.client_sends(0x51b5);
-    assert_eq!(ack_ping, vec![hex("8000 51b5 01ff0001000151b4 85ff0002")]);
+    let ack_ping = p.client_sends_exactly(0x51b5, &["8000 51b5 01ff0001000151b4 85ff0002"]);
     assert_eq!(
         events(&mut p.client),
         vec![Event::Connect {
@@ -128,8 +153,7 @@ fn plain_session_matches_capture_19_1_byte_for_byte() {
     );
 
     p.deliver_to_server(0x51b5, &ack_ping);
-    let ack = p.server_sends(0x51b5);
-    assert_eq!(ack, vec![hex("0000 01ff0002000251b5")]);
+    let ack = p.server_sends_exactly(0x51b5, &["0000 01ff0002000251b5"]);
     let server_events = events(&mut p.server);
     assert_eq!(
         server_events,
@@ -193,12 +217,9 @@ fn plain_session_matches_capture_19_1_byte_for_byte() {
 
     // The server acknowledges the four reliable commands in one datagram.
     p.deliver_to_server(0x52df, &data[..4]);
-    let acks = p.server_sends(0x52df);
-    assert_eq!(
-        acks,
-        vec![hex(
-            "0000 01000001 0001 52df 01000002 0002 52df 01000003 0003 52df 01000004 0004 52df"
-        )]
+    let acks = p.server_sends_exactly(
+        0x52df,
+        &["0000 01000001 0001 52df 01000002 0002 52df 01000003 0003 52df 01000004 0004 52df"],
     );
     p.deliver_to_server(0x52df, &data[4..]);
     let received: Vec<(u8, Vec<u8>, PacketFlags)> = events(&mut p.server)
@@ -224,33 +245,25 @@ fn plain_session_matches_capture_19_1_byte_for_byte() {
 
     // The server's idle PING 500 ms after its last acknowledgement.
     p.server.handle_timeout(EnetTime(0x53aa));
-    let ping = p.server_sends(0x53aa);
-    assert_eq!(ping, vec![hex("8000 53aa 85ff0002")]);
+    let ping = p.server_sends_exactly(0x53aa, &["8000 53aa 85ff0002"]);
     p.deliver_to_client(0x53aa, &ping);
-    let ack = p.client_sends(0x53aa);
-    assert_eq!(ack, vec![hex("0000 01ff0002000253aa")]);
+    let ack = p.client_sends_exactly(0x53aa, &["0000 01ff0002000253aa"]);
     p.deliver_to_server(0x53ab, &ack);
 
     p.client.throttle_configure(cpeer, 4000, 3, 4);
     p.client.ping(cpeer);
-    let tc = p.client_sends(0x540c);
-    assert_eq!(
-        tc,
-        vec![hex(
-            "8000 540c 8bff0003 00000fa0 00000003 00000004 85ff0004"
-        )]
+    let tc = p.client_sends_exactly(
+        0x540c,
+        &["8000 540c 8bff0003 00000fa0 00000003 00000004 85ff0004"],
     );
     p.deliver_to_server(0x540c, &tc);
-    let acks = p.server_sends(0x540c);
-    assert_eq!(acks, vec![hex("0000 01ff00030003540c 01ff00040004540c")]);
+    let acks = p.server_sends_exactly(0x540c, &["0000 01ff00030003540c 01ff00040004540c"]);
     p.deliver_to_client(0x540d, &acks);
 
     p.client.disconnect(cpeer, 0xABCD);
-    let disconnect = p.client_sends(0x54d5);
-    assert_eq!(disconnect, vec![hex("8000 54d5 84ff0005 0000abcd")]);
+    let disconnect = p.client_sends_exactly(0x54d5, &["8000 54d5 84ff0005 0000abcd"]);
     p.deliver_to_server(0x54d5, &disconnect);
-    let ack = p.server_sends(0x54d5);
-    assert_eq!(ack, vec![hex("0000 01ff0005000554d5")]);
+    let ack = p.server_sends_exactly(0x54d5, &["0000 01ff0005000554d5"]);
     assert_eq!(
         events(&mut p.server),
         vec![Event::Disconnect {
@@ -272,32 +285,23 @@ fn plain_session_matches_capture_19_1_byte_for_byte() {
 
 #[test]
 fn checksummed_handshake_matches_capture_19_2() {
-    let mut p = Pair::new(true, false, 0x44c3);
-    p.client.force_next_connect_id([0x4b, 0xd7, 0xc1, 0xa9]);
-    p.client
-        .connect(EnetTime(0x44c3), addr(SERVER), 2, 0x1234_5678)
-        .unwrap();
-    let connect = p.client_sends(0x44c3);
-    assert_eq!(
-        connect,
-        vec![hex(
+    let (mut p, _) = Pair::connecting(true, false, 0x44c3, [0x4b, 0xd7, 0xc1, 0xa9]);
+    let connect = p.client_sends_exactly(
+        0x44c3,
+        &[
             "8fff 44c3 1ae52cdb 82ff0001 0000ffff 00000570 00010000 00000002 00000000 00000000
-             00001388 00000002 00000002 4bd7c1a9 12345678"
-        )]
+             00001388 00000002 00000002 4bd7c1a9 12345678",
+        ],
     );
     p.deliver_to_server(0x44c4, &connect);
     let verify = p.server_sends(0x44c4);
     assert_eq!(verify.len(), 1);
     assert_eq!(verify[0][..8], hex("8000 44c4 475f528a")[..]);
     p.deliver_to_client(0x44c5, &verify);
-    let ack_ping = p.client_sends(0x44c5);
-    assert_eq!(
-        ack_ping,
-        vec![hex("8000 44c5 1044b077 01ff0001000144c4 85ff0002")]
-    );
+    let ack_ping =
+        p.client_sends_exactly(0x44c5, &["8000 44c5 1044b077 01ff0001000144c4 85ff0002"]);
     p.deliver_to_server(0x44c5, &ack_ping);
-    let ack = p.server_sends(0x44c5);
-    assert_eq!(ack, vec![hex("0000 3197b7b7 01ff0002000244c5")]);
+    let ack = p.server_sends_exactly(0x44c5, &["0000 3197b7b7 01ff0002000244c5"]);
     assert_eq!(p.server.statistics().dropped_bad_checksum, 0);
     assert_eq!(p.client.statistics().dropped_bad_checksum, 0);
 
@@ -310,18 +314,10 @@ fn checksummed_handshake_matches_capture_19_2() {
 
 #[test]
 fn range_coded_handshake_matches_capture_19_3() {
-    let mut p = Pair::new(false, true, 0x4913);
-    p.client.force_next_connect_id([0x58, 0x18, 0xab, 0x32]);
-    let cpeer = p
-        .client
-        .connect(EnetTime(0x4913), addr(SERVER), 2, 0x1234_5678)
-        .unwrap();
-    let connect = p.client_sends(0x4913);
-    assert_eq!(
-        connect,
-        vec![hex(
-            "cfff 4913 837b88b1fdf1df576b939eeefcbc0a3e8a642656d33a9b2a47642ff8fe9efdf4"
-        )]
+    let (mut p, _) = Pair::connecting(false, true, 0x4913, [0x58, 0x18, 0xab, 0x32]);
+    let connect = p.client_sends_exactly(
+        0x4913,
+        &["cfff 4913 837b88b1fdf1df576b939eeefcbc0a3e8a642656d33a9b2a47642ff8fe9efdf4"],
     );
     p.deliver_to_server(0x4914, &connect);
     let verify = p.server_sends(0x4914);
@@ -333,7 +329,6 @@ fn range_coded_handshake_matches_capture_19_3() {
     p.deliver_to_server(0x4915, &ack_ping_plain());
     let _ = p.server_sends(0x4915);
     assert!(matches!(events(&mut p.server)[..], [Event::Connect { .. }]));
-    let _ = cpeer;
 
     // Four reliable packets, acknowledged in one compressed datagram.
     p.deliver_to_server(

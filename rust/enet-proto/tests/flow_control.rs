@@ -9,7 +9,7 @@ mod sim;
 use bytes::Bytes;
 use rust_enet_proto::wire::{Command, CommandIter, DatagramHeader};
 use rust_enet_proto::{DisconnectReason, EnetTime, Event, HostConfig, Packet, PacketFlags, PeerId};
-use sim::{Link, Sim, server_config};
+use sim::{Link, Sim, bandwidth_example, server_config};
 
 /// PEER_PACKET_LOSS_SCALE: `packet_loss()` is a fraction of this.
 const LOSS_SCALE: f64 = 65536.0;
@@ -30,12 +30,13 @@ fn fixed(latency: u32) -> Link {
 /// A server (node 0) and a client (node 1) joined by `link` in both directions and connected.
 /// Returns (sim, server, client, client's peer for the server, server's peer for the client).
 fn pair(seed: u64, link: Link) -> (Sim, usize, usize, PeerId, PeerId) {
-    let mut sim = Sim::new(seed);
-    let server = sim.add_host(server_config(4, seed ^ 0x51));
-    let client = sim.add_host(server_config(1, seed ^ 0xC1));
-    sim.set_links(client, server, link);
-    let (cpeer, speer) = sim.establish(client, server, 2);
-    (sim, server, client, cpeer, speer)
+    Sim::pair_over(
+        seed,
+        server_config(4, seed ^ 0x51),
+        server_config(1, seed ^ 0xC1),
+        link,
+        2,
+    )
 }
 
 /// Sends one reliable `len`-byte packet from `from` every `every` ms for `ms` ms, throwing away
@@ -53,6 +54,25 @@ fn steady_reliable(sim: &mut Sim, from: usize, peer: PeerId, every: u32, len: us
             sim.take_received(i);
         }
     }
+}
+
+/// Runs until node `node`'s peer `peer` received its first acknowledgement (its first RTT
+/// sample), at most 2 s.
+fn run_until_first_acknowledgement(sim: &mut Sim, node: usize, peer: PeerId) {
+    assert!(sim.run_until(2_000, |s| {
+        s.nodes[node].host.peer(peer).unwrap().last_receive_time() != EnetTime(0)
+    }));
+}
+
+/// Bytes per second node `node` put on the wire from 3 s to 11 s after `start` (the seconds
+/// before the throttle settles left out), from the recorded datagrams.
+fn settled_rate(sim: &Sim, node: usize, start: u32) -> f64 {
+    let bytes: usize = sim
+        .wire_from(node)
+        .filter(|d| (3_000..11_000).contains(&d.time.wrapping_sub(start)))
+        .map(|d| d.data.len())
+        .sum();
+    bytes as f64 / 8.0
 }
 
 /// Runs the simulation up to exactly `t` (unlike `run_for`, which may overshoot by a step).
@@ -90,14 +110,7 @@ fn first_rtt_sample_is_adopted_directly_on_both_sides() {
     assert_eq!(s.round_trip_time(), 2 * L);
     assert_eq!(s.round_trip_time_variance(), first_sample_variance(2 * L));
     // Client: VERIFY_CONNECT is not an ACK, so its first sample is the ACK of its first PING.
-    assert!(sim.run_until(2_000, |s| {
-        s.nodes[client]
-            .host
-            .peer(cpeer)
-            .unwrap()
-            .last_receive_time()
-            != EnetTime(0)
-    }));
+    run_until_first_acknowledgement(&mut sim, client, cpeer);
     let c = sim.nodes[client].host.peer(cpeer).unwrap();
     assert_eq!(c.round_trip_time(), 2 * L);
     assert_eq!(c.round_trip_time_variance(), first_sample_variance(2 * L));
@@ -114,9 +127,7 @@ fn statistics_start_over_on_a_reused_slot() {
     assert!(sim.nodes[client].host.peer(cpeer).unwrap().packet_loss() > 0);
     sim.set_links(client, server, fixed(60));
     sim.host(client).disconnect(cpeer, 0);
-    sim.flush();
-    assert!(sim.run_until(5_000, |s| s.has_disconnect(client)
-        && s.has_disconnect(server)));
+    assert!(sim.run_until_disconnected(client, server, 5_000));
     sim.take_events(client);
     sim.take_events(server);
 
@@ -127,14 +138,7 @@ fn statistics_start_over_on_a_reused_slot() {
         (s.round_trip_time(), s.round_trip_time_variance()),
         (120, first_sample_variance(120))
     );
-    assert!(sim.run_until(2_000, |s| {
-        s.nodes[client]
-            .host
-            .peer(cpeer)
-            .unwrap()
-            .last_receive_time()
-            != EnetTime(0)
-    }));
+    run_until_first_acknowledgement(&mut sim, client, cpeer);
     let c = sim.nodes[client].host.peer(cpeer).unwrap();
     assert_eq!(
         (c.round_trip_time(), c.round_trip_time_variance()),
@@ -748,7 +752,6 @@ fn server_output(outgoing_bandwidth: u32) -> (f64, u32) {
         peers.push(speer);
     }
     sim.record = true;
-    let server_addr = sim.nodes[server].addr;
     let payload = Bytes::from(vec![0x33; 1000]);
     let start = sim.now;
     let mut min_limit = THROTTLE_SCALE;
@@ -776,14 +779,7 @@ fn server_output(outgoing_bandwidth: u32) -> (f64, u32) {
             );
         }
     }
-    let bytes: usize = sim
-        .wire
-        .iter()
-        .filter(|d| d.from == server_addr)
-        .filter(|d| (3_000..11_000).contains(&d.time.wrapping_sub(start)))
-        .map(|d| d.data.len())
-        .sum();
-    (bytes as f64 / 8.0, min_limit)
+    (settled_rate(&sim, server, start), min_limit)
 }
 
 #[test]
@@ -817,17 +813,19 @@ fn remote_incoming_bandwidth_limits_what_the_host_sends_to_that_peer() {
     // finite but large, so part B on the client tells it the client's 10 000 B/s (a server with
     // outgoing 0 would be told 0 = unlimited, as ENet does).
     const CLIENT_IN: u32 = 10_000;
-    let mut sim = Sim::new(51);
-    let server = sim.add_host(HostConfig {
-        outgoing_bandwidth: 1_000_000,
-        ..server_config(4, 0x51)
-    });
-    let client = sim.add_host(HostConfig {
-        incoming_bandwidth: CLIENT_IN,
-        ..server_config(1, 0x52)
-    });
-    sim.set_links(client, server, fixed(10));
-    let (_, speer) = sim.establish(client, server, 1);
+    let (mut sim, server, client, _, speer) = Sim::pair_over(
+        51,
+        HostConfig {
+            outgoing_bandwidth: 1_000_000,
+            ..server_config(4, 0x51)
+        },
+        HostConfig {
+            incoming_bandwidth: CLIENT_IN,
+            ..server_config(1, 0x52)
+        },
+        fixed(10),
+        1,
+    );
     sim.run_for(1_500);
     assert_eq!(
         sim.nodes[server]
@@ -838,7 +836,6 @@ fn remote_incoming_bandwidth_limits_what_the_host_sends_to_that_peer() {
         CLIENT_IN
     );
     sim.record = true;
-    let server_addr = sim.nodes[server].addr;
     let payload = Bytes::from(vec![0x44; 1000]);
     let start = sim.now;
     let mut next = start.wrapping_add(50);
@@ -885,14 +882,7 @@ fn remote_incoming_bandwidth_limits_what_the_host_sends_to_that_peer() {
     assert!(ticks >= 10, "{ticks} bandwidth ticks in 11 s");
     // First tick with traffic: 10 000 * 32 / (20 000 + headers) = 15.
     assert_eq!(min_limit, 15, "packet_throttle_limit");
-    let bytes: usize = sim
-        .wire
-        .iter()
-        .filter(|d| d.from == server_addr)
-        .filter(|d| (3_000..11_000).contains(&d.time.wrapping_sub(start)))
-        .map(|d| d.data.len())
-        .sum();
-    let rate = bytes as f64 / 8.0;
+    let rate = settled_rate(&sim, server, start);
     // Same 15 % tolerance as for the host limit, for the same reasons.
     assert!(
         (0.85..=1.15).contains(&(rate / f64::from(CLIENT_IN))),
@@ -906,19 +896,10 @@ fn remote_incoming_bandwidth_limits_what_the_host_sends_to_that_peer() {
 #[test]
 fn bandwidth_limit_reaches_the_remote_and_sets_window_sizes() {
     // The verified example of 9.4: server (in 100 000, out 50 000), client (in 200 000, out 0).
-    let mut sim = Sim::new(31);
-    let server = sim.add_host(HostConfig {
-        incoming_bandwidth: 100_000,
-        outgoing_bandwidth: 50_000,
-        ..server_config(4, 0x31)
-    });
-    let client = sim.add_host(HostConfig {
-        incoming_bandwidth: 200_000,
-        outgoing_bandwidth: 0,
-        ..server_config(1, 0x32)
-    });
-    sim.set_links(client, server, fixed(10));
-    let (cpeer, speer) = sim.establish(client, server, 1);
+    let (server_host, client_host) =
+        bandwidth_example(server_config(4, 0x31), server_config(1, 0x32));
+    let (mut sim, server, client, cpeer, speer) =
+        Sim::pair_over(31, server_host, client_host, fixed(10), 1);
     let bw = |sim: &Sim, node: usize, peer: PeerId| {
         let p = sim.nodes[node].host.peer(peer).unwrap();
         (
@@ -1001,14 +982,16 @@ fn incoming_bandwidth_is_shared_among_peers_as_9_3_part_b_allocates() {
 /// Peak `reliable_data_in_transit` of the server's peer while it sends 100 reliable 1000-byte
 /// packets over a 50 ms link, and that peer's window size.
 fn reliable_in_transit_peak(outgoing_bandwidth: u32) -> (u32, u32) {
-    let mut sim = Sim::new(91);
-    let server = sim.add_host(HostConfig {
-        outgoing_bandwidth,
-        ..server_config(4, 0x91)
-    });
-    let client = sim.add_host(server_config(1, 0x92));
-    sim.set_links(client, server, fixed(50));
-    let (_, speer) = sim.establish(client, server, 1);
+    let (mut sim, server, client, _, speer) = Sim::pair_over(
+        91,
+        HostConfig {
+            outgoing_bandwidth,
+            ..server_config(4, 0x91)
+        },
+        server_config(1, 0x92),
+        fixed(50),
+        1,
+    );
     for i in 0..100u8 {
         sim.host(server)
             .send(speer, 0, Packet::reliable(vec![i; 1000]))

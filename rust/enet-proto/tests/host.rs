@@ -3,8 +3,10 @@
 mod sim;
 
 use bytes::Bytes;
-use rust_enet_proto::{DisconnectReason, Event, HostConfig, Packet, PacketFlags, PeerState};
-use sim::{Link, Sim, server_config};
+use rust_enet_proto::{
+    DisconnectReason, Event, HostConfig, Packet, PacketFlags, PeerId, PeerState,
+};
+use sim::{Link, Sim, bandwidth_example, server_config};
 
 fn client_config(seed: u64) -> HostConfig {
     server_config(4, seed)
@@ -18,6 +20,33 @@ fn numbered(i: u32, len: usize) -> Bytes {
 
 fn number_of(data: &[u8]) -> u32 {
     u32::from_be_bytes([data[0], data[1], data[2], data[3]])
+}
+
+/// Sends 2000 numbered 16-byte packets made by `packet` from `client` to its peer `peer` in 40
+/// rounds of 50, running `ms` after each round and handing the number of every packet `server`
+/// received to `check`.
+fn send_in_rounds(
+    sim: &mut Sim,
+    client: usize,
+    peer: PeerId,
+    server: usize,
+    packet: fn(Bytes) -> Packet,
+    ms: u32,
+    mut check: impl FnMut(u32),
+) {
+    for round in 0..40u32 {
+        for i in 0..50u32 {
+            let n = round * 50 + i;
+            sim.host(client)
+                .send(peer, 0, packet(numbered(n, 16)))
+                .unwrap();
+        }
+        sim.flush();
+        sim.run_for(ms);
+        for (_, data) in sim.take_received(server) {
+            check(number_of(&data));
+        }
+    }
 }
 
 #[test]
@@ -76,10 +105,8 @@ fn handshake_delivers_connect_data_and_negotiates_channels() {
 
 #[test]
 fn reliable_order_survives_20pct_loss_dup_reorder() {
-    let mut sim = Sim::new(2);
-    let server = sim.add_host(server_config(4, 21));
-    let client = sim.add_host(client_config(22));
-    let (cpeer, _) = sim.establish(client, server, 2);
+    let (mut sim, server, client, cpeer, _) =
+        Sim::pair(2, server_config(4, 21), client_config(22), 2);
     sim.set_links(client, server, Link::lossy(0.20, 0.10, 0.30));
     const N: u32 = 10_000;
     for i in 0..N {
@@ -113,29 +140,21 @@ fn reliable_order_survives_20pct_loss_dup_reorder() {
 
 #[test]
 fn unsequenced_never_delivers_a_duplicate() {
-    let mut sim = Sim::new(3);
-    let server = sim.add_host(server_config(4, 31));
-    let client = sim.add_host(client_config(32));
-    let (cpeer, _) = sim.establish(client, server, 1);
+    let (mut sim, server, client, cpeer, _) =
+        Sim::pair(3, server_config(4, 31), client_config(32), 1);
     sim.set_links(client, server, Link::lossy(0.05, 0.50, 0.50));
     let mut seen = std::collections::HashSet::new();
-    for round in 0..40u32 {
-        for i in 0..50u32 {
-            let n = round * 50 + i;
-            sim.host(client)
-                .send(cpeer, 0, Packet::unsequenced(numbered(n, 16)))
-                .unwrap();
-        }
-        sim.flush();
-        sim.run_for(30);
-        for (_, data) in sim.take_received(server) {
-            assert!(
-                seen.insert(number_of(&data)),
-                "duplicate delivery of {}",
-                number_of(&data)
-            );
-        }
-    }
+    send_in_rounds(
+        &mut sim,
+        client,
+        cpeer,
+        server,
+        Packet::unsequenced,
+        30,
+        |n| {
+            assert!(seen.insert(n), "duplicate delivery of {n}");
+        },
+    );
     sim.run_for(2_000);
     for (_, data) in sim.take_received(server) {
         assert!(seen.insert(number_of(&data)), "duplicate delivery");
@@ -146,38 +165,31 @@ fn unsequenced_never_delivers_a_duplicate() {
 
 #[test]
 fn unreliable_sequenced_never_delivers_an_older_packet() {
-    let mut sim = Sim::new(4);
-    let server = sim.add_host(server_config(4, 41));
-    let client = sim.add_host(client_config(42));
-    let (cpeer, _) = sim.establish(client, server, 1);
+    let (mut sim, server, client, cpeer, _) =
+        Sim::pair(4, server_config(4, 41), client_config(42), 1);
     sim.set_links(client, server, Link::lossy(0.05, 0.20, 0.60));
     let mut last: Option<u32> = None;
     let mut count = 0;
-    for round in 0..40u32 {
-        for i in 0..50u32 {
-            let n = round * 50 + i;
-            sim.host(client)
-                .send(cpeer, 0, Packet::unreliable(numbered(n, 16)))
-                .unwrap();
-        }
-        sim.flush();
-        sim.run_for(20);
-        for (_, data) in sim.take_received(server) {
-            let n = number_of(&data);
+    send_in_rounds(
+        &mut sim,
+        client,
+        cpeer,
+        server,
+        Packet::unreliable,
+        20,
+        |n| {
             assert!(last.is_none_or(|l| n > l), "{n} delivered after {last:?}");
             last = Some(n);
             count += 1;
-        }
-    }
+        },
+    );
     assert!(count > 100, "only {count} arrived");
 }
 
 #[test]
 fn four_mib_reliable_packet_survives_10pct_loss() {
-    let mut sim = Sim::new(5);
-    let server = sim.add_host(server_config(4, 51));
-    let client = sim.add_host(client_config(52));
-    let (cpeer, _) = sim.establish(client, server, 1);
+    let (mut sim, server, client, cpeer, _) =
+        Sim::pair(5, server_config(4, 51), client_config(52), 1);
     sim.set_links(client, server, Link::lossy(0.10, 0.02, 0.10));
     let mut rng = sim::Rng::new(99);
     let payload = Bytes::from(rng.bytes(4 * 1024 * 1024));
@@ -218,10 +230,8 @@ fn send_reliable_and_unreliable_fragments(
 
 #[test]
 fn reliable_and_unreliable_fragments_reassemble() {
-    let mut sim = Sim::new(6);
-    let server = sim.add_host(server_config(4, 61));
-    let client = sim.add_host(client_config(62));
-    let (cpeer, _) = sim.establish(client, server, 2);
+    let (mut sim, server, client, cpeer, _) =
+        Sim::pair(6, server_config(4, 61), client_config(62), 2);
     let mut rng = sim::Rng::new(7);
     let reliable = Bytes::from(rng.bytes(3000));
     let unreliable = Bytes::from(rng.bytes(100_000));
@@ -247,10 +257,8 @@ fn reliable_and_unreliable_fragments_reassemble() {
 
 #[test]
 fn prefaulting_reassembly_buffers_keeps_out_of_order_fragments_intact() {
-    let mut sim = Sim::new(8);
-    let server = sim.add_host(server_config(4, 81));
-    let client = sim.add_host(client_config(82));
-    let (cpeer, _) = sim.establish(client, server, 2);
+    let (mut sim, server, client, cpeer, _) =
+        Sim::pair(8, server_config(4, 81), client_config(82), 2);
     // Reordering and loss put fragments ahead of the prefaulted part and behind it.
     sim.set_links(client, server, Link::lossy(0.05, 0.02, 0.20));
     assert_eq!(sim.host(server).prefault_reassembly(1 << 20), 0);
@@ -302,16 +310,12 @@ fn unanswered_connect_follows_enets_retransmission_schedule_and_times_out() {
         .collect();
     // 2.2 of the protocol description: 0, 0.5, 1.5, 3.5, 7.5, 15.5 s, given up at 31.5 s.
     assert_eq!(sends, vec![0, 500, 1500, 3500, 7500, 15_500]);
-    let (t, e) = &sim.events(client)[0];
-    assert_eq!(t.wrapping_sub(start), 31_500);
-    assert_eq!(
-        *e,
-        Event::Disconnect {
-            peer,
-            data: 0,
-            reason: DisconnectReason::Timeout
-        }
-    );
+    let disconnect = Event::Disconnect {
+        peer,
+        data: 0,
+        reason: DisconnectReason::Timeout,
+    };
+    assert_eq!(sim.first_event(client, start), (31_500, disconnect));
     assert_eq!(
         sim.nodes[client].host.peer(peer).unwrap().state(),
         PeerState::Disconnected
@@ -325,10 +329,8 @@ fn silent_peer_times_out_on_schedule() {
         (8, 2_000, 4_000),
         (1_000, 1_000, 3_000),
     ] {
-        let mut sim = Sim::new(8);
-        let server = sim.add_host(server_config(4, 81));
-        let client = sim.add_host(client_config(82));
-        let (cpeer, _) = sim.establish(client, server, 1);
+        let (mut sim, server, client, cpeer, _) =
+            Sim::pair(8, server_config(4, 81), client_config(82), 1);
         sim.host(client).set_timeout(cpeer, limit, minimum, maximum);
         sim.run_for(2_000);
         // The server goes silent: nothing from it reaches the client any more.
@@ -348,12 +350,7 @@ fn silent_peer_times_out_on_schedule() {
             "{e:?}"
         );
         // The client's datagrams since the silence: one idle PING and its retransmissions.
-        let sends: Vec<u32> = sim
-            .wire
-            .iter()
-            .filter(|w| w.from == sim.nodes[client].addr)
-            .map(|w| w.time)
-            .collect();
+        let sends: Vec<u32> = sim.wire_from(client).map(|w| w.time).collect();
         assert!(sends.len() >= 2, "{sends:?}");
         let first = sends[0];
         assert!(
@@ -392,18 +389,14 @@ fn silent_peer_times_out_on_schedule() {
 
 #[test]
 fn graceful_disconnect_carries_data_and_completes_on_both_sides() {
-    let mut sim = Sim::new(9);
-    let server = sim.add_host(server_config(4, 91));
-    let client = sim.add_host(client_config(92));
-    let (cpeer, speer) = sim.establish(client, server, 1);
+    let (mut sim, server, client, cpeer, speer) =
+        Sim::pair(9, server_config(4, 91), client_config(92), 1);
     sim.host(client).disconnect(cpeer, 0xABCD);
     assert_eq!(
         sim.nodes[client].host.peer(cpeer).unwrap().state(),
         PeerState::Disconnecting
     );
-    sim.flush();
-    assert!(sim.run_until(5_000, |s| s.has_disconnect(client)
-        && s.has_disconnect(server)));
+    assert!(sim.run_until_disconnected(client, server, 5_000));
     assert_eq!(
         sim.events(server)[0].1,
         Event::Disconnect {
@@ -427,14 +420,10 @@ fn graceful_disconnect_carries_data_and_completes_on_both_sides() {
 
 #[test]
 fn server_initiated_disconnect_reaches_the_client() {
-    let mut sim = Sim::new(10);
-    let server = sim.add_host(server_config(4, 101));
-    let client = sim.add_host(client_config(102));
-    let (cpeer, speer) = sim.establish(client, server, 1);
+    let (mut sim, server, client, cpeer, speer) =
+        Sim::pair(10, server_config(4, 101), client_config(102), 1);
     sim.host(server).disconnect(speer, 7);
-    sim.flush();
-    assert!(sim.run_until(5_000, |s| s.has_disconnect(client)
-        && s.has_disconnect(server)));
+    assert!(sim.run_until_disconnected(client, server, 5_000));
     assert_eq!(
         sim.events(client)[0].1,
         Event::Disconnect {
@@ -447,10 +436,8 @@ fn server_initiated_disconnect_reaches_the_client() {
 
 #[test]
 fn disconnect_later_waits_for_queued_data() {
-    let mut sim = Sim::new(11);
-    let server = sim.add_host(server_config(4, 111));
-    let client = sim.add_host(client_config(112));
-    let (cpeer, _) = sim.establish(client, server, 1);
+    let (mut sim, server, client, cpeer, _) =
+        Sim::pair(11, server_config(4, 111), client_config(112), 1);
     sim.set_links(client, server, Link::lossy(0.2, 0.0, 0.0));
     for i in 0..200u32 {
         sim.host(client)
@@ -491,10 +478,8 @@ fn disconnect_later_waits_for_queued_data() {
 
 #[test]
 fn disconnect_now_frees_the_slot_at_once_and_tells_the_remote() {
-    let mut sim = Sim::new(12);
-    let server = sim.add_host(server_config(4, 121));
-    let client = sim.add_host(client_config(122));
-    let (cpeer, speer) = sim.establish(client, server, 1);
+    let (mut sim, server, client, cpeer, speer) =
+        Sim::pair(12, server_config(4, 121), client_config(122), 1);
     sim.host(client).disconnect_now(cpeer, 99);
     assert_eq!(
         sim.nodes[client].host.peer(cpeer).unwrap().state(),
@@ -520,10 +505,8 @@ fn disconnect_now_frees_the_slot_at_once_and_tells_the_remote() {
 
 #[test]
 fn reset_peer_is_local_and_the_remote_times_out() {
-    let mut sim = Sim::new(13);
-    let server = sim.add_host(server_config(4, 131));
-    let client = sim.add_host(client_config(132));
-    let (cpeer, _) = sim.establish(client, server, 1);
+    let (mut sim, server, client, cpeer, _) =
+        Sim::pair(13, server_config(4, 131), client_config(132), 1);
     sim.host(client).reset_peer(cpeer);
     assert_eq!(
         sim.nodes[client].host.peer(cpeer).unwrap().state(),
@@ -554,21 +537,21 @@ fn full_host_refuses_quietly_like_c_enet_when_asked_to() {
     let start = sim.now;
     sim.connect(second, server, 1, 0);
     assert!(sim.run_until(40_000, |s| s.has_disconnect(second)));
-    let to_second = sim
-        .wire
-        .iter()
-        .filter(|w| w.to == sim.nodes[second].addr)
-        .count();
-    assert_eq!(to_second, 0, "a full server must not answer");
+    assert_eq!(
+        sim.wire_to(second).count(),
+        0,
+        "a full server must not answer"
+    );
     assert!(sim.nodes[server].host.statistics().connects_refused >= 6);
+    let (after, event) = sim.first_event(second, start);
     assert!(matches!(
-        sim.events(second)[0].1,
+        event,
         Event::Disconnect {
             reason: DisconnectReason::Timeout,
             ..
         }
     ));
-    assert_eq!(sim.events(second)[0].0.wrapping_sub(start), 31_500);
+    assert_eq!(after, 31_500);
     // The existing connection is unaffected.
     assert!(!sim.has_disconnect(first));
 }
@@ -585,31 +568,19 @@ fn full_host_answers_a_connect_with_a_disconnect_and_the_client_fails_at_once() 
     let peer = sim.connect(second, server, 1, 0);
     assert!(sim.run_until(40_000, |s| s.has_disconnect(second)));
     // One round trip (2 x 10 ms), instead of ENet's 31.5 s connect timeout.
-    let (t, e) = &sim.events(second)[0];
-    assert_eq!(t.wrapping_sub(start), 20);
-    assert_eq!(
-        *e,
-        Event::Disconnect {
-            peer,
-            data: 0,
-            reason: DisconnectReason::Refused
-        }
-    );
+    let refusal = Event::Disconnect {
+        peer,
+        data: 0,
+        reason: DisconnectReason::Refused,
+    };
+    assert_eq!(sim.first_event(second, start), (20, refusal));
     assert_eq!(
         sim.nodes[second].host.peer(peer).unwrap().state(),
         PeerState::Disconnected
     );
     // One CONNECT, one refusal, smaller than the CONNECT: no amplification.
-    let to_second: Vec<&sim::Sent> = sim
-        .wire
-        .iter()
-        .filter(|w| w.to == sim.nodes[second].addr)
-        .collect();
-    let from_second: Vec<&sim::Sent> = sim
-        .wire
-        .iter()
-        .filter(|w| w.from == sim.nodes[second].addr)
-        .collect();
+    let to_second: Vec<&sim::Sent> = sim.wire_to(second).collect();
+    let from_second: Vec<&sim::Sent> = sim.wire_from(second).collect();
     assert_eq!((from_second.len(), to_second.len()), (1, 1));
     assert!(to_second[0].data.len() < from_second[0].data.len());
     assert_eq!(to_second[0].data.len(), 10);
@@ -648,15 +619,15 @@ fn connect_filter_refuses_by_data_with_an_answer_and_takes_no_slot() {
         assert!(sim.run_until(5_000, |s| {
             s.has_disconnect(refused) && s.has_connect(taken) && s.has_connect(server)
         }));
-        let (t, e) = &sim.events(refused)[0];
-        assert_eq!(t.wrapping_sub(start), 20, "checksum {checksum}");
+        let refusal = Event::Disconnect {
+            peer,
+            data: 0,
+            reason: DisconnectReason::Refused,
+        };
         assert_eq!(
-            *e,
-            Event::Disconnect {
-                peer,
-                data: 0,
-                reason: DisconnectReason::Refused
-            }
+            sim.first_event(refused, start),
+            (20, refusal),
+            "checksum {checksum}"
         );
         assert_eq!(
             *seen.lock().unwrap(),
@@ -725,9 +696,7 @@ fn reconnecting_cycles_session_ids() {
         sim.flush();
         assert!(sim.run_until(2_000, |s| !s.take_received(server).is_empty()));
         sim.host(client).disconnect(cpeer, 0);
-        sim.flush();
-        assert!(sim.run_until(5_000, |s| s.has_disconnect(client)
-            && s.has_disconnect(server)));
+        assert!(sim.run_until_disconnected(client, server, 5_000));
         sim.take_events(client);
         sim.take_events(server);
     }
@@ -735,10 +704,8 @@ fn reconnecting_cycles_session_ids() {
 
 #[test]
 fn idle_connection_pings_and_measures_rtt() {
-    let mut sim = Sim::new(18);
-    let server = sim.add_host(server_config(4, 181));
-    let client = sim.add_host(client_config(182));
-    let (cpeer, speer) = sim.establish(client, server, 1);
+    let (mut sim, server, client, cpeer, speer) =
+        Sim::pair(18, server_config(4, 181), client_config(182), 1);
     sim.run_for(10_000);
     let c = sim.nodes[client].host.peer(cpeer).unwrap();
     let s = sim.nodes[server].host.peer(speer).unwrap();
@@ -759,17 +726,8 @@ fn idle_connection_pings_and_measures_rtt() {
 
 #[test]
 fn throttle_configure_and_bandwidth_limit_reach_the_remote() {
-    let mut sim = Sim::new(19);
-    let server = sim.add_host(HostConfig {
-        incoming_bandwidth: 100_000,
-        outgoing_bandwidth: 50_000,
-        ..server_config(4, 191)
-    });
-    let client = sim.add_host(HostConfig {
-        incoming_bandwidth: 200_000,
-        ..client_config(192)
-    });
-    let (cpeer, speer) = sim.establish(client, server, 1);
+    let (server_host, client_host) = bandwidth_example(server_config(4, 191), client_config(192));
+    let (mut sim, server, client, cpeer, speer) = Sim::pair(19, server_host, client_host, 1);
     // Section 9.4's verified example: both ends settle on a 4096-byte window.
     assert_eq!(
         sim.nodes[client].host.peer(cpeer).unwrap().window_size(),
@@ -840,15 +798,12 @@ fn many_peers_connect_and_exchange_data() {
 #[test]
 fn compression_and_checksums_carry_a_session() {
     use rust_enet_proto::compress::RangeCoder;
-    let mut sim = Sim::new(22);
     let config = |seed| HostConfig {
         checksum: true,
         compressor: Some(Box::new(RangeCoder::new())),
         ..server_config(4, seed)
     };
-    let server = sim.add_host(config(221));
-    let client = sim.add_host(config(222));
-    let (cpeer, _) = sim.establish(client, server, 1);
+    let (mut sim, server, client, cpeer, _) = Sim::pair(22, config(221), config(222), 1);
     sim.set_links(client, server, Link::lossy(0.1, 0.1, 0.1));
     for i in 0..300u32 {
         sim.host(client)
@@ -872,13 +827,15 @@ fn compression_and_checksums_carry_a_session() {
 
 #[test]
 fn waiting_data_limit_back_pressures_without_disconnecting() {
-    let mut sim = Sim::new(23);
-    let server = sim.add_host(HostConfig {
-        maximum_waiting_data: 10_000,
-        ..server_config(4, 231)
-    });
-    let client = sim.add_host(client_config(232));
-    let (cpeer, _) = sim.establish(client, server, 1);
+    let (mut sim, server, client, cpeer, _) = Sim::pair(
+        23,
+        HostConfig {
+            maximum_waiting_data: 10_000,
+            ..server_config(4, 231)
+        },
+        client_config(232),
+        1,
+    );
     for i in 0..50u32 {
         sim.host(client)
             .send(cpeer, 0, Packet::reliable(numbered(i, 1000)))
@@ -915,10 +872,8 @@ fn waiting_data_limit_back_pressures_without_disconnecting() {
 
 #[test]
 fn reliable_sequence_numbers_wrap_past_65536() {
-    let mut sim = Sim::new(24);
-    let server = sim.add_host(server_config(4, 241));
-    let client = sim.add_host(client_config(242));
-    let (cpeer, _) = sim.establish(client, server, 1);
+    let (mut sim, server, client, cpeer, _) =
+        Sim::pair(24, server_config(4, 241), client_config(242), 1);
     sim.set_links(client, server, Link::lossy(0.02, 0.01, 0.05));
     const N: u32 = 70_000;
     let mut next = 0u32;
@@ -943,10 +898,8 @@ fn reliable_sequence_numbers_wrap_past_65536() {
 
 #[test]
 fn unreliable_stream_is_upgraded_to_reliable_after_65535() {
-    let mut sim = Sim::new(25);
-    let server = sim.add_host(server_config(4, 251));
-    let client = sim.add_host(client_config(252));
-    let (cpeer, _) = sim.establish(client, server, 1);
+    let (mut sim, server, client, cpeer, _) =
+        Sim::pair(25, server_config(4, 251), client_config(252), 1);
     const N: u32 = 65_540;
     let mut next = 0u32;
     let mut got: Vec<(u32, PacketFlags)> = Vec::new();
@@ -1099,9 +1052,7 @@ fn slots_are_reused_after_disconnect_events() {
         assert_eq!(cpeer.0, 0);
         assert_eq!(speer.0, 0);
         sim.host(server).disconnect(speer, round);
-        sim.flush();
-        assert!(sim.run_until(5_000, |s| s.has_disconnect(client)
-            && s.has_disconnect(server)));
+        assert!(sim.run_until_disconnected(client, server, 5_000));
         sim.take_events(client);
         sim.take_events(server);
         assert_eq!(sim.nodes[server].host.peers().count(), 0);
@@ -1111,15 +1062,11 @@ fn slots_are_reused_after_disconnect_events() {
 
 #[test]
 fn simultaneous_disconnects_end_both_sides() {
-    let mut sim = Sim::new(29);
-    let server = sim.add_host(server_config(4, 291));
-    let client = sim.add_host(client_config(292));
-    let (cpeer, speer) = sim.establish(client, server, 1);
+    let (mut sim, server, client, cpeer, speer) =
+        Sim::pair(29, server_config(4, 291), client_config(292), 1);
     sim.host(client).disconnect(cpeer, 1);
     sim.host(server).disconnect(speer, 2);
-    sim.flush();
-    assert!(sim.run_until(40_000, |s| s.has_disconnect(client)
-        && s.has_disconnect(server)));
+    assert!(sim.run_until_disconnected(client, server, 40_000));
     assert_eq!(sim.nodes[client].host.peers().count(), 0);
     assert_eq!(sim.nodes[server].host.peers().count(), 0);
 }
@@ -1256,18 +1203,15 @@ fn connect_any_fails_on_enets_schedule_when_no_address_answers() {
     let peer = sim.host(client).connect_any(now, &to, 1, 0).unwrap();
     sim.flush();
     assert!(sim.run_until(40_000, |s| s.has_disconnect(client)));
-    let (t, e) = &sim.events(client)[0];
-    assert_eq!(
-        *e,
-        Event::Disconnect {
-            peer,
-            data: 0,
-            reason: DisconnectReason::Timeout
-        }
-    );
+    let (elapsed, event) = sim.first_event(client, start);
+    let timeout = Event::Disconnect {
+        peer,
+        data: 0,
+        reason: DisconnectReason::Timeout,
+    };
+    assert_eq!(event, timeout);
     // Moving on to the second address is no loss: the timeout is ENet's, give or take the
     // attempt delay.
-    let elapsed = t.wrapping_sub(start);
     assert!(
         (31_500..=31_500 + rust_enet_proto::CONNECT_ATTEMPT_DELAY).contains(&elapsed),
         "timed out after {elapsed} ms"

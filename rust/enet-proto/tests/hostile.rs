@@ -9,10 +9,12 @@ use sim::{Rng, Sim, server_config};
 /// A connected pair plus the 2-byte header field the client uses toward the server (peer id and
 /// session bits), learned from a real datagram.
 fn connected(seed: u64) -> (Sim, usize, usize, rust_enet_proto::PeerId, u16) {
-    let mut sim = Sim::new(seed);
-    let server = sim.add_host(server_config(4, seed + 1));
-    let client = sim.add_host(server_config(4, seed + 2));
-    let (cpeer, _) = sim.establish(client, server, 2);
+    let (mut sim, server, client, cpeer, _) = Sim::pair(
+        seed,
+        server_config(4, seed + 1),
+        server_config(4, seed + 2),
+        2,
+    );
     sim.record = true;
     sim.host(client)
         .send(cpeer, 0, Packet::unreliable(&b"probe"[..]))
@@ -182,56 +184,26 @@ fn datagrams_for_unknown_slots_wrong_sessions_or_no_decompressor_are_dropped() {
 fn bad_fragment_fields_disconnect_the_sender_with_a_typed_reason() {
     let max = 32 * 1024 * 1024u32;
     let d = [7u8; 16];
+    let bad = |name, commands| (name, commands, ProtocolViolation::BadFragment);
     let cases: Vec<(&str, Vec<u8>, ProtocolViolation)> = vec![
-        (
-            "zero count",
-            fragment(true, 0, 1, 1, 0, 0, 16, 0, &d),
-            ProtocolViolation::BadFragment,
-        ),
-        (
-            "number >= count",
-            fragment(true, 0, 1, 1, 2, 2, 32, 0, &d),
-            ProtocolViolation::BadFragment,
-        ),
-        (
-            "offset >= total",
-            fragment(true, 0, 1, 1, 2, 0, 32, 32, &d),
-            ProtocolViolation::BadFragment,
-        ),
-        (
-            "overruns total",
-            fragment(true, 0, 1, 1, 2, 0, 32, 20, &d),
-            ProtocolViolation::BadFragment,
-        ),
-        (
-            "total < count",
-            fragment(true, 0, 1, 1, 64, 0, 32, 0, &d),
-            ProtocolViolation::BadFragment,
-        ),
-        (
-            "too large",
-            fragment(true, 0, 1, 1, 2, 0, max + 1, 0, &d),
-            ProtocolViolation::BadFragment,
-        ),
-        (
+        bad("zero count", fragment(true, 0, 1, 1, 0, 0, 16, 0, &d)),
+        bad("number >= count", fragment(true, 0, 1, 1, 2, 2, 32, 0, &d)),
+        bad("offset >= total", fragment(true, 0, 1, 1, 2, 0, 32, 32, &d)),
+        bad("overruns total", fragment(true, 0, 1, 1, 2, 0, 32, 20, &d)),
+        bad("total < count", fragment(true, 0, 1, 1, 64, 0, 32, 0, &d)),
+        bad("too large", fragment(true, 0, 1, 1, 2, 0, max + 1, 0, &d)),
+        bad(
             "too many",
             fragment(true, 0, 1, 1, (1 << 20) + 1, 0, max, 0, &d),
-            ProtocolViolation::BadFragment,
         ),
-        (
-            "empty",
-            fragment(true, 0, 1, 1, 2, 0, 32, 0, &[]),
-            ProtocolViolation::BadFragment,
-        ),
-        (
+        bad("empty", fragment(true, 0, 1, 1, 2, 0, 32, 0, &[])),
+        bad(
             "unreliable zero count",
             fragment(false, 0, 0, 5, 0, 0, 16, 0, &d),
-            ProtocolViolation::BadFragment,
         ),
-        (
+        bad(
             "unreliable overrun",
             fragment(false, 0, 0, 5, 2, 1, 20, 10, &d),
-            ProtocolViolation::BadFragment,
         ),
         (
             "mismatched second fragment",

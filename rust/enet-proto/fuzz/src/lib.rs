@@ -101,45 +101,37 @@ impl Pair {
     pub fn pump(&mut self) -> (Vec<Event>, Vec<Event>) {
         let mut events = (Vec::new(), Vec::new());
         for _ in 0..PUMP_ROUNDS {
-            let mut quiet = true;
             let now = EnetTime(self.now);
-            while let Some(t) = self.server.poll_transmit(now, &mut self.buf) {
-                quiet = false;
-                let datagram = &self.buf[..t.len];
-                self.check(datagram);
-                if t.destination == CLIENT {
-                    self.client.handle_datagram(now, SERVER, datagram);
-                }
-            }
-            while let Some(t) = self.client.poll_transmit(now, &mut self.buf) {
-                quiet = false;
-                let datagram = &self.buf[..t.len];
-                self.check(datagram);
-                if t.destination == SERVER {
-                    self.server.handle_datagram(now, CLIENT, datagram);
-                }
-            }
+            let (buf, secured) = (&mut self.buf, self.secured);
+            let server_sent = relay(
+                &mut self.server,
+                SERVER,
+                &mut self.client,
+                CLIENT,
+                now,
+                buf,
+                secured,
+            );
+            let client_sent = relay(
+                &mut self.client,
+                CLIENT,
+                &mut self.server,
+                SERVER,
+                now,
+                buf,
+                secured,
+            );
             events
                 .0
                 .extend(std::iter::from_fn(|| self.server.poll_event()));
             events
                 .1
                 .extend(std::iter::from_fn(|| self.client.poll_event()));
-            if quiet {
+            if !server_sent && !client_sent {
                 break;
             }
         }
         events
-    }
-
-    /// What every emitted datagram must satisfy: well formed, or for a secured pair at least a
-    /// valid header (its command area is compressed and checksummed).
-    fn check(&self, datagram: &[u8]) {
-        if self.secured {
-            DatagramHeader::parse(datagram).expect("host emitted a bad header");
-        } else {
-            assert_well_formed(datagram);
-        }
     }
 
     /// Drains the client's outgoing datagrams without delivering them (seed capture).
@@ -150,6 +142,39 @@ impl Pair {
             Some(self.buf[..t.len].to_vec())
         })
         .collect()
+    }
+}
+
+/// Hands every datagram `from` (at `from_addr`) has to send now to `to` (at `to_addr`) if it is
+/// addressed there, checking each ([`check_datagram`]). Returns whether `from` sent anything.
+fn relay(
+    from: &mut Host,
+    from_addr: SocketAddr,
+    to: &mut Host,
+    to_addr: SocketAddr,
+    now: EnetTime,
+    buf: &mut [u8],
+    secured: bool,
+) -> bool {
+    let mut sent = false;
+    while let Some(t) = from.poll_transmit(now, buf) {
+        sent = true;
+        let datagram = &buf[..t.len];
+        check_datagram(secured, datagram);
+        if t.destination == to_addr {
+            to.handle_datagram(now, from_addr, datagram);
+        }
+    }
+    sent
+}
+
+/// What every emitted datagram must satisfy: well formed, or for a `secured` pair at least a
+/// valid header (its command area is compressed and checksummed).
+fn check_datagram(secured: bool, datagram: &[u8]) {
+    if secured {
+        DatagramHeader::parse(datagram).expect("host emitted a bad header");
+    } else {
+        assert_well_formed(datagram);
     }
 }
 

@@ -21,7 +21,7 @@
 //! `Compression::compress` does; such a datagram decodes to 16 bytes, the trailing zeros being a
 //! command byte 0 where ENet's command loop stops. The encoder makes FastLZ's greedy parse
 //! decision for decision, so its output is byte-identical to Godot 4.6's: checked on the fixtures
-//! in `fixtures/godot.rs` and on a 2420-input corpus
+//! in `fixtures/godot.txt` and on a 2420-input corpus
 //! (`codec_tests::godot_agrees_on_generated_corpus`).
 //!
 //! The decoder accepts levels 1 and 2 and rejects, rather than reads or writes past, anything
@@ -56,17 +56,7 @@ pub struct FastLz {
     joined: Vec<u8>,
 }
 
-impl std::fmt::Debug for FastLz {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FastLz").finish_non_exhaustive()
-    }
-}
-
-impl Default for FastLz {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+codec_debug_and_default!(FastLz);
 
 impl FastLz {
     /// A codec ready for use.

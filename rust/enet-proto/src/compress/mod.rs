@@ -6,6 +6,26 @@
 //! Godot's mode numbers to codecs. [`Zlib`] and [`Zstd`] come with the default-on
 //! `godot-codecs` feature, which pulls in `flate2` and `zstd`.
 
+/// The `Debug` and `Default` impls every codec type has: `Debug` shows the type name and the
+/// named level field, if any, never the buffers or tables; `Default` is `new()`.
+macro_rules! codec_debug_and_default {
+    ($codec:ident $(, $field:ident)?) => {
+        impl std::fmt::Debug for $codec {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($codec))
+                    $(.field(stringify!($field), &self.$field))?
+                    .finish_non_exhaustive()
+            }
+        }
+
+        impl Default for $codec {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+    };
+}
+
 mod crc32;
 mod fastlz;
 mod mode;

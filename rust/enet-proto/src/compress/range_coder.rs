@@ -72,6 +72,22 @@ enum Link {
     Parent(u16),
 }
 
+/// Counts the steps of a walk along the model's parent links. Corrupted input can rewrite those
+/// links into a cycle, on which ENet would spin forever; a walk longer than the arena must be
+/// one, and [`step`](Self::step) ends it.
+#[derive(Default)]
+struct Walk {
+    steps: usize,
+}
+
+impl Walk {
+    /// One more step; `None` once there were more steps than the arena has nodes.
+    fn step(&mut self) -> Option<()> {
+        self.steps += 1;
+        (self.steps <= SYMBOL_CAPACITY).then_some(())
+    }
+}
+
 /// ENet's adaptive range coder, byte-compatible with `enet_host_compress_with_range_coder`.
 ///
 /// Holds its 4096-node model arena inline (64 KiB) and reuses it for every call: no allocation
@@ -82,17 +98,7 @@ pub struct RangeCoder {
     next_symbol: usize,
 }
 
-impl std::fmt::Debug for RangeCoder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RangeCoder").finish_non_exhaustive()
-    }
-}
-
-impl Default for RangeCoder {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+codec_debug_and_default!(RangeCoder);
 
 impl RangeCoder {
     /// A coder with an empty model; the model is rebuilt at the start of every call anyway.
@@ -360,10 +366,15 @@ impl RangeCoder {
             *order += 1;
         }
         if self.next_symbol >= SYMBOL_RESET_THRESHOLD {
-            self.reset_model();
-            *predicted = ROOT;
-            *order = 0;
+            (*predicted, *order) = self.restart();
         }
+    }
+
+    /// Empty the model and start predicting from the root: the `(predicted, order)` a stream
+    /// starts with.
+    fn restart(&mut self) -> (u16, u32) {
+        self.reset_model();
+        (ROOT, 0)
     }
 
     fn compress_into(&mut self, input: &[&[u8]], out: &mut [u8]) -> Option<usize> {
@@ -373,21 +384,16 @@ impl RangeCoder {
             out,
             len: 0,
         };
-        self.reset_model();
-        let mut predicted = ROOT;
-        let mut order = 0;
+        let (mut predicted, mut order) = self.restart();
         for &value in input.iter().flat_map(|buffer| buffer.iter()) {
             let mut link = Link::Predicted;
             let mut ctx = predicted;
             let mut coded = false;
             // A valid model has at most two subcontexts above the root; the bound only guards
             // against a logic error turning into a hang.
-            let mut steps = 0;
+            let mut walk = Walk::default();
             while ctx != ROOT {
-                steps += 1;
-                if steps > SYMBOL_CAPACITY {
-                    return None;
-                }
+                walk.step()?;
                 let (node, under, count) =
                     self.context_encode(ctx, value, SUBCONTEXT_SYMBOL_DELTA, 0)?;
                 self.write_link(link, node, &mut predicted);
@@ -433,9 +439,7 @@ impl RangeCoder {
             pos: 0,
         };
         decoder.seed();
-        self.reset_model();
-        let mut predicted = ROOT;
-        let mut order = 0;
+        let (mut predicted, mut order) = self.restart();
         let mut written = 0;
         loop {
             let start = predicted;
@@ -443,12 +447,9 @@ impl RangeCoder {
             let mut found = None;
             // Corrupted input can rewrite suffix links into a cycle, on which ENet would spin
             // forever; a chain longer than the arena must be such a cycle.
-            let mut steps = 0;
+            let mut walk = Walk::default();
             while ctx != ROOT {
-                steps += 1;
-                if steps > SYMBOL_CAPACITY {
-                    return None;
-                }
+                walk.step()?;
                 let context = *self.node(ctx);
                 let total = context.total;
                 if context.escapes == 0 || context.escapes >= total {
@@ -491,12 +492,12 @@ impl RangeCoder {
             // Add the byte to the higher-order contexts we escaped from, as the encoder did.
             let mut link = Link::Predicted;
             let mut patch = start;
-            let mut steps = 0;
+            let mut walk = Walk::default();
             while patch != found_in {
-                steps += 1;
+                walk.step()?;
                 // Walking past the root (ENet would patch the root as a subcontext and overrun
-                // its arena) or around a cycle only happens with corrupted input.
-                if patch == ROOT || steps > SYMBOL_CAPACITY {
+                // its arena) only happens with corrupted input.
+                if patch == ROOT {
                     return None;
                 }
                 let (node, _, count) =

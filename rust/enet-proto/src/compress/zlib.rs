@@ -26,19 +26,7 @@ pub struct Zlib {
     joined: Vec<u8>,
 }
 
-impl std::fmt::Debug for Zlib {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Zlib")
-            .field("level", &self.level)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Default for Zlib {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+codec_debug_and_default!(Zlib, level);
 
 impl Zlib {
     /// A codec at Godot's default level 6.

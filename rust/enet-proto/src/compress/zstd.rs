@@ -24,13 +24,7 @@ pub struct Zstd {
     frame: Vec<u8>,
 }
 
-impl std::fmt::Debug for Zstd {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Zstd")
-            .field("level", &self.level)
-            .finish_non_exhaustive()
-    }
-}
+codec_debug_and_default!(Zstd, level);
 
 impl Zstd {
     /// A codec at Godot's default level 3.
@@ -57,12 +51,6 @@ impl Zstd {
             joined: Vec::new(),
             frame: Vec::new(),
         }
-    }
-}
-
-impl Default for Zstd {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

@@ -2,9 +2,9 @@
 //! `handle_timeout`. It visits connected peers only (the active list), never every slot.
 
 use super::Host;
-use crate::peer::{OutgoingBody, OutgoingCommand, PEER_PACKET_THROTTLE_SCALE};
+use crate::peer::PEER_PACKET_THROTTLE_SCALE;
 use crate::time::EnetTime;
-use crate::wire::{COMMAND_FLAG_ACKNOWLEDGE, CONTROL_CHANNEL, CommandNumber};
+use crate::wire::{COMMAND_FLAG_ACKNOWLEDGE, Command};
 
 impl Host {
     pub(crate) fn bandwidth_throttle(&mut self, now: EnetTime) {
@@ -41,46 +41,42 @@ impl Host {
         if self.outgoing_bandwidth != 0 {
             bandwidth = mul_div(self.outgoing_bandwidth, elapsed, 1000);
             data_total = connected.iter().fold(0u32, |acc, &i| {
-                acc.wrapping_add(self.peers[i].outgoing_data_total)
+                acc.wrapping_add(self.peers[i].bandwidth.outgoing_data_total)
             });
         }
         let mut peers_remaining = connected.len();
         let mut needs_adjustment = self.bandwidth_limited_peers > 0;
         while peers_remaining > 0 && needs_adjustment {
             needs_adjustment = false;
-            let throttle = if data_total <= bandwidth {
-                PEER_PACKET_THROTTLE_SCALE
-            } else {
-                mul_div(bandwidth, PEER_PACKET_THROTTLE_SCALE, data_total)
-            };
+            let throttle = throttle_share(bandwidth, data_total);
             for &i in connected {
                 let peer = &mut self.peers[i];
-                if peer.incoming_bandwidth == 0 || peer.outgoing_bandwidth_throttle_epoch == now {
+                if peer.bandwidth.incoming == 0 || peer.bandwidth.outgoing_throttle_epoch == now {
                     continue;
                 }
-                let peer_bandwidth = mul_div(peer.incoming_bandwidth, elapsed, 1000);
+                let peer_bandwidth = mul_div(peer.bandwidth.incoming, elapsed, 1000);
                 if mul_div(
                     throttle,
-                    peer.outgoing_data_total,
+                    peer.bandwidth.outgoing_data_total,
                     PEER_PACKET_THROTTLE_SCALE,
                 ) <= peer_bandwidth
                 {
                     continue;
                 }
-                peer.packet_throttle_limit = if peer.outgoing_data_total == 0 {
+                peer.throttle.limit = if peer.bandwidth.outgoing_data_total == 0 {
                     1
                 } else {
                     mul_div(
                         peer_bandwidth,
                         PEER_PACKET_THROTTLE_SCALE,
-                        peer.outgoing_data_total,
+                        peer.bandwidth.outgoing_data_total,
                     )
                     .max(1)
                 };
-                peer.packet_throttle = peer.packet_throttle.min(peer.packet_throttle_limit);
-                peer.outgoing_bandwidth_throttle_epoch = now;
-                peer.incoming_data_total = 0;
-                peer.outgoing_data_total = 0;
+                peer.throttle.value = peer.throttle.value.min(peer.throttle.limit);
+                peer.bandwidth.outgoing_throttle_epoch = now;
+                peer.bandwidth.incoming_data_total = 0;
+                peer.bandwidth.outgoing_data_total = 0;
                 needs_adjustment = true;
                 peers_remaining -= 1;
                 bandwidth = bandwidth.wrapping_sub(peer_bandwidth);
@@ -88,20 +84,16 @@ impl Host {
             }
         }
         if peers_remaining > 0 {
-            let throttle = if data_total <= bandwidth {
-                PEER_PACKET_THROTTLE_SCALE
-            } else {
-                mul_div(bandwidth, PEER_PACKET_THROTTLE_SCALE, data_total)
-            };
+            let throttle = throttle_share(bandwidth, data_total);
             for &i in connected {
                 let peer = &mut self.peers[i];
-                if peer.outgoing_bandwidth_throttle_epoch == now {
+                if peer.bandwidth.outgoing_throttle_epoch == now {
                     continue;
                 }
-                peer.packet_throttle_limit = throttle;
-                peer.packet_throttle = peer.packet_throttle.min(throttle);
-                peer.incoming_data_total = 0;
-                peer.outgoing_data_total = 0;
+                peer.throttle.limit = throttle;
+                peer.throttle.value = peer.throttle.value.min(throttle);
+                peer.bandwidth.incoming_data_total = 0;
+                peer.bandwidth.outgoing_data_total = 0;
             }
         }
     }
@@ -118,16 +110,16 @@ impl Host {
                 bandwidth_limit = bandwidth / peers_remaining;
                 for &i in connected {
                     let peer = &mut self.peers[i];
-                    if peer.incoming_bandwidth_throttle_epoch == now {
+                    if peer.bandwidth.incoming_throttle_epoch == now {
                         continue;
                     }
-                    if peer.outgoing_bandwidth > 0 && peer.outgoing_bandwidth >= bandwidth_limit {
+                    if peer.bandwidth.outgoing > 0 && peer.bandwidth.outgoing >= bandwidth_limit {
                         continue;
                     }
-                    peer.incoming_bandwidth_throttle_epoch = now;
+                    peer.bandwidth.incoming_throttle_epoch = now;
                     needs_adjustment = true;
                     peers_remaining -= 1;
-                    bandwidth = bandwidth.wrapping_sub(peer.outgoing_bandwidth);
+                    bandwidth = bandwidth.wrapping_sub(peer.bandwidth.outgoing);
                 }
                 if peers_remaining == 0 {
                     break;
@@ -137,23 +129,29 @@ impl Host {
         let host_out = self.outgoing_bandwidth;
         for &i in connected {
             let peer = &self.peers[i];
-            let incoming_bandwidth = if peer.incoming_bandwidth_throttle_epoch == now {
-                peer.outgoing_bandwidth
+            let incoming_bandwidth = if peer.bandwidth.incoming_throttle_epoch == now {
+                peer.bandwidth.outgoing
             } else {
                 bandwidth_limit
             };
-            self.queue_command(
+            self.queue_control(
                 i,
-                OutgoingCommand::new(
-                    CommandNumber::BandwidthLimit as u8 | COMMAND_FLAG_ACKNOWLEDGE,
-                    CONTROL_CHANNEL,
-                    OutgoingBody::BandwidthLimit {
-                        incoming_bandwidth,
-                        outgoing_bandwidth: host_out,
-                    },
-                ),
+                COMMAND_FLAG_ACKNOWLEDGE,
+                Command::BandwidthLimit {
+                    incoming_bandwidth,
+                    outgoing_bandwidth: host_out,
+                },
             );
         }
+    }
+}
+
+/// The throttle (x/32) that fits `data_total` bytes into `bandwidth`: all of it if they fit.
+fn throttle_share(bandwidth: u32, data_total: u32) -> u32 {
+    if data_total <= bandwidth {
+        PEER_PACKET_THROTTLE_SCALE
+    } else {
+        mul_div(bandwidth, PEER_PACKET_THROTTLE_SCALE, data_total)
     }
 }
 

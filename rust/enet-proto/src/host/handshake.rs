@@ -69,7 +69,7 @@ impl Host {
             };
             let idx = usize::from(slot);
             let peer = &self.peers[idx];
-            if peer.state == PeerState::AcknowledgingConnect && peer.handshake_started == started {
+            if peer.state == PeerState::AcknowledgingConnect && peer.handshake.started == started {
                 self.stats.handshakes_evicted += 1;
                 self.reset_slot(idx);
             }
@@ -80,8 +80,8 @@ impl Host {
     pub(crate) fn start_handshake(&mut self, idx: usize) {
         let now = self.service_time;
         let peer = &mut self.peers[idx];
-        peer.handshake_started = now;
-        peer.last_verify_time = now;
+        peer.handshake.started = now;
+        peer.handshake.last_verify_time = now;
         self.handshake_order.push_back((idx as u16, now));
         // Stale entries (peers that connected or went) are skipped when popped; keep the queue
         // from growing past the pool under churn.
@@ -89,7 +89,7 @@ impl Host {
             let peers = &self.peers;
             self.handshake_order.retain(|&(slot, started)| {
                 let p = &peers[usize::from(slot)];
-                p.state == PeerState::AcknowledgingConnect && p.handshake_started == started
+                p.state == PeerState::AcknowledgingConnect && p.handshake.started == started
             });
         }
     }
@@ -99,7 +99,7 @@ impl Host {
     pub(crate) fn resend_verify_connect(&mut self, idx: usize) {
         let now = self.service_time;
         let peer = &mut self.peers[idx];
-        peer.last_verify_time = now;
+        peer.handshake.last_verify_time = now;
         if peer.resend_in_flight_now() {
             self.stats.handshake_resends += 1;
             self.mark_send(idx);
@@ -112,7 +112,7 @@ impl Host {
         let now = self.service_time;
         let peer = &self.peers[idx];
         if peer.state == PeerState::AcknowledgingConnect
-            && now.distance(peer.last_verify_time) >= HANDSHAKE_RESEND_INTERVAL
+            && now.distance(peer.handshake.last_verify_time) >= HANDSHAKE_RESEND_INTERVAL
         {
             self.resend_verify_connect(idx);
         }
@@ -121,7 +121,8 @@ impl Host {
     /// When a half-open peer expires.
     pub(crate) fn handshake_deadline(&self, idx: usize) -> EnetTime {
         self.peers[idx]
-            .handshake_started
+            .handshake
+            .started
             .add_millis(HANDSHAKE_LIFETIME)
     }
 

@@ -5,14 +5,13 @@ use super::{Host, Transmit};
 use crate::compress::{Compressor, crc32};
 use crate::event::DisconnectReason;
 use crate::peer::{
-    OutgoingBody, OutgoingCommand, PEER_PACKET_THROTTLE_COUNTER, PEER_PACKET_THROTTLE_SCALE,
+    OutgoingCommand, PEER_PACKET_THROTTLE_COUNTER, PEER_PACKET_THROTTLE_SCALE,
     PEER_RELIABLE_WINDOW_SIZE, PEER_RELIABLE_WINDOWS, Peer, PeerState,
 };
 use crate::time::EnetTime;
 use crate::wire::{
-    COMMAND_FLAG_ACKNOWLEDGE, CONTROL_CHANNEL, Command, CommandHeader, CommandNumber,
-    DatagramHeader, PROTOCOL_MAXIMUM_MTU, PROTOCOL_MAXIMUM_PACKET_COMMANDS,
-    PROTOCOL_MAXIMUM_PEER_ID,
+    COMMAND_FLAG_ACKNOWLEDGE, Command, CommandHeader, CommandNumber, DatagramHeader,
+    PROTOCOL_MAXIMUM_MTU, PROTOCOL_MAXIMUM_PACKET_COMMANDS, PROTOCOL_MAXIMUM_PEER_ID,
 };
 
 /// `BUFFER_MAXIMUM`: ENet's scatter/gather entries per datagram (1 + 2 * 32).
@@ -101,6 +100,12 @@ impl Host {
         None
     }
 
+    /// Whether datagrams wait for [`poll_transmit`](Self::poll_transmit): a peer has commands
+    /// queued or due, or a datagram was built ahead (a DISCONNECT before a reset).
+    pub fn has_transmit(&self) -> bool {
+        !self.raw_transmits.is_empty() || !self.send_queue.is_empty()
+    }
+
     /// Builds one datagram into a fresh buffer right away and queues it for `poll_transmit`
     /// (ENet's `flush`, used for unreliable DISCONNECTs before a slot is reset).
     pub(crate) fn flush_peer(&mut self, idx: usize) {
@@ -165,11 +170,7 @@ impl Host {
             && w.room() >= 4
         {
             peer.queue_outgoing_command(
-                OutgoingCommand::new(
-                    CommandNumber::Ping as u8 | COMMAND_FLAG_ACKNOWLEDGE,
-                    CONTROL_CHANNEL,
-                    OutgoingBody::Ping,
-                ),
+                OutgoingCommand::control(COMMAND_FLAG_ACKNOWLEDGE, Command::Ping),
                 total_queued,
             );
             write_commands(peer, &mut w, now, &mut after);
@@ -177,7 +178,7 @@ impl Host {
         let result = if w.commands == 0 {
             None
         } else {
-            peer.update_packet_loss(now);
+            peer.loss.update(now);
             let area_len = w.len;
             let area = &w.buf[..area_len];
             let header_sent_time = w.sent_time.then_some(now.low16());
@@ -221,8 +222,8 @@ impl Host {
             }
             peer.last_send_time = now;
             let total = area_offset + body_len;
-            peer.datagrams_sent += 1;
-            peer.wire_bytes_sent += total as u64;
+            peer.traffic.datagrams_sent += 1;
+            peer.traffic.wire_bytes_sent += total as u64;
             stats.total_sent_data += total as u64;
             stats.total_sent_packets += 1;
             Some(total)
@@ -332,8 +333,8 @@ fn write_commands(
                 data_channel = Some(ch);
             }
             if cmd.payload.is_some() {
-                let allowance = peer.packet_throttle.wrapping_mul(peer.window_size)
-                    / PEER_PACKET_THROTTLE_SCALE;
+                let allowance =
+                    peer.throttle.value.wrapping_mul(peer.window_size) / PEER_PACKET_THROTTLE_SCALE;
                 if peer
                     .reliable_data_in_transit
                     .wrapping_add(cmd.fragment_length())
@@ -361,10 +362,9 @@ fn write_commands(
             break;
         }
         if !reliable && cmd.payload.is_some() && cmd.fragment_offset == 0 {
-            peer.packet_throttle_counter = (peer.packet_throttle_counter
-                + PEER_PACKET_THROTTLE_COUNTER)
-                % PEER_PACKET_THROTTLE_SCALE;
-            if peer.packet_throttle_counter > peer.packet_throttle {
+            peer.throttle.counter =
+                (peer.throttle.counter + PEER_PACKET_THROTTLE_COUNTER) % PEER_PACKET_THROTTLE_SCALE;
+            if peer.throttle.counter > peer.throttle.value {
                 // Throttled: drop this packet and the rest of its fragments (6.6; like ENet, the
                 // match is on the (reliable, unreliable) pair only).
                 let key = (cmd.reliable_sequence_number, cmd.unreliable_sequence_number);
@@ -401,11 +401,12 @@ fn write_commands(
             cmd.send_attempts = cmd.send_attempts.saturating_add(1);
             if cmd.round_trip_timeout == 0 {
                 cmd.round_trip_timeout = peer
-                    .round_trip_time
-                    .wrapping_add(peer.round_trip_time_variance.wrapping_mul(4));
+                    .rtt
+                    .smoothed
+                    .wrapping_add(peer.rtt.variance.wrapping_mul(4));
             }
             if peer.sent_reliable_commands.is_empty() {
-                peer.next_timeout = now.add_millis(cmd.round_trip_timeout);
+                peer.timeouts.next = now.add_millis(cmd.round_trip_timeout);
             }
             cmd.sent_time = now;
             w.sent_time = true;
@@ -415,7 +416,7 @@ fn write_commands(
             peer.sent_reliable_commands.push_back(cmd);
         }
         w.packet_size += size + fragment_length;
-        peer.packets_sent = peer.packets_sent.wrapping_add(1);
+        peer.loss.packets_sent = peer.loss.packets_sent.wrapping_add(1);
     }
     if peer.state == PeerState::DisconnectLater && peer.has_no_outgoing() {
         after.disconnect_later = true;
@@ -450,7 +451,7 @@ mod tests {
     #[test]
     fn throttle_drops_31_minus_t_of_every_32_unreliable_packets() {
         let (mut host, id) = connected_host();
-        host.peers[id.index()].packet_throttle = 16;
+        host.peers[id.index()].throttle.value = 16;
         for i in 0..32u8 {
             host.send(id, 0, Packet::unreliable(vec![i; 10])).unwrap();
         }

@@ -49,16 +49,16 @@ impl Host {
         if p.state == PeerState::AcknowledgingConnect {
             return Some(self.handshake_deadline(idx));
         }
-        if p.state == PeerState::Connecting && !p.connect_candidates.is_empty() {
-            let candidate = p.next_candidate_time;
-            let resend = (!p.sent_reliable_commands.is_empty()).then_some(p.next_timeout);
+        if p.state == PeerState::Connecting && !p.attempt.candidates.is_empty() {
+            let candidate = p.attempt.next_time;
+            let resend = (!p.sent_reliable_commands.is_empty()).then_some(p.timeouts.next);
             return Some(match resend {
                 Some(resend) if resend.is_before(candidate) => resend,
                 _ => candidate,
             });
         }
         if !p.sent_reliable_commands.is_empty() {
-            return Some(p.next_timeout);
+            return Some(p.timeouts.next);
         }
         // Queued commands go out with the next `poll_transmit`, whose send pass adds the ping.
         if p.state == PeerState::Connected && p.queued_commands() == 0 {
@@ -133,16 +133,16 @@ impl Host {
             return;
         }
         if peer.state == PeerState::Connecting
-            && !peer.connect_candidates.is_empty()
-            && !now.is_before(peer.next_candidate_time)
+            && !peer.attempt.candidates.is_empty()
+            && !now.is_before(peer.attempt.next_time)
         {
             self.try_next_connect_candidate(idx, now);
         }
         let peer = &mut self.peers[idx];
-        if !peer.sent_reliable_commands.is_empty() && !now.is_before(peer.next_timeout) {
-            let resends_before = peer.resends;
+        if !peer.sent_reliable_commands.is_empty() && !now.is_before(peer.timeouts.next) {
+            let resends_before = peer.traffic.resends;
             let check = peer.check_timeouts(now);
-            self.stats.resends += self.peers[idx].resends - resends_before;
+            self.stats.resends += self.peers[idx].traffic.resends - resends_before;
             match check {
                 TimeoutCheck::TimedOut => {
                     self.notify_disconnect(idx, DisconnectReason::Timeout);

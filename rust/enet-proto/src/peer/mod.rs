@@ -4,11 +4,18 @@
 //! handshake results, the channels with their sequence numbers and incoming queues, the
 //! outgoing/sent command queues, RTT and throttle statistics. The host drives it; applications
 //! only read it through the accessors.
+//!
+//! Files: `channel.rs` (incoming ordering and dispatch, 7.4-7.6), `fragment.rs` (reassembly),
+//! `outgoing.rs` (outgoing commands, acknowledgement removal, retransmission timeouts),
+//! `rtt.rs` (round-trip time and packet throttle), `traffic.rs` (bandwidth, counters, packet
+//! loss). Related `Peer` fields live in small structs of those files (`peer.rtt.smoothed`,
+//! `peer.throttle.value`, `peer.timeouts.next`, ...).
 
 mod channel;
 mod fragment;
 mod outgoing;
 mod rtt;
+mod traffic;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -17,11 +24,13 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use crate::event::DisconnectReason;
 use crate::packet::Packet;
 use crate::time::EnetTime;
-use crate::wire::PROTOCOL_MAXIMUM_PEER_ID;
+use crate::wire::{PROTOCOL_MAXIMUM_PEER_ID, PROTOCOL_MAXIMUM_WINDOW_SIZE};
 
 pub(crate) use channel::{Channel, IncomingCommand, IncomingKey, IncomingSource, QueueResult};
 pub(crate) use fragment::FragmentCheck;
-pub(crate) use outgoing::{OutgoingBody, OutgoingCommand, TimeoutCheck};
+pub(crate) use outgoing::{FragmentFields, OutgoingBody, OutgoingCommand, TimeoutCheck, Timeouts};
+pub(crate) use rtt::{RoundTrip, Throttle};
+pub(crate) use traffic::{Bandwidth, PacketLoss, Traffic};
 
 /// `PEER_DEFAULT_ROUND_TRIP_TIME`.
 pub const PEER_DEFAULT_ROUND_TRIP_TIME: u32 = 500;
@@ -138,6 +147,9 @@ fn unspecified_address() -> SocketAddr {
 /// One peer slot: a connection and everything ENet tracks for it.
 ///
 /// Obtained read-only from [`Host::peer`](crate::Host::peer); the host owns and drives it.
+/// Related fields are grouped: round-trip time and packet throttle (`rtt.rs`), bandwidth,
+/// traffic counters and packet loss (`traffic.rs`), retransmission timeouts (`outgoing.rs`),
+/// and below the unsequenced window and the two sides of the handshake.
 #[derive(Debug)]
 pub struct Peer {
     pub(crate) incoming_peer_id: u16,
@@ -150,54 +162,19 @@ pub struct Peer {
     pub(crate) mtu: u32,
     pub(crate) window_size: u32,
     pub(crate) channels: Vec<Channel>,
-    pub(crate) incoming_bandwidth: u32,
-    pub(crate) outgoing_bandwidth: u32,
-    pub(crate) incoming_bandwidth_throttle_epoch: EnetTime,
-    pub(crate) outgoing_bandwidth_throttle_epoch: EnetTime,
-    pub(crate) incoming_data_total: u32,
-    pub(crate) outgoing_data_total: u32,
-    pub(crate) total_incoming_data: u64,
-    pub(crate) total_outgoing_data: u64,
+    pub(crate) bandwidth: Bandwidth,
+    pub(crate) traffic: Traffic,
+    pub(crate) loss: PacketLoss,
+    pub(crate) rtt: RoundTrip,
+    pub(crate) throttle: Throttle,
+    pub(crate) timeouts: Timeouts,
     pub(crate) last_send_time: EnetTime,
     pub(crate) last_receive_time: EnetTime,
-    pub(crate) next_timeout: EnetTime,
-    pub(crate) earliest_timeout: EnetTime,
-    pub(crate) packet_loss_epoch: EnetTime,
-    pub(crate) packets_sent: u32,
-    pub(crate) packets_lost: u32,
-    /// Reliable commands sent again after a retransmission timeout, over the connection.
-    pub(crate) resends: u64,
-    /// Datagrams exchanged with this peer and their bytes as they left or arrived (ENet header,
-    /// checksum and compressed command area included), over the connection.
-    pub(crate) datagrams_sent: u64,
-    pub(crate) datagrams_received: u64,
-    pub(crate) wire_bytes_sent: u64,
-    pub(crate) wire_bytes_received: u64,
-    pub(crate) packet_loss: u32,
-    pub(crate) packet_loss_variance: u32,
-    pub(crate) packet_throttle: u32,
-    pub(crate) packet_throttle_limit: u32,
-    pub(crate) packet_throttle_counter: u32,
-    pub(crate) packet_throttle_epoch: EnetTime,
-    pub(crate) packet_throttle_acceleration: u32,
-    pub(crate) packet_throttle_deceleration: u32,
-    pub(crate) packet_throttle_interval: u32,
     pub(crate) ping_interval: u32,
-    pub(crate) timeout_limit: u32,
-    pub(crate) timeout_minimum: u32,
-    pub(crate) timeout_maximum: u32,
-    pub(crate) last_round_trip_time: u32,
-    pub(crate) lowest_round_trip_time: u32,
-    pub(crate) last_round_trip_time_variance: u32,
-    pub(crate) highest_round_trip_time_variance: u32,
-    pub(crate) round_trip_time: u32,
-    pub(crate) round_trip_time_variance: u32,
     pub(crate) reliable_data_in_transit: u32,
     /// Counter of the control channel 0xFF (protocol description 4.13).
     pub(crate) outgoing_reliable_sequence_number: u16,
-    pub(crate) incoming_unsequenced_group: u16,
-    pub(crate) outgoing_unsequenced_group: u16,
-    pub(crate) unsequenced_window: [u32; (PEER_UNSEQUENCED_WINDOW_SIZE / 32) as usize],
+    pub(crate) unsequenced: Unsequenced,
     pub(crate) event_data: u32,
     pub(crate) total_waiting_data: usize,
     pub(crate) acknowledgements: VecDeque<PendingAck>,
@@ -211,26 +188,60 @@ pub struct Peer {
     pub(crate) continue_sending: bool,
     /// A CONNECT event (with its data) is owed to the application.
     pub(crate) connect_event_pending: Option<u32>,
-    /// Server side: when this half-open peer received its CONNECT (`host/handshake.rs`).
-    pub(crate) handshake_started: EnetTime,
-    /// Server side: when its VERIFY_CONNECT was last (re)queued.
-    pub(crate) last_verify_time: EnetTime,
-    /// Server side: channels granted to this half-open peer, allocated when it connects.
-    pub(crate) handshake_channels: usize,
-    /// Further addresses of the remote host to send the CONNECT to while CONNECTING, in order
-    /// ([`Host::connect_any`](crate::Host::connect_any)).
-    pub(crate) connect_candidates: VecDeque<SocketAddr>,
-    /// Every address the CONNECT went to; while CONNECTING an answer from any of them is taken,
-    /// and the peer keeps the address that answered.
-    pub(crate) connect_tried: Vec<SocketAddr>,
-    /// When the CONNECT moves on to the next candidate.
-    pub(crate) next_candidate_time: EnetTime,
+    /// Server side: the half-open state of this peer (`host/handshake.rs`).
+    pub(crate) handshake: HalfOpen,
+    /// Client side: the addresses of [`Host::connect_any`](crate::Host::connect_any).
+    pub(crate) attempt: ConnectAttempt,
     /// Why the peer became a zombie (reported with its DISCONNECT event).
     pub(crate) disconnect_reason: DisconnectReason,
     /// Earliest deadline registered in the host's timer heap (unwrapped host clock).
     pub(crate) timer_registered: Option<u64>,
     /// Queued in the host's list of peers with something to transmit.
     pub(crate) in_send_queue: bool,
+}
+
+/// The receiver's window of SEND_UNSEQUENCED groups and the sender's group counter (7.3, 6.1).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Unsequenced {
+    /// First group of the 1024-group window.
+    pub(crate) incoming_group: u16,
+    /// Group of the last SEND_UNSEQUENCED queued.
+    pub(crate) outgoing_group: u16,
+    /// One bit per group of the window received so far.
+    pub(crate) window: [u32; (PEER_UNSEQUENCED_WINDOW_SIZE / 32) as usize],
+}
+
+/// Server side of the handshake: a half-open peer (`host/handshake.rs`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct HalfOpen {
+    /// When it received its CONNECT.
+    pub(crate) started: EnetTime,
+    /// When its VERIFY_CONNECT was last (re)queued.
+    pub(crate) last_verify_time: EnetTime,
+    /// Channels granted, allocated when it connects.
+    pub(crate) channels: usize,
+}
+
+/// Client side of the handshake: the further addresses [`Host::connect_any`](crate::Host::connect_any)
+/// sends the CONNECT to while CONNECTING.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ConnectAttempt {
+    /// Addresses still to try, in order.
+    pub(crate) candidates: VecDeque<SocketAddr>,
+    /// Every address the CONNECT went to; while CONNECTING an answer from any of them is taken,
+    /// and the peer keeps the address that answered.
+    pub(crate) tried: Vec<SocketAddr>,
+    /// When the CONNECT moves on to the next candidate.
+    pub(crate) next_time: EnetTime,
+}
+
+impl ConnectAttempt {
+    /// Forgets the attempt, keeping the lists' memory for the slot's next connection.
+    fn clear(&mut self) {
+        self.candidates.clear();
+        self.tried.clear();
+        self.next_time = EnetTime(0);
+    }
 }
 
 impl Peer {
@@ -244,52 +255,20 @@ impl Peer {
             outgoing_session_id: 0xFF,
             connect_id: [0; 4],
             mtu: host_mtu,
-            window_size: crate::wire::PROTOCOL_MAXIMUM_WINDOW_SIZE,
+            window_size: PROTOCOL_MAXIMUM_WINDOW_SIZE,
             channels: Vec::new(),
-            incoming_bandwidth: 0,
-            outgoing_bandwidth: 0,
-            incoming_bandwidth_throttle_epoch: EnetTime(0),
-            outgoing_bandwidth_throttle_epoch: EnetTime(0),
-            incoming_data_total: 0,
-            outgoing_data_total: 0,
-            total_incoming_data: 0,
-            total_outgoing_data: 0,
+            bandwidth: Bandwidth::default(),
+            traffic: Traffic::default(),
+            loss: PacketLoss::default(),
+            rtt: RoundTrip::default(),
+            throttle: Throttle::default(),
+            timeouts: Timeouts::default(),
             last_send_time: EnetTime(0),
             last_receive_time: EnetTime(0),
-            next_timeout: EnetTime(0),
-            earliest_timeout: EnetTime(0),
-            packet_loss_epoch: EnetTime(0),
-            packets_sent: 0,
-            packets_lost: 0,
-            resends: 0,
-            datagrams_sent: 0,
-            datagrams_received: 0,
-            wire_bytes_sent: 0,
-            wire_bytes_received: 0,
-            packet_loss: 0,
-            packet_loss_variance: 0,
-            packet_throttle: PEER_DEFAULT_PACKET_THROTTLE,
-            packet_throttle_limit: PEER_PACKET_THROTTLE_SCALE,
-            packet_throttle_counter: 0,
-            packet_throttle_epoch: EnetTime(0),
-            packet_throttle_acceleration: PEER_PACKET_THROTTLE_ACCELERATION,
-            packet_throttle_deceleration: PEER_PACKET_THROTTLE_DECELERATION,
-            packet_throttle_interval: PEER_PACKET_THROTTLE_INTERVAL,
             ping_interval: PEER_PING_INTERVAL,
-            timeout_limit: PEER_TIMEOUT_LIMIT,
-            timeout_minimum: PEER_TIMEOUT_MINIMUM,
-            timeout_maximum: PEER_TIMEOUT_MAXIMUM,
-            last_round_trip_time: PEER_DEFAULT_ROUND_TRIP_TIME,
-            lowest_round_trip_time: PEER_DEFAULT_ROUND_TRIP_TIME,
-            last_round_trip_time_variance: 0,
-            highest_round_trip_time_variance: 0,
-            round_trip_time: PEER_DEFAULT_ROUND_TRIP_TIME,
-            round_trip_time_variance: 0,
             reliable_data_in_transit: 0,
             outgoing_reliable_sequence_number: 0,
-            incoming_unsequenced_group: 0,
-            outgoing_unsequenced_group: 0,
-            unsequenced_window: [0; 32],
+            unsequenced: Unsequenced::default(),
             event_data: 0,
             total_waiting_data: 0,
             acknowledgements: VecDeque::new(),
@@ -300,12 +279,8 @@ impl Peer {
             needs_dispatch: false,
             continue_sending: false,
             connect_event_pending: None,
-            handshake_started: EnetTime(0),
-            last_verify_time: EnetTime(0),
-            handshake_channels: 0,
-            connect_candidates: VecDeque::new(),
-            connect_tried: Vec::new(),
-            next_candidate_time: EnetTime(0),
+            handshake: HalfOpen::default(),
+            attempt: ConnectAttempt::default(),
             disconnect_reason: DisconnectReason::Remote,
             timer_registered: None,
             in_send_queue: false,
@@ -320,63 +295,27 @@ impl Peer {
         self.state = PeerState::Disconnected;
         self.outgoing_peer_id = PROTOCOL_MAXIMUM_PEER_ID;
         self.connect_id = [0; 4];
-        self.incoming_bandwidth = 0;
-        self.outgoing_bandwidth = 0;
-        self.incoming_bandwidth_throttle_epoch = EnetTime(0);
-        self.outgoing_bandwidth_throttle_epoch = EnetTime(0);
-        self.incoming_data_total = 0;
-        self.outgoing_data_total = 0;
-        self.total_incoming_data = 0;
-        self.total_outgoing_data = 0;
+        self.mtu = host_mtu;
+        self.window_size = PROTOCOL_MAXIMUM_WINDOW_SIZE;
+        self.bandwidth = Bandwidth::default();
+        self.traffic = Traffic::default();
+        self.loss = PacketLoss::default();
+        self.rtt = RoundTrip::default();
+        self.throttle = Throttle::default();
+        self.timeouts = Timeouts::default();
         self.last_send_time = EnetTime(0);
         self.last_receive_time = EnetTime(0);
-        self.next_timeout = EnetTime(0);
-        self.earliest_timeout = EnetTime(0);
-        self.packet_loss_epoch = EnetTime(0);
-        self.packets_sent = 0;
-        self.packets_lost = 0;
-        self.resends = 0;
-        self.datagrams_sent = 0;
-        self.datagrams_received = 0;
-        self.wire_bytes_sent = 0;
-        self.wire_bytes_received = 0;
-        self.packet_loss = 0;
-        self.packet_loss_variance = 0;
-        self.packet_throttle = PEER_DEFAULT_PACKET_THROTTLE;
-        self.packet_throttle_limit = PEER_PACKET_THROTTLE_SCALE;
-        self.packet_throttle_counter = 0;
-        self.packet_throttle_epoch = EnetTime(0);
-        self.packet_throttle_acceleration = PEER_PACKET_THROTTLE_ACCELERATION;
-        self.packet_throttle_deceleration = PEER_PACKET_THROTTLE_DECELERATION;
-        self.packet_throttle_interval = PEER_PACKET_THROTTLE_INTERVAL;
         self.ping_interval = PEER_PING_INTERVAL;
-        self.timeout_limit = PEER_TIMEOUT_LIMIT;
-        self.timeout_minimum = PEER_TIMEOUT_MINIMUM;
-        self.timeout_maximum = PEER_TIMEOUT_MAXIMUM;
-        self.last_round_trip_time = PEER_DEFAULT_ROUND_TRIP_TIME;
-        self.lowest_round_trip_time = PEER_DEFAULT_ROUND_TRIP_TIME;
-        self.last_round_trip_time_variance = 0;
-        self.highest_round_trip_time_variance = 0;
-        self.round_trip_time = PEER_DEFAULT_ROUND_TRIP_TIME;
-        self.round_trip_time_variance = 0;
-        self.mtu = host_mtu;
         self.reliable_data_in_transit = 0;
         self.outgoing_reliable_sequence_number = 0;
-        self.window_size = crate::wire::PROTOCOL_MAXIMUM_WINDOW_SIZE;
-        self.incoming_unsequenced_group = 0;
-        self.outgoing_unsequenced_group = 0;
+        self.unsequenced = Unsequenced::default();
         self.event_data = 0;
         self.total_waiting_data = 0;
-        self.unsequenced_window = [0; 32];
         self.needs_dispatch = false;
         self.continue_sending = false;
         self.connect_event_pending = None;
-        self.handshake_started = EnetTime(0);
-        self.last_verify_time = EnetTime(0);
-        self.handshake_channels = 0;
-        self.connect_candidates.clear();
-        self.connect_tried.clear();
-        self.next_candidate_time = EnetTime(0);
+        self.handshake = HalfOpen::default();
+        self.attempt.clear();
         self.disconnect_reason = DisconnectReason::Remote;
         self.reset_queues();
         self.channels.clear();
@@ -408,92 +347,95 @@ impl Peer {
     }
     /// Smoothed round-trip time in ms.
     pub fn round_trip_time(&self) -> u32 {
-        self.round_trip_time
+        self.rtt.smoothed
     }
     /// Round-trip time variance in ms.
     pub fn round_trip_time_variance(&self) -> u32 {
-        self.round_trip_time_variance
+        self.rtt.variance
     }
     /// Lowest smoothed RTT of the previous throttle interval.
     pub fn last_round_trip_time(&self) -> u32 {
-        self.last_round_trip_time
+        self.rtt.last
     }
     /// Packet loss as a fraction x/65536 (10-second statistic).
     pub fn packet_loss(&self) -> u32 {
-        self.packet_loss
+        self.loss.mean
     }
     /// Start of the current packet-loss measurement period.
     pub fn packet_loss_epoch(&self) -> EnetTime {
-        self.packet_loss_epoch
+        self.loss.epoch
     }
     /// Commands sent in the current packet-loss period.
     pub fn packets_sent(&self) -> u32 {
-        self.packets_sent
+        self.loss.packets_sent
     }
     /// Reliable commands timed out in the current packet-loss period.
     pub fn packets_lost(&self) -> u32 {
-        self.packets_lost
+        self.loss.packets_lost
     }
 
     /// Reliable commands sent again after a retransmission timeout since the connection began
     /// (unlike `packets_lost`, never reset by the loss epoch).
     pub fn resends(&self) -> u64 {
-        self.resends
+        self.traffic.resends
     }
 
     /// Datagrams sent to and received from this peer since the connection began.
     pub fn datagrams(&self) -> (u64, u64) {
-        (self.datagrams_sent, self.datagrams_received)
+        (self.traffic.datagrams_sent, self.traffic.datagrams_received)
     }
 
     /// Bytes of those datagrams as the protocol produced and received them (ENet header,
     /// checksum and compressed command area; a DTLS layer below adds its own).
     pub fn wire_bytes(&self) -> (u64, u64) {
-        (self.wire_bytes_sent, self.wire_bytes_received)
+        (
+            self.traffic.wire_bytes_sent,
+            self.traffic.wire_bytes_received,
+        )
     }
     /// Highest RTT variance of the previous throttle interval.
     pub fn last_round_trip_time_variance(&self) -> u32 {
-        self.last_round_trip_time_variance
+        self.rtt.last_variance
     }
     /// The unreliable drop counter (advances by 7 modulo 32 per unreliable packet).
     pub fn packet_throttle_counter(&self) -> u32 {
-        self.packet_throttle_counter
+        self.throttle.counter
     }
     /// Start of the current throttle interval.
     pub fn packet_throttle_epoch(&self) -> EnetTime {
-        self.packet_throttle_epoch
+        self.throttle.epoch
     }
     /// Packet loss variance (x/65536).
     pub fn packet_loss_variance(&self) -> u32 {
-        self.packet_loss_variance
+        self.loss.variance
     }
     /// Share x/32 of unreliable packets sent; also scales the reliable window.
     pub fn packet_throttle(&self) -> u32 {
-        self.packet_throttle
+        self.throttle.value
     }
     /// Upper bound of the packet throttle (set by the host bandwidth throttle).
     pub fn packet_throttle_limit(&self) -> u32 {
-        self.packet_throttle_limit
+        self.throttle.limit
     }
     /// Throttle increase per good RTT sample.
     pub fn packet_throttle_acceleration(&self) -> u32 {
-        self.packet_throttle_acceleration
+        self.throttle.acceleration
     }
     /// Throttle decrease per bad RTT sample.
     pub fn packet_throttle_deceleration(&self) -> u32 {
-        self.packet_throttle_deceleration
+        self.throttle.deceleration
     }
     /// Interval in ms over which the lowest RTT is measured for the throttle.
     pub fn packet_throttle_interval(&self) -> u32 {
-        self.packet_throttle_interval
+        self.throttle.interval
     }
     /// Incoming bandwidth the remote announced (bytes/s, 0 = unlimited).
     pub fn incoming_bandwidth(&self) -> u32 {
-        self.incoming_bandwidth
+        self.bandwidth.incoming
     }
     /// Outgoing bandwidth the remote announced (bytes/s, 0 = unlimited).
     pub fn outgoing_bandwidth(&self) -> u32 {
-        self.outgoing_bandwidth
+        self.bandwidth.outgoing
     }
     /// Number of channels negotiated for this connection.
     pub fn channel_count(&self) -> usize {
@@ -513,19 +455,19 @@ impl Peer {
     }
     /// Bytes received from this peer since the last bandwidth-throttle tick (ENet semantics).
     pub fn incoming_data_total(&self) -> u32 {
-        self.incoming_data_total
+        self.bandwidth.incoming_data_total
     }
     /// Bytes queued toward this peer since the last bandwidth-throttle tick (ENet semantics).
     pub fn outgoing_data_total(&self) -> u32 {
-        self.outgoing_data_total
+        self.bandwidth.outgoing_data_total
     }
     /// Bytes received from this peer over the whole connection.
     pub fn total_incoming_data(&self) -> u64 {
-        self.total_incoming_data
+        self.traffic.total_incoming_data
     }
     /// Bytes queued toward this peer over the whole connection.
     pub fn total_outgoing_data(&self) -> u64 {
-        self.total_outgoing_data
+        self.traffic.total_outgoing_data
     }
     /// Reliable payload bytes sent and not yet acknowledged.
     pub fn reliable_data_in_transit(&self) -> u32 {
@@ -542,9 +484,9 @@ impl Peer {
     /// Timeout parameters `(limit, minimum, maximum)`.
     pub fn timeout(&self) -> (u32, u32, u32) {
         (
-            self.timeout_limit,
-            self.timeout_minimum,
-            self.timeout_maximum,
+            self.timeouts.limit,
+            self.timeouts.minimum,
+            self.timeouts.maximum,
         )
     }
     /// Time of the last acknowledgement received (0 = none yet).
@@ -578,27 +520,8 @@ impl Peer {
             IpAddr::V4(ip) if ip == Ipv4Addr::BROADCAST => true,
             _ => {
                 self.address == from
-                    || (self.state == PeerState::Connecting && self.connect_tried.contains(&from))
+                    || (self.state == PeerState::Connecting && self.attempt.tried.contains(&from))
             }
-        }
-    }
-
-    /// Packet-loss statistics, sampled when a datagram with commands is sent (8.7).
-    pub(crate) fn update_packet_loss(&mut self, now: EnetTime) {
-        if self.packet_loss_epoch == EnetTime(0) {
-            self.packet_loss_epoch = now;
-        } else if now.distance(self.packet_loss_epoch) >= PEER_PACKET_LOSS_INTERVAL
-            && self.packets_sent > 0
-        {
-            let sample = ((u64::from(self.packets_lost) * u64::from(PEER_PACKET_LOSS_SCALE))
-                / u64::from(self.packets_sent)) as u32;
-            let diff = sample.abs_diff(self.packet_loss);
-            self.packet_loss_variance =
-                self.packet_loss_variance.wrapping_mul(3).wrapping_add(diff) / 4;
-            self.packet_loss = self.packet_loss.wrapping_mul(7).wrapping_add(sample) / 8;
-            self.packet_loss_epoch = now;
-            self.packets_sent = 0;
-            self.packets_lost = 0;
         }
     }
 }

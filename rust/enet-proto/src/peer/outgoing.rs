@@ -3,47 +3,52 @@
 
 use bytes::Bytes;
 
-use super::{PEER_RELIABLE_WINDOW_SIZE, Peer};
+use super::{
+    PEER_RELIABLE_WINDOW_SIZE, PEER_TIMEOUT_LIMIT, PEER_TIMEOUT_MAXIMUM, PEER_TIMEOUT_MINIMUM, Peer,
+};
 use crate::time::EnetTime;
 use crate::wire::{
     COMMAND_FLAG_ACKNOWLEDGE, COMMAND_FLAG_UNSEQUENCED, COMMAND_MASK, CONTROL_CHANNEL, Command,
-    CommandHeader, Connect, Fragment, VerifyConnect, command_size,
+    CommandHeader, CommandNumber, Fragment, command_size,
 };
 
 /// The body of a queued command. Sequence numbers live in [`OutgoingCommand`]; payloads are the
 /// command's `Bytes` slice.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum OutgoingBody {
-    Connect(Connect),
-    VerifyConnect(VerifyConnect),
-    Disconnect {
-        data: u32,
-    },
-    Ping,
-    BandwidthLimit {
-        incoming_bandwidth: u32,
-        outgoing_bandwidth: u32,
-    },
-    ThrottleConfigure {
-        interval: u32,
-        acceleration: u32,
-        deceleration: u32,
-    },
+    /// A connection-control command, complete as it goes on the wire (CONNECT, VERIFY_CONNECT,
+    /// DISCONNECT, PING, BANDWIDTH_LIMIT, THROTTLE_CONFIGURE): never one with a payload.
+    Control(Command<'static>),
     SendReliable,
     SendUnreliable,
     SendUnsequenced,
-    SendFragment {
-        start_sequence_number: u16,
-        fragment_count: u32,
-        fragment_number: u32,
-        total_length: u32,
-    },
-    SendUnreliableFragment {
-        start_sequence_number: u16,
-        fragment_count: u32,
-        fragment_number: u32,
-        total_length: u32,
-    },
+    SendFragment(FragmentFields),
+    SendUnreliableFragment(FragmentFields),
+}
+
+/// The fields of SEND_FRAGMENT and SEND_UNRELIABLE_FRAGMENT that stay the same for every
+/// fragment of a packet except `fragment_number` (the offset and the payload live in
+/// [`OutgoingCommand`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FragmentFields {
+    pub(crate) start_sequence_number: u16,
+    pub(crate) fragment_count: u32,
+    pub(crate) fragment_number: u32,
+    pub(crate) total_length: u32,
+}
+
+impl OutgoingBody {
+    /// The command this body belongs to.
+    pub(crate) const fn number(&self) -> CommandNumber {
+        match self {
+            OutgoingBody::Control(command) => command.number(),
+            OutgoingBody::SendReliable => CommandNumber::SendReliable,
+            OutgoingBody::SendUnreliable => CommandNumber::SendUnreliable,
+            OutgoingBody::SendUnsequenced => CommandNumber::SendUnsequenced,
+            OutgoingBody::SendFragment(_) => CommandNumber::SendFragment,
+            OutgoingBody::SendUnreliableFragment(_) => CommandNumber::SendUnreliableFragment,
+        }
+    }
 }
 
 /// A command queued for sending or sent and awaiting acknowledgement (6.1).
@@ -66,9 +71,11 @@ pub(crate) struct OutgoingCommand {
 }
 
 impl OutgoingCommand {
-    pub(crate) fn new(command: u8, channel_id: u8, body: OutgoingBody) -> Self {
+    /// A command on `channel_id` whose command byte is `body`'s number with `flags`
+    /// (`COMMAND_FLAG_ACKNOWLEDGE`, `COMMAND_FLAG_UNSEQUENCED` or 0), so the two cannot disagree.
+    pub(crate) fn new(flags: u8, channel_id: u8, body: OutgoingBody) -> Self {
         OutgoingCommand {
-            command,
+            command: flags | body.number() as u8,
             channel_id,
             reliable_sequence_number: 0,
             unreliable_sequence_number: 0,
@@ -80,6 +87,11 @@ impl OutgoingCommand {
             round_trip_timeout: 0,
             queue_time: 0,
         }
+    }
+
+    /// A connection-control command (CONNECT, PING, DISCONNECT, ...) on `CONTROL_CHANNEL`.
+    pub(crate) fn control(flags: u8, command: Command<'static>) -> Self {
+        Self::new(flags, CONTROL_CHANNEL, OutgoingBody::Control(command))
     }
 
     pub(crate) fn with_payload(mut self, payload: Bytes, fragment_offset: u32) -> Self {
@@ -115,36 +127,16 @@ impl OutgoingCommand {
             reliable_sequence_number: self.reliable_sequence_number,
         };
         let data: &[u8] = self.payload.as_deref().unwrap_or(&[]);
-        let fragment =
-            |start_sequence_number, fragment_count, fragment_number, total_length| Fragment {
-                start_sequence_number,
-                fragment_count,
-                fragment_number,
-                total_length,
-                fragment_offset: self.fragment_offset,
-                data,
-            };
+        let fragment = |f: FragmentFields| Fragment {
+            start_sequence_number: f.start_sequence_number,
+            fragment_count: f.fragment_count,
+            fragment_number: f.fragment_number,
+            total_length: f.total_length,
+            fragment_offset: self.fragment_offset,
+            data,
+        };
         let command = match self.body {
-            OutgoingBody::Connect(c) => Command::Connect(c),
-            OutgoingBody::VerifyConnect(v) => Command::VerifyConnect(v),
-            OutgoingBody::Disconnect { data } => Command::Disconnect { data },
-            OutgoingBody::Ping => Command::Ping,
-            OutgoingBody::BandwidthLimit {
-                incoming_bandwidth,
-                outgoing_bandwidth,
-            } => Command::BandwidthLimit {
-                incoming_bandwidth,
-                outgoing_bandwidth,
-            },
-            OutgoingBody::ThrottleConfigure {
-                interval,
-                acceleration,
-                deceleration,
-            } => Command::ThrottleConfigure {
-                packet_throttle_interval: interval,
-                packet_throttle_acceleration: acceleration,
-                packet_throttle_deceleration: deceleration,
-            },
+            OutgoingBody::Control(command) => command,
             OutgoingBody::SendReliable => Command::SendReliable { data },
             OutgoingBody::SendUnreliable => Command::SendUnreliable {
                 unreliable_sequence_number: self.unreliable_sequence_number,
@@ -154,30 +146,38 @@ impl OutgoingCommand {
                 unsequenced_group: self.unreliable_sequence_number,
                 data,
             },
-            OutgoingBody::SendFragment {
-                start_sequence_number,
-                fragment_count,
-                fragment_number,
-                total_length,
-            } => Command::SendFragment(fragment(
-                start_sequence_number,
-                fragment_count,
-                fragment_number,
-                total_length,
-            )),
-            OutgoingBody::SendUnreliableFragment {
-                start_sequence_number,
-                fragment_count,
-                fragment_number,
-                total_length,
-            } => Command::SendUnreliableFragment(fragment(
-                start_sequence_number,
-                fragment_count,
-                fragment_number,
-                total_length,
-            )),
+            OutgoingBody::SendFragment(f) => Command::SendFragment(fragment(f)),
+            OutgoingBody::SendUnreliableFragment(f) => Command::SendUnreliableFragment(fragment(f)),
         };
         (header, command)
+    }
+}
+
+/// Retransmission timeouts (8.5, 8.6): when the oldest command in flight times out, and the
+/// limits after which a peer that stopped acknowledging is given up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Timeouts {
+    /// Backoff (a power of two of the attempts) from which `minimum` ends the connection.
+    pub(crate) limit: u32,
+    /// Ms without an acknowledgement after which `limit` attempts end the connection.
+    pub(crate) minimum: u32,
+    /// Ms without an acknowledgement after which the connection ends anyway.
+    pub(crate) maximum: u32,
+    /// Deadline of the front of the sent-reliable queue (`nextTimeout`).
+    pub(crate) next: EnetTime,
+    /// Sent time of the oldest command that timed out unacknowledged (0: none).
+    pub(crate) earliest: EnetTime,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            limit: PEER_TIMEOUT_LIMIT,
+            minimum: PEER_TIMEOUT_MINIMUM,
+            maximum: PEER_TIMEOUT_MAXIMUM,
+            next: EnetTime(0),
+            earliest: EnetTime(0),
+        }
     }
 }
 
@@ -199,8 +199,11 @@ impl Peer {
         total_queued: &mut u32,
     ) {
         let added = (cmd.size() as u32).wrapping_add(cmd.fragment_length());
-        self.outgoing_data_total = self.outgoing_data_total.wrapping_add(added);
-        self.total_outgoing_data = self.total_outgoing_data.wrapping_add(u64::from(added));
+        self.bandwidth.outgoing_data_total = self.bandwidth.outgoing_data_total.wrapping_add(added);
+        self.traffic.total_outgoing_data = self
+            .traffic
+            .total_outgoing_data
+            .wrapping_add(u64::from(added));
         if cmd.channel_id == CONTROL_CHANNEL {
             self.outgoing_reliable_sequence_number =
                 self.outgoing_reliable_sequence_number.wrapping_add(1);
@@ -214,9 +217,9 @@ impl Peer {
                 cmd.reliable_sequence_number = channel.outgoing_reliable_sequence_number;
                 cmd.unreliable_sequence_number = 0;
             } else if cmd.command & COMMAND_FLAG_UNSEQUENCED != 0 {
-                self.outgoing_unsequenced_group = self.outgoing_unsequenced_group.wrapping_add(1);
+                self.unsequenced.outgoing_group = self.unsequenced.outgoing_group.wrapping_add(1);
                 cmd.reliable_sequence_number = 0;
-                cmd.unreliable_sequence_number = self.outgoing_unsequenced_group;
+                cmd.unreliable_sequence_number = self.unsequenced.outgoing_group;
             } else {
                 if cmd.fragment_offset == 0 {
                     channel.outgoing_unreliable_sequence_number =
@@ -290,7 +293,7 @@ impl Peer {
                 .wrapping_sub(cmd.fragment_length());
         }
         if let Some(front) = self.sent_reliable_commands.front() {
-            self.next_timeout = front.sent_time.add_millis(front.round_trip_timeout);
+            self.timeouts.next = front.sent_time.add_millis(front.round_trip_timeout);
         }
         Some(cmd.number())
     }
@@ -309,19 +312,20 @@ impl Peer {
                 i += 1;
                 continue;
             }
-            if self.earliest_timeout == EnetTime(0)
-                || cmd.sent_time.is_before(self.earliest_timeout)
+            if self.timeouts.earliest == EnetTime(0)
+                || cmd.sent_time.is_before(self.timeouts.earliest)
             {
-                self.earliest_timeout = cmd.sent_time;
+                self.timeouts.earliest = cmd.sent_time;
             }
-            if self.earliest_timeout != EnetTime(0) {
-                let waited = now.distance(self.earliest_timeout);
+            if self.timeouts.earliest != EnetTime(0) {
+                let waited = now.distance(self.timeouts.earliest);
                 // 2^(sendAttempts-1), saturating instead of C's undefined shift.
                 let backoff = 1u64
                     .checked_shl(cmd.send_attempts.saturating_sub(1))
                     .unwrap_or(u64::MAX);
-                if waited >= self.timeout_maximum
-                    || (backoff >= u64::from(self.timeout_limit) && waited >= self.timeout_minimum)
+                if waited >= self.timeouts.maximum
+                    || (backoff >= u64::from(self.timeouts.limit)
+                        && waited >= self.timeouts.minimum)
                 {
                     self.rotate_requeued(moved);
                     return TimeoutCheck::TimedOut;
@@ -330,14 +334,14 @@ impl Peer {
             let Some(mut cmd) = self.sent_reliable_commands.remove(i) else {
                 break;
             };
-            self.packets_lost = self.packets_lost.wrapping_add(1);
-            self.resends += 1;
+            self.loss.packets_lost = self.loss.packets_lost.wrapping_add(1);
+            self.traffic.resends += 1;
             cmd.round_trip_timeout = cmd.round_trip_timeout.wrapping_mul(2);
             requeued = true;
             self.requeue(cmd, &mut moved);
             if i == 0 {
                 if let Some(front) = self.sent_reliable_commands.front() {
-                    self.next_timeout = front.sent_time.add_millis(front.round_trip_timeout);
+                    self.timeouts.next = front.sent_time.add_millis(front.round_trip_timeout);
                 }
             }
         }
@@ -389,7 +393,6 @@ impl Peer {
 mod tests {
     use super::*;
     use crate::peer::Channel;
-    use crate::wire::CommandNumber;
 
     fn connected_peer() -> Peer {
         let mut p = Peer::new(0, 1392);
@@ -399,7 +402,7 @@ mod tests {
 
     fn reliable(channel: u8) -> OutgoingCommand {
         OutgoingCommand::new(
-            CommandNumber::SendReliable as u8 | COMMAND_FLAG_ACKNOWLEDGE,
+            COMMAND_FLAG_ACKNOWLEDGE,
             channel,
             OutgoingBody::SendReliable,
         )
@@ -411,12 +414,8 @@ mod tests {
         let mut p = connected_peer();
         let mut q = 0;
         let unrel = || {
-            OutgoingCommand::new(
-                CommandNumber::SendUnreliable as u8,
-                0,
-                OutgoingBody::SendUnreliable,
-            )
-            .with_payload(Bytes::from_static(b"u"), 0)
+            OutgoingCommand::new(0, 0, OutgoingBody::SendUnreliable)
+                .with_payload(Bytes::from_static(b"u"), 0)
         };
         p.queue_outgoing_command(unrel(), &mut q);
         p.queue_outgoing_command(unrel(), &mut q);
@@ -468,8 +467,8 @@ mod tests {
             p.outgoing_send_reliable_commands[0].round_trip_timeout,
             1000
         );
-        assert_eq!(p.packets_lost, 2);
-        assert_eq!(p.earliest_timeout, EnetTime(1000));
+        assert_eq!(p.loss.packets_lost, 2);
+        assert_eq!(p.timeouts.earliest, EnetTime(1000));
     }
 
     #[test]
@@ -482,7 +481,7 @@ mod tests {
         c.sent_time = EnetTime(1000);
         c.round_trip_timeout = 10;
         p.sent_reliable_commands.push_back(c);
-        p.timeout_minimum = 0;
+        p.timeouts.minimum = 0;
         assert_eq!(p.check_timeouts(EnetTime(2000)), TimeoutCheck::TimedOut);
     }
 }

@@ -1,6 +1,11 @@
-//! Round-trip time estimation and the RTT-driven packet throttle (protocol description 8.3, 9.1).
+//! Round-trip time estimation and the RTT-driven packet throttle (protocol description 8.3, 9.1):
+//! [`RoundTrip`] and [`Throttle`], the two groups of [`Peer`] fields they keep.
 
-use super::Peer;
+use super::{
+    PEER_DEFAULT_PACKET_THROTTLE, PEER_DEFAULT_ROUND_TRIP_TIME, PEER_PACKET_THROTTLE_ACCELERATION,
+    PEER_PACKET_THROTTLE_DECELERATION, PEER_PACKET_THROTTLE_INTERVAL, PEER_PACKET_THROTTLE_SCALE,
+    Peer,
+};
 use crate::time::EnetTime;
 
 /// The least round-trip variance (ms) the throttle's deceleration test assumes: a sample slows
@@ -15,61 +20,122 @@ use crate::time::EnetTime;
 /// when this host drops unreliable packets changes; the wire format does not.
 pub(crate) const THROTTLE_VARIANCE_FLOOR: u32 = 16;
 
-impl Peer {
-    /// Adjusts the packet throttle for one RTT sample (9.1), decelerating only on rises beyond
-    /// [`THROTTLE_VARIANCE_FLOOR`] (see there).
-    pub(crate) fn throttle(&mut self, rtt: u32) {
-        if self.last_round_trip_time <= self.last_round_trip_time_variance {
-            self.packet_throttle = self.packet_throttle_limit;
-        } else if rtt <= self.last_round_trip_time {
-            self.packet_throttle = self
-                .packet_throttle
-                .saturating_add(self.packet_throttle_acceleration)
-                .min(self.packet_throttle_limit);
+/// Round-trip time statistics in ms (8.3), with ENet's names in brackets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RoundTrip {
+    /// Smoothed round-trip time (`roundTripTime`).
+    pub(crate) smoothed: u32,
+    /// Its variance (`roundTripTimeVariance`).
+    pub(crate) variance: u32,
+    /// Lowest smoothed RTT of the previous throttle interval (`lastRoundTripTime`).
+    pub(crate) last: u32,
+    /// Highest variance of the previous throttle interval (`lastRoundTripTimeVariance`).
+    pub(crate) last_variance: u32,
+    /// Lowest smoothed RTT of the current throttle interval (`lowestRoundTripTime`).
+    pub(crate) lowest: u32,
+    /// Highest variance of the current throttle interval (`highestRoundTripTimeVariance`).
+    pub(crate) highest_variance: u32,
+}
+
+impl Default for RoundTrip {
+    fn default() -> Self {
+        RoundTrip {
+            smoothed: PEER_DEFAULT_ROUND_TRIP_TIME,
+            variance: 0,
+            last: PEER_DEFAULT_ROUND_TRIP_TIME,
+            last_variance: 0,
+            lowest: PEER_DEFAULT_ROUND_TRIP_TIME,
+            highest_variance: 0,
+        }
+    }
+}
+
+/// The packet throttle (9.1): the share `value`/32 of unreliable packets sent, which also scales
+/// the reliable window, and the parameters that move it (THROTTLE_CONFIGURE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Throttle {
+    /// `packetThrottle`.
+    pub(crate) value: u32,
+    /// Upper bound of `value`, set by the host bandwidth throttle (`packetThrottleLimit`).
+    pub(crate) limit: u32,
+    /// The unreliable drop counter (`packetThrottleCounter`).
+    pub(crate) counter: u32,
+    /// Start of the current throttle interval (`packetThrottleEpoch`).
+    pub(crate) epoch: EnetTime,
+    /// Increase per good RTT sample.
+    pub(crate) acceleration: u32,
+    /// Decrease per bad RTT sample.
+    pub(crate) deceleration: u32,
+    /// Length in ms of the interval over which the lowest RTT is measured.
+    pub(crate) interval: u32,
+}
+
+impl Default for Throttle {
+    fn default() -> Self {
+        Throttle {
+            value: PEER_DEFAULT_PACKET_THROTTLE,
+            limit: PEER_PACKET_THROTTLE_SCALE,
+            counter: 0,
+            epoch: EnetTime(0),
+            acceleration: PEER_PACKET_THROTTLE_ACCELERATION,
+            deceleration: PEER_PACKET_THROTTLE_DECELERATION,
+            interval: PEER_PACKET_THROTTLE_INTERVAL,
+        }
+    }
+}
+
+impl Throttle {
+    /// Adjusts the throttle for one RTT sample against the previous interval's `round_trip`
+    /// (9.1), decelerating only on rises beyond [`THROTTLE_VARIANCE_FLOOR`] (see there).
+    pub(crate) fn adjust(&mut self, rtt: u32, round_trip: &RoundTrip) {
+        if round_trip.last <= round_trip.last_variance {
+            self.value = self.limit;
+        } else if rtt <= round_trip.last {
+            self.value = self.value.saturating_add(self.acceleration).min(self.limit);
         } else if rtt
-            > self.last_round_trip_time.saturating_add(
-                self.last_round_trip_time_variance
+            > round_trip.last.saturating_add(
+                round_trip
+                    .last_variance
                     .max(THROTTLE_VARIANCE_FLOOR)
                     .saturating_mul(2),
             )
         {
-            self.packet_throttle = self
-                .packet_throttle
-                .saturating_sub(self.packet_throttle_deceleration);
+            self.value = self.value.saturating_sub(self.deceleration);
         }
     }
+}
 
+impl Peer {
     /// Feeds one RTT sample (already at least 1 ms) into the smoothed RTT and variance, with
     /// ENet 1.3.16+'s integer arithmetic (8.3).
     pub(crate) fn update_round_trip_time(&mut self, now: EnetTime, rtt: u32) {
+        let round_trip = &mut self.rtt;
         if self.last_receive_time != EnetTime(0) {
-            self.throttle(rtt);
-            self.round_trip_time_variance -= self.round_trip_time_variance / 4;
-            if rtt >= self.round_trip_time {
-                let d = rtt - self.round_trip_time;
-                self.round_trip_time_variance = self.round_trip_time_variance.wrapping_add(d / 4);
-                self.round_trip_time = self.round_trip_time.wrapping_add(d / 8);
+            self.throttle.adjust(rtt, round_trip);
+            round_trip.variance -= round_trip.variance / 4;
+            if rtt >= round_trip.smoothed {
+                let d = rtt - round_trip.smoothed;
+                round_trip.variance = round_trip.variance.wrapping_add(d / 4);
+                round_trip.smoothed = round_trip.smoothed.wrapping_add(d / 8);
             } else {
-                let d = self.round_trip_time - rtt;
-                self.round_trip_time_variance = self.round_trip_time_variance.wrapping_add(d / 4);
-                self.round_trip_time -= d / 8;
+                let d = round_trip.smoothed - rtt;
+                round_trip.variance = round_trip.variance.wrapping_add(d / 4);
+                round_trip.smoothed -= d / 8;
             }
         } else {
-            self.round_trip_time = rtt;
-            self.round_trip_time_variance = rtt.saturating_add(1) / 2;
+            round_trip.smoothed = rtt;
+            round_trip.variance = rtt.saturating_add(1) / 2;
         }
-        self.lowest_round_trip_time = self.lowest_round_trip_time.min(self.round_trip_time);
-        self.highest_round_trip_time_variance = self
-            .highest_round_trip_time_variance
-            .max(self.round_trip_time_variance);
-        if self.packet_throttle_epoch == EnetTime(0)
-            || now.distance(self.packet_throttle_epoch) >= self.packet_throttle_interval
+        round_trip.lowest = round_trip.lowest.min(round_trip.smoothed);
+        round_trip.highest_variance = round_trip.highest_variance.max(round_trip.variance);
+        if self.throttle.epoch == EnetTime(0)
+            || now.distance(self.throttle.epoch) >= self.throttle.interval
         {
-            self.last_round_trip_time = self.lowest_round_trip_time;
-            self.last_round_trip_time_variance = self.highest_round_trip_time_variance.max(1);
-            self.lowest_round_trip_time = self.round_trip_time;
-            self.highest_round_trip_time_variance = self.round_trip_time_variance;
-            self.packet_throttle_epoch = now;
+            round_trip.last = round_trip.lowest;
+            round_trip.last_variance = round_trip.highest_variance.max(1);
+            round_trip.lowest = round_trip.smoothed;
+            round_trip.highest_variance = round_trip.variance;
+            self.throttle.epoch = now;
         }
     }
 }
@@ -82,27 +148,27 @@ mod tests {
     fn first_sample_is_adopted_then_smoothed() {
         let mut p = Peer::new(0, 1392);
         p.update_round_trip_time(EnetTime(1000), 100);
-        assert_eq!(p.round_trip_time, 100);
-        assert_eq!(p.round_trip_time_variance, 50);
+        assert_eq!(p.rtt.smoothed, 100);
+        assert_eq!(p.rtt.variance, 50);
         p.last_receive_time = EnetTime(1000);
         p.update_round_trip_time(EnetTime(1100), 180);
         // var = 50 - 12 + 80/4 = 58; srtt = 100 + 80/8 = 110
-        assert_eq!(p.round_trip_time_variance, 58);
-        assert_eq!(p.round_trip_time, 110);
+        assert_eq!(p.rtt.variance, 58);
+        assert_eq!(p.rtt.smoothed, 110);
     }
 
     #[test]
     fn throttle_accelerates_and_decelerates() {
         let mut p = Peer::new(0, 1392);
-        p.last_round_trip_time = 100;
-        p.last_round_trip_time_variance = 10;
-        p.packet_throttle = 10;
-        p.throttle(90);
-        assert_eq!(p.packet_throttle, 12);
-        p.throttle(200);
-        assert_eq!(p.packet_throttle, 10);
-        p.throttle(115);
-        assert_eq!(p.packet_throttle, 10);
+        p.rtt.last = 100;
+        p.rtt.last_variance = 10;
+        p.throttle.value = 10;
+        p.throttle.adjust(90, &p.rtt);
+        assert_eq!(p.throttle.value, 12);
+        p.throttle.adjust(200, &p.rtt);
+        assert_eq!(p.throttle.value, 10);
+        p.throttle.adjust(115, &p.rtt);
+        assert_eq!(p.throttle.value, 10);
     }
 
     /// The handshake's quick first sample must not make frame-sized jitter look like
@@ -115,16 +181,13 @@ mod tests {
         for i in 0..50 {
             p.update_round_trip_time(EnetTime(1010 + i * 10), 3 + 30);
         }
-        assert_eq!(
-            p.packet_throttle, p.packet_throttle_limit,
-            "30 ms of jitter"
-        );
+        assert_eq!(p.throttle.value, p.throttle.limit, "30 ms of jitter");
         for i in 0..5 {
             p.update_round_trip_time(EnetTime(1600 + i * 10), 3 + 2 * THROTTLE_VARIANCE_FLOOR + 1);
         }
         assert_eq!(
-            p.packet_throttle,
-            p.packet_throttle_limit - 10,
+            p.throttle.value,
+            p.throttle.limit - 10,
             "a rise beyond the floor"
         );
     }

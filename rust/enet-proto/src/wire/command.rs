@@ -72,6 +72,27 @@ pub struct VerifyConnect {
     pub connect_id: [u8; 4],
 }
 
+impl VerifyConnect {
+    /// The CONNECT with these fields and `data`: VERIFY_CONNECT is CONNECT without `data`.
+    pub(super) const fn with_data(self, data: u32) -> Connect {
+        Connect {
+            outgoing_peer_id: self.outgoing_peer_id,
+            incoming_session_id: self.incoming_session_id,
+            outgoing_session_id: self.outgoing_session_id,
+            mtu: self.mtu,
+            window_size: self.window_size,
+            channel_count: self.channel_count,
+            incoming_bandwidth: self.incoming_bandwidth,
+            outgoing_bandwidth: self.outgoing_bandwidth,
+            packet_throttle_interval: self.packet_throttle_interval,
+            packet_throttle_acceleration: self.packet_throttle_acceleration,
+            packet_throttle_deceleration: self.packet_throttle_deceleration,
+            connect_id: self.connect_id,
+            data,
+        }
+    }
+}
+
 /// SEND_FRAGMENT / SEND_UNRELIABLE_FRAGMENT body (24 bytes with the header) and its payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fragment<'a> {
@@ -144,20 +165,9 @@ pub enum ParseError {
 
 /// Wire size of a command (header included, payload excluded), or `None` for numbers 0 and >= 13.
 pub const fn command_size(number: u8) -> Option<usize> {
-    match number {
-        1 => Some(8),
-        2 => Some(48),
-        3 => Some(44),
-        4 => Some(8),
-        5 => Some(4),
-        6 => Some(6),
-        7 => Some(8),
-        8 => Some(24),
-        9 => Some(8),
-        10 => Some(12),
-        11 => Some(16),
-        12 => Some(24),
-        _ => None,
+    match CommandNumber::from_u8(number) {
+        Some(command) => Some(command.fixed_size()),
+        None => None,
     }
 }
 
@@ -191,21 +201,11 @@ impl CommandNumber {
     /// This takes the bare number, not the command byte: mask the flags off first
     /// (or use [`CommandHeader::number`]).
     pub const fn from_u8(number: u8) -> Option<CommandNumber> {
-        Some(match number {
-            1 => CommandNumber::Acknowledge,
-            2 => CommandNumber::Connect,
-            3 => CommandNumber::VerifyConnect,
-            4 => CommandNumber::Disconnect,
-            5 => CommandNumber::Ping,
-            6 => CommandNumber::SendReliable,
-            7 => CommandNumber::SendUnreliable,
-            8 => CommandNumber::SendFragment,
-            9 => CommandNumber::SendUnsequenced,
-            10 => CommandNumber::BandwidthLimit,
-            11 => CommandNumber::ThrottleConfigure,
-            12 => CommandNumber::SendUnreliableFragment,
-            _ => return None,
-        })
+        // `ALL` is in number order, from 1.
+        match number {
+            1..=12 => Some(CommandNumber::ALL[number as usize - 1]),
+            _ => None,
+        }
     }
 
     /// Wire size of the command, header included and payload excluded (table 4.1).
@@ -344,42 +344,11 @@ impl<'a> Command<'a> {
                 w.u16(received_sent_time)?;
             }
             Command::Connect(ref c) => {
-                w.u16(c.outgoing_peer_id)?;
-                w.u8(c.incoming_session_id)?;
-                w.u8(c.outgoing_session_id)?;
-                for v in [
-                    c.mtu,
-                    c.window_size,
-                    c.channel_count,
-                    c.incoming_bandwidth,
-                    c.outgoing_bandwidth,
-                    c.packet_throttle_interval,
-                    c.packet_throttle_acceleration,
-                    c.packet_throttle_deceleration,
-                ] {
-                    w.u32(v)?;
-                }
-                w.bytes(&c.connect_id)?;
+                w.handshake(c)?;
                 w.u32(c.data)?;
             }
-            Command::VerifyConnect(ref c) => {
-                w.u16(c.outgoing_peer_id)?;
-                w.u8(c.incoming_session_id)?;
-                w.u8(c.outgoing_session_id)?;
-                for v in [
-                    c.mtu,
-                    c.window_size,
-                    c.channel_count,
-                    c.incoming_bandwidth,
-                    c.outgoing_bandwidth,
-                    c.packet_throttle_interval,
-                    c.packet_throttle_acceleration,
-                    c.packet_throttle_deceleration,
-                ] {
-                    w.u32(v)?;
-                }
-                w.bytes(&c.connect_id)?;
-            }
+            // VERIFY_CONNECT is CONNECT without its last field.
+            Command::VerifyConnect(v) => w.handshake(&v.with_data(0))?,
             Command::Disconnect { data } => w.u32(data)?,
             Command::Ping => {}
             Command::SendReliable { .. } => w.u16(data_len)?,
@@ -530,35 +499,11 @@ fn parse_body<'a>(
             received_reliable_sequence_number: r.u16()?,
             received_sent_time: r.u16()?,
         },
-        CommandNumber::Connect => Command::Connect(Connect {
-            outgoing_peer_id: r.u16()?,
-            incoming_session_id: r.u8()?,
-            outgoing_session_id: r.u8()?,
-            mtu: r.u32()?,
-            window_size: r.u32()?,
-            channel_count: r.u32()?,
-            incoming_bandwidth: r.u32()?,
-            outgoing_bandwidth: r.u32()?,
-            packet_throttle_interval: r.u32()?,
-            packet_throttle_acceleration: r.u32()?,
-            packet_throttle_deceleration: r.u32()?,
-            connect_id: r.bytes4()?,
-            data: r.u32()?,
-        }),
-        CommandNumber::VerifyConnect => Command::VerifyConnect(VerifyConnect {
-            outgoing_peer_id: r.u16()?,
-            incoming_session_id: r.u8()?,
-            outgoing_session_id: r.u8()?,
-            mtu: r.u32()?,
-            window_size: r.u32()?,
-            channel_count: r.u32()?,
-            incoming_bandwidth: r.u32()?,
-            outgoing_bandwidth: r.u32()?,
-            packet_throttle_interval: r.u32()?,
-            packet_throttle_acceleration: r.u32()?,
-            packet_throttle_deceleration: r.u32()?,
-            connect_id: r.bytes4()?,
-        }),
+        CommandNumber::Connect => {
+            let fields = r.handshake()?;
+            Command::Connect(fields.with_data(r.u32()?))
+        }
+        CommandNumber::VerifyConnect => Command::VerifyConnect(r.handshake()?),
         CommandNumber::Disconnect => Command::Disconnect { data: r.u32()? },
         CommandNumber::Ping => Command::Ping,
         CommandNumber::BandwidthLimit => Command::BandwidthLimit {
@@ -653,6 +598,24 @@ impl Reader<'_> {
     fn bytes4(&mut self) -> Option<[u8; 4]> {
         self.take()
     }
+
+    /// The fields CONNECT and VERIFY_CONNECT share, in wire order.
+    fn handshake(&mut self) -> Option<VerifyConnect> {
+        Some(VerifyConnect {
+            outgoing_peer_id: self.u16()?,
+            incoming_session_id: self.u8()?,
+            outgoing_session_id: self.u8()?,
+            mtu: self.u32()?,
+            window_size: self.u32()?,
+            channel_count: self.u32()?,
+            incoming_bandwidth: self.u32()?,
+            outgoing_bandwidth: self.u32()?,
+            packet_throttle_interval: self.u32()?,
+            packet_throttle_acceleration: self.u32()?,
+            packet_throttle_deceleration: self.u32()?,
+            connect_id: self.bytes4()?,
+        })
+    }
 }
 
 /// Big-endian writes into a slice that shrinks as it is written; `None` instead of a panic when
@@ -683,5 +646,26 @@ impl Writer<'_> {
 
     fn u32(&mut self, v: u32) -> Option<()> {
         self.bytes(&v.to_be_bytes())
+    }
+
+    /// The fields CONNECT and VERIFY_CONNECT share (all of CONNECT's but `data`), in wire order:
+    /// the inverse of `Reader::handshake`.
+    fn handshake(&mut self, v: &Connect) -> Option<()> {
+        self.u16(v.outgoing_peer_id)?;
+        self.u8(v.incoming_session_id)?;
+        self.u8(v.outgoing_session_id)?;
+        for field in [
+            v.mtu,
+            v.window_size,
+            v.channel_count,
+            v.incoming_bandwidth,
+            v.outgoing_bandwidth,
+            v.packet_throttle_interval,
+            v.packet_throttle_acceleration,
+            v.packet_throttle_deceleration,
+        ] {
+            self.u32(field)?;
+        }
+        self.bytes(&v.connect_id)
     }
 }

@@ -8,7 +8,7 @@ const ACK: u8 = COMMAND_FLAG_ACKNOWLEDGE;
 /// One instance of each command, with distinct non-zero values in every field so that a
 /// swapped or misplaced field shows up.
 fn samples(payload: &[u8]) -> [(CommandHeader, Command<'_>); 12] {
-    let connect = Connect {
+    let verify = VerifyConnect {
         outgoing_peer_id: 0x0123,
         incoming_session_id: 0x45,
         outgoing_session_id: 0x67,
@@ -21,22 +21,8 @@ fn samples(payload: &[u8]) -> [(CommandHeader, Command<'_>); 12] {
         packet_throttle_acceleration: 0x191a_1b1c,
         packet_throttle_deceleration: 0x1d1e_1f20,
         connect_id: [0xde, 0xad, 0xbe, 0xef],
-        data: 0x2122_2324,
     };
-    let verify = VerifyConnect {
-        outgoing_peer_id: connect.outgoing_peer_id,
-        incoming_session_id: connect.incoming_session_id,
-        outgoing_session_id: connect.outgoing_session_id,
-        mtu: connect.mtu,
-        window_size: connect.window_size,
-        channel_count: connect.channel_count,
-        incoming_bandwidth: connect.incoming_bandwidth,
-        outgoing_bandwidth: connect.outgoing_bandwidth,
-        packet_throttle_interval: connect.packet_throttle_interval,
-        packet_throttle_acceleration: connect.packet_throttle_acceleration,
-        packet_throttle_deceleration: connect.packet_throttle_deceleration,
-        connect_id: connect.connect_id,
-    };
+    let connect = verify.with_data(0x2122_2324);
     let fragment = Fragment {
         start_sequence_number: 0xa1a2,
         fragment_count: 0xb1b2_b3b4,
@@ -126,6 +112,11 @@ fn number_tables_agree() {
     for (i, n) in CommandNumber::ALL.into_iter().enumerate() {
         assert_eq!(n as usize, i + 1);
     }
+    // Table 4.1 of the protocol description, in number order.
+    assert_eq!(
+        CommandNumber::ALL.map(CommandNumber::fixed_size),
+        [8, 48, 44, 8, 4, 6, 8, 24, 8, 12, 16, 24]
+    );
 }
 
 #[test]

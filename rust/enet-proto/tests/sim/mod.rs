@@ -349,6 +349,24 @@ impl Sim {
         std::mem::take(&mut self.nodes[i].events)
     }
 
+    /// Node `i`'s first event and when it came, in ms after `start`.
+    pub fn first_event(&self, i: usize, start: u32) -> (u32, Event) {
+        let (time, event) = &self.nodes[i].events[0];
+        (time.wrapping_sub(start), event.clone())
+    }
+
+    /// The recorded datagrams (`record`) node `i` sent.
+    pub fn wire_from(&self, i: usize) -> impl Iterator<Item = &Sent> {
+        let addr = self.nodes[i].addr;
+        self.wire.iter().filter(move |w| w.from == addr)
+    }
+
+    /// The recorded datagrams (`record`) sent to node `i`.
+    pub fn wire_to(&self, i: usize) -> impl Iterator<Item = &Sent> {
+        let addr = self.nodes[i].addr;
+        self.wire.iter().filter(move |w| w.to == addr)
+    }
+
     pub fn has_connect(&self, i: usize) -> bool {
         self.nodes[i]
             .events
@@ -361,6 +379,13 @@ impl Sim {
             .events
             .iter()
             .any(|(_, e)| matches!(e, Event::Disconnect { .. }))
+    }
+
+    /// Sends what is queued, then runs until nodes `a` and `b` both reported a DISCONNECT or
+    /// `limit_ms` passed; returns whether they did.
+    pub fn run_until_disconnected(&mut self, a: usize, b: usize, limit_ms: u32) -> bool {
+        self.flush();
+        self.run_until(limit_ms, |s| s.has_disconnect(a) && s.has_disconnect(b))
     }
 
     /// Connects and runs until both sides report CONNECT; returns (client peer, server peer).
@@ -381,6 +406,34 @@ impl Sim {
         self.take_events(client);
         self.take_events(server);
         (c, s)
+    }
+
+    /// A new simulation (seeded with `seed`) of a server host (node 0, from `server`) and a
+    /// client host (node 1, from `client`) connected with `channels` channels over default
+    /// links: `(sim, server, client, client's peer id, server's peer id)`.
+    pub fn pair(
+        seed: u64,
+        server: HostConfig,
+        client: HostConfig,
+        channels: usize,
+    ) -> (Sim, usize, usize, PeerId, PeerId) {
+        Sim::pair_over(seed, server, client, Link::default(), channels)
+    }
+
+    /// [`pair`](Self::pair) with `link` in both directions, from before the handshake.
+    pub fn pair_over(
+        seed: u64,
+        server: HostConfig,
+        client: HostConfig,
+        link: Link,
+        channels: usize,
+    ) -> (Sim, usize, usize, PeerId, PeerId) {
+        let mut sim = Sim::new(seed);
+        let server = sim.add_host(server);
+        let client = sim.add_host(client);
+        sim.set_links(client, server, link);
+        let (cpeer, speer) = sim.establish(client, server, channels);
+        (sim, server, client, cpeer, speer)
     }
 
     /// Received packets of node `i` (channel, payload), in delivery order, removing them.
@@ -405,4 +458,22 @@ pub fn server_config(peers: usize, seed: u64) -> HostConfig {
         seed,
         ..HostConfig::default()
     }
+}
+
+/// `server` and `client` with the bandwidths of the verified example of protocol description
+/// 9.4: the server takes 100 000 B/s and sends 50 000, the client takes 200 000 and sends
+/// without limit.
+pub fn bandwidth_example(server: HostConfig, client: HostConfig) -> (HostConfig, HostConfig) {
+    (
+        HostConfig {
+            incoming_bandwidth: 100_000,
+            outgoing_bandwidth: 50_000,
+            ..server
+        },
+        HostConfig {
+            incoming_bandwidth: 200_000,
+            outgoing_bandwidth: 0,
+            ..client
+        },
+    )
 }
