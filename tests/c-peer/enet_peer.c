@@ -201,6 +201,63 @@ static int create_host(const ENetAddress *address, size_t peers, size_t channels
     return 0;
 }
 
+/* The commands on one peer (argv[1]): ping, state, timeout <limit> <min> <max> and
+ * throttle <interval> <acceleration> <deceleration>. */
+static void peer_command(const char *cmd, char **argv)
+{
+    ENetPeer *peer = peer_arg(argv[1]);
+    if (!peer) {
+        reply("error no such peer");
+        return;
+    }
+    if (strcmp(cmd, "state") == 0) {
+        reply("ok state %s %d %u", argv[1], (int)peer->state, (unsigned)peer->roundTripTime);
+        return;
+    }
+    if (strcmp(cmd, "ping") == 0) {
+        enet_peer_ping(peer);
+    } else {
+        enet_uint32 a = (enet_uint32)atoi(argv[2]), b = (enet_uint32)atoi(argv[3]),
+                    c = (enet_uint32)atoi(argv[4]);
+        if (strcmp(cmd, "timeout") == 0) enet_peer_timeout(peer, a, b, c);
+        else enet_peer_throttle_configure(peer, a, b, c);
+    }
+    reply("ok %s", cmd);
+}
+
+/* The oracle commands on one payload (argv[1]): the C range coder (rc_compress, and
+ * rc_decompress <limit>) and crc32. */
+static void payload_command(const char *cmd, char **argv)
+{
+    uint8_t *data;
+    size_t len;
+    if (parse_payload(argv[1], &data, &len) != 0) {
+        reply("error bad payload");
+        return;
+    }
+    if (strcmp(cmd, "crc32") == 0) {
+        ENetBuffer buffer = {.data = data, .dataLength = len};
+        /* enet_crc32 returns the value in network byte order. */
+        enet_uint32 crc = ENET_NET_TO_HOST_32(enet_crc32(&buffer, 1));
+        reply("ok crc32 %08x", (unsigned)crc);
+    } else {
+        int compress = strcmp(cmd, "rc_compress") == 0;
+        size_t limit = compress ? len * 2 + 64 : (size_t)atoi(argv[2]);
+        uint8_t *out = malloc(limit ? limit : 1);
+        void *coder = enet_range_coder_create();
+        ENetBuffer buffer = {.data = data, .dataLength = len};
+        size_t n = compress ? enet_range_coder_compress(coder, &buffer, 1, len, out, limit)
+                            : enet_range_coder_decompress(coder, data, len, out, limit);
+        printf("ok %s ", cmd);
+        print_hex(out, n);
+        putchar('\n');
+        fflush(stdout);
+        enet_range_coder_destroy(coder);
+        free(out);
+    }
+    free(data);
+}
+
 /* Handle one command line; returns 0 to continue, 1 to quit. */
 static int handle(char *line)
 {
@@ -293,39 +350,9 @@ static int handle(char *line)
         else if (strcmp(cmd, "disconnect_now") == 0) enet_peer_disconnect_now(peer, data);
         else enet_peer_disconnect_later(peer, data);
         reply("ok %s", cmd);
-    } else if (strcmp(cmd, "ping") == 0 && argc == 2) {
-        ENetPeer *peer = peer_arg(argv[1]);
-        if (!peer) {
-            reply("error no such peer");
-            return 0;
-        }
-        enet_peer_ping(peer);
-        reply("ok ping");
-    } else if (strcmp(cmd, "timeout") == 0 && argc == 5) {
-        ENetPeer *peer = peer_arg(argv[1]);
-        if (!peer) {
-            reply("error no such peer");
-            return 0;
-        }
-        enet_peer_timeout(peer, (enet_uint32)atoi(argv[2]), (enet_uint32)atoi(argv[3]),
-                          (enet_uint32)atoi(argv[4]));
-        reply("ok timeout");
-    } else if (strcmp(cmd, "throttle") == 0 && argc == 5) {
-        ENetPeer *peer = peer_arg(argv[1]);
-        if (!peer) {
-            reply("error no such peer");
-            return 0;
-        }
-        enet_peer_throttle_configure(peer, (enet_uint32)atoi(argv[2]), (enet_uint32)atoi(argv[3]),
-                                     (enet_uint32)atoi(argv[4]));
-        reply("ok throttle");
-    } else if (strcmp(cmd, "state") == 0 && argc == 2) {
-        ENetPeer *peer = peer_arg(argv[1]);
-        if (!peer) {
-            reply("error no such peer");
-            return 0;
-        }
-        reply("ok state %s %d %u", argv[1], (int)peer->state, (unsigned)peer->roundTripTime);
+    } else if (((strcmp(cmd, "ping") == 0 || strcmp(cmd, "state") == 0) && argc == 2) ||
+               ((strcmp(cmd, "timeout") == 0 || strcmp(cmd, "throttle") == 0) && argc == 5)) {
+        peer_command(cmd, argv);
     } else if (strcmp(cmd, "service") == 0 && argc == 2) {
         if (!host) {
             reply("error no host");
@@ -346,55 +373,9 @@ static int handle(char *line)
     } else if (strcmp(cmd, "flush") == 0) {
         if (host) enet_host_flush(host);
         reply("ok flush");
-    } else if (strcmp(cmd, "rc_compress") == 0 && argc == 2) {
-        uint8_t *data;
-        size_t len;
-        if (parse_payload(argv[1], &data, &len) != 0) {
-            reply("error bad payload");
-            return 0;
-        }
-        size_t limit = len * 2 + 64;
-        uint8_t *out = malloc(limit);
-        void *coder = enet_range_coder_create();
-        ENetBuffer buffer = {.data = data, .dataLength = len};
-        size_t n = enet_range_coder_compress(coder, &buffer, 1, len, out, limit);
-        printf("ok rc_compress ");
-        print_hex(out, n);
-        putchar('\n');
-        fflush(stdout);
-        enet_range_coder_destroy(coder);
-        free(out);
-        free(data);
-    } else if (strcmp(cmd, "rc_decompress") == 0 && argc == 3) {
-        uint8_t *data;
-        size_t len;
-        if (parse_payload(argv[1], &data, &len) != 0) {
-            reply("error bad payload");
-            return 0;
-        }
-        size_t limit = (size_t)atoi(argv[2]);
-        uint8_t *out = malloc(limit ? limit : 1);
-        void *coder = enet_range_coder_create();
-        size_t n = enet_range_coder_decompress(coder, data, len, out, limit);
-        printf("ok rc_decompress ");
-        print_hex(out, n);
-        putchar('\n');
-        fflush(stdout);
-        enet_range_coder_destroy(coder);
-        free(out);
-        free(data);
-    } else if (strcmp(cmd, "crc32") == 0 && argc == 2) {
-        uint8_t *data;
-        size_t len;
-        if (parse_payload(argv[1], &data, &len) != 0) {
-            reply("error bad payload");
-            return 0;
-        }
-        ENetBuffer buffer = {.data = data, .dataLength = len};
-        /* enet_crc32 returns the value in network byte order. */
-        enet_uint32 crc = ENET_NET_TO_HOST_32(enet_crc32(&buffer, 1));
-        reply("ok crc32 %08x", (unsigned)crc);
-        free(data);
+    } else if (((strcmp(cmd, "rc_compress") == 0 || strcmp(cmd, "crc32") == 0) && argc == 2) ||
+               (strcmp(cmd, "rc_decompress") == 0 && argc == 3)) {
+        payload_command(cmd, argv);
     } else {
         reply("error unknown command %s", cmd);
     }

@@ -2,9 +2,9 @@
  * C ENet side of the rust_enet benchmark suite (rust/enet-bench).
  *
  * One program, one role per process, chosen by argv[1]. Every role mirrors the Rust role of the
- * same name in src/roles.rs: same message sizes, same channels, same service pattern, same
- * deadlines, same output. Servers bind 127.0.0.1 on an ephemeral port and print "PORT <n>"
- * first; every role ends with one "RESULT key=value ..." line and exits by itself.
+ * same name in src/roles.rs and src/roles/: same message sizes, same channels, same service
+ * pattern, same deadlines, same output. Servers bind 127.0.0.1 on an ephemeral port and print
+ * "PORT <n>" first; every role ends with one "RESULT key=value ..." line and exits by itself.
  *
  * Service pattern (both implementations):
  *   - servers and paced clients: one enet_host_service(host, &event, 1) per loop iteration
@@ -162,6 +162,40 @@ static void samples_push(Samples *s, int64_t x) {
     s->v[s->n++] = x;
 }
 
+/* One enet_host_service(host, wait_ms), then every queued event: connects and disconnects are
+ * counted (where a counter is given), received packets handed to on_receive and destroyed. */
+static void drain(ENetHost *host, int wait_ms, void (*on_receive)(ENetEvent *), size_t *connects,
+                  size_t *disconnects) {
+    ENetEvent ev;
+    int r = enet_host_service(host, &ev, wait_ms);
+    while (r > 0) {
+        if (ev.type == ENET_EVENT_TYPE_RECEIVE) {
+            if (on_receive) on_receive(&ev);
+            enet_packet_destroy(ev.packet);
+        } else if (ev.type == ENET_EVENT_TYPE_CONNECT && connects) {
+            (*connects)++;
+        } else if (ev.type == ENET_EVENT_TYPE_DISCONNECT && disconnects) {
+            (*disconnects)++;
+        }
+        r = enet_host_check_events(host, &ev);
+    }
+}
+
+/* Disconnects gracefully and services until the server confirms it (at most 1 s). */
+static void leave_server(ENetHost *host, ENetPeer *peer) {
+    enet_peer_disconnect(peer, 0);
+    int64_t until = now_us() + 1000000;
+    size_t gone = 0;
+    while (!gone && now_us() < until) drain(host, 1, NULL, NULL, &gone);
+}
+
+/* Ends every connection of host at once and sends the DISCONNECTs, so the remote side of a
+ * measurement stops without waiting for a timeout. */
+static void disconnect_all_now(ENetHost *host) {
+    for (size_t i = 0; i < host->peerCount; i++) enet_peer_disconnect_now(&host->peers[i], 0);
+    enet_host_flush(host);
+}
+
 /* ---- 1. reliable throughput ------------------------------------------------------------- */
 
 #define TPUT_MESSAGE 1024
@@ -169,22 +203,23 @@ static void samples_push(Samples *s, int64_t x) {
  * scenario 1b passes a deeper backlog (4096) as the client's third argument. */
 #define TPUT_BACKLOG 256
 
-static uint64_t tput_freed;
-static void tput_on_free(ENetPacket *p) {
-    (void)p;
-    tput_freed++;
-}
+/* What a receiving server (throughput, flood) measured: the messages after the first one and
+ * their bytes, over its window's wall and CPU time (all 0 if nothing arrived). */
+typedef struct {
+    uint64_t bytes, messages, cpu;
+    int64_t wall;
+} Window;
 
-static int tput_server(double secs) {
+/* The receiving server of the throughput and flood scenarios: its window starts with the first
+ * message and lasts secs, or ends when the sender leaves; then every connection is ended. */
+static Window receive_window(double secs) {
     ENetHost *host = make_host(0, 4);
     ENetEvent ev;
-    int64_t start = 0, hard = now_us() + (int64_t)(secs * 1e6) + GRACE_US;
-    int64_t secs_us = (int64_t)(secs * 1e6);
-    uint64_t bytes = 0, cpu0 = 0, messages = 0;
-    for (;;) {
-        int64_t t = now_us();
-        if (t > hard) break;
-        if (start && t - start >= secs_us) break;
+    int64_t window_us = (int64_t)(secs * 1e6), hard = now_us() + window_us + GRACE_US, start = 0;
+    uint64_t cpu0 = 0;
+    Window w = {0};
+    while (now_us() < hard) {
+        if (start && now_us() - start >= window_us) break;
         if (enet_host_service(host, &ev, 1) <= 0) continue;
         do {
             if (ev.type == ENET_EVENT_TYPE_RECEIVE) {
@@ -192,8 +227,8 @@ static int tput_server(double secs) {
                     start = now_us();
                     cpu0 = cpu_ns();
                 } else {
-                    bytes += ev.packet->dataLength;
-                    messages++;
+                    w.bytes += ev.packet->dataLength;
+                    w.messages++;
                 }
                 enet_packet_destroy(ev.packet);
             } else if (ev.type == ENET_EVENT_TYPE_DISCONNECT && start) {
@@ -201,52 +236,80 @@ static int tput_server(double secs) {
             }
         } while (enet_host_check_events(host, &ev) > 0);
     }
-done:;
-    int64_t wall = now_us() - start;
-    uint64_t cpu = cpu_ns() - cpu0;
-    for (size_t i = 0; i < host->peerCount; i++) enet_peer_disconnect_now(&host->peers[i], 0);
-    enet_host_flush(host);
-    printf("RESULT bytes=%llu messages=%llu wall_us=%lld cpu_ns=%llu hwm_kib=%ld\n",
-           (unsigned long long)bytes, (unsigned long long)messages, (long long)wall,
-           (unsigned long long)cpu, vm_hwm_kib());
+done:
+    if (start) {
+        w.wall = now_us() - start;
+        w.cpu = cpu_ns() - cpu0;
+    }
+    disconnect_all_now(host);
+    enet_host_destroy(host);
+    return w;
+}
+
+/* How a streaming client (throughput, flood) feeds its connection: copies of a size-byte
+ * payload of fill bytes, sent with flags on channel, at most batch per pass and while fewer
+ * than backlog are queued or unacknowledged; each pass then services with wait_ms. */
+typedef struct {
+    uint8_t fill;
+    size_t size, batch;
+    uint64_t backlog;
+    enet_uint32 flags;
+    enet_uint8 channel;
+    int wait_ms;
+} Feed;
+
+/* Packets the streaming client queued that ENet has since freed (sent, and acknowledged if
+ * reliable). */
+static uint64_t stream_freed;
+static void stream_on_free(ENetPacket *p) {
+    (void)p;
+    stream_freed++;
+}
+
+/* The sending client of the throughput and flood scenarios: feeds the server on port as f says
+ * once connected (before, it services with a 1 ms wait), until the server leaves or the
+ * deadline. */
+static int stream_client(const char *port, double secs, Feed f) {
+    ENetHost *host = make_host(-1, 1);
+    ENetAddress addr = server_address(port);
+    ENetPeer *peer = enet_host_connect(host, &addr, CHANNELS, 0);
+    uint8_t *payload = malloc(f.size);
+    if (!payload) die("out of memory");
+    memset(payload, f.fill, f.size);
+    int64_t hard = now_us() + (int64_t)(secs * 1e6) + GRACE_US;
+    size_t connected = 0, gone = 0;
+    uint64_t sent = 0;
+    while (!gone && now_us() < hard) {
+        for (size_t k = 0; connected && k < f.batch && sent - stream_freed < f.backlog; k++) {
+            ENetPacket *p = enet_packet_create(payload, f.size, f.flags);
+            p->freeCallback = stream_on_free;
+            if (enet_peer_send(peer, f.channel, p) != 0) {
+                p->freeCallback = NULL; /* never queued: not counted as freed either */
+                enet_packet_destroy(p);
+                break;
+            }
+            sent++;
+        }
+        drain(host, connected ? f.wait_ms : 1, NULL, &connected, &gone);
+    }
+    printf("RESULT sent=%llu hwm_kib=%ld\n", (unsigned long long)sent, vm_hwm_kib());
+    free(payload);
     enet_host_destroy(host);
     return 0;
 }
 
-static int tput_client(const char *port, double secs, uint64_t backlog) {
-    ENetHost *host = make_host(-1, 1);
-    ENetAddress addr = server_address(port);
-    ENetPeer *peer = enet_host_connect(host, &addr, CHANNELS, 0);
-    ENetEvent ev;
-    uint8_t payload[TPUT_MESSAGE];
-    memset(payload, 0xA5, sizeof payload);
-    int64_t hard = now_us() + (int64_t)(secs * 1e6) + GRACE_US;
-    int connected = 0;
-    uint64_t sent = 0;
-    while (now_us() < hard) {
-        if (connected) {
-            while (sent - tput_freed < backlog) {
-                ENetPacket *p = enet_packet_create(payload, sizeof payload, ENET_PACKET_FLAG_RELIABLE);
-                p->freeCallback = tput_on_free;
-                if (enet_peer_send(peer, CHANNEL_RELIABLE, p) != 0) {
-                    enet_packet_destroy(p);
-                    break;
-                }
-                sent++;
-            }
-        }
-        int r = enet_host_service(host, &ev, 1);
-        while (r > 0) {
-            if (ev.type == ENET_EVENT_TYPE_CONNECT) connected = 1;
-            else if (ev.type == ENET_EVENT_TYPE_DISCONNECT) goto done;
-            else if (ev.type == ENET_EVENT_TYPE_RECEIVE) enet_packet_destroy(ev.packet);
-            r = enet_host_check_events(host, &ev);
-        }
-    }
-done:
-    printf("RESULT sent=%llu hwm_kib=%ld\n", (unsigned long long)sent, vm_hwm_kib());
-    enet_host_destroy(host);
+static int tput_server(double secs) {
+    Window w = receive_window(secs);
+    printf("RESULT bytes=%llu messages=%llu wall_us=%lld cpu_ns=%llu hwm_kib=%ld\n",
+           (unsigned long long)w.bytes, (unsigned long long)w.messages, (long long)w.wall,
+           (unsigned long long)w.cpu, vm_hwm_kib());
     return 0;
+}
+
+static int tput_client(const char *port, double secs, uint64_t backlog) {
+    Feed f = {.fill = 0xA5, .size = TPUT_MESSAGE, .batch = SIZE_MAX, .backlog = backlog,
+              .flags = ENET_PACKET_FLAG_RELIABLE, .channel = CHANNEL_RELIABLE, .wait_ms = 1};
+    return stream_client(port, secs, f);
 }
 
 /* ---- 2. fan-in ---------------------------------------------------------------------------- */
@@ -318,25 +381,6 @@ static int echo_server(size_t n, double secs) {
 
 /* Handshakes a client process keeps open at once while connecting many peers. */
 #define CONNECT_PENDING 64
-
-/* One enet_host_service(host, wait_ms), then every queued event: connects and disconnects are
- * counted (where a counter is given), received packets handed to on_receive and destroyed. */
-static void drain(ENetHost *host, int wait_ms, void (*on_receive)(ENetEvent *), size_t *connects,
-                  size_t *disconnects) {
-    ENetEvent ev;
-    int r = enet_host_service(host, &ev, wait_ms);
-    while (r > 0) {
-        if (ev.type == ENET_EVENT_TYPE_RECEIVE) {
-            if (on_receive) on_receive(&ev);
-            enet_packet_destroy(ev.packet);
-        } else if (ev.type == ENET_EVENT_TYPE_CONNECT && connects) {
-            (*connects)++;
-        } else if (ev.type == ENET_EVENT_TYPE_DISCONNECT && disconnects) {
-            (*disconnects)++;
-        }
-        r = enet_host_check_events(host, &ev);
-    }
-}
 
 /* Client hosts of this process, as a sweep sees them: events are counted or handed on. */
 typedef struct {
@@ -548,10 +592,7 @@ static int lat_client(const char *port, double secs) {
             if (enet_peer_send(peer, CHANNEL_RELIABLE, p) != 0) die("send failed");
         }
     }
-    enet_peer_disconnect(peer, 0);
-    int64_t leave = now_us() + 1000000;
-    size_t gone = 0;
-    while (!gone && now_us() < leave) drain(host, 1, NULL, NULL, &gone);
+    leave_server(host, peer);
     qsort(rtt.v, rtt.n, sizeof(int64_t), cmp_i64);
     printf("RESULT samples=%zu p50_us=%lld p99_us=%lld hwm_kib=%ld\n", rtt.n,
            (long long)percentile(rtt.v, rtt.n, 50), (long long)percentile(rtt.v, rtt.n, 99),
@@ -611,10 +652,7 @@ static int bulk_client(const char *port, size_t bytes) {
             r = enet_host_check_events(host, &ev);
         }
     }
-    enet_peer_disconnect(peer, 0);
-    int64_t leave = now_us() + 1000000;
-    size_t gone = 0;
-    while (!gone && now_us() < leave) drain(host, 1, NULL, NULL, &gone);
+    leave_server(host, peer);
     printf("RESULT delivered=%d time_us=%lld hwm_kib=%ld\n", done_at != 0,
            (long long)(done_at ? done_at - sent_at : 0), vm_hwm_kib());
     enet_host_destroy(host);
@@ -631,68 +669,16 @@ static int bulk_client(const char *port, size_t bytes) {
 #define FLOOD_BATCH 64
 
 static int flood_server(double secs) {
-    ENetHost *host = make_host(0, 4);
-    ENetEvent ev;
-    int64_t hard = now_us() + (int64_t)(secs * 1e6) + GRACE_US, start = 0;
-    uint64_t messages = 0, cpu0 = 0;
-    while (now_us() < hard) {
-        if (start && now_us() - start >= (int64_t)(secs * 1e6)) break;
-        if (enet_host_service(host, &ev, 1) <= 0) continue;
-        do {
-            if (ev.type == ENET_EVENT_TYPE_RECEIVE) {
-                if (!start) {
-                    start = now_us();
-                    cpu0 = cpu_ns();
-                } else {
-                    messages++;
-                }
-                enet_packet_destroy(ev.packet);
-            }
-        } while (enet_host_check_events(host, &ev) > 0);
-    }
-    int64_t wall = start ? now_us() - start : 0;
-    uint64_t cpu = start ? cpu_ns() - cpu0 : 0;
-    for (size_t i = 0; i < host->peerCount; i++) enet_peer_disconnect_now(&host->peers[i], 0);
-    enet_host_flush(host);
+    Window w = receive_window(secs);
     printf("RESULT messages=%llu wall_us=%lld cpu_ns=%llu hwm_kib=%ld\n",
-           (unsigned long long)messages, (long long)wall, (unsigned long long)cpu, vm_hwm_kib());
-    enet_host_destroy(host);
+           (unsigned long long)w.messages, (long long)w.wall, (unsigned long long)w.cpu, vm_hwm_kib());
     return 0;
 }
 
 static int flood_client(const char *port, double secs) {
-    ENetHost *host = make_host(-1, 1);
-    ENetAddress addr = server_address(port);
-    ENetPeer *peer = enet_host_connect(host, &addr, CHANNELS, 0);
-    ENetEvent ev;
-    uint8_t payload[FLOOD_MESSAGE];
-    memset(payload, 0x3C, sizeof payload);
-    int64_t hard = now_us() + (int64_t)(secs * 1e6) + GRACE_US;
-    int connected = 0;
-    uint64_t sent = 0;
-    while (now_us() < hard) {
-        if (connected) {
-            for (int k = 0; k < FLOOD_BATCH; k++) {
-                ENetPacket *p = enet_packet_create(payload, sizeof payload, ENET_PACKET_FLAG_UNSEQUENCED);
-                if (enet_peer_send(peer, CHANNEL_UNRELIABLE, p) != 0) {
-                    enet_packet_destroy(p);
-                    break;
-                }
-                sent++;
-            }
-        }
-        int r = enet_host_service(host, &ev, connected ? 0 : 1);
-        while (r > 0) {
-            if (ev.type == ENET_EVENT_TYPE_CONNECT) connected = 1;
-            else if (ev.type == ENET_EVENT_TYPE_DISCONNECT) goto done;
-            else if (ev.type == ENET_EVENT_TYPE_RECEIVE) enet_packet_destroy(ev.packet);
-            r = enet_host_check_events(host, &ev);
-        }
-    }
-done:
-    printf("RESULT sent=%llu hwm_kib=%ld\n", (unsigned long long)sent, vm_hwm_kib());
-    enet_host_destroy(host);
-    return 0;
+    Feed f = {.fill = 0x3C, .size = FLOOD_MESSAGE, .batch = FLOOD_BATCH, .backlog = UINT64_MAX,
+              .flags = ENET_PACKET_FLAG_UNSEQUENCED, .channel = CHANNEL_UNRELIABLE, .wait_ms = 0};
+    return stream_client(port, secs, f);
 }
 
 /* ---- raw UDP ceiling, batched --------------------------------------------------------------- */

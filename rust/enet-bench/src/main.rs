@@ -13,9 +13,11 @@
 
 mod godot;
 mod orchestrate;
+mod process;
 mod raw_udp;
 mod report;
 mod roles;
+mod scenarios;
 mod soak;
 mod spoof;
 mod sys;

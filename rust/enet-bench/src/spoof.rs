@@ -12,10 +12,10 @@
 //! process may hold only so many sockets) and `join PORT TIMEOUT` (this binary for rust_enet, the
 //! C program for C ENet).
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use rust_enet_net::{BindAddress, UdpHost};
@@ -144,24 +144,7 @@ struct Proc {
 
 impl Proc {
     fn start(exe: &Path, args: &[String]) -> io::Result<Proc> {
-        let mut child = Command::new(exe)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()?;
-        let out = child
-            .stdout
-            .take()
-            .ok_or_else(|| io::Error::other("no stdout"))?;
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let (child, lines) = crate::process::spawn(exe, args, &[])?;
         Ok(Proc { child, lines })
     }
 

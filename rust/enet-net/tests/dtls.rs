@@ -3,8 +3,10 @@
 //! handshake floods.
 #![cfg(feature = "dtls")]
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
-use std::time::{Duration, Instant};
+mod common;
+
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::time::Duration;
 
 use openssl::asn1::Asn1Time;
 use openssl::bn::BigNum;
@@ -20,12 +22,30 @@ use rust_enet_net::{
 };
 use rust_enet_proto::{Event, HostConfig, Packet, PeerId};
 
-const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+use common::{
+    LOOPBACK, drive, has_connect, host, loopback_address, ping_pong, received, run_for,
+    until_connected,
+};
 
 /// A self-signed EC P-256 certificate for `name` and its key, both PEM.
 struct Identity {
     certificate_pem: String,
     key_pem: String,
+}
+
+impl Identity {
+    fn server_options(&self) -> DtlsServerOptions {
+        DtlsServerOptions::new(self.certificate_pem.clone(), self.key_pem.clone())
+    }
+
+    /// A client's options that trust this certificate (only) for `hostname`.
+    fn trusted_for(&self, hostname: &str) -> DtlsClientOptions {
+        DtlsClientOptions {
+            hostname: hostname.into(),
+            trusted_certificates_pem: Some(self.certificate_pem.clone()),
+            unsafe_skip_verification: false,
+        }
+    }
 }
 
 fn self_signed(name: &str) -> Identity {
@@ -65,107 +85,41 @@ fn self_signed(name: &str) -> Identity {
     }
 }
 
-fn host(peers: usize) -> UdpHost {
-    let config = HostConfig {
-        peer_limit: peers,
-        ..HostConfig::default()
-    };
-    UdpHost::bind(BindAddress::Ip(LOOPBACK), 0, config).expect("bind loopback")
-}
-
 fn dtls_server(identity: &Identity, peers: usize) -> UdpHost {
     let mut server = host(peers);
+    server.dtls_server_setup(identity.server_options()).unwrap();
     server
-        .dtls_server_setup(DtlsServerOptions::new(
-            identity.certificate_pem.clone(),
-            identity.key_pem.clone(),
-        ))
-        .unwrap();
-    server
+}
+
+/// A DTLS server with room for `peers` (a fresh self-signed certificate for `localhost`) and a
+/// client that trusts it, not connected yet.
+fn dtls_pair(peers: usize) -> (Identity, UdpHost, UdpHost) {
+    let identity = self_signed("localhost");
+    let server = dtls_server(&identity, peers);
+    let client = trusting_client(&identity);
+    (identity, server, client)
+}
+
+/// A DTLS client set up with `options`.
+fn dtls_client(options: DtlsClientOptions) -> UdpHost {
+    let mut client = host(1);
+    client.dtls_client_setup(options).unwrap();
+    client
 }
 
 /// A client that trusts `identity` for `localhost`.
 fn trusting_client(identity: &Identity) -> UdpHost {
-    let mut client = host(1);
-    client
-        .dtls_client_setup(DtlsClientOptions {
-            hostname: "localhost".into(),
-            trusted_certificates_pem: Some(identity.certificate_pem.clone()),
-            unsafe_skip_verification: false,
-        })
-        .unwrap();
-    client
+    dtls_client(identity.trusted_for("localhost"))
 }
 
-/// Service all `hosts` until `done` says so, collecting their events; fails after `limit`.
-fn drive(
-    hosts: &mut [&mut UdpHost],
-    limit: Duration,
-    mut done: impl FnMut(&[Vec<Event>]) -> bool,
-) -> Vec<Vec<Event>> {
-    let mut events = vec![Vec::new(); hosts.len()];
-    let deadline = Instant::now() + limit;
-    while !done(&events) {
-        if Instant::now() >= deadline {
-            let state: Vec<_> = hosts
-                .iter()
-                .map(|h| {
-                    (
-                        h.driver_statistics(),
-                        h.dtls_sessions(),
-                        h.dtls_client_state(),
-                    )
-                })
-                .collect();
-            panic!("timed out: {events:?}\n{state:#?}");
-        }
-        for (host, events) in hosts.iter_mut().zip(&mut events) {
-            while let Some(event) = host.service(Duration::from_millis(1)).unwrap() {
-                events.push(event);
-            }
-        }
-    }
-    events
-}
-
-/// Service all `hosts` for `time`, collecting their events.
-fn run_for(hosts: &mut [&mut UdpHost], time: Duration) -> Vec<Vec<Event>> {
-    let end = Instant::now() + time;
-    drive(hosts, time + Duration::from_secs(5), |_| {
-        Instant::now() >= end
-    })
-}
-
-fn has_connect(events: &[Event]) -> bool {
-    events.iter().any(|e| matches!(e, Event::Connect { .. }))
-}
-
+/// Connects `client` to `server` (4 channels, data 42); see [`common::connect`].
 fn connect(client: &mut UdpHost, server: &mut UdpHost) -> (PeerId, PeerId) {
-    let port = server.local_addr().port();
-    let peer = client
-        .connect(SocketAddr::new(LOOPBACK, port), 4, 42)
-        .unwrap();
-    let events = drive(&mut [client, server], Duration::from_secs(5), |e| {
-        has_connect(&e[0]) && has_connect(&e[1])
-    });
-    assert!(events[0].contains(&Event::Connect { peer, data: 0 }));
-    let Some(&Event::Connect { peer: remote, data }) = events[1].first() else {
-        panic!("{events:?}")
-    };
-    assert_eq!(data, 42);
-    (peer, remote)
+    common::connect(client, server, (4, 42))
 }
 
-fn received(events: &[Event]) -> Vec<(u8, Vec<u8>)> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Receive {
-                channel, packet, ..
-            } => Some((*channel, packet.data.to_vec())),
-            _ => None,
-        })
-        .collect()
+/// Starts connecting `client` to `server` (2 channels, `data`) without waiting.
+fn start_connect(client: &mut UdpHost, server: &UdpHost, data: u32) -> PeerId {
+    client.connect(loopback_address(server), 2, data).unwrap()
 }
 
 /// Both directions, every channel, reliable and unreliable, with contents checked; the reliable
@@ -177,40 +131,21 @@ fn exchange(client: &mut UdpHost, to_server: PeerId, server: &mut UdpHost, to_cl
         data
     };
     for channel in 0..4u8 {
-        for i in 0..6 {
+        // Six reliable messages, then an unreliable one (number 99), each way.
+        for i in [0, 1, 2, 3, 4, 5, 99] {
+            let packet = |from| match i {
+                99 => Packet::unreliable(message(from, channel, i)),
+                _ => Packet::reliable(message(from, channel, i)),
+            };
             client
                 .host_mut()
-                .send(
-                    to_server,
-                    channel,
-                    Packet::reliable(message("client", channel, i)),
-                )
+                .send(to_server, channel, packet("client"))
                 .unwrap();
             server
                 .host_mut()
-                .send(
-                    to_client,
-                    channel,
-                    Packet::reliable(message("server", channel, i)),
-                )
+                .send(to_client, channel, packet("server"))
                 .unwrap();
         }
-        client
-            .host_mut()
-            .send(
-                to_server,
-                channel,
-                Packet::unreliable(message("client", channel, 99)),
-            )
-            .unwrap();
-        server
-            .host_mut()
-            .send(
-                to_client,
-                channel,
-                Packet::unreliable(message("server", channel, 99)),
-            )
-            .unwrap();
     }
     let expected = 4 * 7;
     let events = drive(&mut [client, server], Duration::from_secs(5), |e| {
@@ -234,9 +169,7 @@ fn exchange(client: &mut UdpHost, to_server: PeerId, server: &mut UdpHost, to_cl
 
 #[test]
 fn dtls_client_and_server_exchange_reliable_and_unreliable_data() {
-    let identity = self_signed("localhost");
-    let mut server = dtls_server(&identity, 4);
-    let mut client = trusting_client(&identity);
+    let (_, mut server, mut client) = dtls_pair(4);
     let (to_server, to_client) = connect(&mut client, &mut server);
     assert_eq!(client.dtls_client_state(), Some(DtlsClientState::Connected));
     assert_eq!(
@@ -252,29 +185,9 @@ fn dtls_client_and_server_exchange_reliable_and_unreliable_data() {
     assert_eq!(stats.dtls_failed_handshakes, 0, "{stats:?}");
 }
 
-/// Exchange one reliable packet each way.
-fn ping_pong(client: &mut UdpHost, to_server: PeerId, server: &mut UdpHost, to_client: PeerId) {
-    client
-        .host_mut()
-        .send(to_server, 1, Packet::reliable(&b"ping"[..]))
-        .unwrap();
-    server
-        .host_mut()
-        .send(to_client, 2, Packet::reliable(&b"pong"[..]))
-        .unwrap();
-    let events = drive(&mut [client, server], Duration::from_secs(5), |e| {
-        !received(&e[0]).is_empty() && !received(&e[1]).is_empty()
-    });
-    assert_eq!(received(&events[0]), vec![(2, b"pong".to_vec())]);
-    assert_eq!(received(&events[1]), vec![(1, b"ping".to_vec())]);
-}
-
 /// Start connecting and service both for `time`; neither side may see a Connect.
 fn connect_is_refused(client: &mut UdpHost, server: &mut UdpHost, time: Duration) {
-    let port = server.local_addr().port();
-    client
-        .connect(SocketAddr::new(LOOPBACK, port), 2, 42)
-        .unwrap();
+    start_connect(client, server, 42);
     let events = run_for(&mut [client, server], time);
     assert!(!has_connect(&events[0]), "client connected: {events:?}");
     assert!(!has_connect(&events[1]), "server accepted: {events:?}");
@@ -288,18 +201,26 @@ fn client_failure(client: &UdpHost) -> String {
     }
 }
 
-#[test]
-fn client_trusting_another_certificate_is_refused() {
-    let identity = self_signed("localhost");
-    let impostor_trust = self_signed("localhost");
-    let mut server = dtls_server(&identity, 4);
-    let mut client = trusting_client(&impostor_trust);
+/// A client with `options` cannot connect to a server with `identity`: its handshake fails the
+/// certificate check. Returns the client.
+fn refused_by_verification(identity: &Identity, options: DtlsClientOptions) -> UdpHost {
+    let hostname = options.hostname.clone();
+    let mut server = dtls_server(identity, 4);
+    let mut client = dtls_client(options);
     connect_is_refused(&mut client, &mut server, Duration::from_millis(1500));
     let reason = client_failure(&client);
     assert!(
         reason.contains("certificate verification failed"),
-        "{reason}"
+        "{hostname}: {reason}"
     );
+    client
+}
+
+#[test]
+fn client_trusting_another_certificate_is_refused() {
+    let identity = self_signed("localhost");
+    let impostor_trust = self_signed("localhost").trusted_for("localhost");
+    let client = refused_by_verification(&identity, impostor_trust);
     assert!(client.driver_statistics().dtls_failed_handshakes >= 1);
 }
 
@@ -307,10 +228,7 @@ fn client_trusting_another_certificate_is_refused() {
 fn client_with_system_roots_refuses_a_self_signed_certificate() {
     let identity = self_signed("localhost");
     let mut server = dtls_server(&identity, 4);
-    let mut client = host(1);
-    client
-        .dtls_client_setup(DtlsClientOptions::new("localhost"))
-        .unwrap();
+    let mut client = dtls_client(DtlsClientOptions::new("localhost"));
     connect_is_refused(&mut client, &mut server, Duration::from_millis(1500));
     client_failure(&client);
 }
@@ -319,21 +237,7 @@ fn client_with_system_roots_refuses_a_self_signed_certificate() {
 fn wrong_hostname_is_refused_when_verifying() {
     let identity = self_signed("localhost");
     for hostname in ["game.example.com", "127.0.0.1"] {
-        let mut server = dtls_server(&identity, 4);
-        let mut client = host(1);
-        client
-            .dtls_client_setup(DtlsClientOptions {
-                hostname: hostname.into(),
-                trusted_certificates_pem: Some(identity.certificate_pem.clone()),
-                unsafe_skip_verification: false,
-            })
-            .unwrap();
-        connect_is_refused(&mut client, &mut server, Duration::from_millis(1500));
-        let reason = client_failure(&client);
-        assert!(
-            reason.contains("certificate verification failed"),
-            "{hostname}: {reason}"
-        );
+        refused_by_verification(&identity, identity.trusted_for(hostname));
     }
 }
 
@@ -341,14 +245,11 @@ fn wrong_hostname_is_refused_when_verifying() {
 fn unsafe_client_accepts_a_self_signed_certificate() {
     let identity = self_signed("localhost");
     let mut server = dtls_server(&identity, 4);
-    let mut client = host(1);
-    client
-        .dtls_client_setup(DtlsClientOptions {
-            hostname: String::new(),
-            trusted_certificates_pem: None,
-            unsafe_skip_verification: true,
-        })
-        .unwrap();
+    let mut client = dtls_client(DtlsClientOptions {
+        hostname: String::new(),
+        trusted_certificates_pem: None,
+        unsafe_skip_verification: true,
+    });
     let (to_server, to_client) = connect(&mut client, &mut server);
     ping_pong(&mut client, to_server, &mut server, to_client);
 }
@@ -370,10 +271,7 @@ fn dtls_client_cannot_connect_to_a_plaintext_server() {
     let identity = self_signed("localhost");
     let mut server = host(4);
     let mut client = trusting_client(&identity);
-    let port = server.local_addr().port();
-    client
-        .connect(SocketAddr::new(LOOPBACK, port), 2, 42)
-        .unwrap();
+    start_connect(&mut client, &server, 42);
     let events = run_for(&mut [&mut client, &mut server], Duration::from_millis(1500));
     assert!(
         !has_connect(&events[0]) && !has_connect(&events[1]),
@@ -411,18 +309,10 @@ fn setup_errors_mirror_godot() {
         )),
         Err(DtlsError::InvalidPrivateKey(_))
     ));
-    server
-        .dtls_server_setup(DtlsServerOptions::new(
-            identity.certificate_pem.clone(),
-            identity.key_pem.clone(),
-        ))
-        .unwrap();
+    server.dtls_server_setup(identity.server_options()).unwrap();
     // Like Godot's socket, a host is upgraded once.
     assert_eq!(
-        server.dtls_server_setup(DtlsServerOptions::new(
-            identity.certificate_pem.clone(),
-            identity.key_pem.clone(),
-        )),
+        server.dtls_server_setup(identity.server_options()),
         Err(DtlsError::AlreadyEnabled)
     );
     assert_eq!(
@@ -445,22 +335,12 @@ fn setup_errors_mirror_godot() {
     ));
     assert_eq!(client.dtls_client_state(), None);
     // Setup after `connect` is fine while nothing was sent: Godot's order.
+    start_connect(&mut client, &server, 42);
     client
-        .connect(SocketAddr::new(LOOPBACK, server.local_addr().port()), 2, 42)
-        .unwrap();
-    client
-        .dtls_client_setup(DtlsClientOptions {
-            hostname: "localhost".into(),
-            trusted_certificates_pem: Some(identity.certificate_pem.clone()),
-            unsafe_skip_verification: false,
-        })
+        .dtls_client_setup(identity.trusted_for("localhost"))
         .unwrap();
     assert_eq!(client.dtls_client_state(), Some(DtlsClientState::Idle));
-    let events = drive(
-        &mut [&mut client, &mut server],
-        Duration::from_secs(5),
-        |e| has_connect(&e[0]) && has_connect(&e[1]),
-    );
+    let events = until_connected(&mut [&mut client, &mut server], Duration::from_secs(5));
     assert!(has_connect(&events[0]));
 }
 
@@ -500,9 +380,7 @@ fn fake_client_hello(rng: &mut Garbage, cookie: &[u8]) -> Vec<u8> {
 
 #[test]
 fn garbage_and_hello_floods_change_nothing_for_a_connected_client() {
-    let identity = self_signed("localhost");
-    let mut server = dtls_server(&identity, 8);
-    let mut client = trusting_client(&identity);
+    let (_, mut server, mut client) = dtls_pair(8);
     let (to_server, to_client) = connect(&mut client, &mut server);
     // Handling the flood's handshakes slows the server's answers (under wine, enough that the
     // round trip swings), and ENet's packet throttle then drops unreliable packets, as it
@@ -612,8 +490,7 @@ fn half_open_handshake(
 fn pending_handshakes_are_capped_and_time_out() {
     let identity = self_signed("localhost");
     let mut server = host(8);
-    let mut options =
-        DtlsServerOptions::new(identity.certificate_pem.clone(), identity.key_pem.clone());
+    let mut options = identity.server_options();
     options.max_pending_handshakes = 4;
     options.session_timeout = Duration::from_millis(1500);
     server.dtls_server_setup(options).unwrap();
@@ -638,18 +515,16 @@ fn pending_handshakes_are_capped_and_time_out() {
 
     // A new client is refused while the cap is full ...
     let mut late = trusting_client(&identity);
-    let port = server.local_addr().port();
-    late.connect(SocketAddr::new(LOOPBACK, port), 2, 9).unwrap();
+    start_connect(&mut late, &server, 9);
     let events = run_for(
         &mut [&mut late, &mut server, &mut client],
         Duration::from_millis(300),
     );
     assert!(!has_connect(&events[0]));
     // ... and gets in once the stalled handshakes have timed out (ENet retransmits the CONNECT).
-    let events = drive(
+    let events = until_connected(
         &mut [&mut late, &mut server, &mut client],
         Duration::from_secs(8),
-        |e| has_connect(&e[0]) && has_connect(&e[1]),
     );
     assert!(has_connect(&events[0]));
     assert_eq!(
@@ -664,9 +539,7 @@ fn pending_handshakes_are_capped_and_time_out() {
 
 #[test]
 fn disconnect_and_reset_free_the_dtls_session() {
-    let identity = self_signed("localhost");
-    let mut server = dtls_server(&identity, 4);
-    let mut client = trusting_client(&identity);
+    let (_, mut server, mut client) = dtls_pair(4);
     let (to_server, _) = connect(&mut client, &mut server);
     assert_eq!(server.dtls_sessions().established, 1);
 
@@ -709,34 +582,21 @@ fn refusing_new_connections_stops_new_handshakes() {
         Some(DtlsClientState::Handshaking)
     );
     server.set_dtls_refuse_new_connections(false);
-    let events = drive(
-        &mut [&mut client, &mut server],
-        Duration::from_secs(8),
-        |e| has_connect(&e[0]) && has_connect(&e[1]),
-    );
+    let events = until_connected(&mut [&mut client, &mut server], Duration::from_secs(8));
     assert!(has_connect(&events[1]));
 }
 
 #[test]
 fn handshake_survives_a_lossy_link() {
-    let identity = self_signed("localhost");
-    let mut server = dtls_server(&identity, 4);
-    let mut client = trusting_client(&identity);
+    let (_, mut server, mut client) = dtls_pair(4);
     let lossy = LinkConditions {
         loss_percent: 25.0,
         ..LinkConditions::default()
     };
     client.set_link_seed(7);
     client.set_link_conditions(LinkDirection::Both, lossy);
-    let port = server.local_addr().port();
-    let peer = client
-        .connect(SocketAddr::new(LOOPBACK, port), 2, 42)
-        .unwrap();
-    let events = drive(
-        &mut [&mut client, &mut server],
-        Duration::from_secs(12),
-        |e| has_connect(&e[0]) && has_connect(&e[1]),
-    );
+    let peer = start_connect(&mut client, &server, 42);
+    let events = until_connected(&mut [&mut client, &mut server], Duration::from_secs(12));
     assert!(events[0].contains(&Event::Connect { peer, data: 0 }));
     assert!(client.link_statistics(LinkDirection::Both).lost > 0);
 }
@@ -746,9 +606,7 @@ fn handshake_recovers_when_retransmissions_run_out() {
     // With this seed the 20 % loss eats the end of the first handshake in a way OpenSSL's
     // doubling retransmission timer does not repair before the server gives the session up; the
     // client then starts over with a new ClientHello.
-    let identity = self_signed("localhost");
-    let mut server = dtls_server(&identity, 4);
-    let mut client = trusting_client(&identity);
+    let (_, mut server, mut client) = dtls_pair(4);
     client.set_link_seed(6);
     client.set_link_conditions(
         LinkDirection::Both,
@@ -757,23 +615,14 @@ fn handshake_recovers_when_retransmissions_run_out() {
             ..LinkConditions::default()
         },
     );
-    let port = server.local_addr().port();
-    client
-        .connect(SocketAddr::new(LOOPBACK, port), 2, 42)
-        .unwrap();
-    drive(
-        &mut [&mut client, &mut server],
-        Duration::from_secs(14),
-        |e| has_connect(&e[0]) && has_connect(&e[1]),
-    );
+    start_connect(&mut client, &server, 42);
+    until_connected(&mut [&mut client, &mut server], Duration::from_secs(14));
     assert_eq!(server.dtls_sessions().established, 1);
 }
 
 #[test]
 fn client_restarting_on_the_same_port_replaces_its_session() {
-    let identity = self_signed("localhost");
-    let mut server = dtls_server(&identity, 4);
-    let mut client = trusting_client(&identity);
+    let (identity, mut server, mut client) = dtls_pair(4);
     connect(&mut client, &mut server);
     let client_addr = client.local_addr();
     drop(client);
@@ -786,11 +635,7 @@ fn client_restarting_on_the_same_port_replaces_its_session() {
     };
     let mut client = UdpHost::bind(BindAddress::Ip(LOOPBACK), client_addr.port(), config).unwrap();
     client
-        .dtls_client_setup(DtlsClientOptions {
-            hostname: "localhost".into(),
-            trusted_certificates_pem: Some(identity.certificate_pem.clone()),
-            unsafe_skip_verification: false,
-        })
+        .dtls_client_setup(identity.trusted_for("localhost"))
         .unwrap();
     let (to_server, to_client) = connect(&mut client, &mut server);
     assert_eq!(server.dtls_sessions().established, 1);
@@ -799,9 +644,7 @@ fn client_restarting_on_the_same_port_replaces_its_session() {
 
 #[test]
 fn duplicated_records_are_dropped_by_replay_protection() {
-    let identity = self_signed("localhost");
-    let mut server = dtls_server(&identity, 4);
-    let mut client = trusting_client(&identity);
+    let (_, mut server, mut client) = dtls_pair(4);
     let (to_server, to_client) = connect(&mut client, &mut server);
     client.set_link_conditions(
         LinkDirection::Outgoing,
@@ -837,12 +680,7 @@ fn duplicated_records_are_dropped_by_replay_protection() {
 fn ipv4_and_ipv6_dtls_clients_reach_a_wildcard_server() {
     let identity = self_signed("localhost");
     let mut server = UdpHost::bind(BindAddress::Wildcard, 0, HostConfig::default()).unwrap();
-    server
-        .dtls_server_setup(DtlsServerOptions::new(
-            identity.certificate_pem.clone(),
-            identity.key_pem.clone(),
-        ))
-        .unwrap();
+    server.dtls_server_setup(identity.server_options()).unwrap();
     let port = server.local_addr().port();
     let mut v4 = trusting_client(&identity);
     let (to_server, to_client) = connect(&mut v4, &mut server);
@@ -860,18 +698,13 @@ fn ipv4_and_ipv6_dtls_clients_reach_a_wildcard_server() {
     let Ok(mut v6) = UdpHost::bind(BindAddress::Ip(v6_loopback), 0, config) else {
         return;
     };
-    v6.dtls_client_setup(DtlsClientOptions {
-        hostname: "localhost".into(),
-        trusted_certificates_pem: Some(identity.certificate_pem.clone()),
-        unsafe_skip_verification: false,
-    })
-    .unwrap();
+    v6.dtls_client_setup(identity.trusted_for("localhost"))
+        .unwrap();
     let peer = v6
         .connect(SocketAddr::new(v6_loopback, port), 2, 6)
         .unwrap();
-    drive(&mut [&mut v6, &mut server], Duration::from_secs(5), |e| {
-        e[0].contains(&Event::Connect { peer, data: 0 }) && has_connect(&e[1])
-    });
+    let events = until_connected(&mut [&mut v6, &mut server], Duration::from_secs(5));
+    assert!(events[0].contains(&Event::Connect { peer, data: 0 }));
     assert_eq!(
         server.dtls_sessions(),
         DtlsSessions {

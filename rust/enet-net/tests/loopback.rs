@@ -1,63 +1,18 @@
 //! Two `UdpHost`s over loopback: the driver's service loop, clock, address handling and the link
 //! simulator, end to end with the protocol core.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+mod common;
+
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use common::{LOOPBACK, connect_via, drive, host, ping_pong};
 use rust_enet_net::{BindAddress, Clock, LinkConditions, LinkDirection, UdpHost};
 use rust_enet_proto::{Event, HostConfig, Packet, PeerId};
 
-const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
-
-fn host(peers: usize) -> UdpHost {
-    let config = HostConfig {
-        peer_limit: peers,
-        ..HostConfig::default()
-    };
-    UdpHost::bind(BindAddress::Ip(LOOPBACK), 0, config).expect("bind loopback")
-}
-
-/// Service both hosts until `done` says so, collecting their events; fails after `limit`.
-fn drive(
-    a: &mut UdpHost,
-    b: &mut UdpHost,
-    limit: Duration,
-    mut done: impl FnMut(&[Event], &[Event]) -> bool,
-) -> (Vec<Event>, Vec<Event>) {
-    let (mut ea, mut eb) = (Vec::new(), Vec::new());
-    let deadline = Instant::now() + limit;
-    while !done(&ea, &eb) {
-        assert!(
-            Instant::now() < deadline,
-            "timed out: a {ea:?}\n b {eb:?}\n a {:?}\n b {:?}",
-            a.host().statistics(),
-            b.host().statistics()
-        );
-        if let Some(e) = a.service(Duration::from_millis(1)).unwrap() {
-            ea.push(e);
-        }
-        if let Some(e) = b.service(Duration::from_millis(1)).unwrap() {
-            eb.push(e);
-        }
-    }
-    (ea, eb)
-}
-
+/// Connects `client` to `server` (2 channels, data 7); see [`common::connect`].
 fn connect(client: &mut UdpHost, server: &mut UdpHost) -> (PeerId, PeerId) {
-    let port = server.local_addr().port();
-    let peer = client
-        .connect(SocketAddr::new(LOOPBACK, port), 2, 7)
-        .unwrap();
-    let (ec, es) = drive(client, server, Duration::from_secs(5), |c, s| {
-        c.iter().any(|e| matches!(e, Event::Connect { .. }))
-            && s.iter().any(|e| matches!(e, Event::Connect { .. }))
-    });
-    assert!(ec.contains(&Event::Connect { peer, data: 0 }));
-    let Some(&Event::Connect { peer: remote, data }) = es.first() else {
-        panic!("{es:?}")
-    };
-    assert_eq!(data, 7);
-    (peer, remote)
+    common::connect(client, server, (2, 7))
 }
 
 #[test]
@@ -86,29 +41,17 @@ fn two_hosts_connect_exchange_and_disconnect() {
     let mut client = host(1);
     let mut server = host(4);
     let (to_server, to_client) = connect(&mut client, &mut server);
-    client
-        .host_mut()
-        .send(to_server, 1, Packet::reliable(&b"ping"[..]))
-        .unwrap();
-    server
-        .host_mut()
-        .send(to_client, 0, Packet::reliable(&b"pong"[..]))
-        .unwrap();
-    let (ec, es) = drive(&mut client, &mut server, Duration::from_secs(5), |c, s| {
-        c.iter().any(|e| matches!(e, Event::Receive { .. }))
-            && s.iter().any(|e| matches!(e, Event::Receive { .. }))
-    });
-    assert!(
-        matches!(&ec[..], [Event::Receive { channel: 0, packet, .. }] if &packet.data[..] == b"pong")
-    );
-    assert!(
-        matches!(&es[..], [Event::Receive { channel: 1, packet, .. }] if &packet.data[..] == b"ping")
-    );
+    ping_pong(&mut client, to_server, &mut server, to_client);
     client.host_mut().disconnect(to_server, 99);
-    let (_, es) = drive(&mut client, &mut server, Duration::from_secs(5), |_, s| {
-        s.iter().any(|e| matches!(e, Event::Disconnect { .. }))
-    });
-    assert!(matches!(es[..], [Event::Disconnect { data: 99, .. }]));
+    let events = drive(
+        &mut [&mut client, &mut server],
+        Duration::from_secs(5),
+        |e| e[1].iter().any(|e| matches!(e, Event::Disconnect { .. })),
+    );
+    assert!(matches!(
+        events[1][..],
+        [Event::Disconnect { data: 99, .. }]
+    ));
 }
 
 #[test]
@@ -133,13 +76,17 @@ fn reliable_order_survives_lossy_reordering_link() {
             .send(to_server, 0, Packet::reliable(payload))
             .unwrap();
     }
-    let (_, es) = drive(&mut client, &mut server, Duration::from_secs(15), |_, s| {
-        s.iter()
-            .filter(|e| matches!(e, Event::Receive { .. }))
-            .count()
-            == 100
-    });
-    for (i, event) in es.iter().enumerate() {
+    let events = drive(
+        &mut [&mut client, &mut server],
+        Duration::from_secs(15),
+        |e| {
+            e[1].iter()
+                .filter(|e| matches!(e, Event::Receive { .. }))
+                .count()
+                == 100
+        },
+    );
+    for (i, event) in events[1].iter().enumerate() {
         let Event::Receive { packet, .. } = event else {
             panic!("{event:?}")
         };
@@ -163,11 +110,13 @@ fn clock_near_wrap_still_connects_and_delivers() {
         .host_mut()
         .send(to_server, 0, Packet::reliable(&b"after wrap"[..]))
         .unwrap();
-    let (_, es) = drive(&mut client, &mut server, Duration::from_secs(5), |_, s| {
-        s.iter().any(|e| matches!(e, Event::Receive { .. }))
-    });
+    let events = drive(
+        &mut [&mut client, &mut server],
+        Duration::from_secs(5),
+        |e| e[1].iter().any(|e| matches!(e, Event::Receive { .. })),
+    );
     assert!(
-        matches!(&es[..], [Event::Receive { packet, .. }] if &packet.data[..] == b"after wrap")
+        matches!(&events[1][..], [Event::Receive { packet, .. }] if &packet.data[..] == b"after wrap")
     );
     assert!(client.now().as_millis() < 1000, "the client clock wrapped");
 }
@@ -207,16 +156,8 @@ fn ipv6_and_ipv4_clients_reach_a_wildcard_server() {
     let mut server = UdpHost::bind(BindAddress::Wildcard, 0, HostConfig::default()).unwrap();
     let port = server.local_addr().port();
     let mut v4 = host(1);
-    let v4_peer = v4.connect(SocketAddr::new(LOOPBACK, port), 1, 4).unwrap();
-    let (_, es) = drive(&mut v4, &mut server, Duration::from_secs(5), |c, s| {
-        c.contains(&Event::Connect {
-            peer: v4_peer,
-            data: 0,
-        }) && !s.is_empty()
-    });
-    let Event::Connect { peer, data: 4 } = es[0] else {
-        panic!("{es:?}")
-    };
+    let to_v4 = SocketAddr::new(LOOPBACK, port);
+    let (_, peer) = connect_via(&mut v4, &mut server, to_v4, (1, 4));
     let seen = server.host().peer(peer).unwrap().address();
     assert_eq!(seen, v4.local_addr(), "IPv4 client seen as plain IPv4");
 
@@ -231,18 +172,8 @@ fn ipv6_and_ipv4_clients_reach_a_wildcard_server() {
     ) else {
         return;
     };
-    let v6_peer = v6
-        .connect(SocketAddr::new("::1".parse().unwrap(), port), 1, 6)
-        .unwrap();
-    let (_, es) = drive(&mut v6, &mut server, Duration::from_secs(5), |c, s| {
-        c.contains(&Event::Connect {
-            peer: v6_peer,
-            data: 0,
-        }) && !s.is_empty()
-    });
-    let Event::Connect { peer, data: 6 } = es[0] else {
-        panic!("{es:?}")
-    };
+    let to_v6 = SocketAddr::new("::1".parse().unwrap(), port);
+    let (_, peer) = connect_via(&mut v6, &mut server, to_v6, (1, 6));
     assert_eq!(server.host().peer(peer).unwrap().address(), v6.local_addr());
 }
 
@@ -365,11 +296,13 @@ fn fragment_windows_leave_and_arrive_with_segmentation_offload_intact() {
         .host_mut()
         .send(to_server, 0, Packet::reliable(data.clone()))
         .unwrap();
-    let (_, es) = drive(&mut client, &mut server, Duration::from_secs(10), |_, s| {
-        s.iter().any(|e| matches!(e, Event::Receive { .. }))
-    });
-    let Some(Event::Receive { packet, .. }) = es.last() else {
-        panic!("{es:?}")
+    let events = drive(
+        &mut [&mut client, &mut server],
+        Duration::from_secs(10),
+        |e| e[1].iter().any(|e| matches!(e, Event::Receive { .. })),
+    );
+    let Some(Event::Receive { packet, .. }) = events[1].last() else {
+        panic!("{events:?}")
     };
     assert!(packet.data[..] == data[..], "the packet arrived changed");
     let stats = client.driver_statistics();
@@ -434,16 +367,18 @@ fn connect_any_reaches_an_ipv4_only_server_past_an_unanswered_ipv6_address() {
     let ipv4 = SocketAddr::new(LOOPBACK, port);
     let started = Instant::now();
     let peer = client.connect_any(&[ipv6, ipv4], 2, 9).unwrap();
-    let (_, es) = drive(&mut client, &mut server, Duration::from_secs(5), |c, s| {
-        c.contains(&Event::Connect { peer, data: 0 }) && !s.is_empty()
-    });
+    let es = drive(
+        &mut [&mut client, &mut server],
+        Duration::from_secs(5),
+        |e| e[0].contains(&Event::Connect { peer, data: 0 }) && !e[1].is_empty(),
+    );
     // Well before ENet's first CONNECT resend (500 ms) would have gone anywhere.
     let took = started.elapsed();
     assert!(
         took < Duration::from_millis(490),
         "connected after {took:?}"
     );
-    assert!(matches!(es[0], Event::Connect { data: 9, .. }), "{es:?}");
+    assert!(matches!(es[1][0], Event::Connect { data: 9, .. }), "{es:?}");
     assert_eq!(client.host().peer(peer).unwrap().address(), ipv4);
 
     // An IPv4 socket cannot reach IPv6 addresses: they are left out, and with none left the

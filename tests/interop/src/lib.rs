@@ -154,24 +154,24 @@ impl CPeer {
         }
     }
 
-    /// `server <port> <peers> <channels>` bound to 127.0.0.1; returns the bound port.
-    pub fn server(&mut self, port: u16, peers: usize, channels: usize) -> Result<u16, CPeerError> {
-        let reply = self.command(&format!("server {port} {peers} {channels}"))?;
+    /// [`CPeer::command`] for a reply `ok <word> <number>`; returns the number.
+    fn command_number<T: std::str::FromStr>(&mut self, line: &str) -> Result<T, CPeerError> {
+        let reply = self.command(line)?;
         reply
             .split_whitespace()
             .nth(1)
             .and_then(|p| p.parse().ok())
-            .ok_or_else(|| CPeerError::Command(format!("bad server reply {reply:?}")))
+            .ok_or_else(|| CPeerError::Command(format!("{line:?}: bad reply {reply:?}")))
+    }
+
+    /// `server <port> <peers> <channels>` bound to 127.0.0.1; returns the bound port.
+    pub fn server(&mut self, port: u16, peers: usize, channels: usize) -> Result<u16, CPeerError> {
+        self.command_number(&format!("server {port} {peers} {channels}"))
     }
 
     /// `client 127.0.0.1 <port> <channels> <data>`; returns the C-side peer index.
     pub fn client(&mut self, port: u16, channels: usize, data: u32) -> Result<u32, CPeerError> {
-        let reply = self.command(&format!("client 127.0.0.1 {port} {channels} {data}"))?;
-        reply
-            .split_whitespace()
-            .nth(1)
-            .and_then(|p| p.parse().ok())
-            .ok_or_else(|| CPeerError::Command(format!("bad client reply {reply:?}")))
+        self.command_number(&format!("client 127.0.0.1 {port} {channels} {data}"))
     }
 
     /// Queue a packet to `peer`; `kind` is `reliable`, `unreliable`, `unsequenced`,
@@ -198,22 +198,7 @@ impl CPeer {
 
     /// The next event, waiting up to `timeout` for one.
     pub fn next_event(&mut self, timeout: Duration) -> Option<CEvent> {
-        if let Some(event) = self.events.pop_front() {
-            return Some(event);
-        }
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.transcript.push(line.clone());
-                    if let Some(event) = CEvent::parse(&line) {
-                        return Some(event);
-                    }
-                }
-                Err(_) => return None,
-            }
-        }
+        self.wait_event(timeout, |_| true).ok()
     }
 
     /// Take already-received events without waiting.
@@ -243,10 +228,8 @@ impl CPeer {
         }
         let deadline = Instant::now() + timeout;
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
+            match self.next_line(deadline) {
                 Ok(line) => {
-                    self.transcript.push(line.clone());
                     if let Some(event) = CEvent::parse(&line) {
                         if pred(&event) {
                             return Ok(event);
@@ -270,6 +253,14 @@ impl CPeer {
         &self.transcript[self.transcript.len().saturating_sub(20)..]
     }
 
+    /// The next line the peer prints (kept in the transcript), waiting until `deadline`.
+    fn next_line(&mut self, deadline: Instant) -> Result<String, RecvTimeoutError> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = self.lines.recv_timeout(left)?;
+        self.transcript.push(line.clone());
+        Ok(line)
+    }
+
     fn wait_line(
         &mut self,
         mut is_reply: impl FnMut(&str) -> bool,
@@ -278,10 +269,8 @@ impl CPeer {
     ) -> Result<String, CPeerError> {
         let deadline = Instant::now() + timeout;
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
+            match self.next_line(deadline) {
                 Ok(line) => {
-                    self.transcript.push(line.clone());
                     if is_reply(&line) {
                         return Ok(line);
                     }

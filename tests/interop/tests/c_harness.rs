@@ -19,21 +19,23 @@ fn pair(options: &[&str]) -> (CPeer, CPeer, u16) {
     server.auto_service(true).unwrap();
     client.client(port, 4, 0x1234_5678).unwrap();
     client.auto_service(true).unwrap();
-    let connected = client
-        .wait_event(WAIT, |e| matches!(e, CEvent::Connect { .. }))
-        .unwrap();
-    assert_eq!(connected, CEvent::Connect { peer: 0, data: 0 });
-    let accepted = server
-        .wait_event(WAIT, |e| matches!(e, CEvent::Connect { .. }))
-        .unwrap();
-    assert_eq!(
-        accepted,
-        CEvent::Connect {
-            peer: 0,
-            data: 0x1234_5678
-        }
-    );
+    expect_next(&mut client, CEvent::Connect { peer: 0, data: 0 });
+    let accepted = CEvent::Connect {
+        peer: 0,
+        data: 0x1234_5678,
+    };
+    expect_next(&mut server, accepted);
     (server, client, port)
+}
+
+/// Waits for `peer`'s next event of the kind of `want` (connect, receive or disconnect; others
+/// stay queued) and checks that it is `want`.
+fn expect_next(peer: &mut CPeer, want: CEvent) {
+    let kind = std::mem::discriminant(&want);
+    let got = peer
+        .wait_event(WAIT, |e| std::mem::discriminant(e) == kind)
+        .unwrap();
+    assert_eq!(got, want);
 }
 
 /// Wait for the receive event carrying exactly `payload` on `channel`; other receive events
@@ -80,20 +82,12 @@ fn exchange_all_kinds(options: &[&str]) {
     assert!(expect_receive(&mut client, 2, &big));
 
     client.command("disconnect 0 43981").unwrap();
-    let gone = server
-        .wait_event(WAIT, |e| matches!(e, CEvent::Disconnect { .. }))
-        .unwrap();
-    assert_eq!(
-        gone,
-        CEvent::Disconnect {
-            peer: 0,
-            data: 0xABCD
-        }
-    );
-    let done = client
-        .wait_event(WAIT, |e| matches!(e, CEvent::Disconnect { .. }))
-        .unwrap();
-    assert_eq!(done, CEvent::Disconnect { peer: 0, data: 0 });
+    let gone = CEvent::Disconnect {
+        peer: 0,
+        data: 0xABCD,
+    };
+    expect_next(&mut server, gone);
+    expect_next(&mut client, CEvent::Disconnect { peer: 0, data: 0 });
 }
 
 #[test]

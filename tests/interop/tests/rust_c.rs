@@ -137,62 +137,64 @@ impl Session {
         }
     }
 
+    /// Tries `take`, then pumps our host and tries again, until it finds something or
+    /// `timeout` has passed.
+    fn pump_until<T>(
+        &mut self,
+        timeout: Duration,
+        mut take: impl FnMut(&mut Self) -> Option<T>,
+    ) -> Option<T> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(found) = take(self) {
+                return Some(found);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            self.pump();
+        }
+    }
+
+    /// The first of our events matching `pred` (the others stay queued), within `timeout`.
     fn try_wait_ours(
         &mut self,
         timeout: Duration,
         mut pred: impl FnMut(&Event) -> bool,
     ) -> Option<Event> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(i) = self.our_events.iter().position(&mut pred) {
-                return self.our_events.remove(i);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            self.pump();
-        }
+        self.pump_until(timeout, |s| {
+            let i = s.our_events.iter().position(&mut pred)?;
+            s.our_events.remove(i)
+        })
     }
 
-    fn wait_ours(&mut self, pred: impl FnMut(&Event) -> bool) -> Event {
-        match self.try_wait_ours(WAIT, pred) {
-            Some(event) => event,
-            None => panic!(
-                "our host: expected event did not come; queued {:?}; C transcript {:?}; stats {:?}",
-                self.our_events,
-                self.c.transcript_tail(),
-                self.ours.host().statistics()
-            ),
-        }
-    }
-
+    /// The first C event matching `pred` (the others stay queued), within `timeout`.
     fn try_wait_c(
         &mut self,
         timeout: Duration,
         mut pred: impl FnMut(&CEvent) -> bool,
     ) -> Option<CEvent> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            self.pump();
-            if let Ok(event) = self.c.wait_event(STEP, &mut pred) {
-                return Some(event);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-        }
+        self.pump_until(timeout, |s| s.c.wait_event(STEP, &mut pred).ok())
+    }
+
+    fn wait_ours(&mut self, pred: impl FnMut(&Event) -> bool) -> Event {
+        let found = self.try_wait_ours(WAIT, pred);
+        found.unwrap_or_else(|| self.stuck("our host"))
     }
 
     fn wait_c(&mut self, pred: impl FnMut(&CEvent) -> bool) -> CEvent {
-        match self.try_wait_c(WAIT, pred) {
-            Some(event) => event,
-            None => panic!(
-                "C peer: expected event did not come; transcript {:?}; our events {:?}; stats {:?}",
-                self.c.transcript_tail(),
-                self.our_events,
-                self.ours.host().statistics()
-            ),
-        }
+        let found = self.try_wait_c(WAIT, pred);
+        found.unwrap_or_else(|| self.stuck("C peer"))
+    }
+
+    /// Fails the test: `who` did not see the event it waited for.
+    fn stuck(&self, who: &str) -> ! {
+        panic!(
+            "{who}: expected event did not come; our events {:?}; C transcript {:?}; stats {:?}",
+            self.our_events,
+            self.c.transcript_tail(),
+            self.ours.host().statistics()
+        )
     }
 
     fn send_ours(&mut self, channel: u8, packet: Packet) {
@@ -253,6 +255,26 @@ impl Session {
             }
             _ => false,
         }
+    }
+
+    /// Sends `payload` reliably to the C peer on `channel`; it must arrive within `timeout`.
+    fn reliable_to_c(&mut self, channel: u8, payload: &[u8], timeout: Duration) {
+        self.send_ours(channel, Packet::reliable(payload.to_vec()));
+        assert!(
+            self.expect_c_receives(channel, payload, 1, timeout),
+            "{} bytes reliable to C on channel {channel}",
+            payload.len()
+        );
+    }
+
+    /// The C peer sends `payload` reliably on `channel`; it must reach us within `timeout`.
+    fn reliable_to_ours(&mut self, channel: u8, payload: &[u8], timeout: Duration) {
+        self.send_c(channel, "reliable", payload);
+        assert!(
+            self.expect_ours_receives(channel, payload, PacketFlags::RELIABLE, timeout),
+            "{} bytes reliable from C on channel {channel}",
+            payload.len()
+        );
     }
 
     /// Unreliable kinds can be dropped by the sender's packet throttle even on loopback: retry.
@@ -321,6 +343,12 @@ impl Session {
         }
     }
 
+    /// Reliable packets (in order), unreliable and unsequenced ones on every channel, both ways.
+    fn every_delivery_kind(&mut self) {
+        self.reliable_in_order_both_ways();
+        self.unreliable_and_unsequenced_both_ways();
+    }
+
     fn unreliable_and_unsequenced_both_ways(&mut self) {
         for channel in 0..CHANNELS as u8 {
             let unrel = pattern(100 + channel, 50 + usize::from(channel));
@@ -335,21 +363,13 @@ impl Session {
     fn fragments_both_ways(&mut self) {
         let big = pattern(7, 100 * 1024);
         let medium = pattern(8, 3000);
-        self.send_ours(3, Packet::reliable(big.clone()));
-        assert!(
-            self.expect_c_receives(3, &big, 1, WAIT),
-            "100 KiB reliable to C"
-        );
+        self.reliable_to_c(3, &big, WAIT);
         self.unreliable_to_c(
             1,
             Packet::new(medium.clone(), PacketFlags::UNRELIABLE_FRAGMENT),
             8,
         );
-        self.send_c(2, "reliable", &big);
-        assert!(
-            self.expect_ours_receives(2, &big, PacketFlags::RELIABLE, WAIT),
-            "100 KiB reliable from C"
-        );
+        self.reliable_to_ours(2, &big, WAIT);
         self.unreliable_to_ours(
             0,
             "unreliable_fragment",
@@ -400,56 +420,31 @@ impl Session {
     }
 }
 
-fn full_exchange(role: Role, options: Options) {
-    let mut s = Session::open(role, options);
-    s.reliable_in_order_both_ways();
-    s.unreliable_and_unsequenced_both_ways();
-    s.fragments_both_ways();
-    s.disconnect_from_ours(0xABCD);
+/// Runs `f` on a fresh session in each role: our host the client, then the server. The role
+/// is printed first, so that a failure names it.
+fn in_both_roles(options: Options, f: impl Fn(&mut Session)) {
+    for role in [Role::RustClient, Role::RustServer] {
+        eprintln!("{role:?}, {options:?}");
+        f(&mut Session::open(role, options));
+    }
 }
 
+/// Without checksums or compression, each on a fresh session in both roles: every delivery
+/// kind on every channel, fragments both ways, and a disconnect with data from either side.
 #[test]
-fn rust_client_c_server_every_delivery_kind_on_every_channel() {
-    let mut s = Session::open(Role::RustClient, Options::default());
-    s.reliable_in_order_both_ways();
-    s.unreliable_and_unsequenced_both_ways();
-}
-
-#[test]
-fn c_client_rust_server_every_delivery_kind_on_every_channel() {
-    let mut s = Session::open(Role::RustServer, Options::default());
-    s.reliable_in_order_both_ways();
-    s.unreliable_and_unsequenced_both_ways();
-}
-
-#[test]
-fn rust_client_c_server_fragments_both_ways() {
-    Session::open(Role::RustClient, Options::default()).fragments_both_ways();
-}
-
-#[test]
-fn c_client_rust_server_fragments_both_ways() {
-    Session::open(Role::RustServer, Options::default()).fragments_both_ways();
-}
-
-#[test]
-fn rust_client_disconnects_c_server_with_data() {
-    Session::open(Role::RustClient, Options::default()).disconnect_from_ours(0xABCD);
-}
-
-#[test]
-fn c_server_disconnects_rust_client_with_data() {
-    Session::open(Role::RustClient, Options::default()).disconnect_from_c("disconnect", 77);
-}
-
-#[test]
-fn rust_server_disconnects_c_client_with_data() {
-    Session::open(Role::RustServer, Options::default()).disconnect_from_ours(0xBEEF);
-}
-
-#[test]
-fn c_client_disconnects_rust_server_with_data() {
-    Session::open(Role::RustServer, Options::default()).disconnect_from_c("disconnect", 4242);
+fn plain_sessions_in_both_roles() {
+    let every_kind: fn(&mut Session) = Session::every_delivery_kind;
+    for (what, case) in [
+        ("every delivery kind", every_kind),
+        ("fragments", Session::fragments_both_ways),
+        ("our disconnect", |s| s.disconnect_from_ours(0xABCD)),
+        ("the C side's disconnect", |s| {
+            s.disconnect_from_c("disconnect", 4242)
+        }),
+    ] {
+        eprintln!("{what}:");
+        in_both_roles(Options::default(), case);
+    }
 }
 
 #[test]
@@ -465,68 +460,22 @@ fn c_client_disconnect_later_and_now_reach_rust_server() {
     s.disconnect_from_c("disconnect_now", 6);
 }
 
+/// Every delivery kind, fragments and a disconnect with data, with checksums, the range coder
+/// and both together on both sides.
 #[test]
-fn checksums_on_both_sides_rust_client() {
-    full_exchange(
-        Role::RustClient,
-        Options {
-            checksum: true,
-            ..Options::default()
-        },
-    );
-}
-
-#[test]
-fn checksums_on_both_sides_rust_server() {
-    full_exchange(
-        Role::RustServer,
-        Options {
-            checksum: true,
-            ..Options::default()
-        },
-    );
-}
-
-#[test]
-fn range_coder_on_both_sides_rust_client() {
-    full_exchange(
-        Role::RustClient,
-        Options {
-            range_coder: true,
-            ..Options::default()
-        },
-    );
-}
-
-#[test]
-fn range_coder_on_both_sides_rust_server() {
-    full_exchange(
-        Role::RustServer,
-        Options {
-            range_coder: true,
-            ..Options::default()
-        },
-    );
-}
-
-#[test]
-fn checksum_and_range_coder_together() {
-    full_exchange(
-        Role::RustServer,
-        Options {
-            checksum: true,
-            range_coder: true,
+fn checksums_and_range_coder_on_both_sides() {
+    for (checksum, range_coder) in [(true, false), (false, true), (true, true)] {
+        let options = Options {
+            checksum,
+            range_coder,
             wildcard: false,
-        },
-    );
-    full_exchange(
-        Role::RustClient,
-        Options {
-            checksum: true,
-            range_coder: true,
-            wildcard: false,
-        },
-    );
+        };
+        in_both_roles(options, |s| {
+            s.every_delivery_kind();
+            s.fragments_both_ways();
+            s.disconnect_from_ours(0xABCD);
+        });
+    }
 }
 
 #[test]
@@ -540,8 +489,7 @@ fn dual_stack_wildcard_server_reports_ipv4_peers() {
             ..Options::default()
         },
     );
-    s.send_c(1, "reliable", b"over the wildcard");
-    assert!(s.expect_ours_receives(1, b"over the wildcard", PacketFlags::RELIABLE, WAIT));
+    s.reliable_to_ours(1, b"over the wildcard", WAIT);
     s.disconnect_from_ours(1);
 }
 
@@ -556,8 +504,7 @@ fn range_coder_shrinks_compressible_traffic_to_c() {
     );
     let zeros = vec![0u8; 64 * 1024];
     let before = s.ours.driver_statistics().bytes_sent;
-    s.send_ours(0, Packet::reliable(zeros.clone()));
-    assert!(s.expect_c_receives(0, &zeros, 1, WAIT));
+    s.reliable_to_c(0, &zeros, WAIT);
     let sent = s.ours.driver_statistics().bytes_sent - before;
     assert!(
         sent < 16 * 1024,
@@ -587,8 +534,7 @@ fn mismatched_checksum_setting_does_not_connect() {
 
 #[test]
 fn reliable_data_survives_a_lossy_link_to_and_from_c() {
-    for role in [Role::RustClient, Role::RustServer] {
-        let mut s = Session::open(role, Options::default());
+    in_both_roles(Options::default(), |s| {
         s.ours.set_link_seed(7);
         s.ours.set_link_conditions(
             rust_enet_net::LinkDirection::Both,
@@ -603,23 +549,15 @@ fn reliable_data_survives_a_lossy_link_to_and_from_c() {
         );
         s.reliable_in_order_both_ways();
         let big = pattern(11, 60 * 1024);
-        s.send_ours(1, Packet::reliable(big.clone()));
-        assert!(
-            s.expect_c_receives(1, &big, 1, Duration::from_secs(8)),
-            "{role:?}: 60 KiB to C"
-        );
-        s.send_c(2, "reliable", &big);
-        assert!(
-            s.expect_ours_receives(2, &big, PacketFlags::RELIABLE, Duration::from_secs(8)),
-            "{role:?}: 60 KiB from C"
-        );
+        s.reliable_to_c(1, &big, Duration::from_secs(8));
+        s.reliable_to_ours(2, &big, Duration::from_secs(8));
         assert!(
             s.ours
                 .link_statistics(rust_enet_net::LinkDirection::Both)
                 .lost
                 > 0
         );
-    }
+    });
 }
 
 #[test]

@@ -141,6 +141,33 @@ fn service_for(client: &mut UdpHost, period: Duration) -> Vec<Event> {
     events
 }
 
+/// Sends `data` reliably to the server at once (a flush); true once the server acknowledged it
+/// within `limit`, the client servicing meanwhile.
+fn acknowledged_within(
+    client: &mut UdpHost,
+    to_server: PeerId,
+    data: &'static [u8],
+    limit: Duration,
+) -> bool {
+    let packet = Packet::reliable(data);
+    client.host_mut().send(to_server, 0, packet).unwrap();
+    client.flush().unwrap();
+    let start = Instant::now();
+    while client
+        .host()
+        .peer(to_server)
+        .unwrap()
+        .unacknowledged_commands()
+        > 0
+    {
+        if start.elapsed() >= limit {
+            return false;
+        }
+        client.service(Duration::from_millis(1)).unwrap();
+    }
+    true
+}
+
 /// Runs `f` on another thread and fails if it does not return within `limit` (a deadlock).
 fn within<R: Send + 'static>(limit: Duration, f: impl FnOnce() -> R + Send + 'static) -> R {
     let (done, finished) = mpsc::channel();
@@ -275,25 +302,15 @@ fn a_datagram_wakes_the_thread_at_once() {
     let (thread, mut client, to_server, _) = pair(HostConfig::default(), false);
     service_for(&mut client, Duration::from_millis(300));
     for attempt in 0..5 {
-        client
-            .host_mut()
-            .send(to_server, 0, Packet::reliable(&b"wake up"[..]))
-            .unwrap();
-        client.flush().unwrap();
-        let start = Instant::now();
-        while client
-            .host()
-            .peer(to_server)
-            .unwrap()
-            .unacknowledged_commands()
-            > 0
-        {
-            assert!(
-                start.elapsed() < Duration::from_millis(100),
-                "attempt {attempt}: no acknowledgement within 100 ms"
-            );
-            client.service(Duration::from_millis(1)).unwrap();
-        }
+        assert!(
+            acknowledged_within(
+                &mut client,
+                to_server,
+                b"wake up",
+                Duration::from_millis(100)
+            ),
+            "attempt {attempt}: no acknowledgement within 100 ms"
+        );
     }
     drop(thread);
 }
@@ -456,24 +473,10 @@ fn a_thread_started_again_on_the_same_host_sends() {
     let host = thread.host().clone();
     thread.stop();
     let again = ServiceThread::start(host, ServiceConfig::default()).unwrap();
-    client
-        .host_mut()
-        .send(to_server, 0, Packet::reliable(&b"after a restart"[..]))
-        .unwrap();
-    client.flush().unwrap();
-    let start = Instant::now();
-    while client
-        .host()
-        .peer(to_server)
-        .unwrap()
-        .unacknowledged_commands()
-        > 0
-    {
-        assert!(
-            start.elapsed() < Duration::from_millis(500),
-            "the restarted thread never acknowledged"
-        );
-        client.service(Duration::from_millis(1)).unwrap();
-    }
+    let restart = &b"after a restart"[..];
+    assert!(
+        acknowledged_within(&mut client, to_server, restart, Duration::from_millis(500)),
+        "the restarted thread never acknowledged"
+    );
     drop(again);
 }
