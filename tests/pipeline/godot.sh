@@ -4,18 +4,10 @@
 # use as the name of an array (find_godot and find_arm64_godot in provision.sh fill one), so the
 # same functions run Debian's x86_64 Godot in its root and the arm64 one under qemu-user.
 
-# godot-project/addons/rust_enet is a committed copy of addons/rust_enet (without binaries), kept
-# identical here so nobody copies by hand. The `.uid` files the Godot editor (4.4+) writes next to
-# the copy's files are left alone.
+# godot-project/addons/rust_enet is a copy of addons/rust_enet (the addon as users get it), made
+# here before every Godot run and never committed, so the addon's scripts exist once in the tree.
+# The `.uid` files the Godot editor (4.4+) writes next to the copy's files are kept.
 sync_project_addon() {
-    if [[ -d $PROJECT_ADDON_DIR ]] &&
-        ! diff -r -q -x bin -x '*.uid' "$ADDON_DIR" "$PROJECT_ADDON_DIR" >/dev/null; then
-        if [[ -n ${CI:-} ]]; then
-            diff -r -x bin -x '*.uid' "$ADDON_DIR" "$PROJECT_ADDON_DIR" >&2 || true
-            die "godot-project/addons/rust_enet differs from addons/rust_enet; run ./build.sh build and commit the result"
-        fi
-        log "addons/rust_enet changed: updating godot-project/addons/rust_enet (commit both)"
-    fi
     local tmp=$PROJECT_DIR/addons/.rust_enet.sync.tmp
     rm -rf "$tmp"
     mkdir -p "$PROJECT_DIR/addons"
