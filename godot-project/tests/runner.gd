@@ -72,11 +72,23 @@ func _selected(name: String, filters: PackedStringArray) -> bool:
 	return not any_filter
 
 
+## Whether a FILTER names this suite or one of its cases, so that a suite that does not load
+## fails a run that asked for it (`test_x::` or `test_x::test_y` too, not only `test_x`).
+func _suite_selected(suite_name: String, filters: PackedStringArray) -> bool:
+	if _selected(suite_name, filters):
+		return true
+	for f in filters:
+		if not f.begins_with("--") and ((suite_name + "::").contains(f)
+				or f.begins_with(suite_name + "::")):
+			return true
+	return false
+
+
 func _run_suite(path: String, filters: PackedStringArray) -> void:
 	var suite_name := path.get_file().get_basename()
 	var script := ResourceLoader.load(path, "", ResourceLoader.CACHE_MODE_IGNORE) as Script
 	if script == null or not script.can_instantiate():
-		if _selected(suite_name, filters):
+		if _suite_selected(suite_name, filters):
 			_record(suite_name + "::<load>", false, "suite script failed to load (parse error?)", 0)
 		return
 	var cases := PackedStringArray()

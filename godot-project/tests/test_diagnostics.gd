@@ -53,14 +53,7 @@ func test_statistics_follow_known_traffic() -> void:
 	var server := _endpoint("S", "rust", names)
 	var c1 := _endpoint("C1", "rust", names)
 	c1.peer.call(&"set_link_simulation", {"loss_percent": 10}, RustENetConnection.LINK_OUTGOING)
-	if not check_eq(server.peer.call(&"create_server", 0), OK, "create_server"):
-		return
-	server.api.multiplayer_peer = server.peer
-	var port: int = server.peer.get(&"host").get_local_port()
-	check_eq(c1.peer.call(&"create_client", "127.0.0.1", port), OK, "create_client")
-	names[c1.peer.get_unique_id()] = "C1"
-	c1.api.multiplayer_peer = c1.peer
-	if not await _step("connected", func() -> bool: return server.api.get_peers().size() == 1):
+	if not await _serve_and_join(server, [c1], names):
 		await _teardown([server, c1])
 		return
 	var data := _pattern(200, 1)
@@ -132,12 +125,8 @@ func test_disconnect_reasons() -> void:
 		seen["server"] = server_peer.call(&"get_disconnect_reason", id))
 	c1.api.server_disconnected.connect(func() -> void:
 		seen["client"] = c1_peer.call(&"get_disconnect_reason", 1))
-	check_eq(server.peer.call(&"create_server", 0), OK, "create_server")
-	server.api.multiplayer_peer = server.peer
-	var port: int = server.peer.get(&"host").get_local_port()
-	check_eq(c1.peer.call(&"create_client", "127.0.0.1", port), OK, "create_client")
-	c1.api.multiplayer_peer = c1.peer
-	if await _step("connected", func() -> bool: return server.api.get_peers().size() == 1):
+	var port := await _serve_and_join(server, [c1], names)
+	if port:
 		var packet_peer: Object = server.peer.call(&"get_peer", server.api.get_peers()[0])
 		server.peer.call(&"disconnect_peer_now", server.api.get_peers()[0])
 		await _step("the client sees it", func() -> bool: return seen.has("client"))
@@ -150,8 +139,7 @@ func test_disconnect_reasons() -> void:
 	var c2_peer := c2.peer
 	c2.api.connection_failed.connect(func() -> void:
 		seen["refused"] = c2_peer.call(&"get_disconnect_reason", 1))
-	check_eq(c2.peer.call(&"create_client", "127.0.0.1", port), OK, "create_client")
-	c2.api.multiplayer_peer = c2.peer
+	_dial(c2, port, names)
 	await _step("the refused client fails", func() -> bool: return seen.has("refused"))
 	check_eq(seen.get("refused", {}).get("reason"), "refused", "refused, in connection_failed")
 	check("refused" in str(seen.get("refused", {}).get("message")), "a readable message")
@@ -173,11 +161,7 @@ func test_dtls_hostname_mismatch_is_explained() -> void:
 	var c1_peer := c1.peer
 	c1.api.connection_failed.connect(func() -> void:
 		seen["reason"] = c1_peer.call(&"get_disconnect_reason", 1))
-	check_eq(server.peer.call(&"create_server", 0), OK, "create_server")
-	server.api.multiplayer_peer = server.peer
-	var port: int = server.peer.get(&"host").get_local_port()
-	check_eq(c1.peer.call(&"create_client", "127.0.0.1", port), OK, "create_client")
-	c1.api.multiplayer_peer = c1.peer
+	_dial(c1, _serve(server), names)
 	await _step("the client fails", func() -> bool: return seen.has("reason"))
 	var lines := _capture.matching("DTLS")
 	print("    %s" % [lines])

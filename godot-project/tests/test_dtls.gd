@@ -1,5 +1,7 @@
 extends "res://tests/lib/differential.gd"
-## DTLS: verified and unsafe clients, and an untrusted certificate.
+## DTLS: verified and unsafe clients, and an untrusted certificate, through ENetConnection's
+## dtls_*_setup. Where this Godot's built-in ENet has no DTLS only rust/rust runs here;
+## test_dtls_godot.gd pairs RustENetPeer with Godot's own DTLS stack in any build.
 ## The harness and how pairings work: tests/lib/differential.gd.
 
 const Certificates := preload("res://tests/lib/certificates.gd")
@@ -23,24 +25,17 @@ func _scenario_dtls(server_kind: String, client_kind: String, key: CryptoKey,
 
 func _dtls_steps(server: Endpoint, c1: Endpoint, names: Dictionary, key: CryptoKey,
 		cert: X509Certificate, unsafe_client: bool) -> bool:
-	if not check_eq(server.peer.call(&"create_server", 0), OK, "create_server(0)"):
+	var port := _serve(server)
+	if not port or not check_eq(server.peer.get(&"host").dtls_server_setup(
+			TLSOptions.server(key, cert)), OK, "dtls_server_setup"):
 		return false
-	if not check_eq(server.peer.get(&"host").dtls_server_setup(TLSOptions.server(key, cert)), OK,
-			"dtls_server_setup"):
-		return false
-	server.api.multiplayer_peer = server.peer
-	var port: int = server.peer.get(&"host").get_local_port()
-	if not check_eq(c1.peer.call(&"create_client", "127.0.0.1", port), OK, "create_client"):
+	if not _dial(c1, port, names):
 		return false
 	var client_options := TLSOptions.client_unsafe() if unsafe_client else TLSOptions.client(cert)
 	if not check_eq(c1.peer.get(&"host").dtls_client_setup("localhost", client_options), OK,
 			"dtls_client_setup"):
 		return false
-	names[c1.peer.get_unique_id()] = "C1"
-	c1.api.multiplayer_peer = c1.peer
-	if not await _step("C1 connected over DTLS on both ends", func() -> bool:
-			return c1.peer.get_connection_status() == MultiplayerPeer.CONNECTION_CONNECTED \
-					and names.find_key("C1") in server.api.get_peers()):
+	if not await _joined(server, c1, names):
 		return false
 	c1.game.hello.rpc_id(1, "secret hello")
 	server.game.hello.rpc_id(names.find_key("C1"), "secret reply")
@@ -89,16 +84,11 @@ func _scenario_dtls_untrusted(server_kind: String, client_kind: String, key: Cry
 	var c1 := _endpoint("C1", client_kind, names)
 	var all := [server, c1]
 	var result := {}
-	if check_eq(server.peer.call(&"create_server", 0), OK, "create_server(0)") \
-			and check_eq(server.peer.get(&"host").dtls_server_setup(TLSOptions.server(key, cert)),
-					OK, "dtls_server_setup"):
-		server.api.multiplayer_peer = server.peer
-		var port: int = server.peer.get(&"host").get_local_port()
-		if check_eq(c1.peer.call(&"create_client", "127.0.0.1", port), OK, "create_client") \
-				and check_eq(c1.peer.get(&"host").dtls_client_setup("localhost",
-						TLSOptions.client(other_cert)), OK, "dtls_client_setup"):
-			names[c1.peer.get_unique_id()] = "C1"
-			c1.api.multiplayer_peer = c1.peer
+	var port := _serve(server)
+	if port and check_eq(server.peer.get(&"host").dtls_server_setup(TLSOptions.server(key, cert)),
+			OK, "dtls_server_setup"):
+		if _dial(c1, port, names) and check_eq(c1.peer.get(&"host").dtls_client_setup(
+				"localhost", TLSOptions.client(other_cert)), OK, "dtls_client_setup"):
 			if await _step("C1 gives up", func() -> bool:
 					return "connection_failed" in c1.signals):
 				await wait_frames(2)

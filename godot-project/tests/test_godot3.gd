@@ -7,21 +7,6 @@ extends "res://tests/lib/differential.gd"
 const Certificates := preload("res://tests/lib/certificates.gd")
 
 
-## Connects `client` to `server`, each created by `create_*` after `setup` ran on the rust ones.
-func _connect(server: Endpoint, c1: Endpoint, names: Dictionary, address := "127.0.0.1") -> bool:
-	if not check_eq(server.peer.call(&"create_server", 0), OK, "create_server(0)"):
-		return false
-	server.api.multiplayer_peer = server.peer
-	var port: int = server.peer.get(&"host").get_local_port()
-	if not check_eq(c1.peer.call(&"create_client", address, port), OK, "create_client"):
-		return false
-	names[c1.peer.get_unique_id()] = "C1"
-	c1.api.multiplayer_peer = c1.peer
-	return await _step("C1 connected on both ends", func() -> bool:
-			return c1.peer.get_connection_status() == MultiplayerPeer.CONNECTION_CONNECTED \
-					and names.find_key("C1") in server.api.get_peers())
-
-
 ## Compression set as a property on the rust end and with `host.compress` (Godot 4's way) on a
 ## built-in end: RPCs both ways, one of them 20 KB.
 func _scenario_compression(server_kind: String, client_kind: String, mode: int) -> Dictionary:
@@ -33,20 +18,13 @@ func _scenario_compression(server_kind: String, client_kind: String, mode: int) 
 		if e.kind == "rust":
 			e.peer.set(&"compression_mode", mode)
 	var result := {}
-	var ok := check_eq(server.peer.call(&"create_server", 0), OK, "create_server(0)")
-	if ok:
-		if server.kind == "builtin":
-			server.peer.host.compress(mode)
-		server.api.multiplayer_peer = server.peer
-		var port: int = server.peer.get(&"host").get_local_port()
-		ok = check_eq(c1.peer.call(&"create_client", "127.0.0.1", port), OK, "create_client")
-		if ok and c1.kind == "builtin":
-			c1.peer.host.compress(mode)
-		names[c1.peer.get_unique_id()] = "C1"
-		c1.api.multiplayer_peer = c1.peer
-	if ok and await _step("connected with compression", func() -> bool:
-			return c1.peer.get_connection_status() == MultiplayerPeer.CONNECTION_CONNECTED \
-					and names.find_key("C1") in server.api.get_peers()):
+	var port := _serve(server)
+	if port and server.kind == "builtin":
+		server.peer.host.compress(mode)
+	var ok := _dial(c1, port, names)
+	if ok and c1.kind == "builtin":
+		c1.peer.host.compress(mode)
+	if ok and await _joined(server, c1, names):
 		c1.game.hello.rpc_id(1, "compressed hello")
 		c1.game.blob.rpc_id(1, _pattern(20_000, 5))
 		server.game.hello.rpc_id(names.find_key("C1"), "compressed reply")
@@ -87,18 +65,14 @@ func test_dtls_options_before_create() -> void:
 		c1.peer.set(&"dtls_client_options", TLSOptions.client(cert))
 		c1.peer.set(&"dtls_hostname", hostname)
 		if hostname == "localhost":
-			if await _connect(server, c1, names):
+			if await _serve_and_join(server, [c1], names):
 				c1.game.hello.rpc_id(1, "secret hello")
 				check(await wait_until(func() -> bool: return server.game.trace.size() >= 1),
 						"an RPC over DTLS")
 				check(server.peer.get(&"host").get_peers()[0].get_state() \
 						== ENetPacketPeer.STATE_CONNECTED, "the server's peer is connected")
 		else:
-			check_eq(server.peer.call(&"create_server", 0), OK, "create_server(0)")
-			server.api.multiplayer_peer = server.peer
-			var port: int = server.peer.get(&"host").get_local_port()
-			check_eq(c1.peer.call(&"create_client", "127.0.0.1", port), OK, "create_client")
-			c1.api.multiplayer_peer = c1.peer
+			_dial(c1, _serve(server), names)
 			check(await wait_until(func() -> bool: return "connection_failed" in c1.signals),
 					"a certificate without the name %s fails the connection" % hostname)
 		await _teardown([server, c1])
@@ -110,7 +84,7 @@ func _scenario_addresses(server_kind: String, client_kind: String) -> Dictionary
 	var server := _endpoint("S", server_kind, names)
 	var c1 := _endpoint("C1", client_kind, names)
 	var result := {}
-	if await _connect(server, c1, names):
+	if await _serve_and_join(server, [c1], names):
 		var id: int = names.find_key("C1")
 		var rust := server if server_kind == "rust" else c1
 		var remote := c1 if rust == server else server
@@ -140,10 +114,9 @@ func test_close_connection_tells_every_client() -> void:
 	var server := _endpoint("S", "rust", names)
 	var c1 := _endpoint("C1", "builtin", names)
 	var c2 := _endpoint("C2", "rust", names)
-	if await _connect(server, c1, names):
-		var port: int = server.peer.get(&"host").get_local_port()
-		check_eq(c2.peer.call(&"create_client", "127.0.0.1", port), OK, "second client")
-		c2.api.multiplayer_peer = c2.peer
+	var port := await _serve_and_join(server, [c1], names)
+	if port:
+		_dial(c2, port, names)
 		if await _step("both connected", func() -> bool: return server.api.get_peers().size() == 2):
 			var before := server.signals.size()
 			var started := Time.get_ticks_msec()
@@ -169,7 +142,7 @@ func _scenario_disconnect_later(server_kind: String, client_kind: String) -> Dic
 	var server := _endpoint("S", server_kind, names)
 	var c1 := _endpoint("C1", client_kind, names)
 	var result := {}
-	if await _connect(server, c1, names):
+	if await _serve_and_join(server, [c1], names):
 		var id: int = names.find_key("C1")
 		for n in 30:
 			server.game.numbered.rpc_id(id, n)
@@ -196,7 +169,7 @@ func _scenario_disconnect_now(server_kind: String, client_kind: String) -> Dicti
 	var server := _endpoint("S", server_kind, names)
 	var c1 := _endpoint("C1", client_kind, names)
 	var result := {}
-	if await _connect(server, c1, names):
+	if await _serve_and_join(server, [c1], names):
 		var id: int = names.find_key("C1")
 		server.peer.call(&"disconnect_peer_now", id)
 		result["S signalled before returning"] = server.signals.duplicate()

@@ -33,15 +33,8 @@ func _scenario_host_name(server_kind: String, client_kind: String) -> Dictionary
 ## Returns the address the client's connection ended up on, or "" when a step failed.
 func _host_name_steps(server: Endpoint, c1: Endpoint, names: Dictionary) -> String:
 	server.peer.call(&"set_bind_ip", "127.0.0.1")
-	if not check_eq(server.peer.call(&"create_server", 0), OK, "create_server on 127.0.0.1"):
+	if not _dial(c1, _serve(server), names, HOST_NAME):
 		return ""
-	server.api.multiplayer_peer = server.peer
-	var port: int = server.peer.get(&"host").get_local_port()
-	if not check_eq(c1.peer.call(&"create_client", HOST_NAME, port), OK,
-			"create_client(%s)" % HOST_NAME):
-		return ""
-	names[c1.peer.get_unique_id()] = "C1"
-	c1.api.multiplayer_peer = c1.peer
 	var started := Time.get_ticks_msec()
 	if not await _step("C1 connected through %s" % HOST_NAME, func() -> bool:
 			return c1.peer.get_connection_status() == MultiplayerPeer.CONNECTION_CONNECTED \

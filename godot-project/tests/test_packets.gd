@@ -10,39 +10,33 @@ func _scenario_packet_peer(server_kind: String, client_kind: String) -> Dictiona
 	var c1 := _endpoint("C1", client_kind, names)
 	var all := [server, c1]
 	var result := {}
-	if check_eq(server.peer.call(&"create_server", 0), OK, "create_server(0)"):
-		server.api.multiplayer_peer = server.peer
-		var port: int = server.peer.get(&"host").get_local_port()
-		if check_eq(c1.peer.call(&"create_client", "127.0.0.1", port, 3), OK, "create_client"):
-			var id: int = c1.peer.get_unique_id()
-			names[id] = "C1"
-			c1.api.multiplayer_peer = c1.peer
-			if await _step("C1 connected on both ends", func() -> bool:
-					return c1.peer.get_connection_status() == MultiplayerPeer.CONNECTION_CONNECTED \
-							and id in server.api.get_peers()):
-				# Wait for a measured round trip time. C ENet's client has one within a round trip
-				# (its lastReceiveTime is still 0 after the handshake, so it pings at once); the
-				# Rust core's client measures it with the first regular ping, up to 500 ms later.
-				await get_tree().create_timer(1.0).timeout
-				var to_server = c1.peer.call(&"get_peer", 1)
-				var to_client = server.peer.call(&"get_peer", id)
-				for pair in [["C1 view of S", to_server, port], ["S view of C1", to_client, -1]]:
-					var p = pair[1]
-					result[pair[0]] = [
-						p.is_active(), p.get_state(), p.get_channels(),
-						p.get_remote_address(),
-						p.get_remote_port() == pair[2] if pair[2] > 0 else p.get_remote_port() > 0,
-						p.get_statistic(ENetPacketPeer.PEER_ROUND_TRIP_TIME) < 500.0,
-						p.get_statistic(ENetPacketPeer.PEER_PACKET_THROTTLE_INTERVAL),
-					]
-				var sent: float = server.peer.get(&"host").pop_statistic(
-						ENetConnection.HOST_TOTAL_SENT_PACKETS)
-				result["S host sent datagrams"] = sent > 0
-				result["S host sent after pop"] = server.peer.get(&"host").pop_statistic(
-						ENetConnection.HOST_TOTAL_SENT_PACKETS) < sent
-				to_server.peer_disconnect_now()
-				result["C1 view of S after disconnect_now"] = [to_server.is_active(),
-						to_server.get_state()]
+	var port := _serve(server)
+	if _dial(c1, port, names, "127.0.0.1", 3):
+		var id: int = c1.peer.get_unique_id()
+		if await _joined(server, c1, names):
+			# Wait for a measured round trip time. C ENet's client has one within a round trip
+			# (its lastReceiveTime is still 0 after the handshake, so it pings at once); the
+			# Rust core's client measures it with the first regular ping, up to 500 ms later.
+			await get_tree().create_timer(1.0).timeout
+			var to_server = c1.peer.call(&"get_peer", 1)
+			var to_client = server.peer.call(&"get_peer", id)
+			for pair in [["C1 view of S", to_server, port], ["S view of C1", to_client, -1]]:
+				var p = pair[1]
+				result[pair[0]] = [
+					p.is_active(), p.get_state(), p.get_channels(),
+					p.get_remote_address(),
+					p.get_remote_port() == pair[2] if pair[2] > 0 else p.get_remote_port() > 0,
+					p.get_statistic(ENetPacketPeer.PEER_ROUND_TRIP_TIME) < 500.0,
+					p.get_statistic(ENetPacketPeer.PEER_PACKET_THROTTLE_INTERVAL),
+				]
+			var sent: float = server.peer.get(&"host").pop_statistic(
+					ENetConnection.HOST_TOTAL_SENT_PACKETS)
+			result["S host sent datagrams"] = sent > 0
+			result["S host sent after pop"] = server.peer.get(&"host").pop_statistic(
+					ENetConnection.HOST_TOTAL_SENT_PACKETS) < sent
+			to_server.peer_disconnect_now()
+			result["C1 view of S after disconnect_now"] = [to_server.is_active(),
+					to_server.get_state()]
 	await _teardown(all)
 	return result
 
@@ -82,19 +76,9 @@ func _scenario_lossy(server_kind: String, client_kind: String) -> Dictionary:
 
 
 func _lossy_steps(server: Endpoint, c1: Endpoint, names: Dictionary) -> bool:
-	if not check_eq(server.peer.call(&"create_server", 0), OK, "create_server(0)"):
-		return false
-	server.api.multiplayer_peer = server.peer
-	var port: int = server.peer.get(&"host").get_local_port()
-	if not check_eq(c1.peer.call(&"create_client", "127.0.0.1", port), OK, "create_client"):
+	if not await _serve_and_join(server, [c1], names):
 		return false
 	var id: int = c1.peer.get_unique_id()
-	names[id] = "C1"
-	c1.api.multiplayer_peer = c1.peer
-	if not await _step("C1 connected on both ends", func() -> bool:
-			return c1.peer.get_connection_status() == MultiplayerPeer.CONNECTION_CONNECTED \
-					and id in server.api.get_peers()):
-		return false
 	var bad_link := {"latency_ms": 5, "jitter_ms": 15, "loss_percent": 10, "duplicate_percent": 5}
 	for e: Endpoint in [server, c1]:
 		if e.kind == "rust":
@@ -131,26 +115,18 @@ func _scenario_throughput(server_kind: String, client_kind: String) -> Dictionar
 	var c1 := _endpoint("C1", client_kind, names)
 	var all := [server, c1]
 	var result := {}
-	if check_eq(server.peer.call(&"create_server", 0), OK, "create_server(0)"):
-		server.api.multiplayer_peer = server.peer
-		var port: int = server.peer.get(&"host").get_local_port()
-		if check_eq(c1.peer.call(&"create_client", "127.0.0.1", port), OK, "create_client"):
-			var id: int = c1.peer.get_unique_id()
-			c1.api.multiplayer_peer = c1.peer
-			if await _step("C1 connected on both ends", func() -> bool:
-					return c1.peer.get_connection_status() == MultiplayerPeer.CONNECTION_CONNECTED \
-							and id in server.api.get_peers()):
-				var data := _pattern(200, 9)
-				var started := Time.get_ticks_usec()
-				for n in 3000:
-					c1.game.payload.rpc_id(1, data)
-					if n % 300 == 299:
-						await get_tree().process_frame
-				await wait_until(func() -> bool: return server.game.payload_count >= 3000, 20.0)
-				var usec := Time.get_ticks_usec() - started
-				print("    %s/%s: 3000 reliable RPCs delivered in %.1f ms" % [server_kind,
-						client_kind, usec / 1000.0])
-				result["S received"] = server.game.payload_count
+	if await _serve_and_join(server, [c1], names):
+		var data := _pattern(200, 9)
+		var started := Time.get_ticks_usec()
+		for n in 3000:
+			c1.game.payload.rpc_id(1, data)
+			if n % 300 == 299:
+				await get_tree().process_frame
+		await wait_until(func() -> bool: return server.game.payload_count >= 3000, 20.0)
+		var usec := Time.get_ticks_usec() - started
+		print("    %s/%s: 3000 reliable RPCs delivered in %.1f ms" % [server_kind,
+				client_kind, usec / 1000.0])
+		result["S received"] = server.game.payload_count
 	await _teardown(all)
 	return result
 
@@ -167,9 +143,7 @@ func _scenario_raw_packets(server_kind: String, client_kind: String, ip: String)
 	var client := make_peer(client_kind)
 	var result := {}
 	server.call(&"set_bind_ip", ip)
-	if check_eq(server.call(&"create_server", 0), OK, "create_server(0) on " + ip) \
-			and check_eq(client.call(&"create_client", ip, server.get(&"host").get_local_port()),
-					OK, "create_client"):
+	if _create_raw(server, [client], ip):
 		var connected := {}
 		server.peer_connected.connect(func(id: int) -> void: connected["S"] = id)
 		client.peer_connected.connect(func(id: int) -> void: connected["C"] = id)

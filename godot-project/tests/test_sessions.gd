@@ -1,5 +1,5 @@
 extends "res://tests/lib/differential.gd"
-## Sessions through SceneMultiplayer: a full session with two clients, refusals by Godot's own server, kicks, unanswered and full servers, a mixed swarm of 24 clients, and handlers that call back into the peer.
+## Sessions through SceneMultiplayer: a full session with two clients, refusals by Godot's own server, kicks, an unanswered client, a mixed swarm of 24 clients, and handlers that call back into the peer (full servers: test_refusals.gd).
 ## The harness and how pairings work: tests/lib/differential.gd.
 
 
@@ -20,23 +20,13 @@ func _scenario_session(server_kind: String, client_kind: String) -> Dictionary:
 
 
 func _session_steps(server: Endpoint, c1: Endpoint, c2: Endpoint, names: Dictionary) -> bool:
-	if not check_eq(server.peer.call(&"create_server", 0), OK, "create_server(0)"):
-		return false
-	server.api.multiplayer_peer = server.peer
-	var port: int = server.peer.get(&"host").get_local_port()
-	if not check(port > 0, "server port is known"):
-		return false
-
+	var port := _serve(server)
 	for c: Endpoint in [c1, c2]:
-		if not check_eq(c.peer.call(&"create_client", "127.0.0.1", port), OK, c.name + " create_client"):
+		if not _dial(c, port, names):
 			return false
-		names[c.peer.get_unique_id()] = c.name
 		check_eq(c.peer.get_connection_status(), MultiplayerPeer.CONNECTION_CONNECTING,
 				c.name + " status after create_client")
-		c.api.multiplayer_peer = c.peer
-		if not await _step(c.name + " connected on both ends", func() -> bool:
-				return c.peer.get_connection_status() == MultiplayerPeer.CONNECTION_CONNECTED \
-						and names.find_key(c.name) in server.api.get_peers()):
+		if not await _joined(server, c, names):
 			return false
 	if not await _step("clients see each other", func() -> bool:
 			return c1.api.get_peers().size() == 2 and c2.api.get_peers().size() == 2):
@@ -108,18 +98,14 @@ func _scenario_refused(server_kind: String, client_kind: String) -> Dictionary:
 	var c1 := _endpoint("C1", client_kind, names)
 	var all := [server, c1]
 	var result := {}
-	if check_eq(server.peer.call(&"create_server", 0), OK, "create_server(0)"):
-		server.api.multiplayer_peer = server.peer
-		server.api.refuse_new_connections = true
-		var port: int = server.peer.get(&"host").get_local_port()
-		if check_eq(c1.peer.call(&"create_client", "127.0.0.1", port), OK, "create_client"):
-			names[c1.peer.get_unique_id()] = "C1"
-			c1.api.multiplayer_peer = c1.peer
-			if await _step("C1's handshake completes", func() -> bool:
-					return c1.peer.get_connection_status() == MultiplayerPeer.CONNECTION_CONNECTED):
-				# Give the server time to (not) report the client.
-				await get_tree().create_timer(0.5).timeout
-				result = _observations(all)
+	var port := _serve(server)
+	server.api.refuse_new_connections = true
+	if _dial(c1, port, names):
+		if await _step("C1's handshake completes", func() -> bool:
+				return c1.peer.get_connection_status() == MultiplayerPeer.CONNECTION_CONNECTED):
+			# Give the server time to (not) report the client.
+			await get_tree().create_timer(0.5).timeout
+			result = _observations(all)
 	await _teardown(all)
 	return result
 
@@ -141,20 +127,12 @@ func _scenario_kick(server_kind: String, client_kind: String) -> Dictionary:
 	var c1 := _endpoint("C1", client_kind, names)
 	var all := [server, c1]
 	var result := {}
-	if check_eq(server.peer.call(&"create_server", 0), OK, "create_server(0)"):
-		server.api.multiplayer_peer = server.peer
-		var port: int = server.peer.get(&"host").get_local_port()
-		if check_eq(c1.peer.call(&"create_client", "127.0.0.1", port), OK, "create_client"):
-			names[c1.peer.get_unique_id()] = "C1"
-			c1.api.multiplayer_peer = c1.peer
-			if await _step("C1 connected on both ends", func() -> bool:
-					return c1.peer.get_connection_status() == MultiplayerPeer.CONNECTION_CONNECTED \
-							and names.find_key("C1") in server.api.get_peers()):
-				server.api.disconnect_peer(names.find_key("C1"))
-				if await _step("C1 sees the kick", func() -> bool:
-						return "server_disconnected" in c1.signals):
-					await wait_frames(2)
-					result = _observations(all)
+	if await _serve_and_join(server, [c1], names):
+		server.api.disconnect_peer(names.find_key("C1"))
+		if await _step("C1 sees the kick", func() -> bool:
+				return "server_disconnected" in c1.signals):
+			await wait_frames(2)
+			result = _observations(all)
 	await _teardown(all)
 	return result
 
@@ -179,10 +157,8 @@ func _scenario_unanswered(_server_kind: String, client_kind: String) -> Dictiona
 	var silent := PacketPeerUDP.new()
 	var result := {}
 	if check_eq(silent.bind(0, "127.0.0.1"), OK, "bind a silent UDP socket") \
-			and check_eq(c1.peer.call(&"create_client", "127.0.0.1", silent.get_local_port()), OK,
-					"create_client"):
+			and _dial(c1, silent.get_local_port(), names):
 		c1.peer.call(&"get_peer", 1).set_timeout(2, 500, 1000)
-		c1.api.multiplayer_peer = c1.peer
 		if await _step("C1 gives up", func() -> bool: return "connection_failed" in c1.signals):
 			result = _observations([c1])
 			result["C1 status"] = c1.peer.get_connection_status()
@@ -199,47 +175,6 @@ func test_unanswered_client_fails() -> void:
 		"C1 status": MultiplayerPeer.CONNECTION_DISCONNECTED,
 		"a CONNECT reached the silent socket": true,
 	}, ["builtin/builtin", "builtin/rust"])
-
-
-## A full server (max_clients 1) silently drops a second client's CONNECT: that client gives
-## up after its (shortened) timeout with connection_failed; the first client is unaffected.
-func _scenario_full_server(server_kind: String, client_kind: String) -> Dictionary:
-	var names := {1: "S"}
-	var server := _endpoint("S", server_kind, names)
-	var c1 := _endpoint("C1", client_kind, names)
-	var c2 := _endpoint("C2", client_kind, names)
-	var all := [server, c1, c2]
-	var result := {}
-	if check_eq(server.peer.call(&"create_server", 0, 1), OK, "create_server(0, 1)"):
-		server.api.multiplayer_peer = server.peer
-		var port: int = server.peer.get(&"host").get_local_port()
-		check_eq(c1.peer.call(&"create_client", "127.0.0.1", port), OK, "C1 create_client")
-		names[c1.peer.get_unique_id()] = "C1"
-		c1.api.multiplayer_peer = c1.peer
-		if await _step("C1 connected", func() -> bool:
-				return names.find_key("C1") in server.api.get_peers()):
-			check_eq(c2.peer.call(&"create_client", "127.0.0.1", port), OK, "C2 create_client")
-			names[c2.peer.get_unique_id()] = "C2"
-			c2.peer.call(&"get_peer", 1).set_timeout(2, 500, 1000)
-			c2.api.multiplayer_peer = c2.peer
-			if await _step("C2 gives up", func() -> bool:
-					return "connection_failed" in c2.signals):
-				result = _observations(all)
-				result["C1 still connected"] = c1.peer.get_connection_status()
-	await _teardown(all)
-	return result
-
-
-func test_full_server_drops_extra_client() -> void:
-	await _run_differential(_scenario_full_server, {
-		"S signals": ["peer_connected(C1)"],
-		"C1 signals": ["connected_to_server", "peer_connected(S)"],
-		"C2 signals": ["connection_failed"],
-		"S rpcs": [],
-		"C1 rpcs": [],
-		"C2 rpcs": [],
-		"C1 still connected": MultiplayerPeer.CONNECTION_CONNECTED,
-	})
 
 
 ## A server with 24 clients of alternating kinds (builtin, rust, builtin, ...): everyone sees
@@ -277,15 +212,10 @@ func _scenario_mixed_swarm(server_kind: String, _client_kind: String) -> Diction
 
 func _swarm_steps(server: Endpoint, clients: Array[Endpoint], names: Dictionary,
 		result: Dictionary) -> bool:
-	if not check_eq(server.peer.call(&"create_server", 0), OK, "create_server(0)"):
-		return false
-	server.api.multiplayer_peer = server.peer
-	var port: int = server.peer.get(&"host").get_local_port()
+	var port := _serve(server)
 	for c in clients:
-		if not check_eq(c.peer.call(&"create_client", "127.0.0.1", port), OK, c.name + " create_client"):
+		if not _dial(c, port, names):
 			return false
-		names[c.peer.get_unique_id()] = c.name
-		c.api.multiplayer_peer = c.peer
 	if not await _step("everyone sees everyone", func() -> bool:
 			for c in clients:
 				if c.api.get_peers().size() < clients.size():
@@ -341,9 +271,7 @@ func _scenario_reentrant(server_kind: String, client_kind: String) -> Dictionary
 	var server := make_peer(server_kind)
 	var client := make_peer(client_kind)
 	var seen := {}
-	if not (check_eq(server.call(&"create_server", 0), OK, "create_server(0)")
-			and check_eq(client.call(&"create_client", "127.0.0.1",
-					server.get(&"host").get_local_port()), OK, "create_client")):
+	if not _create_raw(server, [client]):
 		return {}
 	# The handlers capture the peers, so they are disconnected at the end (else: a cycle).
 	var on_server_connected := func(id: int) -> void:

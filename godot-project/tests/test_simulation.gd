@@ -49,15 +49,10 @@ func _scenario_slow_lossy(server_kind: String, client_kind: String) -> Dictionar
 
 
 func _slow_lossy_steps(server: Endpoint, c1: Endpoint, names: Dictionary) -> bool:
-	if not check_eq(server.peer.call(&"create_server", 0), OK, "create_server(0)"):
-		return false
-	server.api.multiplayer_peer = server.peer
-	var port: int = server.peer.get(&"host").get_local_port()
-	if not check_eq(c1.peer.call(&"create_client", "127.0.0.1", port), OK, "create_client"):
+	if not _dial(c1, _serve(server), names):
 		return false
 	var id: int = c1.peer.get_unique_id()
-	names[id] = "C1"
-	c1.api.multiplayer_peer = c1.peer
+	# Not _joined: 100 ms each way and 10% loss can take longer than its 10 s.
 	if not await wait_until(func() -> bool:
 			return c1.peer.get_connection_status() == MultiplayerPeer.CONNECTION_CONNECTED \
 					and id in server.api.get_peers(), 20.0):
@@ -112,10 +107,8 @@ func test_project_settings_apply_without_code() -> void:
 	ProjectSettings.set_setting(SIM + "enabled", true)
 	ProjectSettings.set_setting(SIM + "latency_ms", 80)
 	var server := ENetMultiplayerPeer.new()
-	check_eq(server.create_server(0), OK, "built-in server")
-	var port := server.host.get_local_port()
 	var client: MultiplayerPeer = ClassDB.instantiate(&"RustENetPeer")
-	check_eq(client.call(&"create_client", "127.0.0.1", port), OK, "create_client")
+	_create_raw(server, [client])
 	var sim: Dictionary = client.call(&"get_link_simulation")
 	check_eq([sim.outgoing.latency_ms, sim.incoming.latency_ms], [80.0, 80.0],
 			"the project's latency on both directions")

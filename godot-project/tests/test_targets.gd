@@ -27,13 +27,10 @@ func _scenario_raw_targets(server_kind: String, client_kind: String) -> Dictiona
 
 func _raw_targets_steps(server: MultiplayerPeer, clients: Array[MultiplayerPeer],
 		result: Dictionary) -> bool:
-	if not check_eq(server.call(&"create_server", 0), OK, "create_server(0)"):
+	if not _create_raw(server, clients):
 		return false
-	var port: int = server.get(&"host").get_local_port()
 	var label := {1: "S"}
 	for i in clients.size():
-		if not check_eq(clients[i].call(&"create_client", "127.0.0.1", port), OK, "create_client"):
-			return false
 		label[clients[i].get_unique_id()] = "C%d" % (i + 1)
 	var all: Array[MultiplayerPeer] = [server]
 	all.append_array(clients)
@@ -198,20 +195,9 @@ func _scenario_rpc_targets(server_kind: String, client_kind: String) -> Dictiona
 
 
 func _rpc_targets_steps(server: Endpoint, clients: Array[Endpoint], names: Dictionary) -> bool:
-	if not check_eq(server.peer.call(&"create_server", 0), OK, "create_server(0)"):
-		return false
-	server.api.multiplayer_peer = server.peer
-	var port: int = server.peer.get(&"host").get_local_port()
 	# One at a time, so that the connection signals come in a fixed order.
-	for c in clients:
-		if not check_eq(c.peer.call(&"create_client", "127.0.0.1", port), OK, c.name + " create_client"):
-			return false
-		names[c.peer.get_unique_id()] = c.name
-		c.api.multiplayer_peer = c.peer
-		if not await _step(c.name + " connected on both ends", func() -> bool:
-				return c.peer.get_connection_status() == MultiplayerPeer.CONNECTION_CONNECTED \
-						and names.find_key(c.name) in server.api.get_peers()):
-			return false
+	if not await _serve_and_join(server, clients, names):
+		return false
 	if not await _step("clients see each other", func() -> bool:
 			for c in clients:
 				if c.api.get_peers().size() < clients.size():
@@ -300,10 +286,8 @@ func _scenario_raw_kicks(server_kind: String, client_kind: String) -> Dictionary
 	var result := {}
 	var label := {1: "S"}
 	var seen := {}
-	if check_eq(server.call(&"create_server", 0), OK, "create_server(0)"):
-		var port: int = server.get(&"host").get_local_port()
+	if _create_raw(server, clients):
 		for i in clients.size():
-			check_eq(clients[i].call(&"create_client", "127.0.0.1", port), OK, "create_client")
 			label[clients[i].get_unique_id()] = "C%d" % (i + 1)
 		# The handlers capture only dictionaries: no reference cycle with the peers.
 		for p in all:

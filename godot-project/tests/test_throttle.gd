@@ -24,13 +24,10 @@ func _scenario_rising_rtt(server_kind: String, client_kind: String) -> Dictionar
 	all.append_array(clients)
 	var result := {}
 	server.peer.call(&"set_link_simulation", {"latency_ms": 3}, RustENetConnection.LINK_OUTGOING)
-	if check_eq(server.peer.call(&"create_server", 0), OK, "create_server"):
-		server.api.multiplayer_peer = server.peer
-		var port: int = server.peer.get(&"host").get_local_port()
+	var port := _serve(server)
+	if port:
 		for c in clients:
-			check_eq(c.peer.call(&"create_client", "127.0.0.1", port), OK, "create_client")
-			names[c.peer.get_unique_id()] = c.name
-			c.api.multiplayer_peer = c.peer
+			_dial(c, port, names)
 		if await _step("all connected", func() -> bool: return server.api.get_peers().size() == 3):
 			server.peer.call(&"set_link_simulation", {"latency_ms": 30},
 					RustENetConnection.LINK_OUTGOING)

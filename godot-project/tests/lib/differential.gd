@@ -1,8 +1,9 @@
 extends "res://tests/lib/suite.gd"
 ## The differential harness: base of the suites whose scenarios run over loopback UDP, through
 ## SceneMultiplayer RPCs: one file per feature (`test_sessions.gd`, `test_compression.gd`,
-## `test_dtls.gd`, `test_packets.gd`, `test_targets.gd`, `test_mesh.gd`, `test_host_names.gd`,
-## `test_refusals.gd`).
+## `test_dtls.gd`, `test_dtls_godot.gd`, `test_packets.gd`, `test_targets.gd`, `test_mesh.gd`,
+## `test_host_names.gd`, `test_refusals.gd`, ...). Their common prologue (a server, clients
+## that join it) is `_serve`, `_dial`, `_joined`, `_serve_and_join` and `_create_raw` below.
 ##
 ## Every scenario runs once per pairing of server and client implementation: Godot's built-in
 ## `ENetMultiplayerPeer` ("builtin") and `RustENetPeer` ("rust"). Each side records the
@@ -11,7 +12,9 @@ extends "res://tests/lib/suite.gd"
 ## (builtin/builtin, unless a scenario cannot use it) must match the scenario's expectations, and
 ## every other pairing must observe exactly what the first one did. A few scenarios name their
 ## pairings: the mixed swarm ("builtin/mixed", "rust/mixed"), the lossy link (the simulator is
-## ours), and DTLS and IPv6 when this Godot's own ENet lacks them (they print why).
+## ours), and DTLS and IPv6 when this Godot's own ENet lacks them (they print why;
+## `test_dtls_godot.gd` then puts Godot's own DTLS in front of the built-in peer with
+## `tests/lib/dtls_proxy.gd`).
 ##
 ## Restrict the pairings with a runner argument, e.g.
 ## `godot --headless --path godot-project -- sessions --pairings=builtin/builtin`.
@@ -137,6 +140,76 @@ func _step(what: String, condition: Callable) -> bool:
 		return true
 	fail("timed out waiting for: " + what)
 	return false
+
+
+# The prologue most scenarios share: a server, and clients that join it. Settings a scenario
+# makes between `create_*` and the first frame (`host.compress`, `dtls_*_setup`, `set_timeout`)
+# still go right after `_serve` / `_dial`: neither awaits, and nothing leaves a host before the
+# first poll.
+
+
+## Creates `server`'s host on a free port (`create_server(0)`, or `create_server(0,
+## max_clients)` when given) and makes it the peer of its SceneMultiplayer. Returns the port,
+## or 0 after recording why not.
+func _serve(server: Endpoint, max_clients := 0) -> int:
+	var err: int = server.peer.call(&"create_server", 0) if max_clients <= 0 \
+			else server.peer.call(&"create_server", 0, max_clients)
+	if not check_eq(err, OK, "%s create_server(0%s)" % [server.name,
+			"" if max_clients <= 0 else ", %d" % max_clients]):
+		return 0
+	server.api.multiplayer_peer = server.peer
+	var port: int = server.peer.get(&"host").get_local_port()
+	check(port > 0, "%s's port is known" % server.name)
+	return port
+
+
+## Starts client `c` towards `port` at `address` (and asks for `channel_count` channels when
+## given): create_client, its id into `names` and the peer into its SceneMultiplayer. Does not
+## wait. Returns false after recording a failure (`port` 0 is one: `_serve` failed).
+func _dial(c: Endpoint, port: int, names: Dictionary, address := "127.0.0.1",
+		channel_count := 0) -> bool:
+	if not check(port > 0, "%s has a server port to dial" % c.name):
+		return false
+	var err: int = c.peer.call(&"create_client", address, port) if channel_count <= 0 \
+			else c.peer.call(&"create_client", address, port, channel_count)
+	if not check_eq(err, OK, "%s create_client(%s, port)" % [c.name, address]):
+		return false
+	names[c.peer.get_unique_id()] = c.name
+	c.api.multiplayer_peer = c.peer
+	return true
+
+
+## Waits until client `c` is connected and `server` lists it among its peers.
+func _joined(server: Endpoint, c: Endpoint, names: Dictionary) -> bool:
+	return await _step(c.name + " connected on both ends", func() -> bool:
+			return c.peer.get_connection_status() == MultiplayerPeer.CONNECTION_CONNECTED \
+					and names.find_key(c.name) in server.api.get_peers())
+
+
+## `_serve`, then `_dial` and `_joined` for each of `clients` in turn (one at a time, so the
+## connection signals come in a fixed order). Returns the server's port, or 0 after a failure.
+func _serve_and_join(server: Endpoint, clients: Array, names: Dictionary, max_clients := 0,
+		address := "127.0.0.1") -> int:
+	var port := _serve(server, max_clients)
+	for c: Endpoint in clients:
+		if not _dial(c, port, names, address) or not await _joined(server, c, names):
+			return 0
+	return port
+
+
+## The same prologue for bare MultiplayerPeers (no SceneMultiplayer), polled by the scenario:
+## `create_server(0)` on `server` (bound to `address`'s family by the caller if it must be) and
+## `create_client` towards it on each of `clients`. Does not wait. Returns the port, or 0 after
+## recording a failure.
+func _create_raw(server: MultiplayerPeer, clients: Array, address := "127.0.0.1") -> int:
+	if not check_eq(server.call(&"create_server", 0), OK, "create_server(0) on " + address):
+		return 0
+	var port: int = server.get(&"host").get_local_port()
+	for i in clients.size():
+		if not check_eq(clients[i].call(&"create_client", address, port), OK,
+				"client %d create_client" % (i + 1)):
+			return 0
+	return port
 
 
 ## Runs `scenario` for every pairing in `only` (and in --pairings, if given). The first pairing

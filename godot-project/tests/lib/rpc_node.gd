@@ -37,6 +37,12 @@ func blob(data: PackedByteArray) -> void:
 			_label(multiplayer.get_remote_sender_id())])
 
 
+@rpc("any_peer", "call_remote", "unreliable", 4)
+func unreliable_blob(data: PackedByteArray) -> void:
+	note("unreliable_blob(%d bytes, sha256 %s) from %s" % [data.size(), _sha(data),
+			_label(multiplayer.get_remote_sender_id())])
+
+
 static func _sha(data: PackedByteArray) -> String:
 	var ctx := HashingContext.new()
 	ctx.start(HashingContext.HASH_SHA256)
