@@ -445,9 +445,83 @@ pub(crate) fn classify_send_error(err: io::Error) -> SendFailure {
     }
 }
 
+/// Send one datagram with the IP time-to-live (IPv6 hop limit) `ttl`, given per datagram
+/// (`IP_TTL` / `IPV6_HOPLIMIT` control message), so nothing else leaving the socket meanwhile
+/// (a service thread's sends) is touched.
+pub(crate) fn send_with_ttl(
+    socket: &UdpSocket,
+    target: SocketAddr,
+    data: &[u8],
+    ttl: u8,
+) -> io::Result<()> {
+    let iov = [IoSlice::new(data)];
+    let destination = SockaddrStorage::from(target);
+    let v6 = matches!(target, SocketAddr::V6(v6) if v6.ip().to_ipv4_mapped().is_none());
+    let hops = nix::libc::c_int::from(ttl);
+    let control = if v6 {
+        [ControlMessage::Ipv6HopLimit(&hops)]
+    } else {
+        [ControlMessage::Ipv4Ttl(&hops)]
+    };
+    loop {
+        match sendmsg(
+            socket.as_raw_fd(),
+            &iov,
+            &control,
+            MsgFlags::empty(),
+            Some(&destination),
+        ) {
+            Ok(_) => return Ok(()),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(errno) => return Err(io::Error::from(errno)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The TTL a datagram arrived with at `socket` (`IP_RECVTTL`).
+    fn received_ttl(socket: &UdpSocket) -> u8 {
+        let mut buffer = [0u8; 64];
+        let mut iov = [IoSliceMut::new(&mut buffer)];
+        let mut space = nix::cmsg_space!(nix::libc::c_int);
+        let message = nix::sys::socket::recvmsg::<SockaddrStorage>(
+            socket.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::empty(),
+        )
+        .unwrap();
+        let ttl = message.cmsgs().unwrap().find_map(|c| match c {
+            ControlMessageOwned::Ipv4Ttl(ttl) => Some(ttl as u8),
+            _ => None,
+        });
+        ttl.expect("no TTL control message")
+    }
+
+    #[test]
+    fn a_datagram_leaves_with_the_ttl_asked_and_the_next_with_the_sockets() {
+        let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+        setsockopt(&receiver, sockopt::Ipv4RecvTtl, &true).unwrap();
+        let to = receiver.local_addr().unwrap();
+        for sender in [
+            UdpSocket::bind("127.0.0.1:0").unwrap(),
+            UdpSocket::bind("[::]:0").unwrap(),
+        ] {
+            let target = match sender.local_addr().unwrap() {
+                SocketAddr::V6(_) => SocketAddr::from((to.ip().to_canonical(), to.port())),
+                SocketAddr::V4(_) => to,
+            };
+            let target =
+                crate::address::socket_family_addr(sender.local_addr().unwrap(), target).unwrap();
+            send_with_ttl(&sender, target, b"$-w-", 2).unwrap();
+            assert_eq!(received_ttl(&receiver), 2, "from {:?}", sender.local_addr());
+            sender.send_to(b"$-w-", target).unwrap();
+            assert_eq!(received_ttl(&receiver), 64);
+        }
+    }
 
     fn batch(datagrams: &[(usize, u16)]) -> SendBatch {
         let mut batch = SendBatch::new(4100);

@@ -28,6 +28,8 @@ mod moderation;
 mod send_schedule;
 mod service_thread;
 mod shared_host;
+pub mod side_channel;
+mod signal_link;
 mod statistics;
 mod udp_host;
 #[cfg(not(target_os = "linux"))]
@@ -45,6 +47,8 @@ pub use moderation::ReceiveCoalescing;
 pub use send_schedule::{Due, FlushPolicy, SendSchedule};
 pub use service_thread::{ServiceConfig, ServiceThread, stop_all_service_threads};
 pub use shared_host::{HostGuard, LockWaitStatistics, SharedUdpHost};
+pub use side_channel::{SideDatagram, is_punch};
+pub use signal_link::{LinkStatus, SignalLink};
 pub use statistics::DriverStatistics;
 pub use udp_host::{HostFailure, RECEIVE_BATCH, ServiceThreadPanicked, UdpHost, WaitPrecision};
 

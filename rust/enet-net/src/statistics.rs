@@ -36,4 +36,9 @@ pub struct DriverStatistics {
     /// Bytes of large reassembly buffers mapped ahead of their fragments before blocking waits
     /// (`Host::prefault_reassembly`), so that copying the fragments in takes no page faults.
     pub reassembly_prefaulted: u64,
+    /// Datagrams that were not ENet (punch packets, a rendezvous server's replies) kept for the
+    /// owner's NAT traversal (see [`UdpHost::poll_side_datagram`](crate::UdpHost::poll_side_datagram)).
+    pub side_datagrams: u64,
+    /// Punch packets dropped because no traversal listened, or its queue was full.
+    pub side_dropped: u64,
 }

@@ -1,5 +1,6 @@
 //! The receive pipeline: socket reads (batched on Linux), truncation checks, the incoming
-//! simulated link and DTLS, then the protocol core.
+//! simulated link, the side channel (datagrams that are not ENet) and DTLS, then the protocol
+//! core.
 
 use std::io;
 use std::net::SocketAddr;
@@ -15,6 +16,7 @@ use crate::address::canonical_addr;
 use crate::batch::{self, ReceiveBatch};
 use crate::dtls::DTLS_RECORD_OVERHEAD;
 use crate::link::Fate;
+use crate::side_channel::Class;
 
 impl UdpHost {
     /// Read up to [`RECEIVE_BATCH`] waiting datagrams and hand them (and due simulated ones) to
@@ -135,15 +137,35 @@ impl UdpHost {
             return;
         }
         let from = canonical_addr(from);
-        if self.incoming_link.is_transparent()
-            || self.incoming_link.submit(Instant::now(), from, data) == Fate::PassThrough
-        {
-            match &mut self.dtls {
-                None => self.host.handle_datagram(now, from, data),
-                Some(dtls) => dtls.handle_datagram(Instant::now(), from, data, |plain| {
-                    self.host.handle_datagram(now, from, plain)
-                }),
+        if self.incoming_link.is_transparent() {
+            self.accept(None, now, from, data);
+        } else {
+            let instant = Instant::now();
+            if self.incoming_link.submit(instant, from, data) == Fate::PassThrough {
+                self.accept(Some(instant), now, from, data);
             }
+        }
+    }
+
+    /// A datagram past the incoming link: to the owner's side channel, or through DTLS (when
+    /// set up) to the core. `instant` is read only where needed (not for plain ENet).
+    fn accept(&mut self, instant: Option<Instant>, now: EnetTime, from: SocketAddr, data: &[u8]) {
+        match self.side.classify(from, data) {
+            Class::Side => {
+                self.stats.side_datagrams += 1;
+                self.side
+                    .push(from, data, instant.unwrap_or_else(Instant::now));
+            }
+            Class::Dropped => self.stats.side_dropped += 1,
+            Class::Enet => match &mut self.dtls {
+                None => self.host.handle_datagram(now, from, data),
+                Some(dtls) => dtls.handle_datagram(
+                    instant.unwrap_or_else(Instant::now),
+                    from,
+                    data,
+                    |plain| self.host.handle_datagram(now, from, plain),
+                ),
+            },
         }
     }
 
@@ -167,12 +189,7 @@ impl UdpHost {
         let mut released = false;
         while let Some((from, data)) = self.incoming_link.pop_due(instant) {
             released = true;
-            match &mut self.dtls {
-                None => self.host.handle_datagram(now, from, &data),
-                Some(dtls) => dtls.handle_datagram(instant, from, &data, |plain| {
-                    self.host.handle_datagram(now, from, plain)
-                }),
-            }
+            self.accept(Some(instant), now, from, &data);
         }
         released
     }
