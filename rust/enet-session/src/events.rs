@@ -10,6 +10,7 @@ use rust_enet_proto::{Packet, PeerId, SendError};
 
 use crate::mapping::{EnetChannel, Transfer};
 use crate::reason::LeaveReason;
+use crate::traversal::Failure;
 
 /// A received packet waiting for `get_packet`.
 #[derive(Debug)]
@@ -58,6 +59,11 @@ pub enum SessionEvent {
         /// The remote's address, when the session knew the connection.
         address: Option<SocketAddr>,
     },
+    /// A server registered with its rendezvous server: `id` is what joiners enter.
+    Registered { id: String },
+    /// The rendezvous traversal failed (a client's connection fails with it; a server goes on
+    /// serving who is connected, and cannot be found by its id any more).
+    RendezvousFailed(Failure),
     /// The session is over, without a signal: the client's connection ended or failed, or a
     /// host failed (with the failure). The caller closes the session.
     Ended(Option<HostFailure>),

@@ -46,12 +46,14 @@ mod mapping;
 mod poll;
 mod reason;
 mod remotes;
+mod rendezvous;
 mod report;
 mod send;
 mod session;
 pub mod stats;
 #[cfg(test)]
 mod tests;
+pub mod traversal;
 
 pub use events::{
     AfterPoll, Disconnected, HostFailure, HostKey, Incoming, MeshError, PutError, SendFailure,
@@ -62,4 +64,5 @@ pub use id_map::{IdHasher, IdMap};
 pub use mapping::{EnetChannel, SYSCH_MAX, Target, Transfer, UserChannel};
 pub use poll::next_host_event;
 pub use reason::LeaveReason;
+pub use rendezvous::{Rendezvous, RendezvousEvent};
 pub use session::{Client, Mesh, Mode, Server, Session};

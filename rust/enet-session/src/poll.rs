@@ -72,7 +72,13 @@ pub(crate) fn next_server_event(
                 // reset, as Godot resets every refused one.
                 match client_id(data).filter(|_| s.admission.admits(data)) {
                     Some(id) => {
-                        s.remotes.insert(id, Remote::of(udp, slot));
+                        let remote = Remote::of(udp, slot);
+                        if let (Some(rendezvous), Some(address)) =
+                            (&mut s.rendezvous, remote.address)
+                        {
+                            rendezvous.peer_connected(address);
+                        }
+                        s.remotes.insert(id, remote);
                         s.admission.insert(id);
                         return Some(SessionEvent::Connected {
                             id,

@@ -4,6 +4,8 @@ use std::fmt;
 
 use rust_enet_proto::{DisconnectReason, ProtocolViolation};
 
+use crate::traversal::Failure;
+
 /// Why a peer left (or a client never got in).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaveReason {
@@ -24,6 +26,8 @@ pub enum LeaveReason {
     Internal(String),
     /// Our graceful disconnect completed.
     Local,
+    /// The client's rendezvous traversal failed before any connection was made.
+    Rendezvous(Failure),
     /// Dropped here at once: `disconnect_peer_now`, a forced `disconnect_peer`, a script's
     /// `reset` / `peer_disconnect_now`, or the host destroyed.
     Kicked,
@@ -52,6 +56,7 @@ impl LeaveReason {
             LeaveReason::Internal(_) => "internal_error",
             LeaveReason::Local => "local",
             LeaveReason::Kicked => "kicked",
+            LeaveReason::Rendezvous(failure) => failure.name(),
         }
     }
 
@@ -78,6 +83,7 @@ impl fmt::Display for LeaveReason {
             LeaveReason::Internal(e) => write!(f, "internal error: {e}"),
             LeaveReason::Local => f.write_str("disconnected here; the remote end acknowledged"),
             LeaveReason::Kicked => f.write_str("dropped here at once"),
+            LeaveReason::Rendezvous(failure) => f.write_str(failure.message()),
         }
     }
 }

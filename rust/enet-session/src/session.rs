@@ -15,12 +15,16 @@ use crate::id_map::IdMap;
 use crate::poll::{next_client_event, next_server_event, poll_mesh, server_left};
 use crate::reason::LeaveReason;
 use crate::remotes::{Remote, Remotes};
+use crate::rendezvous::{Rendezvous, RendezvousEvent};
+use crate::traversal::Path;
 
 #[derive(Debug)]
 pub struct Server {
     pub(crate) host: SessionHost,
     pub(crate) admission: Arc<Admission>,
     pub(crate) remotes: Remotes,
+    /// The server's registration with a rendezvous server, when it hosts through one.
+    pub(crate) rendezvous: Option<Rendezvous>,
 }
 
 #[derive(Debug)]
@@ -36,6 +40,9 @@ pub struct Client {
     /// that came before it wait in `incoming`: SceneMultiplayer reads no packets once a poll
     /// leaves the peer disconnected. A service thread often gathers both for one poll.
     pub(crate) held: Option<(PeerId, LeaveReason)>,
+    /// A client joining through a rendezvous server: its traversal, and the channel count to
+    /// ENet connection starts once it has a path (`server` is `None` until then).
+    pub(crate) rendezvous: Option<Rendezvous>,
 }
 
 #[derive(Debug)]
@@ -97,6 +104,45 @@ impl Session {
             host,
             admission,
             remotes: Remotes::default(),
+            rendezvous: None,
+        }))
+    }
+
+    /// A server registers with a rendezvous server through `rendezvous`, made on its host
+    /// ([`Session::main_host`]): [`SessionEvent::Registered`] gives the id to share. Returns
+    /// false (and drops it) when the session is not a server.
+    pub fn host_through(&mut self, rendezvous: Rendezvous) -> bool {
+        match &mut self.mode {
+            Mode::Server(s) => {
+                s.rendezvous = Some(rendezvous);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The host of a server or client.
+    pub fn main_host(&self) -> Option<&SessionHost> {
+        self.host_of(HostKey::Main)
+    }
+
+    /// A client with id `unique_id` that looks for a path to a host through `rendezvous` (made
+    /// on `host`, with `unique_id` as its CONNECT data) and then connects. It is CONNECTING until the
+    /// handshake completes; a failed traversal ends it like a failed connection, after
+    /// [`SessionEvent::RendezvousFailed`].
+    pub fn client_via_rendezvous(
+        host: SessionHost,
+        rendezvous: Rendezvous,
+        unique_id: i32,
+    ) -> Session {
+        Session::new(Mode::Client(Client {
+            host,
+            unique_id,
+            server: None,
+            connected: false,
+            ending: false,
+            held: None,
+            rendezvous: Some(rendezvous),
         }))
     }
 
@@ -110,6 +156,7 @@ impl Session {
             connected: false,
             ending: false,
             held: None,
+            rendezvous: None,
         }))
     }
 
@@ -253,6 +300,7 @@ impl Session {
             Vec::new()
         };
         self.serviced = false;
+        self.drive_rendezvous();
         match &mut self.mode {
             Mode::Server(s) => {
                 let destroyed = !s.host.is_active();
@@ -296,7 +344,7 @@ impl Session {
                         });
                     }
                 }
-                if c.server.is_none() && !c.ending {
+                if c.server.is_none() && c.rendezvous.is_none() && !c.ending {
                     c.ending = true;
                     self.pending.push_back(SessionEvent::Ended(None));
                 }
@@ -364,6 +412,87 @@ impl Session {
         wants
     }
 
+    /// The rendezvous id a server registered, once it did.
+    pub fn rendezvous_id(&self) -> Option<&str> {
+        match &self.mode {
+            Mode::Server(s) => s.rendezvous.as_ref().and_then(Rendezvous::id),
+            _ => None,
+        }
+    }
+
+    /// Whether the session hosts or joined through a rendezvous server.
+    pub fn went_through_rendezvous(&self) -> bool {
+        match &self.mode {
+            Mode::Server(s) => s.rendezvous.is_some(),
+            Mode::Client(c) => c.rendezvous.is_some(),
+            Mode::Mesh(_) => false,
+        }
+    }
+
+    /// How many remote peers a server reaches through a relay of its rendezvous server.
+    pub fn relayed_peers(&self) -> usize {
+        match &self.mode {
+            Mode::Server(s) => s
+                .remotes
+                .iter()
+                .filter(|(id, _)| self.path_of(*id) == Some(Path::Relay))
+                .count(),
+            _ => usize::from(self.path_of(1) == Some(Path::Relay)),
+        }
+    }
+
+    /// How the remote peer `id` is reached, when the session went through a rendezvous server.
+    pub fn path_of(&self, id: i32) -> Option<Path> {
+        match &self.mode {
+            Mode::Server(s) => {
+                let address = s.remotes.get(id)?.address?;
+                Some(s.rendezvous.as_ref()?.path_of(address))
+            }
+            Mode::Client(c) if id == 1 => c.rendezvous.as_ref()?.chosen().map(|(_, path)| path),
+            _ => None,
+        }
+    }
+
+    /// One step of the rendezvous traversal, if there is one (see [`Rendezvous::drive`]).
+    fn drive_rendezvous(&mut self) {
+        let now = std::time::Instant::now();
+        match &mut self.mode {
+            Mode::Server(s) => {
+                let Some(rendezvous) = &mut s.rendezvous else {
+                    return;
+                };
+                for event in drive(&s.host, rendezvous, now) {
+                    self.pending.push_back(match event {
+                        RendezvousEvent::Registered { id } => SessionEvent::Registered { id },
+                        RendezvousEvent::Failed(failure) => SessionEvent::RendezvousFailed(failure),
+                        RendezvousEvent::Connecting { .. } => continue,
+                    });
+                }
+            }
+            Mode::Client(c) if c.server.is_none() && !c.ending => {
+                let Some(rendezvous) = &mut c.rendezvous else {
+                    return;
+                };
+                for event in drive(&c.host, rendezvous, now) {
+                    match event {
+                        RendezvousEvent::Connecting { slot, .. } => {
+                            c.server = c.host.lock().as_ref().map(|udp| Remote::of(udp, slot));
+                        }
+                        RendezvousEvent::Failed(failure) => {
+                            c.ending = true;
+                            self.pending.extend([
+                                SessionEvent::RendezvousFailed(failure),
+                                SessionEvent::Ended(None),
+                            ]);
+                        }
+                        RendezvousEvent::Registered { .. } => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
     pub(crate) fn host_of(&self, key: HostKey) -> Option<&SessionHost> {
         match (&self.mode, key) {
             (Mode::Server(s), HostKey::Main) => Some(&s.host),
@@ -372,4 +501,16 @@ impl Session {
             _ => None,
         }
     }
+}
+
+/// One step of `rendezvous` on `host` (nothing once the host is destroyed).
+fn drive(
+    host: &SessionHost,
+    rendezvous: &mut Rendezvous,
+    now: std::time::Instant,
+) -> Vec<RendezvousEvent> {
+    host.lock()
+        .as_mut()
+        .map(|udp| rendezvous.drive(udp, now))
+        .unwrap_or_default()
 }

@@ -12,6 +12,8 @@ use crate::{
     SessionEvent, SessionHost, Status, Target, Transfer, UserChannel,
 };
 
+mod rendezvous;
+
 const LOOPBACK: BindAddress = BindAddress::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
 
 fn host(peers: usize) -> SessionHost {
