@@ -5,7 +5,8 @@ extends Control
 ## It reads the `RustENetPeer` of its own `multiplayer` (or `peer`, when set) every `sample_sec`
 ## seconds and draws, for the last `history` samples: the traffic of all its hosts (KiB/s up and
 ## down, wire bytes as they cross the socket), and for each remote peer its round trip (ms) and
-## packet loss (%). Nothing is drawn while no RustENetPeer is active. Toggle with `visible`.
+## packet loss (%), and its path (direct or relay) when it came through a rendezvous server.
+## Nothing is drawn while no RustENetPeer is active. Toggle with `visible`.
 
 ## The peer to show; null uses `multiplayer.multiplayer_peer`.
 var peer: MultiplayerPeer
@@ -28,6 +29,7 @@ var _up: PackedFloat32Array = []
 var _down: PackedFloat32Array = []
 var _rtt := {}   # peer id -> PackedFloat32Array
 var _loss := {}  # peer id -> PackedFloat32Array
+var _path := {}  # peer id -> "direct", "relay" or ""
 var _last := {}
 var _clock := 0.0
 
@@ -70,10 +72,12 @@ func _process(delta: float) -> void:
 			_loss[id] = PackedFloat32Array()
 		_push(_rtt[id], s.get("rtt_ms", 0.0))
 		_push(_loss[id], s.get("loss_percent", 0.0))
+		_path[id] = p.call(&"get_peer_path", id)
 	for id in _rtt.keys():
 		if not id in ids:
 			_rtt.erase(id)
 			_loss.erase(id)
+			_path.erase(id)
 	var rows := 1 + mini(_rtt.size(), max_peer_graphs)
 	custom_minimum_size = Vector2(360, rows * (GRAPH_H + PAD) + PAD)
 	size = custom_minimum_size
@@ -104,8 +108,10 @@ func _draw() -> void:
 		var rtt: PackedFloat32Array = _rtt[id]
 		var loss: PackedFloat32Array = _loss[id]
 		_graph(Rect2(PAD, top, width, GRAPH_H), [[rtt, RTT_COLOR], [loss, LOSS_COLOR]])
-		draw_string(font, Vector2(PAD + 4, top + 14), "peer %d  rtt %.0f ms  loss %.1f%%" % [
-				id, rtt[-1], loss[-1]], HORIZONTAL_ALIGNMENT_LEFT, -1, 13)
+		var path: String = _path.get(id, "")
+		var via := "" if path.is_empty() else "  (%s)" % path
+		draw_string(font, Vector2(PAD + 4, top + 14), "peer %d%s  rtt %.0f ms  loss %.1f%%" % [
+				id, via, rtt[-1], loss[-1]], HORIZONTAL_ALIGNMENT_LEFT, -1, 13)
 		shown += 1
 
 

@@ -18,6 +18,7 @@ use crate::packet_peer::{RustENetPacketPeer, checked_flags};
 mod address;
 mod dtls;
 mod events;
+mod rendezvous;
 mod simulation;
 mod threads;
 
@@ -70,6 +71,9 @@ pub struct RustENetConnection {
     /// The four traffic totals at the last `pop_statistic` of each, so that it reports (and
     /// "resets") like ENet's counters while the core keeps running totals.
     popped: [u64; 4],
+    /// NAT traversal through a rendezvous server, once `rendezvous_host` or
+    /// `rendezvous_connect` started one.
+    rendezvous: rendezvous::RendezvousState,
     base: Base<RefCounted>,
 }
 
@@ -200,6 +204,7 @@ impl RustENetConnection {
             godot_error!("RustENetConnection.destroy: host already destroyed");
             return;
         };
+        self.rendezvous = Default::default();
         for (_, mut peer) in self.peers.drain() {
             peer.bind_mut().on_disconnect();
         }
@@ -286,6 +291,7 @@ impl RustENetConnection {
     #[func]
     pub fn service(&mut self, #[opt(default = 0)] timeout: i64) -> VarArray {
         crate::diagnostics::flush_pending();
+        self.drive_rendezvous();
         let wait = Duration::from_millis(timeout.max(0) as u64);
         let mut received = None;
         let event = self.drain_events(Some(wait), |slot, channel, packet| {
@@ -327,6 +333,7 @@ impl RustENetConnection {
     /// Sends everything queued on every connection now, instead of at the next `service`.
     #[func]
     pub fn flush(&mut self) {
+        self.drive_rendezvous();
         self.flush_host();
     }
 

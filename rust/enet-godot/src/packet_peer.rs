@@ -320,13 +320,8 @@ impl RustENetPacketPeer {
     /// dual-stack socket.
     #[func]
     pub fn get_remote_address(&self) -> GString {
-        self.read_peer(|udp, id| {
-            udp.host()
-                .peer(id)
-                .map(|p| rust_enet_net::canonical_addr(p.address()).ip().to_string())
-        })
-        .flatten()
-        .map_or_else(GString::new, |s| GString::from(&s))
+        self.remote_address()
+            .map_or_else(GString::new, |a| GString::from(&a.ip().to_string()))
     }
 
     /// Returns the UDP port of the remote peer.
@@ -436,6 +431,16 @@ impl RustENetPacketPeer {
     /// The host slot of this connection.
     pub(crate) fn slot(&self) -> PeerId {
         self.id
+    }
+
+    /// The remote's address (IPv4 as IPv4), while the connection is there.
+    pub(crate) fn remote_address(&self) -> Option<std::net::SocketAddr> {
+        self.read_peer(|udp, id| {
+            udp.host()
+                .peer(id)
+                .map(|p| rust_enet_net::canonical_addr(p.address()))
+        })
+        .flatten()
     }
 
     /// Queues `packet` on ENet `channel`; errors are reported with Godot's codes.

@@ -32,6 +32,7 @@ mod events;
 mod godot3;
 mod hosts;
 mod multiplayer;
+mod rendezvous;
 mod sending;
 mod simulation;
 mod statistics;
@@ -177,6 +178,16 @@ pub struct RustENetPeer {
     /// 3's `dtls_hostname`.
     #[var]
     dtls_hostname: GString,
+    /// The shared secret of a private rendezvous server (its `--token`), sent by
+    /// `create_server_rendezvous` and `create_client_rendezvous`. Empty (the default) for a public
+    /// server; noray servers ignore it.
+    #[var]
+    rendezvous_token: GString,
+    /// If `true` (the default), `create_client_rendezvous` goes through the rendezvous server's
+    /// relay when no direct path answers. Set it to `false` to allow direct paths only.
+    #[var]
+    #[init(val = true)]
+    rendezvous_relay: bool,
     /// Rates of this peer's hosts, measured once a second by `poll`.
     meter: RateMeter,
     /// This object's key in the monitors' registry, once it reported there.
@@ -196,6 +207,23 @@ pub struct RustENetPeer {
 
 #[godot_api]
 impl RustENetPeer {
+    /// Emitted when a server made with `create_server_rendezvous` is registered with its rendezvous
+    /// server: `id` is what players give `create_client_rendezvous` to join it.
+    #[signal]
+    fn rendezvous_registered(id: GString);
+
+    /// Emitted when the rendezvous part of `create_server_rendezvous` or `create_client_rendezvous`
+    /// fails. `reason` is one of `"server_unreachable"` (no answer from the rendezvous server, over
+    /// TCP or UDP), `"server_lost"` (a hosting server's connection to it closed: the id no longer
+    /// works), `"unknown_id"` (no server is registered with that id), `"all_paths_failed"` (no
+    /// direct path answered, and the relay did not either, or is off), `"unauthorized"` (the server
+    /// refused `rendezvous_token`) or `"refused"` (the server refused for another reason);
+    /// `message` says what happened, for logs and players. A client then fails like a failed
+    /// connection (`MultiplayerAPI.connection_failed`); a server goes on serving the clients it
+    /// has.
+    #[signal]
+    fn rendezvous_failed(reason: GString, message: GString);
+
     /// Creates a server listening on `port` for up to `max_clients` clients (1 to 4095). The server
     /// binds every interface, or the address given to `set_bind_ip`.
     ///

@@ -171,6 +171,13 @@ impl RustENetConnection {
             }?;
             match event {
                 Event::Connect { peer, data } => {
+                    let address = host
+                        .lock()
+                        .as_ref()
+                        .and_then(|udp| udp.host().peer(peer).map(|p| p.address()));
+                    if let Some(address) = address {
+                        self.rendezvous_peer_connected(rust_enet_net::canonical_addr(address));
+                    }
                     return Some(ControlEvent::Connect {
                         peer: self.packet_peer_of(peer),
                         data,

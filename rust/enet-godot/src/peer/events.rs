@@ -76,6 +76,20 @@ impl RustENetPeer {
                     self.emit("peer_disconnected", id);
                 }
             }
+            SessionEvent::Registered { id } => {
+                self.base_mut()
+                    .emit_signal("rendezvous_registered", &[GString::from(&id).to_variant()]);
+            }
+            SessionEvent::RendezvousFailed(failure) => {
+                if matches!(
+                    self.session.as_ref().map(Session::mode),
+                    Some(Mode::Client(_))
+                ) {
+                    self.last_reasons
+                        .insert(1, LeaveReason::Rendezvous(failure.clone()));
+                }
+                self.report_rendezvous_failure(&failure);
+            }
             SessionEvent::Ended(failure) => {
                 if let Some(failure) = failure {
                     tracing::error!("{failure}");

@@ -17,8 +17,11 @@ impl RustENetPeer {
     /// `datagrams_received`, `bytes_sent`, `bytes_received` (as they crossed the socket: after
     /// compression, with ENet's and DTLS's overhead), `resends` (reliable commands sent again) and
     /// `dropped_malformed` (datagrams dropped as malformed), and each total per second as
-    /// `*_per_sec`, measured over the last full second by `MultiplayerPeer.poll`. The same figures,
-    /// for every active peer of the process together, are the `RustENet/` monitors of the editor's
+    /// `*_per_sec`, measured over the last full second by `MultiplayerPeer.poll`. A peer that went
+    /// through a rendezvous server also has `path`, how a client reaches its server (`"direct"` or
+    /// `"relay"`, `""` while it looks for a path), and `peers_relayed`, how many of a server's
+    /// clients came through the relay (`get_peer_path` tells each one's). The same figures, for
+    /// every active peer of the process together, are the `RustENet/` monitors of the editor's
     /// Debugger > Monitors tab.
     ///
     /// Diagnostics go to Godot's output: errors and warnings (a peer dropped for a protocol
@@ -56,6 +59,11 @@ impl RustENetPeer {
         ];
         for (key, value) in entries {
             out.set(key, value);
+        }
+        if session.went_through_rendezvous() {
+            let path = session.path_of(1).map_or("", |path| path.kind());
+            out.set("path", path);
+            out.set("peers_relayed", session.relayed_peers() as f64);
         }
         out
     }
