@@ -20,6 +20,13 @@
 #                      linux-arm64 (qemu-user), then those libraries and their checks
 #   ./build.sh demo [--builtin]  build, then a headless server and two clients exchanging RPCs
 #                      through RustENetPeer (--builtin: Godot's ENetMultiplayerPeer instead)
+#   ./build.sh demo --nat  build, then the NAT lab's direct and relayed cases (a host and a
+#                      joiner behind home routers simulated in network namespaces, as root),
+#                      printing which path each join took
+#   ./build.sh rendezvous [ARGS...]  build the rendezvous server (one static executable) and
+#                      run it with ARGS (--help lists them)
+#   ./build.sh nat [CASE,...]  build, then every NAT lab case (or those named), RUST_ENET_NAT_RUNS
+#                      joins each (default 20), one table
 #   ./build.sh suites [FILTER...]  build, then only the Godot suites (cases matching FILTER)
 #   ./build.sh docs    the /// docs against the class reference, then build and check the class
 #                      reference (editor help) against the API and in a headless editor
@@ -54,6 +61,8 @@ source "$REPO/tests/pipeline/platforms.sh"
 source "$REPO/tests/pipeline/godot.sh"
 # shellcheck source=tests/pipeline/fuzz.sh
 source "$REPO/tests/pipeline/fuzz.sh"
+# shellcheck source=tests/pipeline/nat.sh
+source "$REPO/tests/pipeline/nat.sh"
 
 # Seconds each fuzz target runs in `test` and `fuzz`.
 FUZZ_SECONDS=${RUST_ENET_FUZZ_SECONDS:-30}
@@ -250,7 +259,11 @@ cmd_demo() {
     case ${1:-} in
         "" | --rust) ;;
         --builtin) peer=builtin ;;
-        *) die "usage: ./build.sh demo [--builtin]  (--builtin runs the demo with Godot's ENetMultiplayerPeer)" ;;
+        --nat)
+            NAT_LAB_CASES=cone,symmetric cmd_nat_lab "${RUST_ENET_NAT_RUNS:-3}"
+            return
+            ;;
+        *) die "usage: ./build.sh demo [--builtin | --nat]  (--builtin runs the demo with Godot's ENetMultiplayerPeer; --nat the NAT lab's direct and relayed joins)" ;;
     esac
     find_godot godot render version
     build_host_library
@@ -308,6 +321,31 @@ cmd_flood() {
         --godot "$PROJECT_DIR" "${godot[@]}"
 }
 
+cmd_rendezvous() {
+    local server
+    ensure_rust
+    server=$(build_rendezvous)
+    exec "$server" "$@"
+}
+
+# The NAT lab with RUNS joins per case (NAT_LAB_CASES picks cases); prints the table.
+cmd_nat_lab() { # RUNS
+    local godot=() render=() version server reason
+    ensure_packages "the NAT lab (network namespaces with nftables NAT)" "${PKGS_NAT_LAB[@]}"
+    if ! reason=$(nat_lab_possible); then
+        die "the NAT lab cannot run here: $reason"
+    fi
+    find_godot godot render version
+    build_host_library
+    server=$(build_rendezvous)
+    run_nat_lab godot "$server" "$1"
+}
+
+cmd_nat() {
+    [[ -z ${1:-} ]] || export NAT_LAB_CASES=$1
+    cmd_nat_lab "${RUST_ENET_NAT_RUNS:-20}"
+}
+
 cmd_fuzz() {
     ensure_packages "fuzzing" "${PKGS_BUILD[@]}"
     ensure_rust
@@ -336,6 +374,8 @@ main() {
         bench) cmd_bench "$@" ;;
         flood) cmd_flood "$@" ;;
         fuzz) cmd_fuzz ;;
+        rendezvous) cmd_rendezvous "$@" ;;
+        nat) cmd_nat "$@" ;;
         -h | --help | help) usage 0 ;;
         *) usage 1 ;;
     esac

@@ -17,6 +17,8 @@ readonly PKGS_BUILD=(gcc:'command -v cc' pkg-config:'command -v pkg-config'
 # What the vendored OpenSSL of every addon library needs to build.
 readonly PKGS_OPENSSL_SRC=(make:'command -v make' perl:'command -v perl')
 readonly PKGS_C_ENET=(libenet-dev:'pkg-config --exists libenet || test -f /usr/include/enet/enet.h')
+# The NAT lab: network namespaces (iproute2) and NAT (nftables).
+readonly PKGS_NAT_LAB=(iproute2:'command -v ip' nftables:'command -v nft')
 readonly PKGS_DEBIAN_TREES=(mmdebstrap:'command -v mmdebstrap')
 readonly PKGS_WINDOWS=(gcc-mingw-w64-x86-64:'command -v x86_64-w64-mingw32-gcc'
     binutils-mingw-w64-x86-64:'command -v x86_64-w64-mingw32-objdump'
