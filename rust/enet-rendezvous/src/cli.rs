@@ -48,6 +48,23 @@ fn switch(text: &str) -> Result<bool, String> {
     }
 }
 
+/// An option that sets a field of [`Config`] with `parse` (`number` or `secs`), shown in
+/// `--help` as the field itself or, for durations, `as_secs` of it.
+macro_rules! field_opt {
+    ($name:literal, $value:literal, $field:ident, $help:literal, $parse:ident $(, $show:ident)?) => {
+        Opt {
+            name: $name,
+            value: $value,
+            help: $help,
+            apply: |c, v| {
+                c.$field = $parse(v)?;
+                Ok(())
+            },
+            show: |c| c.$field$(.$show())?.to_string(),
+        }
+    };
+}
+
 const OPTIONS: &[Opt] = &[
     Opt {
         name: "bind",
@@ -70,26 +87,20 @@ const OPTIONS: &[Opt] = &[
             ips.join(",")
         },
     },
-    Opt {
-        name: "tcp-port",
-        value: "PORT",
-        help: "TCP port of the line protocol (noray: 8890)",
-        apply: |c, v| {
-            c.tcp_port = number(v)?;
-            Ok(())
-        },
-        show: |c| c.tcp_port.to_string(),
-    },
-    Opt {
-        name: "udp-port",
-        value: "PORT",
-        help: "UDP registrar port (noray: 8809)",
-        apply: |c, v| {
-            c.udp_port = number(v)?;
-            Ok(())
-        },
-        show: |c| c.udp_port.to_string(),
-    },
+    field_opt!(
+        "tcp-port",
+        "PORT",
+        tcp_port,
+        "TCP port of the line protocol (noray: 8890)",
+        number
+    ),
+    field_opt!(
+        "udp-port",
+        "PORT",
+        udp_port,
+        "UDP registrar port (noray: 8809)",
+        number
+    ),
     Opt {
         name: "relay-ports",
         value: "LIST",
@@ -105,186 +116,138 @@ const OPTIONS: &[Opt] = &[
             _ => format!("{} ports", c.relay_ports.len()),
         },
     },
-    Opt {
-        name: "max-tcp-clients",
-        value: "N",
-        help: "TCP connections at once",
-        apply: |c, v| {
-            c.max_tcp_clients = number(v)?;
-            Ok(())
-        },
-        show: |c| c.max_tcp_clients.to_string(),
-    },
-    Opt {
-        name: "max-clients-per-ip",
-        value: "N",
-        help: "TCP connections at once from one IP (0 = unlimited)",
-        apply: |c, v| {
-            c.max_clients_per_ip = number(v)?;
-            Ok(())
-        },
-        show: |c| c.max_clients_per_ip.to_string(),
-    },
-    Opt {
-        name: "max-line-bytes",
-        value: "N",
-        help: "longest line a client may send; longer closes it",
-        apply: |c, v| {
-            c.max_line_bytes = number(v)?;
-            Ok(())
-        },
-        show: |c| c.max_line_bytes.to_string(),
-    },
-    Opt {
-        name: "lines-per-sec",
-        value: "N",
-        help: "average lines per second a client may send; more closes it",
-        apply: |c, v| {
-            c.lines_per_sec = number(v)?;
-            Ok(())
-        },
-        show: |c| c.lines_per_sec.to_string(),
-    },
-    Opt {
-        name: "line-burst",
-        value: "N",
-        help: "lines a client may send at once",
-        apply: |c, v| {
-            c.line_burst = number(v)?;
-            Ok(())
-        },
-        show: |c| c.line_burst.to_string(),
-    },
-    Opt {
-        name: "max-pending-output",
-        value: "BYTES",
-        help: "output held for a client that does not read before it is closed",
-        apply: |c, v| {
-            c.max_pending_output = number(v)?;
-            Ok(())
-        },
-        show: |c| c.max_pending_output.to_string(),
-    },
-    Opt {
-        name: "max-hosts",
-        value: "N",
-        help: "registered hosts at once",
-        apply: |c, v| {
-            c.max_hosts = number(v)?;
-            Ok(())
-        },
-        show: |c| c.max_hosts.to_string(),
-    },
-    Opt {
-        name: "client-idle-secs",
-        value: "SECS",
-        help: "a connection without a host is closed after this long without a line",
-        apply: |c, v| {
-            c.client_idle = secs(v)?;
-            Ok(())
-        },
-        show: |c| c.client_idle.as_secs().to_string(),
-    },
-    Opt {
-        name: "host-idle-secs",
-        value: "SECS",
-        help: "a host is closed after this long without a line or registrar datagram (0 = never)",
-        apply: |c, v| {
-            c.host_idle = secs(v)?;
-            Ok(())
-        },
-        show: |c| c.host_idle.as_secs().to_string(),
-    },
-    Opt {
-        name: "relay-idle-secs",
-        value: "SECS",
-        help: "a relay is freed after this long without forwarding (noray: 30)",
-        apply: |c, v| {
-            c.relay_idle = secs(v)?;
-            Ok(())
-        },
-        show: |c| c.relay_idle.as_secs().to_string(),
-    },
-    Opt {
-        name: "relay-lifetime-secs",
-        value: "SECS",
-        help: "a relay is freed this long after creation (0 = never; noray: 14400)",
-        apply: |c, v| {
-            c.relay_lifetime = secs(v)?;
-            Ok(())
-        },
-        show: |c| c.relay_lifetime.as_secs().to_string(),
-    },
-    Opt {
-        name: "relay-rate-bytes-per-sec",
-        value: "BYTES",
-        help: "bytes per second one relay may send; excess is dropped (0 = unlimited; noray: 131072)",
-        apply: |c, v| {
-            c.relay_rate = number(v)?;
-            Ok(())
-        },
-        show: |c| c.relay_rate.to_string(),
-    },
-    Opt {
-        name: "relay-burst-bytes",
-        value: "BYTES",
-        help: "bytes one relay may send at once",
-        apply: |c, v| {
-            c.relay_burst = number(v)?;
-            Ok(())
-        },
-        show: |c| c.relay_burst.to_string(),
-    },
-    Opt {
-        name: "relay-global-rate-bytes-per-sec",
-        value: "BYTES",
-        help: "bytes per second all relays together may send (0 = unlimited)",
-        apply: |c, v| {
-            c.relay_global_rate = number(v)?;
-            Ok(())
-        },
-        show: |c| c.relay_global_rate.to_string(),
-    },
-    Opt {
-        name: "max-relays-per-ip",
-        value: "N",
-        help: "relays for addresses of one IP (0 = unlimited)",
-        apply: |c, v| {
-            c.max_relays_per_ip = number(v)?;
-            Ok(())
-        },
-        show: |c| c.max_relays_per_ip.to_string(),
-    },
-    Opt {
-        name: "relay-latch-quiet-secs",
-        value: "SECS",
-        help: "silence after which a relay follows its owner to a new port of the same IP (symmetric NAT)",
-        apply: |c, v| {
-            c.relay_latch_quiet = secs(v)?;
-            Ok(())
-        },
-        show: |c| c.relay_latch_quiet.as_secs().to_string(),
-    },
-    Opt {
-        name: "max-candidates",
-        value: "N",
-        help: "LAN candidates an extended client may report",
-        apply: |c, v| {
-            c.max_candidates = number(v)?;
-            Ok(())
-        },
-        show: |c| c.max_candidates.to_string(),
-    },
-    Opt {
-        name: "keepalive-secs",
-        value: "SECS",
-        help: "registrar refresh interval recommended to extended clients",
-        apply: |c, v| {
-            c.keepalive = secs(v)?;
-            Ok(())
-        },
-        show: |c| c.keepalive.as_secs().to_string(),
-    },
+    field_opt!(
+        "max-tcp-clients",
+        "N",
+        max_tcp_clients,
+        "TCP connections at once",
+        number
+    ),
+    field_opt!(
+        "max-clients-per-ip",
+        "N",
+        max_clients_per_ip,
+        "TCP connections at once from one IP (0 = unlimited)",
+        number
+    ),
+    field_opt!(
+        "max-line-bytes",
+        "N",
+        max_line_bytes,
+        "longest line a client may send; longer closes it",
+        number
+    ),
+    field_opt!(
+        "lines-per-sec",
+        "N",
+        lines_per_sec,
+        "average lines per second a client may send; more closes it",
+        number
+    ),
+    field_opt!(
+        "line-burst",
+        "N",
+        line_burst,
+        "lines a client may send at once",
+        number
+    ),
+    field_opt!(
+        "max-pending-output",
+        "BYTES",
+        max_pending_output,
+        "output held for a client that does not read before it is closed",
+        number
+    ),
+    field_opt!(
+        "max-hosts",
+        "N",
+        max_hosts,
+        "registered hosts at once",
+        number
+    ),
+    field_opt!(
+        "client-idle-secs",
+        "SECS",
+        client_idle,
+        "a connection without a host is closed after this long without a line",
+        secs,
+        as_secs
+    ),
+    field_opt!(
+        "host-idle-secs",
+        "SECS",
+        host_idle,
+        "a host is closed after this long without a line or registrar datagram (0 = never)",
+        secs,
+        as_secs
+    ),
+    field_opt!(
+        "relay-idle-secs",
+        "SECS",
+        relay_idle,
+        "a relay is freed after this long without forwarding (noray: 30)",
+        secs,
+        as_secs
+    ),
+    field_opt!(
+        "relay-lifetime-secs",
+        "SECS",
+        relay_lifetime,
+        "a relay is freed this long after creation (0 = never; noray: 14400)",
+        secs,
+        as_secs
+    ),
+    field_opt!(
+        "relay-rate-bytes-per-sec",
+        "BYTES",
+        relay_rate,
+        "bytes per second one relay may send; excess is dropped (0 = unlimited; noray: 131072)",
+        number
+    ),
+    field_opt!(
+        "relay-burst-bytes",
+        "BYTES",
+        relay_burst,
+        "bytes one relay may send at once",
+        number
+    ),
+    field_opt!(
+        "relay-global-rate-bytes-per-sec",
+        "BYTES",
+        relay_global_rate,
+        "bytes per second all relays together may send (0 = unlimited)",
+        number
+    ),
+    field_opt!(
+        "max-relays-per-ip",
+        "N",
+        max_relays_per_ip,
+        "relays for addresses of one IP (0 = unlimited)",
+        number
+    ),
+    field_opt!(
+        "relay-latch-quiet-secs",
+        "SECS",
+        relay_latch_quiet,
+        "silence after which a relay follows its owner to a new port of the same IP (symmetric NAT)",
+        secs,
+        as_secs
+    ),
+    field_opt!(
+        "max-candidates",
+        "N",
+        max_candidates,
+        "LAN candidates an extended client may report",
+        number
+    ),
+    field_opt!(
+        "keepalive-secs",
+        "SECS",
+        keepalive,
+        "registrar refresh interval recommended to extended clients",
+        secs,
+        as_secs
+    ),
     Opt {
         name: "token",
         value: "TOKEN",

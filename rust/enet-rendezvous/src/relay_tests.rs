@@ -31,12 +31,18 @@ fn table(ports: &[u16], limits: RelayLimits) -> (RelayTable, FakePorts, Instant)
     )
 }
 
+/// A table over `ports` with the HOST and JOINER relays allocated and linked.
+fn linked(ports: &[u16]) -> (RelayTable, FakePorts, Instant, (u16, u16)) {
+    let (mut relays, mut fake, now) = table(ports, limits());
+    let pair = relays
+        .allocate_pair(addr(HOST), addr(JOINER), now, &mut fake)
+        .unwrap();
+    (relays, fake, now, pair)
+}
+
 #[test]
 fn one_relay_per_address_highest_port_first() {
-    let (mut relays, mut ports, t0) = table(&[41000, 41001, 41002, 41003], limits());
-    let (h, j) = relays
-        .allocate_pair(addr(HOST), addr(JOINER), t0, &mut ports)
-        .unwrap();
+    let (mut relays, mut ports, t0, (h, j)) = linked(&[41000, 41001, 41002, 41003]);
     assert_eq!(
         (h, j),
         (41003, 41002),
@@ -63,10 +69,7 @@ fn one_relay_per_address_highest_port_first() {
 
 #[test]
 fn forwards_both_ways_between_a_linked_pair_only() {
-    let (mut relays, mut ports, t0) = table(&[41000, 41001, 41002, 41003], limits());
-    let (h, j) = relays
-        .allocate_pair(addr(HOST), addr(JOINER), t0, &mut ports)
-        .unwrap();
+    let (mut relays, mut ports, t0, (h, j)) = linked(&[41000, 41001, 41002, 41003]);
     assert_eq!(
         relays.handle_datagram(t0, h, addr(JOINER), 10),
         Ok(Forward {
@@ -100,10 +103,7 @@ fn forwards_both_ways_between_a_linked_pair_only() {
 
 #[test]
 fn excess_over_the_rate_is_dropped_then_recovers() {
-    let (mut relays, mut ports, t0) = table(&[41000, 41001], limits());
-    let (h, _) = relays
-        .allocate_pair(addr(HOST), addr(JOINER), t0, &mut ports)
-        .unwrap();
+    let (mut relays, _, t0, (h, _)) = linked(&[41000, 41001]);
     let sent: Vec<_> = (0..5)
         .map(|_| relays.handle_datagram(t0, h, addr(JOINER), 300))
         .collect();
@@ -145,10 +145,7 @@ fn the_global_rate_caps_all_relays_together() {
 
 #[test]
 fn an_idle_relay_expires_at_its_deadline_and_its_port_is_reused_last() {
-    let (mut relays, mut ports, t0) = table(&[41000, 41001, 41002], limits());
-    let (h, j) = relays
-        .allocate_pair(addr(HOST), addr(JOINER), t0, &mut ports)
-        .unwrap();
+    let (mut relays, mut ports, t0, (h, j)) = linked(&[41000, 41001, 41002]);
     let t10 = t0 + Duration::from_secs(10);
     relays.handle_datagram(t10, h, addr(JOINER), 1).unwrap();
     assert_eq!(relays.poll_timeout(), Some(t0 + Duration::from_secs(30)));
@@ -245,10 +242,7 @@ fn ports_that_cannot_be_bound_are_skipped() {
 
 #[test]
 fn a_symmetric_nat_sender_latches_its_relay() {
-    let (mut relays, mut ports, t0) = table(&[41000, 41001], limits());
-    let (h, j) = relays
-        .allocate_pair(addr(HOST), addr(JOINER), t0, &mut ports)
-        .unwrap();
+    let (mut relays, _, t0, (h, j)) = linked(&[41000, 41001]);
     // The joiner's NAT maps it to a new port toward the relay port.
     let mapped = addr("198.51.100.2:6123");
     assert_eq!(

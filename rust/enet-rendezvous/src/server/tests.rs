@@ -106,6 +106,20 @@ impl Harness {
         replies
     }
 
+    /// A plain host registered as 203.0.113.1:4000 and a plain joiner as 198.51.100.2:5000.
+    fn host_and_joiner(&mut self) -> (Party, Party) {
+        let host = self.party("127.0.0.1:1000", Some("203.0.113.1:4000"), None);
+        let joiner = self.party("127.0.0.1:1001", Some("198.51.100.2:5000"), None);
+        (host, joiner)
+    }
+
+    /// Four bytes from `from` on relay `port`: where the server forwards them.
+    fn relay(&mut self, port: u16, from: &str) -> Option<(u16, SocketAddr)> {
+        self.server
+            .handle_relay_datagram(self.now, port, addr(from), &[0; 4])
+            .map(|f| (f.from_port, f.to))
+    }
+
     /// register-host and, when `udp` is given, the registrar datagram from it.
     fn party(&mut self, tcp: &str, udp: Option<&str>, hello: Option<&str>) -> Party {
         let id = self.accept(tcp);
@@ -163,8 +177,7 @@ fn the_registrar_answers_ok_and_never_more_bytes_than_it_received() {
 #[test]
 fn connect_gives_each_side_the_others_public_address() {
     let mut h = Harness::new(test_config());
-    let host = h.party("127.0.0.1:1000", Some("203.0.113.1:4000"), None);
-    let joiner = h.party("127.0.0.1:1001", Some("198.51.100.2:5000"), None);
+    let (host, joiner) = h.host_and_joiner();
     h.send(joiner.id, &format!("connect {}\n", host.oid));
     assert_eq!(h.lines(joiner.id), vec!["connect 203.0.113.1:4000"]);
     assert_eq!(h.lines(host.id), vec!["connect 198.51.100.2:5000"]);
@@ -173,26 +186,20 @@ fn connect_gives_each_side_the_others_public_address() {
 #[test]
 fn connect_relay_gives_each_side_the_relay_port_leading_to_the_other() {
     let mut h = Harness::new(test_config());
-    let host = h.party("127.0.0.1:1000", Some("203.0.113.1:4000"), None);
-    let joiner = h.party("127.0.0.1:1001", Some("198.51.100.2:5000"), None);
+    let (host, joiner) = h.host_and_joiner();
     h.send(joiner.id, &format!("connect-relay {}\n", host.oid));
     assert_eq!(h.lines(joiner.id), vec!["connect-relay 41003"]);
     assert_eq!(h.lines(host.id), vec!["connect-relay 41002"]);
-    let forward = h
-        .server
-        .handle_relay_datagram(h.now, 41003, addr("198.51.100.2:5000"), &[0; 4])
-        .unwrap();
     assert_eq!(
-        (forward.from_port, forward.to),
-        (41002, addr("203.0.113.1:4000"))
+        h.relay(41003, "198.51.100.2:5000"),
+        Some((41002, addr("203.0.113.1:4000")))
     );
 }
 
 #[test]
 fn a_pid_sent_to_a_relay_port_claims_the_senders_relay_and_is_not_forwarded() {
     let mut h = Harness::new(test_config());
-    let host = h.party("127.0.0.1:1000", Some("203.0.113.1:4000"), None);
-    let joiner = h.party("127.0.0.1:1001", Some("198.51.100.2:5000"), None);
+    let (host, joiner) = h.host_and_joiner();
     h.send(joiner.id, &format!("connect-relay {}\n", host.oid));
     h.lines(joiner.id);
     h.lines(host.id);
@@ -204,11 +211,7 @@ fn a_pid_sent_to_a_relay_port_claims_the_senders_relay_and_is_not_forwarded() {
             .is_none(),
         "the claim itself is not forwarded"
     );
-    let back = h
-        .server
-        .handle_relay_datagram(h.now, 41002, addr("203.0.113.1:4000"), &[0; 4])
-        .unwrap();
-    assert_eq!((back.from_port, back.to), (41003, mapped));
+    assert_eq!(h.relay(41002, "203.0.113.1:4000"), Some((41003, mapped)));
 }
 
 #[test]
@@ -561,16 +564,11 @@ fn relays_outlive_their_host_until_idle() {
         relay_idle: Duration::from_secs(30),
         ..test_config()
     });
-    let host = h.party("127.0.0.1:1000", Some("203.0.113.1:4000"), None);
-    let joiner = h.party("127.0.0.1:1001", Some("198.51.100.2:5000"), None);
+    let (host, joiner) = h.host_and_joiner();
     h.send(joiner.id, &format!("connect-relay {}\n", host.oid));
     h.server.handle_tcp_closed(host.id);
     h.advance(Duration::from_secs(29));
-    assert!(
-        h.server
-            .handle_relay_datagram(h.now, 41003, addr("198.51.100.2:5000"), &[0; 4])
-            .is_some()
-    );
+    assert!(h.relay(41003, "198.51.100.2:5000").is_some());
     h.advance(Duration::from_secs(30));
     assert_eq!(h.server.relay_count(), 0);
     assert!(h.ports.open.is_empty());

@@ -109,10 +109,7 @@ fn addresses(list: &str) -> Option<Vec<SocketAddr>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn addr(text: &str) -> SocketAddr {
-        text.parse().unwrap()
-    }
+    use crate::traversal::tests::addr;
 
     #[test]
     fn noray_lines() {

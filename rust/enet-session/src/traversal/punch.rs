@@ -215,20 +215,21 @@ impl Punch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::traversal::tests::addr;
 
-    fn addr(text: &str) -> SocketAddr {
-        text.parse().unwrap()
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// Punches every 50 ms for `duration` from `start`, without probes.
+    fn punching(start: Instant, duration: Duration) -> Punch {
+        Punch::new(start, ms(50), duration, Duration::ZERO)
     }
 
     #[test]
     fn flags_follow_netfox_handshake() {
         let start = Instant::now();
-        let mut punch = Punch::new(
-            start,
-            Duration::from_millis(50),
-            Duration::from_secs(8),
-            Duration::ZERO,
-        );
+        let mut punch = punching(start, Duration::from_secs(8));
         let lan = addr("192.168.1.5:4000");
         let public = addr("203.0.113.5:4000");
         assert!(punch.add(lan, Path::Lan));
@@ -263,12 +264,7 @@ mod tests {
     #[test]
     fn punching_stops_at_its_end() {
         let start = Instant::now();
-        let mut punch = Punch::new(
-            start,
-            Duration::from_millis(50),
-            Duration::from_millis(120),
-            Duration::ZERO,
-        );
+        let mut punch = punching(start, Duration::from_millis(120));
         punch.add(addr("203.0.113.5:4000"), Path::Public);
         assert_eq!(punch.punches(start).len(), 1);
         assert_eq!(punch.due(), Some(start + Duration::from_millis(50)));
@@ -281,36 +277,19 @@ mod tests {
     #[test]
     fn the_first_punches_are_probes_with_a_low_ttl() {
         let start = Instant::now();
-        let ms = Duration::from_millis;
         let mut punch = Punch::new(start, ms(50), Duration::from_secs(8), ms(300));
         punch.add(addr("203.0.113.5:4000"), Path::Public);
         let ttls: Vec<Option<u8>> = (0..8)
             .flat_map(|round| punch.punches(start + ms(50) * round))
             .map(|p| p.ttl)
             .collect();
-        assert_eq!(
-            ttls,
-            [
-                Some(2),
-                Some(2),
-                Some(2),
-                Some(2),
-                Some(2),
-                Some(2),
-                None,
-                None
-            ]
-        );
+        let probes = [Some(PROBE_TTL); 6];
+        assert_eq!(ttls, [&probes[..], &[None, None]].concat());
     }
 
     #[test]
     fn candidates_are_bounded() {
-        let mut punch = Punch::new(
-            Instant::now(),
-            Duration::from_millis(50),
-            Duration::from_secs(1),
-            Duration::ZERO,
-        );
+        let mut punch = punching(Instant::now(), Duration::from_secs(1));
         for port in 1..=MAX_CANDIDATES as u16 {
             assert!(punch.add(SocketAddr::from(([10, 0, 0, 1], port)), Path::Lan));
         }
