@@ -6,7 +6,9 @@
 #                      the cargo tests of the core, driver and adapter (no C ENet, no Godot)
 #   ./build.sh test    everything, as CI runs it: check with the C ENet interop crates, the
 #                      Linux x86_64 library and the headless Godot suites on it (service thread
-#                      on, then off for the differential suites), the overlay render check, the
+#                      on, then off for the differential suites), the NAT lab (as root; where
+#                      namespaces cannot be made it says so and names ./build.sh nat), the
+#                      overlay render check, the
 #                      class reference, the library loaded in Debian's oldest served release, the
 #                      Windows and arm64 tests under wine and qemu-user with their libraries, the
 #                      arm64 library in Debian's arm64 Godot, the macOS library's checks, and a
@@ -123,7 +125,7 @@ cmd_check() {
 }
 
 cmd_test() {
-    local t0=$SECONDS summary=() line differential godot=() render=() version arm64=()
+    local t0=$SECONDS summary=() line differential godot=() render=() version arm64=() nat
     ensure_packages "the tests (C ENet is the interop tests' reference)" "${PKGS_BUILD[@]}" "${PKGS_C_ENET[@]}"
     ensure_rust
     ensure_rust_component rustfmt
@@ -139,6 +141,8 @@ cmd_test() {
     # default is on), so the observable behaviour is shown to be the same both ways.
     mapfile -t differential < <(differential_suites)
     summary+=("godot suites: $line; thread off, differential suites: $(run_godot_suites godot --service-thread=off "${differential[@]}")")
+    nat=$(test_nat_lab godot)
+    while IFS= read -r line; do summary+=("$line"); done <<<"$nat"
     summary+=("overlay render check: $(run_render_check render)")
     summary+=("class reference: $(check_class_docs godot "$version")")
     summary+=("$(check_old_linux_load)")

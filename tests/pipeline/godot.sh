@@ -8,7 +8,8 @@
 # here before every Godot run and never committed, so the addon's scripts exist once in the tree.
 # The `.uid` files the Godot editor (4.4+) writes next to the copy's files are kept.
 sync_project_addon() {
-    local tmp=$PROJECT_DIR/addons/.rust_enet.sync.tmp
+    # Per process: two pipelines in one checkout (a suite run beside the NAT lab) must not share it.
+    local tmp=$PROJECT_DIR/addons/.rust_enet.sync.$$
     rm -rf "$tmp"
     mkdir -p "$PROJECT_DIR/addons"
     cp -a "$ADDON_DIR" "$tmp"

@@ -46,6 +46,23 @@ nat_lab_possible() {
     "$NAT_LAB" check
 }
 
+# The NAT lab as `./build.sh test` runs it: every case with RUST_ENET_NAT_CI_RUNS joins (default
+# 5; `./build.sh nat` runs 20). Prints the table, or, where namespaces cannot be made (not root,
+# an unprivileged container, a kernel without nftables NAT), one line that says why and names
+# the command that runs the lab. A failing case fails the tests.
+test_nat_lab() { # GODOT_VAR
+    local reason server
+    if [[ $(id -u) == 0 ]]; then
+        ensure_packages "the NAT lab (network namespaces with nftables NAT)" "${PKGS_NAT_LAB[@]}"
+    fi
+    if ! reason=$(nat_lab_possible); then
+        printf 'NAT lab: SKIPPED: %s (it runs with ./build.sh nat, as root)\n' "$reason"
+        return 0
+    fi
+    server=$(build_rendezvous)
+    run_nat_lab "$1" "$server" "${RUST_ENET_NAT_CI_RUNS:-5}"
+}
+
 # Runs every case (or those named in NAT_LAB_CASES, comma-separated) with the Godot of the array
 # GODOT_VAR and the rendezvous server at RENDEZVOUS_BIN; RUNS joins per case. Prints the table.
 run_nat_lab() { # GODOT_VAR RENDEZVOUS_BIN RUNS

@@ -27,6 +27,8 @@ readonly PKGS_WINDOWS=(gcc-mingw-w64-x86-64:'command -v x86_64-w64-mingw32-gcc'
 readonly PKGS_ARM64=(qemu-user:'command -v qemu-aarch64'
     libc6-arm64-cross:'test -f /usr/aarch64-linux-gnu/lib/libc.so.6')
 readonly PKGS_PACKAGE=(zip:'command -v zip')
+# Debian's python3 makes venvs only with python3-venv (ensurepip).
+readonly PKGS_PYTHON_VENV=(python3-venv:'python3 -c "import ensurepip"')
 
 APT_UPDATED_MARK=/tmp/rust_enet-apt-updated.$$
 
@@ -119,6 +121,7 @@ zig_bin() {
     if [[ ! -x $venv/bin/cargo-zigbuild || $(cat "$venv/.packages" 2>/dev/null) != "$stamp" ]]; then
         log "installing ${ZIG_PACKAGES[*]} (PyPI) into $venv"
         rm -rf "$venv"
+        ensure_packages "zig from PyPI (a Python venv)" "${PKGS_PYTHON_VENV[@]}"
         python3 -m venv "$venv" >&2 || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
         "$venv/bin/pip" install --quiet "${ZIG_PACKAGES[@]}" >&2 || die "pip install ${ZIG_PACKAGES[*]} failed"
         printf '%s' "$stamp" >"$venv/.packages"
