@@ -11,7 +11,7 @@ extends Node
 ##         --peer=rust|builtin [--port=7400] [--seconds=20] [--settle=2] [--fps=60]
 ##         [--service_thread=on|off]
 
-const RESULT_PREFIX := "BENCH_RESULT "
+const Bench := preload("res://bench/bench_lib.gd")
 ## Give up if the other side never connects.
 const CONNECT_LIMIT_MSEC := 20_000
 
@@ -27,19 +27,12 @@ var _frames := 0
 
 
 func _ready() -> void:
-	for arg in OS.get_cmdline_user_args():
-		if arg.begins_with("--") and "=" in arg:
-			var kv := arg.trim_prefix("--").split("=", true, 1)
-			if not _opt.has(kv[0]):
-				_fail("unknown option --%s" % kv[0])
-				return
-			_opt[kv[0]] = kv[1]
+	var wrong := Bench.parse_options(_opt)
+	if not wrong.is_empty():
+		_fail(wrong)
+		return
 	Engine.max_fps = int(_opt.fps)
-	if _opt.peer == "rust":
-		_peer = ClassDB.instantiate(&"RustENetPeer")
-		_peer.set(&"use_service_thread", _opt.service_thread == "on")
-	else:
-		_peer = ENetMultiplayerPeer.new()
+	_peer = Bench.make_peer(_opt.peer, _opt.service_thread == "on")
 	var err: Error
 	if _opt.role == "server":
 		_peer.call(&"set_bind_ip", "127.0.0.1")
@@ -97,17 +90,15 @@ func _finish(end: Dictionary, secs: float) -> void:
 		"voluntary_per_s": (end.voluntary - _start.voluntary) / secs,
 		"threads": end.threads,
 	}
-	print(RESULT_PREFIX + JSON.stringify(result))
+	Bench.print_result(result)
 	_quit()
 
 
 ## The process's CPU time (all threads, /proc/self/stat's utime + stime in 10 ms ticks) and its
 ## threads' context switches.
 static func _process_figures() -> Dictionary:
-	var stat := _first_line("/proc/self/stat")
-	var fields := stat.substr(stat.rfind(")") + 2).split(" ")
-	var out := {"cpu_ns": (int(fields[11]) + int(fields[12])) * 10_000_000, "switches": 0,
-		"voluntary": 0, "threads": 0}
+	var out := {"cpu_ns": Bench.stat_cpu_ns("/proc/self/stat"), "switches": 0, "voluntary": 0,
+		"threads": 0}
 	for tid in DirAccess.get_directories_at("/proc/self/task"):
 		var file := FileAccess.open("/proc/self/task/%s/status" % tid, FileAccess.READ)
 		if file == null:
@@ -122,14 +113,6 @@ static func _process_figures() -> Dictionary:
 			if line.begins_with("voluntary"):
 				out.voluntary += count
 	return out
-
-
-## The first line of a /proc file (their size reads as 0, so whole-file reads return nothing).
-static func _first_line(path: String) -> String:
-	var file := FileAccess.open(path, FileAccess.READ)
-	if file == null:
-		return ""
-	return file.get_line().strip_edges()
 
 
 func _fail(message: String) -> void:

@@ -43,7 +43,8 @@ extends Node
 ## exact; rates divide by the measured window. The frame loop is uncapped (Engine.max_fps 0,
 ## no low-processor sleep, which headless Godot otherwise applies every frame).
 
-const RESULT_PREFIX := "BENCH_RESULT "
+const Bench := preload("res://bench/bench_lib.gd")
+const Branch := preload("res://tests/lib/branch.gd")
 const GameScript := preload("res://bench/bench_game.gd")
 const DRAIN_LIMIT_USEC := 3_000_000
 ## ENetConnection / RustENetConnection.pop_statistic keys.
@@ -58,8 +59,16 @@ var _opt := {
 ## The kernel's name of a service thread (comm, cut to 15 bytes).
 const SERVICE_THREAD_COMM := "rust_enet servi"
 
-var _server := {}
-var _clients: Array[Dictionary] = []
+## A client's branch, with what it sent: `seq` numbers its RPCs, `rel_sent_total` counts its
+## reliable ones.
+class Client:
+	extends Branch
+	var seq := 0
+	var rel_sent_total := 0
+
+
+var _server: Branch
+var _clients: Array[Client] = []
 var _payload := PackedByteArray()
 var _phase := "connect"  # connect, warmup, measure, drain, done
 var _phase_start_usec := 0
@@ -89,13 +98,10 @@ var _window_limited_frames := 0
 
 
 func _ready() -> void:
-	for arg in OS.get_cmdline_user_args():
-		if arg.begins_with("--") and "=" in arg:
-			var kv := arg.trim_prefix("--").split("=", true, 1)
-			if not _opt.has(kv[0]):
-				_fail("unknown option --%s" % kv[0])
-				return
-			_opt[kv[0]] = kv[1]
+	var wrong := Bench.parse_options(_opt)
+	if not wrong.is_empty():
+		_fail(wrong)
+		return
 	if _opt.peer != "rust" and _opt.peer != "builtin":
 		_fail("--peer must be rust or builtin")
 		return
@@ -111,7 +117,7 @@ func _ready() -> void:
 		_payload[i] = i & 0xFF
 	_started_usec = Time.get_ticks_usec()
 
-	_server = _branch("Server", _opt.service_thread != "off")
+	_server = _branch(Branch.new(), "Server", _opt.service_thread != "off")
 	var err: Error = _server.peer.call(&"create_server", 0, int(_opt.clients))
 	if err != OK:
 		_fail("create_server: %s" % error_string(err))
@@ -119,36 +125,22 @@ func _ready() -> void:
 	_server.api.multiplayer_peer = _server.peer
 	var port: int = _server.peer.get(&"host").get_local_port()
 	for i in int(_opt.clients):
-		var c := _branch("C%d" % i, _opt.service_thread == "all")
+		var c: Client = _branch(Client.new(), "C%d" % i, _opt.service_thread == "all")
 		err = c.peer.call(&"create_client", "127.0.0.1", port)
 		if err != OK:
 			_fail("create_client: %s" % error_string(err))
 			return
 		c.api.multiplayer_peer = c.peer
-		c["seq"] = 0
-		c["rel_sent_total"] = 0
 		_clients.append(c)
 	_set_phase("connect")
 
 
-func _make_peer(service_thread: bool) -> MultiplayerPeer:
-	if _opt.peer == "rust":
-		var peer: MultiplayerPeer = ClassDB.instantiate(&"RustENetPeer")
-		peer.set(&"use_service_thread", service_thread)
-		return peer
-	return ENetMultiplayerPeer.new()
-
-
-func _branch(branch_name: String, service_thread: bool) -> Dictionary:
-	var root := Node.new()
-	root.name = branch_name
-	add_child(root)
-	var game: Node = GameScript.new()
-	game.name = "Game"
-	root.add_child(game)
-	var api := SceneMultiplayer.new()
-	get_tree().set_multiplayer(api, root.get_path())
-	return {"root": root, "game": game, "api": api, "peer": _make_peer(service_thread)}
+## `branch`, attached under this node with a bench_game.gd node, and given a peer of the chosen
+## kind (its service thread on or off).
+func _branch(branch: Branch, branch_name: String, service_thread: bool) -> Branch:
+	branch.attach(self, branch_name, GameScript.new())
+	branch.peer = Bench.make_peer(_opt.peer, service_thread)
+	return branch
 
 
 func _set_phase(phase: String) -> void:
@@ -280,32 +272,19 @@ static func _thread_cpu() -> Dictionary:
 		var dir := "/proc/self/task/" + tid
 		if tid == main_tid:
 			out.main = _cpu_ns(dir)
-		elif _first_line(dir + "/comm") == SERVICE_THREAD_COMM:
+		elif Bench.first_line(dir + "/comm") == SERVICE_THREAD_COMM:
 			out.service += _cpu_ns(dir)
 			out.service_threads += 1
 	return out
 
 
-## A thread's time on a CPU in ns: schedstat's first field, or stat's utime + stime (in ticks of
-## 10 ms, Linux's USER_HZ) where the kernel keeps no schedstat.
+## A thread's time on a CPU in ns: schedstat's first field, or stat's utime + stime where the
+## kernel keeps no schedstat.
 static func _cpu_ns(task_dir: String) -> int:
-	var sched := _first_line(task_dir + "/schedstat")
+	var sched := Bench.first_line(task_dir + "/schedstat")
 	if not sched.is_empty():
 		return int(sched.get_slice(" ", 0))
-	# The fields after the command name (which may hold spaces) start at state, field 3.
-	var stat := _first_line(task_dir + "/stat")
-	var fields := stat.substr(stat.rfind(")") + 2).split(" ")
-	if fields.size() < 13:
-		return 0
-	return (int(fields[11]) + int(fields[12])) * 10_000_000
-
-
-## The first line of a /proc file (their size reads as 0, so whole-file reads return nothing).
-static func _first_line(path: String) -> String:
-	var file := FileAccess.open(path, FileAccess.READ)
-	if file == null:
-		return ""
-	return file.get_line().strip_edges()
+	return Bench.stat_cpu_ns(task_dir + "/stat")
 
 
 static func _mean(values: PackedInt64Array) -> float:
@@ -390,7 +369,7 @@ func _finish() -> void:
 		"server_throttle": _server_throttles(),
 	}
 	result.merge(_server_thread_figures(secs))
-	print(RESULT_PREFIX + JSON.stringify(result))
+	Bench.print_result(result)
 	_shutdown(0)
 
 
@@ -436,23 +415,20 @@ func _server_throttles() -> Array:
 
 
 func _fail(why: String) -> void:
-	printerr("bench_rpc: FAILED: %s" % why)
-	print("BENCH_FAILED %s" % why)
+	Bench.print_failure("bench_rpc", why)
 	_shutdown(1)
 
 
 func _shutdown(code: int) -> void:
 	_phase = "done"
-	var all: Array = _clients.duplicate()
-	if not _server.is_empty():
+	var all: Array[Branch] = []
+	all.append_array(_clients)
+	if _server != null:
 		all.append(_server)
 	for e in all:
 		if e.api.multiplayer_peer != null:
 			e.api.multiplayer_peer = null
-		if e.peer.get_connection_status() != MultiplayerPeer.CONNECTION_DISCONNECTED:
-			e.peer.close()
-		get_tree().set_multiplayer(null, e.root.get_path())
-		e.root.queue_free()
+		e.detach()
 	_clients.clear()
-	_server = {}
+	_server = null
 	get_tree().quit(code)

@@ -13,7 +13,7 @@ extends Node
 ## kept when it stayed connected, the server did not drop it, and every RPC it sent arrived
 ## exactly once and in order.
 
-const RESULT_PREFIX := "BENCH_RESULT "
+const Bench := preload("res://bench/bench_lib.gd")
 const Party := preload("res://tests/stall/stall_party.gd")
 const CLIENTS_PER_KIND := 4
 ## Each server: peer kind and its `use_service_thread`.
@@ -85,12 +85,11 @@ func _run() -> void:
 			"kept": kept,
 			"kept_pct": 100.0 * kept / maxi(outcome.size(), 1),
 		}
-		print(RESULT_PREFIX + JSON.stringify(result))
+		Bench.print_result(result)
 	party.close_all()
 	get_tree().quit(0)
 
 
 func _fail(why: String) -> void:
-	printerr("bench_stall: FAILED: %s" % why)
-	print("BENCH_FAILED %s" % why)
+	Bench.print_failure("bench_stall", why)
 	get_tree().quit(1)

@@ -22,37 +22,21 @@ const MAX_WIRE_SHARE := 0.5
 ## (ENet's headers on top), compressed well under half of it. So the check fails for whichever
 ## end stops compressing, rust or built-in; the built-in sender shows that the text and the
 ## threshold are right.
-func _scenario_compressed(server_kind: String, client_kind: String, mode: int) -> Dictionary:
-	var names := {1: "S"}
-	var server := _endpoint("S", server_kind, names)
-	var c1 := _endpoint("C1", client_kind, names)
-	var all := [server, c1]
-	var result := {}
-	if await _compressed_steps(server, c1, names, mode, result):
-		result.merge(_observations(all))
-	else:
-		result = {}
-	await _teardown(all)
-	return result
-
-
-func _compressed_steps(server: Endpoint, c1: Endpoint, names: Dictionary, mode: int,
-		result: Dictionary) -> bool:
+func _scenario_compressed(server: Endpoint, c1: Endpoint, names: Dictionary,
+		mode: int) -> Dictionary:
 	var port := _serve(server)
 	if not port:
-		return false
+		return {}
 	server.peer.get(&"host").compress(mode)
 	if not _dial(c1, port, names):
-		return false
+		return {}
 	# Allowed before the first poll: the CONNECT is only queued by create_client.
 	c1.peer.get(&"host").compress(mode)
 	if not await _joined(server, c1, names):
-		return false
-	c1.game.hello.rpc_id(1, "compressed hello")
-	server.game.hello.rpc_id(names.find_key("C1"), "compressed reply")
-	if not await _step("hellos delivered", func() -> bool:
-			return server.game.trace.size() >= 1 and c1.game.trace.size() >= 1):
-		return false
+		return {}
+	if not await _hellos_both_ways(server, c1, names, "compressed hello", "compressed reply"):
+		return {}
+	var result := {}
 	var text := TEXT.repeat(TEXT_REPEATS).to_utf8_buffer()
 	for pair: Array in [[c1, server, 1], [server, c1, names.find_key("C1")]]:
 		var sender: Endpoint = pair[0]
@@ -63,20 +47,20 @@ func _compressed_steps(server: Endpoint, c1: Endpoint, names: Dictionary, mode: 
 		sender.game.blob.rpc_id(pair[2], text)
 		if not await _step("the text reaches " + receiver.name, func() -> bool:
 				return receiver.game.trace.size() > before):
-			return false
+			return {}
 		var wire: float = host.pop_statistic(ENetConnection.HOST_TOTAL_SENT_DATA)
 		print("    %s/%s mode %d: %s (%s) sent the %d-byte text in %d wire bytes (%.3f)" % [
 				server.kind, c1.kind, mode, sender.name, sender.kind, text.size(), wire,
 				wire / text.size()])
 		result["%s's wire bytes for the text below %d%% of it" % [sender.name,
 				MAX_WIRE_SHARE * 100]] = wire > 0 and wire < text.size() * MAX_WIRE_SHARE
-	return true
+	return result.merged(_observations([server, c1]))
 
 
 func _test_compression(mode: int) -> void:
 	var text := TEXT.repeat(TEXT_REPEATS).to_utf8_buffer()
 	var blob := "blob(%d bytes, sha256 %s)" % [text.size(), RpcNode._sha(text)]
-	await _run_differential(_scenario_compressed.bind(mode), {
+	await _run_differential(_with_endpoints(1, _scenario_compressed.bind(mode)), {
 		"S signals": ["peer_connected(C1)"],
 		"C1 signals": ["connected_to_server", "peer_connected(S)"],
 		"S rpcs": _sorted(["S: hello(compressed hello) from C1", "S: %s from C1" % blob]),

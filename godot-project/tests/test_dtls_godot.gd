@@ -94,28 +94,20 @@ func _check_proxies(endpoints: Array) -> void:
 
 
 ## Handshake and connection: C1 joins over DTLS and an RPC goes each way.
-func _scenario_connect(server_kind: String, client_kind: String) -> Dictionary:
-	var names := {1: "S"}
-	var server := _endpoint("S", server_kind, names)
-	var c1 := _endpoint("C1", client_kind, names)
-	var all := [server, c1]
-	var result := {}
-	if _dial_dtls(c1, _open_server(server), names) and await _joined(server, c1, names):
-		c1.game.hello.rpc_id(1, "over DTLS")
-		server.game.hello.rpc_id(names.find_key("C1"), "back over DTLS")
-		if await _step("RPCs both ways", func() -> bool:
-				return server.game.trace.size() >= 1 and c1.game.trace.size() >= 1):
-			await wait_frames(2)
-			result = _observations(all)
-			_check_proxies(all)
-			if server.kind == "builtin":
-				check_eq(_proxy(server).handshakes, 1, "one DTLS handshake at S's proxy")
-	await _close(all)
-	return result
+func _scenario_connect(server: Endpoint, c1: Endpoint, names: Dictionary) -> Dictionary:
+	if not _dial_dtls(c1, _open_server(server), names) or not await _joined(server, c1, names):
+		return {}
+	if not await _hellos_both_ways(server, c1, names, "over DTLS", "back over DTLS"):
+		return {}
+	await wait_frames(2)
+	_check_proxies([server, c1])
+	if server.kind == "builtin":
+		check_eq(_proxy(server).handshakes, 1, "one DTLS handshake at S's proxy")
+	return _observations([server, c1])
 
 
 func test_handshake_and_connect() -> void:
-	await _run_differential(_scenario_connect, {
+	await _run_differential(_with_endpoints(1, _scenario_connect, _close), {
 		"S signals": ["peer_connected(C1)"],
 		"C1 signals": ["connected_to_server", "peer_connected(S)"],
 		"S rpcs": ["S: hello(over DTLS) from C1"],
@@ -126,28 +118,22 @@ func test_handshake_and_connect() -> void:
 ## Every size in SIZES, reliable and unreliable, from C1 to S and from S to C1, all sent in one
 ## frame: the fragmented ones (3000 and 20000 bytes, 3 and 15 ENet fragments) travel as
 ## several records, each one datagram.
-func _scenario_sizes(server_kind: String, client_kind: String) -> Dictionary:
-	var names := {1: "S"}
-	var server := _endpoint("S", server_kind, names)
-	var c1 := _endpoint("C1", client_kind, names)
-	var all := [server, c1]
-	var result := {}
-	if _dial_dtls(c1, _open_server(server), names) and await _joined(server, c1, names):
-		var id1: int = names.find_key("C1")
-		for size in SIZES:
-			c1.game.blob.rpc_id(1, _pattern(size, 1))
-			c1.game.unreliable_blob.rpc_id(1, _pattern(size, 2))
-			server.game.blob.rpc_id(id1, _pattern(size, 3))
-			server.game.unreliable_blob.rpc_id(id1, _pattern(size, 4))
-		var each := 2 * SIZES.size()
-		# The comparison names whatever is missing; no failure of its own here.
-		await wait_until(func() -> bool:
-				return server.game.trace.size() >= each and c1.game.trace.size() >= each, 10.0)
-		await wait_frames(5)
-		result = _observations(all)
-		_check_proxies(all)
-	await _close(all)
-	return result
+func _scenario_sizes(server: Endpoint, c1: Endpoint, names: Dictionary) -> Dictionary:
+	if not _dial_dtls(c1, _open_server(server), names) or not await _joined(server, c1, names):
+		return {}
+	var id1: int = names.find_key("C1")
+	for size in SIZES:
+		c1.game.blob.rpc_id(1, _pattern(size, 1))
+		c1.game.unreliable_blob.rpc_id(1, _pattern(size, 2))
+		server.game.blob.rpc_id(id1, _pattern(size, 3))
+		server.game.unreliable_blob.rpc_id(id1, _pattern(size, 4))
+	var each := 2 * SIZES.size()
+	# The comparison names whatever is missing; no failure of its own here.
+	await wait_until(func() -> bool:
+			return server.game.trace.size() >= each and c1.game.trace.size() >= each, 10.0)
+	await wait_frames(5)
+	_check_proxies([server, c1])
+	return _observations([server, c1])
 
 
 func test_data_of_every_size_both_ways() -> void:
@@ -160,7 +146,7 @@ func test_data_of_every_size_both_ways() -> void:
 						RpcNode._sha(data), from])
 		out.sort()
 		return out
-	await _run_differential(_scenario_sizes, {
+	await _run_differential(_with_endpoints(1, _scenario_sizes, _close), {
 		"S signals": ["peer_connected(C1)"],
 		"C1 signals": ["connected_to_server", "peer_connected(S)"],
 		"S rpcs": lines.call("S", "C1", [1, 2]),
@@ -172,42 +158,39 @@ func test_data_of_every_size_both_ways() -> void:
 ## (SceneMultiplayer.disconnect_peer, a graceful ENet disconnect). Two DTLS sessions at once
 ## on one server. Each departure must be seen within a second: a disconnect lost on the way
 ## would also end in peer_disconnected, but only after ENet's timeout (5 s at least).
-func _scenario_disconnects(server_kind: String, client_kind: String) -> Dictionary:
-	var names := {1: "S"}
-	var server := _endpoint("S", server_kind, names)
-	var c1 := _endpoint("C1", client_kind, names)
-	var c2 := _endpoint("C2", client_kind, names)
-	var all := [server, c1, c2]
-	var result := {}
+func _scenario_disconnects(server: Endpoint, c1: Endpoint, c2: Endpoint,
+		names: Dictionary) -> Dictionary:
 	var port := _open_server(server)
-	if _dial_dtls(c1, port, names) and await _joined(server, c1, names) \
-			and _dial_dtls(c2, port, names) and await _joined(server, c2, names) \
+	if not (_dial_dtls(c1, port, names) and await _joined(server, c1, names)
+			and _dial_dtls(c2, port, names) and await _joined(server, c2, names)
 			and await _step("the clients see each other", func() -> bool:
-					return c1.api.get_peers().size() == 2 and c2.api.get_peers().size() == 2):
-		var started := Time.get_ticks_msec()
-		c1.peer.close()
-		if await _step("S and C2 see C1 leave", func() -> bool:
-				return "peer_disconnected(C1)" in server.signals \
-						and "peer_disconnected(C1)" in c2.signals):
-			var left_after := Time.get_ticks_msec() - started
-			started = Time.get_ticks_msec()
-			server.api.disconnect_peer(names.find_key("C2"))
-			if await _step("C2 sees the kick", func() -> bool:
-					return "server_disconnected" in c2.signals):
-				var kicked_after := Time.get_ticks_msec() - started
-				print("    %s/%s: C1's leave seen after %d ms, C2's kick after %d ms" % [
-						server_kind, client_kind, left_after, kicked_after])
-				await wait_frames(5)
-				result = _observations(all)
-				result["S peers"] = server.api.get_peers().size()
-				result["C1's leave seen within 1 s"] = left_after < 1000
-				result["C2's kick seen within 1 s"] = kicked_after < 1000
-	await _close(all)
+					return c1.api.get_peers().size() == 2 and c2.api.get_peers().size() == 2)):
+		return {}
+	var started := Time.get_ticks_msec()
+	c1.peer.close()
+	if not await _step("S and C2 see C1 leave", func() -> bool:
+			return "peer_disconnected(C1)" in server.signals \
+					and "peer_disconnected(C1)" in c2.signals):
+		return {}
+	var left_after := Time.get_ticks_msec() - started
+	started = Time.get_ticks_msec()
+	server.api.disconnect_peer(names.find_key("C2"))
+	if not await _step("C2 sees the kick", func() -> bool:
+			return "server_disconnected" in c2.signals):
+		return {}
+	var kicked_after := Time.get_ticks_msec() - started
+	print("    %s/%s: C1's leave seen after %d ms, C2's kick after %d ms" % [
+			server.kind, c1.kind, left_after, kicked_after])
+	await wait_frames(5)
+	var result := _observations([server, c1, c2])
+	result["S peers"] = server.api.get_peers().size()
+	result["C1's leave seen within 1 s"] = left_after < 1000
+	result["C2's kick seen within 1 s"] = kicked_after < 1000
 	return result
 
 
 func test_disconnects_seen_by_both_ends() -> void:
-	await _run_differential(_scenario_disconnects, {
+	await _run_differential(_with_endpoints(2, _scenario_disconnects, _close), {
 		# SceneMultiplayer.disconnect_peer does not report the kicked peer on the server.
 		"S signals": ["peer_connected(C1)", "peer_connected(C2)", "peer_disconnected(C1)"],
 		# SceneMultiplayer reports the client's own close() as server_disconnected.
@@ -227,31 +210,26 @@ func test_disconnects_seen_by_both_ends() -> void:
 ## A client that expects the server's certificate to name another host: Godot's client
 ## (mbedTLS, behind its proxy) and ours (OpenSSL, `dtls_hostname`) both refuse the handshake,
 ## the client reports connection_failed and the server never sees a peer.
-func _scenario_wrong_hostname(server_kind: String, client_kind: String) -> Dictionary:
-	var names := {1: "S"}
-	var server := _endpoint("S", server_kind, names)
-	var c1 := _endpoint("C1", client_kind, names)
-	var all := [server, c1]
-	var result := {}
-	if _dial_dtls(c1, _open_server(server), names, WRONG_HOSTNAME) \
-			and await _step("C1 gives up", func() -> bool:
+func _scenario_wrong_hostname(server: Endpoint, c1: Endpoint, names: Dictionary) -> Dictionary:
+	if not _dial_dtls(c1, _open_server(server), names, WRONG_HOSTNAME) \
+			or not await _step("C1 gives up", func() -> bool:
 					return "connection_failed" in c1.signals):
-		# Anything late (a peer on the server) would show now.
-		await get_tree().create_timer(0.5).timeout
-		result = _observations(all)
-		result["C1 status"] = c1.peer.get_connection_status()
-		if c1.kind == "builtin":
-			var failure: String = _proxy(c1).failure
-			print("    %s/%s: C1's proxy: %s" % [server_kind, client_kind, failure])
-			check(not failure.is_empty(), "C1 failed because its DTLS session did")
-		if server.kind == "builtin":
-			check_eq(_proxy(server).handshakes, 0, "no DTLS session completed at S's proxy")
-	await _close(all)
+		return {}
+	# Anything late (a peer on the server) would show now.
+	await get_tree().create_timer(0.5).timeout
+	var result := _observations([server, c1])
+	result["C1 status"] = c1.peer.get_connection_status()
+	if c1.kind == "builtin":
+		var failure: String = _proxy(c1).failure
+		print("    %s/%s: C1's proxy: %s" % [server.kind, c1.kind, failure])
+		check(not failure.is_empty(), "C1 failed because its DTLS session did")
+	if server.kind == "builtin":
+		check_eq(_proxy(server).handshakes, 0, "no DTLS session completed at S's proxy")
 	return result
 
 
 func test_hostname_mismatch_is_refused_by_the_client() -> void:
-	await _run_differential(_scenario_wrong_hostname, {
+	await _run_differential(_with_endpoints(1, _scenario_wrong_hostname, _close), {
 		"S signals": [],
 		"C1 signals": ["connection_failed"],
 		"S rpcs": [],

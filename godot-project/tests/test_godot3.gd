@@ -9,37 +9,34 @@ const Certificates := preload("res://tests/lib/certificates.gd")
 
 ## Compression set as a property on the rust end and with `host.compress` (Godot 4's way) on a
 ## built-in end: RPCs both ways, one of them 20 KB.
-func _scenario_compression(server_kind: String, client_kind: String, mode: int) -> Dictionary:
-	var names := {1: "S"}
-	var server := _endpoint("S", server_kind, names)
-	var c1 := _endpoint("C1", client_kind, names)
-	var all := [server, c1]
-	for e: Endpoint in all:
+func _scenario_compression(server: Endpoint, c1: Endpoint, names: Dictionary,
+		mode: int) -> Dictionary:
+	for e: Endpoint in [server, c1]:
 		if e.kind == "rust":
 			e.peer.set(&"compression_mode", mode)
-	var result := {}
 	var port := _serve(server)
 	if port and server.kind == "builtin":
 		server.peer.host.compress(mode)
-	var ok := _dial(c1, port, names)
-	if ok and c1.kind == "builtin":
+	if not _dial(c1, port, names):
+		return {}
+	if c1.kind == "builtin":
 		c1.peer.host.compress(mode)
-	if ok and await _joined(server, c1, names):
-		c1.game.hello.rpc_id(1, "compressed hello")
-		c1.game.blob.rpc_id(1, _pattern(20_000, 5))
-		server.game.hello.rpc_id(names.find_key("C1"), "compressed reply")
-		if await _step("RPCs delivered", func() -> bool:
-				return server.game.trace.size() >= 2 and c1.game.trace.size() >= 1):
-			result = _observations(all)
-	await _teardown(all)
-	return result
+	if not await _joined(server, c1, names):
+		return {}
+	c1.game.hello.rpc_id(1, "compressed hello")
+	c1.game.blob.rpc_id(1, _pattern(20_000, 5))
+	server.game.hello.rpc_id(names.find_key("C1"), "compressed reply")
+	if not await _step("RPCs delivered", func() -> bool:
+			return server.game.trace.size() >= 2 and c1.game.trace.size() >= 1):
+		return {}
+	return _observations([server, c1])
 
 
 func test_compression_mode_property_matches_compress() -> void:
 	for mode in [ENetConnection.COMPRESS_RANGE_CODER, ENetConnection.COMPRESS_FASTLZ,
 			ENetConnection.COMPRESS_ZLIB, ENetConnection.COMPRESS_ZSTD]:
 		print("    mode %d" % mode)
-		await _run_differential(_scenario_compression.bind(mode), {
+		await _run_differential(_with_endpoints(1, _scenario_compression.bind(mode)), {
 			"S rpcs": _sorted([
 				"S: hello(compressed hello) from C1",
 				"S: blob(20000 bytes, sha256 %s) from C1" % RpcNode._sha(_pattern(20_000, 5)),
@@ -79,27 +76,24 @@ func test_dtls_options_before_create() -> void:
 
 
 ## Addresses and ports of remote peers, both ways, against a built-in end.
-func _scenario_addresses(server_kind: String, client_kind: String) -> Dictionary:
-	var names := {1: "S"}
-	var server := _endpoint("S", server_kind, names)
-	var c1 := _endpoint("C1", client_kind, names)
-	var result := {}
-	if await _serve_and_join(server, [c1], names):
-		var id: int = names.find_key("C1")
-		var rust := server if server_kind == "rust" else c1
-		var remote := c1 if rust == server else server
-		var remote_id := id if rust == server else 1
-		result["address"] = rust.peer.call(&"get_peer_address", remote_id)
-		result["port is the remote's"] = rust.peer.call(&"get_peer_port", remote_id) \
-				== remote.peer.get(&"host").get_local_port()
-		result["unknown id"] = [rust.peer.call(&"get_peer_address", 99),
-				rust.peer.call(&"get_peer_port", 99)]
-	await _teardown([server, c1])
-	return result
+func _scenario_addresses(server: Endpoint, c1: Endpoint, names: Dictionary) -> Dictionary:
+	if not await _serve_and_join(server, [c1], names):
+		return {}
+	var id: int = names.find_key("C1")
+	var rust := server if server.kind == "rust" else c1
+	var remote := c1 if rust == server else server
+	var remote_id := id if rust == server else 1
+	return {
+		"address": rust.peer.call(&"get_peer_address", remote_id),
+		"port is the remote's": rust.peer.call(&"get_peer_port", remote_id) \
+				== remote.peer.get(&"host").get_local_port(),
+		"unknown id": [rust.peer.call(&"get_peer_address", 99),
+				rust.peer.call(&"get_peer_port", 99)],
+	}
 
 
 func test_peer_address_and_port() -> void:
-	await _run_differential(_scenario_addresses, {
+	await _run_differential(_with_endpoints(1, _scenario_addresses), {
 		"address": "127.0.0.1",
 		"port is the remote's": true,
 		"unknown id": ["", 0],
@@ -137,52 +131,45 @@ func test_close_connection_tells_every_client() -> void:
 
 
 ## disconnect_peer_later delivers what was queued first; disconnect_peer_now reports at once.
-func _scenario_disconnect_later(server_kind: String, client_kind: String) -> Dictionary:
-	var names := {1: "S"}
-	var server := _endpoint("S", server_kind, names)
-	var c1 := _endpoint("C1", client_kind, names)
-	var result := {}
-	if await _serve_and_join(server, [c1], names):
-		var id: int = names.find_key("C1")
-		for n in 30:
-			server.game.numbered.rpc_id(id, n)
-		server.peer.call(&"disconnect_peer_later", id)
-		if await _step("C1 sees the server go", func() -> bool:
-				return "server_disconnected" in c1.signals):
-			await _step("S sees C1 go", func() -> bool:
-					return "peer_disconnected(C1)" in server.signals)
-			result["C1 got everything queued"] = c1.game.reliable_numbers == range(30)
-			result = result.merged(_observations([server, c1]))
-	await _teardown([server, c1])
-	return result
+func _scenario_disconnect_later(server: Endpoint, c1: Endpoint, names: Dictionary) -> Dictionary:
+	if not await _serve_and_join(server, [c1], names):
+		return {}
+	var id: int = names.find_key("C1")
+	for n in 30:
+		server.game.numbered.rpc_id(id, n)
+	server.peer.call(&"disconnect_peer_later", id)
+	if not await _step("C1 sees the server go", func() -> bool:
+			return "server_disconnected" in c1.signals):
+		return {}
+	await _step("S sees C1 go", func() -> bool:
+			return "peer_disconnected(C1)" in server.signals)
+	var result := {"C1 got everything queued": c1.game.reliable_numbers == range(30)}
+	return result.merged(_observations([server, c1]))
 
 
 func test_disconnect_peer_later_delivers_queued_packets() -> void:
-	await _run_differential(_scenario_disconnect_later, {
+	await _run_differential(_with_endpoints(1, _scenario_disconnect_later), {
 		"C1 got everything queued": true,
 		"S signals": ["peer_connected(C1)", "peer_disconnected(C1)"],
 	}, ["rust/builtin", "rust/rust"])
 
 
-func _scenario_disconnect_now(server_kind: String, client_kind: String) -> Dictionary:
-	var names := {1: "S"}
-	var server := _endpoint("S", server_kind, names)
-	var c1 := _endpoint("C1", client_kind, names)
-	var result := {}
-	if await _serve_and_join(server, [c1], names):
-		var id: int = names.find_key("C1")
-		server.peer.call(&"disconnect_peer_now", id)
-		result["S signalled before returning"] = server.signals.duplicate()
-		result["S peers"] = server.api.get_peers()
-		if await _step("C1 sees the server go", func() -> bool:
-				return "server_disconnected" in c1.signals):
-			result = result.merged(_observations([server, c1]))
-	await _teardown([server, c1])
+func _scenario_disconnect_now(server: Endpoint, c1: Endpoint, names: Dictionary) -> Dictionary:
+	if not await _serve_and_join(server, [c1], names):
+		return {}
+	server.peer.call(&"disconnect_peer_now", names.find_key("C1"))
+	var result := {
+		"S signalled before returning": server.signals.duplicate(),
+		"S peers": server.api.get_peers(),
+	}
+	if await _step("C1 sees the server go", func() -> bool:
+			return "server_disconnected" in c1.signals):
+		result.merge(_observations([server, c1]))
 	return result
 
 
 func test_disconnect_peer_now_reports_at_once() -> void:
-	await _run_differential(_scenario_disconnect_now, {
+	await _run_differential(_with_endpoints(1, _scenario_disconnect_now), {
 		"S signalled before returning": ["peer_connected(C1)", "peer_disconnected(C1)"],
 		"S peers": PackedInt32Array(),
 	}, ["rust/builtin", "rust/rust"])

@@ -17,41 +17,27 @@ func _resolves_ipv6_first() -> bool:
 
 
 ## An IPv4-only server and a client connecting to `localhost`: connect, an RPC each way, leave.
-func _scenario_host_name(server_kind: String, client_kind: String) -> Dictionary:
-	var names := {1: "S"}
-	var server := _endpoint("S", server_kind, names)
-	var c1 := _endpoint("C1", client_kind, names)
-	var result := {}
-	var remote: String = await _host_name_steps(server, c1, names)
-	if not remote.is_empty():
-		result = _observations([server, c1])
-		result["C1 remote address"] = remote
-	await _teardown([server, c1])
-	return result
-
-
-## Returns the address the client's connection ended up on, or "" when a step failed.
-func _host_name_steps(server: Endpoint, c1: Endpoint, names: Dictionary) -> String:
+## Also records the address the client's connection ended up on.
+func _scenario_host_name(server: Endpoint, c1: Endpoint, names: Dictionary) -> Dictionary:
 	server.peer.call(&"set_bind_ip", "127.0.0.1")
 	if not _dial(c1, _serve(server), names, HOST_NAME):
-		return ""
+		return {}
 	var started := Time.get_ticks_msec()
 	if not await _step("C1 connected through %s" % HOST_NAME, func() -> bool:
 			return c1.peer.get_connection_status() == MultiplayerPeer.CONNECTION_CONNECTED \
 					and names.find_key("C1") in server.api.get_peers()):
-		return ""
+		return {}
 	print("    %s/%s: connected in %d ms" % [server.kind, c1.kind, Time.get_ticks_msec() - started])
-	c1.game.hello.rpc_id(1, "up")
-	server.game.hello.rpc_id(names.find_key("C1"), "down")
-	if not await _step("RPCs both ways", func() -> bool:
-			return server.game.trace.size() >= 1 and c1.game.trace.size() >= 1):
-		return ""
+	if not await _hellos_both_ways(server, c1, names, "up", "down"):
+		return {}
 	var remote: String = c1.peer.call(&"get_peer", 1).get_remote_address()
 	c1.peer.close()
 	if not await _step("S sees C1 leave", func() -> bool:
 			return "peer_disconnected(C1)" in server.signals):
-		return ""
-	return remote
+		return {}
+	var result := _observations([server, c1])
+	result["C1 remote address"] = remote
+	return result
 
 
 func test_client_reaches_an_ipv4_server_through_a_name_that_resolves_to_ipv6_first() -> void:
@@ -59,7 +45,7 @@ func test_client_reaches_an_ipv4_server_through_a_name_that_resolves_to_ipv6_fir
 	if not check(_resolves_ipv6_first(),
 			"%s must resolve to ::1 (a hosts file with '::1 localhost'); ./build.sh writes one into its Godot root" % HOST_NAME):
 		return
-	await _run_differential(_scenario_host_name, {
+	await _run_differential(_with_endpoints(1, _scenario_host_name), {
 		"S signals": ["peer_connected(C1)", "peer_disconnected(C1)"],
 		# SceneMultiplayer reports the client's own close() as server_disconnected.
 		"C1 signals": ["connected_to_server", "peer_connected(S)", "server_disconnected"],

@@ -10,24 +10,21 @@ func _scenario_mesh(kind_a: String, kind_b: String) -> Dictionary:
 	var names := {10: "A", 20: "B"}
 	var a := _endpoint("A", kind_a, names)
 	var b := _endpoint("B", kind_b, names)
-	var all := [a, b]
-	var result := {}
-	if await _mesh_steps(a, b):
-		result = _observations(all)
-	await _teardown(all)
+	var result := await _mesh_steps(a, b)
+	await _teardown([a, b])
 	return result
 
 
-func _mesh_steps(a: Endpoint, b: Endpoint) -> bool:
+func _mesh_steps(a: Endpoint, b: Endpoint) -> Dictionary:
 	var conn_a = make_connection(a.kind)
 	var conn_b = make_connection(b.kind)
 	if not check_eq(conn_a.create_host_bound("127.0.0.1", 0, 1), OK, "A create_host_bound"):
-		return false
+		return {}
 	if not check_eq(conn_b.create_host(1), OK, "B create_host"):
-		return false
+		return {}
 	if not check(conn_b.connect_to_host("127.0.0.1", conn_a.get_local_port()) != null,
 			"B connect_to_host"):
-		return false
+		return {}
 	var connected := {"A": false, "B": false}
 	if not await _step("the host pair connects", func() -> bool:
 			for pair in [["A", conn_a], ["B", conn_b]]:
@@ -35,7 +32,7 @@ func _mesh_steps(a: Endpoint, b: Endpoint) -> bool:
 				if event[0] == ENetConnection.EVENT_CONNECT:
 					connected[pair[0]] = true
 			return connected["A"] and connected["B"]):
-		return false
+		return {}
 	check_eq(a.peer.call(&"create_mesh", 10), OK, "A create_mesh(10)")
 	check_eq(b.peer.call(&"create_mesh", 20), OK, "B create_mesh(20)")
 	a.api.multiplayer_peer = a.peer
@@ -47,13 +44,10 @@ func _mesh_steps(a: Endpoint, b: Endpoint) -> bool:
 	b.game.tick.rpc_id(10, 5)
 	if not await _step("mesh RPCs delivered", func() -> bool:
 			return a.game.trace.size() >= 2 and b.game.trace.size() >= 1):
-		return false
+		return {}
 	b.peer.close()
-	if not await _step("A sees B leave", func() -> bool:
-			return "peer_disconnected(B)" in a.signals):
-		return false
-	await wait_frames(2)
-	return true
+	return await _observe_when("A sees B leave", func() -> bool:
+			return "peer_disconnected(B)" in a.signals, [a, b])
 
 
 func test_mesh() -> void:

@@ -2,6 +2,7 @@ extends "res://tests/lib/suite.gd"
 ## The addon's migration tool (addons/rust_enet/migrate/): a project written for Godot's ENet
 ## classes, copied and migrated, parses and hosts and joins with RustENetPeer.
 
+const Branch := preload("res://tests/lib/branch.gd")
 const Migrate := preload("res://addons/rust_enet/migrate/migrate.gd")
 const FIXTURE := "res://tests/fixtures/lobby_project"
 const COPY := "user://migration_test"
@@ -77,33 +78,20 @@ func test_migrated_project_parses_and_hosts_and_joins() -> void:
 			ResourceLoader.CACHE_MODE_IGNORE)
 	if not check(script != null and script.can_instantiate(), "the migrated lobby.gd parses"):
 		return
-	var server := _branch("MigratedServer", script)
-	var client := _branch("MigratedClient", script)
-	var ok := await _host_and_join(server, client)
-	for branch in [server, client]:
-		if branch.lobby.multiplayer.multiplayer_peer != null:
-			branch.lobby.multiplayer.multiplayer_peer.close()
-		get_tree().set_multiplayer(null, branch.root.get_path())
-		branch.root.queue_free()
+	var server := Branch.new()
+	server.attach(self, "MigratedServer", script.new(), "Lobby")
+	var client := Branch.new()
+	client.attach(self, "MigratedClient", script.new(), "Lobby")
+	# The lobby makes its own peer; detach closes it.
+	var ok := await _host_and_join(server.game, client.game)
+	server.detach()
+	client.detach()
 	await get_tree().process_frame
 	check(ok, "host and join through the migrated lobby")
 	_remove_tree(COPY)
 
 
-func _branch(branch_name: String, script: GDScript) -> Dictionary:
-	var root := Node.new()
-	root.name = branch_name
-	add_child(root)
-	var lobby: Node = script.new()
-	lobby.name = "Lobby"
-	root.add_child(lobby)
-	get_tree().set_multiplayer(SceneMultiplayer.new(), root.get_path())
-	return {"root": root, "lobby": lobby}
-
-
-func _host_and_join(server: Dictionary, client: Dictionary) -> bool:
-	var host: Node = server.lobby
-	var join: Node = client.lobby
+func _host_and_join(host: Node, join: Node) -> bool:
 	if not check_eq(host.host_game(0), OK, "host_game"):
 		return false
 	check(host.peer is RustENetPeer, "the migrated lobby hosts with RustENetPeer")

@@ -21,26 +21,23 @@ func _failure_time(client: Endpoint, started: int) -> int:
 	return Time.get_ticks_msec() - started
 
 
-func _scenario_refusing(server_kind: String, client_kind: String) -> Dictionary:
-	var names := {1: "S"}
-	var server := _endpoint("S", server_kind, names)
-	var c1 := _endpoint("C1", client_kind, names)
-	var result := {}
+func _scenario_refusing(server: Endpoint, c1: Endpoint, names: Dictionary) -> Dictionary:
 	var port := _serve(server)
 	server.api.refuse_new_connections = true
 	var started := Time.get_ticks_msec()
-	if _dial(c1, port, names):
-		var took := await _failure_time(c1, started)
-		if took >= 0:
-			result = _observations([server, c1])
-			result["C1 failed fast"] = took < FAST_MSEC
-			result["C1 status"] = c1.peer.get_connection_status()
-	await _teardown([server, c1])
+	if not _dial(c1, port, names):
+		return {}
+	var took := await _failure_time(c1, started)
+	if took < 0:
+		return {}
+	var result := _observations([server, c1])
+	result["C1 failed fast"] = took < FAST_MSEC
+	result["C1 status"] = c1.peer.get_connection_status()
 	return result
 
 
 func test_refusing_server_fails_clients_at_once() -> void:
-	await _run_differential(_scenario_refusing, {
+	await _run_differential(_with_endpoints(1, _scenario_refusing), {
 		"S signals": [],
 		"C1 signals": ["connection_failed"],
 		"S rpcs": [],
@@ -56,23 +53,19 @@ func test_refusing_server_fails_clients_at_once() -> void:
 ## `set_timeout(2, 1500, 3000)`, which cannot end a connection attempt before 1.5 s
 ## (`timeout_min`): the two outcomes cannot be confused. Either way the first client stays
 ## connected and the server reports only it.
-func _scenario_full(server_kind: String, client_kind: String) -> Dictionary:
-	var names := {1: "S"}
-	var server := _endpoint("S", server_kind, names)
-	var c1 := _endpoint("C1", client_kind, names)
-	var c2 := _endpoint("C2", client_kind, names)
-	var all := [server, c1, c2]
-	var result := {}
+func _scenario_full(server: Endpoint, c1: Endpoint, c2: Endpoint,
+		names: Dictionary) -> Dictionary:
 	var port := await _serve_and_join(server, [c1], names, 1)
 	var started := Time.get_ticks_msec()
-	if _dial(c2, port, names):
-		c2.peer.call(&"get_peer", 1).set_timeout(2, 1500, 3000)
-		var took := await _failure_time(c2, started)
-		if took >= 0:
-			result = _observations(all)
-			result["C2 fails"] = "at once" if took < FAST_MSEC else "after its timeout"
-			result["C1 still connected"] = c1.peer.get_connection_status()
-	await _teardown(all)
+	if not _dial(c2, port, names):
+		return {}
+	c2.peer.call(&"get_peer", 1).set_timeout(2, 1500, 3000)
+	var took := await _failure_time(c2, started)
+	if took < 0:
+		return {}
+	var result := _observations([server, c1, c2])
+	result["C2 fails"] = "at once" if took < FAST_MSEC else "after its timeout"
+	result["C1 still connected"] = c1.peer.get_connection_status()
 	return result
 
 
@@ -87,30 +80,26 @@ func test_full_server_refuses_the_extra_client() -> void:
 		"C1 still connected": MultiplayerPeer.CONNECTION_CONNECTED,
 	}
 	# Two references, one per server kind: the time to fail is the one intended difference.
-	await _run_differential(_scenario_full, expected.merged({"C2 fails": "after its timeout"}),
+	var scenario := _with_endpoints(2, _scenario_full)
+	await _run_differential(scenario, expected.merged({"C2 fails": "after its timeout"}),
 			["builtin/builtin", "builtin/rust"])
-	await _run_differential(_scenario_full, expected.merged({"C2 fails": "at once"}),
-			RUST_SERVERS)
+	await _run_differential(scenario, expected.merged({"C2 fails": "at once"}), RUST_SERVERS)
 
 
 ## A raw connection of the client's kind sends CONNECTs with hand-picked Godot ids: the id of a
 ## connected client, and the invalid ids 0 and 1. Each must end in a disconnect event at once,
 ## never a connect event, while the real client stays connected.
-func _scenario_bad_ids(server_kind: String, client_kind: String) -> Dictionary:
-	var names := {1: "S"}
-	var server := _endpoint("S", server_kind, names)
-	var c1 := _endpoint("C1", client_kind, names)
-	var result := {}
+func _scenario_bad_ids(server: Endpoint, c1: Endpoint, names: Dictionary) -> Dictionary:
 	var port := await _serve_and_join(server, [c1], names)
-	if port:
-		var outcomes := {}
-		for label: String in ["C1's id", "id 0", "id 1"]:
-			var id: int = {"C1's id": c1.peer.get_unique_id(), "id 0": 0, "id 1": 1}[label]
-			outcomes[label] = await _raw_connect(client_kind, port, id)
-		result = _observations([server, c1])
-		result["raw connects"] = outcomes
-		result["C1 still connected"] = c1.peer.get_connection_status()
-	await _teardown([server, c1])
+	if not port:
+		return {}
+	var outcomes := {}
+	for label: String in ["C1's id", "id 0", "id 1"]:
+		var id: int = {"C1's id": c1.peer.get_unique_id(), "id 0": 0, "id 1": 1}[label]
+		outcomes[label] = await _raw_connect(c1.kind, port, id)
+	var result := _observations([server, c1])
+	result["raw connects"] = outcomes
+	result["C1 still connected"] = c1.peer.get_connection_status()
 	return result
 
 
@@ -138,7 +127,7 @@ func _raw_connect(kind: String, port: int, id: int) -> String:
 
 
 func test_invalid_and_duplicate_ids_fail_at_once() -> void:
-	await _run_differential(_scenario_bad_ids, {
+	await _run_differential(_with_endpoints(1, _scenario_bad_ids), {
 		"S signals": ["peer_connected(C1)"],
 		"C1 signals": ["connected_to_server", "peer_connected(S)"],
 		"raw connects": {"C1's id": "disconnect fast", "id 0": "disconnect fast",

@@ -6,31 +6,19 @@ extends "res://tests/lib/differential.gd"
 ## One server, two clients: connection signals (with SceneMultiplayer's relay), reliable RPCs
 ## both ways and client-to-client through the server, unreliable and unreliable-ordered RPCs on
 ## user channels, fragmented reliable payloads, a client leaving and the server shutting down.
-func _scenario_session(server_kind: String, client_kind: String) -> Dictionary:
-	var names := {1: "S"}
-	var server := _endpoint("S", server_kind, names)
-	var c1 := _endpoint("C1", client_kind, names)
-	var c2 := _endpoint("C2", client_kind, names)
-	var all := [server, c1, c2]
-	var result := {}
-	if await _session_steps(server, c1, c2, names):
-		result = _observations(all)
-	await _teardown(all)
-	return result
-
-
-func _session_steps(server: Endpoint, c1: Endpoint, c2: Endpoint, names: Dictionary) -> bool:
+func _scenario_session(server: Endpoint, c1: Endpoint, c2: Endpoint,
+		names: Dictionary) -> Dictionary:
 	var port := _serve(server)
 	for c: Endpoint in [c1, c2]:
 		if not _dial(c, port, names):
-			return false
+			return {}
 		check_eq(c.peer.get_connection_status(), MultiplayerPeer.CONNECTION_CONNECTING,
 				c.name + " status after create_client")
 		if not await _joined(server, c, names):
-			return false
+			return {}
 	if not await _step("clients see each other", func() -> bool:
 			return c1.api.get_peers().size() == 2 and c2.api.get_peers().size() == 2):
-		return false
+		return {}
 
 	var id1: int = names.find_key("C1")
 	var id2: int = names.find_key("C2")
@@ -46,24 +34,21 @@ func _session_steps(server: Endpoint, c1: Endpoint, c2: Endpoint, names: Diction
 	if not await _step("all RPCs delivered", func() -> bool:
 			return server.game.trace.size() >= 6 and c1.game.trace.size() >= 2 \
 					and c2.game.trace.size() >= 3):
-		return false
+		return {}
 
 	c2.peer.close()
 	if not await _step("C2's departure seen by S and C1", func() -> bool:
 			return "peer_disconnected(C2)" in server.signals and "peer_disconnected(C2)" in c1.signals):
-		return false
+		return {}
 	server.peer.close()
-	if not await _step("C1 sees the server shut down", func() -> bool:
-			return "server_disconnected" in c1.signals):
-		return false
-	await wait_frames(2)
-	return true
+	return await _observe_when("C1 sees the server shut down", func() -> bool:
+			return "server_disconnected" in c1.signals, [server, c1, c2])
 
 
 func test_session_with_two_clients() -> void:
 	var blob100k := RpcNode._sha(_pattern(100_000, 1))
 	var blob5k := RpcNode._sha(_pattern(5_000, 2))
-	await _run_differential(_scenario_session, {
+	await _run_differential(_with_endpoints(2, _scenario_session), {
 		# SceneMultiplayer reports the server's own close() as server_disconnected too.
 		"S signals": ["peer_connected(C1)", "peer_connected(C2)", "peer_disconnected(C2)",
 				"server_disconnected"],
@@ -92,26 +77,19 @@ func test_session_with_two_clients() -> void:
 ## the ENet handshake (it sees connected_to_server), the server reports nothing. A RustENetPeer
 ## server answers the CONNECT instead and the client fails at once (test_refusals.gd), so this
 ## runs with Godot's server only.
-func _scenario_refused(server_kind: String, client_kind: String) -> Dictionary:
-	var names := {1: "S"}
-	var server := _endpoint("S", server_kind, names)
-	var c1 := _endpoint("C1", client_kind, names)
-	var all := [server, c1]
-	var result := {}
+func _scenario_refused(server: Endpoint, c1: Endpoint, names: Dictionary) -> Dictionary:
 	var port := _serve(server)
 	server.api.refuse_new_connections = true
-	if _dial(c1, port, names):
-		if await _step("C1's handshake completes", func() -> bool:
-				return c1.peer.get_connection_status() == MultiplayerPeer.CONNECTION_CONNECTED):
-			# Give the server time to (not) report the client.
-			await get_tree().create_timer(0.5).timeout
-			result = _observations(all)
-	await _teardown(all)
-	return result
+	if not _dial(c1, port, names) or not await _step("C1's handshake completes", func() -> bool:
+			return c1.peer.get_connection_status() == MultiplayerPeer.CONNECTION_CONNECTED):
+		return {}
+	# Give the server time to (not) report the client.
+	await get_tree().create_timer(0.5).timeout
+	return _observations([server, c1])
 
 
 func test_refused_connection() -> void:
-	await _run_differential(_scenario_refused, {
+	await _run_differential(_with_endpoints(1, _scenario_refused), {
 		"S signals": [],
 		"C1 signals": ["connected_to_server", "peer_connected(S)"],
 		"S rpcs": [],
@@ -121,24 +99,16 @@ func test_refused_connection() -> void:
 
 ## The server kicks a client with SceneMultiplayer.disconnect_peer: a graceful ENet
 ## disconnect that both ends report.
-func _scenario_kick(server_kind: String, client_kind: String) -> Dictionary:
-	var names := {1: "S"}
-	var server := _endpoint("S", server_kind, names)
-	var c1 := _endpoint("C1", client_kind, names)
-	var all := [server, c1]
-	var result := {}
-	if await _serve_and_join(server, [c1], names):
-		server.api.disconnect_peer(names.find_key("C1"))
-		if await _step("C1 sees the kick", func() -> bool:
-				return "server_disconnected" in c1.signals):
-			await wait_frames(2)
-			result = _observations(all)
-	await _teardown(all)
-	return result
+func _scenario_kick(server: Endpoint, c1: Endpoint, names: Dictionary) -> Dictionary:
+	if not await _serve_and_join(server, [c1], names):
+		return {}
+	server.api.disconnect_peer(names.find_key("C1"))
+	return await _observe_when("C1 sees the kick", func() -> bool:
+			return "server_disconnected" in c1.signals, [server, c1])
 
 
 func test_server_kicks_client() -> void:
-	await _run_differential(_scenario_kick, {
+	await _run_differential(_with_endpoints(1, _scenario_kick), {
 		# SceneMultiplayer.disconnect_peer does not report the kicked peer on the server.
 		"S signals": ["peer_connected(C1)"],
 		"C1 signals": ["connected_to_server", "peer_connected(S)", "peer_disconnected(S)",
@@ -301,9 +271,7 @@ func _scenario_reentrant(server_kind: String, client_kind: String) -> Dictionary
 		if client.get_connection_status() != MultiplayerPeer.CONNECTION_DISCONNECTED:
 			client.poll()
 		return seen.has("client status after close in handler"), 5.0)
-	for p in [server, client]:
-		if p.get_connection_status() != MultiplayerPeer.CONNECTION_DISCONNECTED:
-			p.close()
+	_close_raw([server, client])
 	server.peer_connected.disconnect(on_server_connected)
 	client.peer_connected.disconnect(on_client_connected)
 	client.peer_disconnected.disconnect(on_client_disconnected)

@@ -26,53 +26,41 @@ func _restore_settings() -> void:
 ## 100 ms of latency each way and 10% loss on one RustENetPeer of the pairing (the client when it
 ## is ours, else the server), set in code before `create_*`: 100 reliable RPCs each way arrive
 ## exactly once and in order, and both ends measure a round trip near 200 ms.
-func _scenario_slow_lossy(server_kind: String, client_kind: String) -> Dictionary:
-	var names := {1: "S"}
-	var server := _endpoint("S", server_kind, names)
-	var c1 := _endpoint("C1", client_kind, names)
-	var all := [server, c1]
-	var simulated := c1 if client_kind == "rust" else server
+func _scenario_slow_lossy(server: Endpoint, c1: Endpoint, names: Dictionary) -> Dictionary:
+	var simulated := c1 if c1.kind == "rust" else server
 	simulated.peer.call(&"set_link_simulation", {"latency_ms": 100, "loss_percent": 10})
-	var result := {}
-	if await _slow_lossy_steps(server, c1, names):
-		result["S reliable exactly once in order"] = server.game.reliable_numbers == range(100)
-		result["C1 reliable exactly once in order"] = c1.game.reliable_numbers == range(100)
-		var id: int = names.find_key("C1")
-		for pair in [["S", server, id], ["C1", c1, 1]]:
-			var rtt: float = pair[1].peer.get_peer(pair[2]).get_statistic(
-					ENetPacketPeer.PEER_ROUND_TRIP_TIME)
-			print("    %s/%s: %s measures a round trip of %d ms" % [server_kind, client_kind,
-					pair[0], rtt])
-			result[pair[0] + " round trip 170-350 ms"] = rtt >= 170 and rtt <= 350
-	await _teardown(all)
-	return result
-
-
-func _slow_lossy_steps(server: Endpoint, c1: Endpoint, names: Dictionary) -> bool:
 	if not _dial(c1, _serve(server), names):
-		return false
+		return {}
 	var id: int = c1.peer.get_unique_id()
 	# Not _joined: 100 ms each way and 10% loss can take longer than its 10 s.
 	if not await wait_until(func() -> bool:
 			return c1.peer.get_connection_status() == MultiplayerPeer.CONNECTION_CONNECTED \
 					and id in server.api.get_peers(), 20.0):
 		fail("C1 connected on both ends within 20 s")
-		return false
+		return {}
 	for n in 100:
 		c1.game.numbered.rpc_id(1, n)
 		server.game.numbered.rpc_id(id, n)
 		if n % 10 == 9:
 			await get_tree().process_frame
-	return await wait_until(func() -> bool:
-			return server.game.reliable_numbers.size() >= 100 \
-					and c1.game.reliable_numbers.size() >= 100, 60.0) \
-			or check(false, "reliable RPCs complete within 60 s (S got %d, C1 got %d)" % [
-					server.game.reliable_numbers.size(), c1.game.reliable_numbers.size()])
+	if not await _numbered_arrived(server, c1, 100, 60.0):
+		return {}
+	var result := {
+		"S reliable exactly once in order": server.game.reliable_numbers == range(100),
+		"C1 reliable exactly once in order": c1.game.reliable_numbers == range(100),
+	}
+	for pair in [["S", server, id], ["C1", c1, 1]]:
+		var rtt: float = pair[1].peer.get_peer(pair[2]).get_statistic(
+				ENetPacketPeer.PEER_ROUND_TRIP_TIME)
+		print("    %s/%s: %s measures a round trip of %d ms" % [server.kind, c1.kind,
+				pair[0], rtt])
+		result[pair[0] + " round trip 170-350 ms"] = rtt >= 170 and rtt <= 350
+	return result
 
 
 func test_reliable_rpcs_survive_latency_and_loss() -> void:
 	print("    builtin/builtin skipped: the simulation is RustENetPeer's")
-	await _run_differential(_scenario_slow_lossy, {
+	await _run_differential(_with_endpoints(1, _scenario_slow_lossy), {
 		"S reliable exactly once in order": true,
 		"C1 reliable exactly once in order": true,
 		"S round trip 170-350 ms": true,

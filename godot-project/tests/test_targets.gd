@@ -9,26 +9,10 @@ extends "res://tests/lib/differential.gd"
 ## to the server, the only peer a client has) and is refused other clients' ids; the server is
 ## refused unknown ids. Then 40 numbered packets per channel check ordering on reliable and
 ## unreliable-ordered channels. Each side records what arrives, with the sender as a label.
-func _scenario_raw_targets(server_kind: String, client_kind: String) -> Dictionary:
-	var server := make_peer(server_kind)
-	var clients: Array[MultiplayerPeer] = []
-	for i in 3:
-		clients.append(make_peer(client_kind))
-	var all: Array[MultiplayerPeer] = [server]
-	all.append_array(clients)
-	var result := {}
-	if await _raw_targets_steps(server, clients, result):
-		pass
-	for p in all:
-		if p.get_connection_status() != MultiplayerPeer.CONNECTION_DISCONNECTED:
-			p.close()
-	return result
-
-
-func _raw_targets_steps(server: MultiplayerPeer, clients: Array[MultiplayerPeer],
-		result: Dictionary) -> bool:
+func _scenario_raw_targets(server: MultiplayerPeer,
+		clients: Array[MultiplayerPeer]) -> Dictionary:
 	if not _create_raw(server, clients):
-		return false
+		return {}
 	var label := {1: "S"}
 	for i in clients.size():
 		label[clients[i].get_unique_id()] = "C%d" % (i + 1)
@@ -68,9 +52,10 @@ func _raw_targets_steps(server: MultiplayerPeer, clients: Array[MultiplayerPeer]
 				if c.get_connection_status() != MultiplayerPeer.CONNECTION_CONNECTED:
 					return false
 			return joined.size() == 3):
-		return false
+		return {}
 	var id1 := clients[0].get_unique_id()
 	var id2 := clients[1].get_unique_id()
+	var result := {}
 	var sends := []
 	var send := func(p: MultiplayerPeer, target: int, mode: int, channel: int,
 			data: PackedByteArray) -> void:
@@ -126,7 +111,7 @@ func _raw_targets_steps(server: MultiplayerPeer, clients: Array[MultiplayerPeer]
 	keys.sort()
 	for key in keys:
 		result[key] = "%d packets, in order: %s" % [order[key].size(), order[key] == range(40)]
-	return true
+	return result
 
 
 func test_raw_broadcast_and_exclusion_targets() -> void:
@@ -141,8 +126,15 @@ func test_raw_broadcast_and_exclusion_targets() -> void:
 		sends.append(line)
 	for n in 40:
 		sends.append_array(["C3 to 1: OK", "C3 to 1: OK", "S to 1000: OK", "S to 1000: OK"])
+	# What S sends to everyone (0) and to everyone but C1 (-C1's id).
+	var to_c2_and_c3 := [
+		"from S, channel 0, mode 2: [0]",
+		"from S, channel 1, mode 0: [3]",
+		"from S, channel 3, mode 2: 40000 bytes, sha256 %s" % sha.call(40_000, 11),
+		"from S, channel 1, mode 1: 4000 bytes, sha256 %s" % sha.call(4_000, 12),
+	]
 	var ordered := "40 packets, in order: true"
-	await _run_differential(_scenario_raw_targets, {
+	await _run_differential(_with_raw_peers(3, _scenario_raw_targets), {
 		"put_packet results": sends,
 		"S": _sorted([
 			"from C1, channel 0, mode 2: [10]",
@@ -153,20 +145,10 @@ func test_raw_broadcast_and_exclusion_targets() -> void:
 		]),
 		"C1": _sorted(["from S, channel 0, mode 2: [0]", "from S, channel 0, mode 2: [1]",
 				"from S, channel 0, mode 2: [2]", "from S, channel 1, mode 0: [3]"]),
-		"C2": _sorted([
-			"from S, channel 0, mode 2: [0]",
-			"from S, channel 1, mode 0: [3]",
-			"from S, channel 3, mode 2: 40000 bytes, sha256 %s" % sha.call(40_000, 11),
-			"from S, channel 1, mode 1: 4000 bytes, sha256 %s" % sha.call(4_000, 12),
+		"C2": _sorted(to_c2_and_c3 + [
 			"from S, channel 3, mode 1: 3000 bytes, sha256 %s" % sha.call(3_000, 13),
 		]),
-		"C3": _sorted([
-			"from S, channel 0, mode 2: [0]",
-			"from S, channel 0, mode 2: [2]",
-			"from S, channel 1, mode 0: [3]",
-			"from S, channel 3, mode 2: 40000 bytes, sha256 %s" % sha.call(40_000, 11),
-			"from S, channel 1, mode 1: 4000 bytes, sha256 %s" % sha.call(4_000, 12),
-		]),
+		"C3": _sorted(to_c2_and_c3 + ["from S, channel 0, mode 2: [2]"]),
 		"C1 from S, channel 4, mode 2": ordered,
 		"C1 from S, channel 5, mode 1": ordered,
 		"S from C3, channel 4, mode 2": ordered,
@@ -179,34 +161,18 @@ func test_raw_broadcast_and_exclusion_targets() -> void:
 ## and from the server), rpc_id(-1) from a client reaches only the other clients, a client's
 ## rpc_id to another client is relayed, and relayed RPCs keep their transfer mode and channel
 ## (an unreliable-ordered RPC on channel 2 and a 60 KB reliable one on channel 1, fragmented).
-func _scenario_rpc_targets(server_kind: String, client_kind: String) -> Dictionary:
-	var names := {1: "S"}
-	var server := _endpoint("S", server_kind, names)
-	var clients: Array[Endpoint] = []
-	for i in 3:
-		clients.append(_endpoint("C%d" % (i + 1), client_kind, names))
-	var all: Array = [server]
-	all.append_array(clients)
-	var result := {}
-	if await _rpc_targets_steps(server, clients, names):
-		result = _observations(all)
-	await _teardown(all)
-	return result
-
-
-func _rpc_targets_steps(server: Endpoint, clients: Array[Endpoint], names: Dictionary) -> bool:
+func _scenario_rpc_targets(server: Endpoint, c1: Endpoint, c2: Endpoint, c3: Endpoint,
+		names: Dictionary) -> Dictionary:
+	var clients: Array[Endpoint] = [c1, c2, c3]
 	# One at a time, so that the connection signals come in a fixed order.
 	if not await _serve_and_join(server, clients, names):
-		return false
+		return {}
 	if not await _step("clients see each other", func() -> bool:
 			for c in clients:
 				if c.api.get_peers().size() < clients.size():
 					return false
 			return true):
-		return false
-	var c1 := clients[0]
-	var c2 := clients[1]
-	var c3 := clients[2]
+		return {}
 	var id1: int = names.find_key("C1")
 	var id2: int = names.find_key("C2")
 	var id3: int = names.find_key("C3")
@@ -227,13 +193,13 @@ func _rpc_targets_steps(server: Endpoint, clients: Array[Endpoint], names: Dicti
 			return total >= 21, 5.0)
 	# Anything extra would arrive now.
 	await wait_frames(10)
-	return true
+	return _observations([server, c1, c2, c3])
 
 
 func test_rpc_broadcast_exclusion_and_relay() -> void:
 	var blob := "blob(60000 bytes, sha256 %s) from C2" % RpcNode._sha(_pattern(60_000, 21))
 	var connected := ["connected_to_server", "peer_connected(S)"]
-	await _run_differential(_scenario_rpc_targets, {
+	await _run_differential(_with_endpoints(3, _scenario_rpc_targets), {
 		"S signals": ["peer_connected(C1)", "peer_connected(C2)", "peer_connected(C3)"],
 		"C1 signals": connected + ["peer_connected(C2)", "peer_connected(C3)"],
 		"C2 signals": connected + ["peer_connected(C1)", "peer_connected(C3)"],
@@ -276,68 +242,63 @@ func test_rpc_broadcast_exclusion_and_relay() -> void:
 ## of it); C3 leaves with disconnect_peer(1) (graceful, seen by the server) and C4 with
 ## disconnect_peer(1, true) (closes the client at once, without a signal). Each side records
 ## its signals (sorted) and final status, and the server its peer count right after the kicks.
-func _scenario_raw_kicks(server_kind: String, client_kind: String) -> Dictionary:
-	var server := make_peer(server_kind)
-	var clients: Array[MultiplayerPeer] = []
-	for i in 4:
-		clients.append(make_peer(client_kind))
+func _scenario_raw_kicks(server: MultiplayerPeer, clients: Array[MultiplayerPeer]) -> Dictionary:
+	if not _create_raw(server, clients):
+		return {}
 	var all: Array[MultiplayerPeer] = [server]
 	all.append_array(clients)
-	var result := {}
 	var label := {1: "S"}
+	for i in clients.size():
+		label[clients[i].get_unique_id()] = "C%d" % (i + 1)
+	# The handlers capture only dictionaries: no reference cycle with the peers.
 	var seen := {}
-	if _create_raw(server, clients):
-		for i in clients.size():
-			label[clients[i].get_unique_id()] = "C%d" % (i + 1)
-		# The handlers capture only dictionaries: no reference cycle with the peers.
-		for p in all:
-			var me: String = label[p.get_unique_id()]
-			seen[me] = []
-			var lines: Array = seen[me]
-			p.peer_connected.connect(func(id: int) -> void:
-				lines.append("peer_connected(%s)" % label.get(id, "?")))
-			p.peer_disconnected.connect(func(id: int) -> void:
-				lines.append("peer_disconnected(%s)" % label.get(id, "?")))
-		var poll_all := func() -> void:
-			for p in all:
-				if p.get_connection_status() != MultiplayerPeer.CONNECTION_DISCONNECTED:
-					p.poll()
-		if await _step("raw peers connected", func() -> bool:
-				poll_all.call()
-				return seen["S"].size() == 4 and seen["C1"].size() == 1 \
-						and seen["C2"].size() == 1 and seen["C3"].size() == 1 \
-						and seen["C4"].size() == 1):
-			server.disconnect_peer(clients[0].get_unique_id())
-			server.disconnect_peer(clients[1].get_unique_id(), true)
-			result["S peers connected right after the kicks"] = server.get(&"host").get_peers() \
-					.filter(func(p) -> bool: return p.get_state() == ENetPacketPeer.STATE_CONNECTED) \
-					.size()
-			clients[2].disconnect_peer(1)
-			clients[3].disconnect_peer(1, true)
-			result["C4 status right after its forced leave"] = clients[3].get_connection_status()
-			await wait_until(func() -> bool:
-				poll_all.call()
-				return seen["S"].size() >= 7 and seen["C1"].size() >= 2 \
-						and seen["C2"].size() >= 2 and seen["C3"].size() >= 2, 5.0)
-			await wait_frames(5)
-			poll_all.call()
-			# Sorted: the clients connect, and the kicks complete, in a timing-dependent order.
-			for side in seen:
-				var lines: Array = seen[side].duplicate()
-				lines.sort()
-				result[side + " signals"] = lines
-			# By name: a disconnected client's unique id is 0 again.
-			for i in all.size():
-				result[["S", "C1", "C2", "C3", "C4"][i] + " status"] = all[i].get_connection_status()
-				result[["S", "C1", "C2", "C3", "C4"][i] + " id kept"] = all[i].get_unique_id() != 0
 	for p in all:
-		if p.get_connection_status() != MultiplayerPeer.CONNECTION_DISCONNECTED:
-			p.close()
+		var me: String = label[p.get_unique_id()]
+		seen[me] = []
+		var lines: Array = seen[me]
+		p.peer_connected.connect(func(id: int) -> void:
+			lines.append("peer_connected(%s)" % label.get(id, "?")))
+		p.peer_disconnected.connect(func(id: int) -> void:
+			lines.append("peer_disconnected(%s)" % label.get(id, "?")))
+	var poll_all := func() -> void:
+		for p in all:
+			if p.get_connection_status() != MultiplayerPeer.CONNECTION_DISCONNECTED:
+				p.poll()
+	if not await _step("raw peers connected", func() -> bool:
+			poll_all.call()
+			return seen["S"].size() == 4 and seen["C1"].size() == 1 \
+					and seen["C2"].size() == 1 and seen["C3"].size() == 1 \
+					and seen["C4"].size() == 1):
+		return {}
+	var result := {}
+	server.disconnect_peer(clients[0].get_unique_id())
+	server.disconnect_peer(clients[1].get_unique_id(), true)
+	result["S peers connected right after the kicks"] = server.get(&"host").get_peers() \
+			.filter(func(p) -> bool: return p.get_state() == ENetPacketPeer.STATE_CONNECTED) \
+			.size()
+	clients[2].disconnect_peer(1)
+	clients[3].disconnect_peer(1, true)
+	result["C4 status right after its forced leave"] = clients[3].get_connection_status()
+	await wait_until(func() -> bool:
+		poll_all.call()
+		return seen["S"].size() >= 7 and seen["C1"].size() >= 2 \
+				and seen["C2"].size() >= 2 and seen["C3"].size() >= 2, 5.0)
+	await wait_frames(5)
+	poll_all.call()
+	# Sorted: the clients connect, and the kicks complete, in a timing-dependent order.
+	for side in seen:
+		var lines: Array = seen[side].duplicate()
+		lines.sort()
+		result[side + " signals"] = lines
+	# By name: a disconnected client's unique id is 0 again.
+	for i in all.size():
+		result[["S", "C1", "C2", "C3", "C4"][i] + " status"] = all[i].get_connection_status()
+		result[["S", "C1", "C2", "C3", "C4"][i] + " id kept"] = all[i].get_unique_id() != 0
 	return result
 
 
 func test_raw_kicks_and_departures() -> void:
-	await _run_differential(_scenario_raw_kicks, {
+	await _run_differential(_with_raw_peers(4, _scenario_raw_kicks), {
 		"S peers connected right after the kicks": 2,
 		"S signals": ["peer_connected(C1)", "peer_connected(C2)", "peer_connected(C3)",
 				"peer_connected(C4)", "peer_disconnected(C1)", "peer_disconnected(C3)",

@@ -14,51 +14,46 @@ extends "res://tests/lib/differential.gd"
 const FRAMES := 180
 
 
-func _scenario_rising_rtt(server_kind: String, client_kind: String) -> Dictionary:
-	var names := {1: "S"}
-	var server := _endpoint("S", server_kind, names)
-	var clients: Array[Endpoint] = []
-	for i in 3:
-		clients.append(_endpoint("C%d" % (i + 1), client_kind, names))
-	var all: Array = [server]
-	all.append_array(clients)
-	var result := {}
+func _scenario_rising_rtt(server: Endpoint, c1: Endpoint, c2: Endpoint, c3: Endpoint,
+		names: Dictionary) -> Dictionary:
+	var clients: Array[Endpoint] = [c1, c2, c3]
 	server.peer.call(&"set_link_simulation", {"latency_ms": 3}, RustENetConnection.LINK_OUTGOING)
 	var port := _serve(server)
-	if port:
-		for c in clients:
-			_dial(c, port, names)
-		if await _step("all connected", func() -> bool: return server.api.get_peers().size() == 3):
-			server.peer.call(&"set_link_simulation", {"latency_ms": 30},
-					RustENetConnection.LINK_OUTGOING)
-			for n in FRAMES:
-				server.game.datagram.rpc(n)
-				server.game.numbered.rpc(n)
-				await get_tree().process_frame
-			await _step("the reliable RPCs arrive", func() -> bool:
-					return clients.all(func(c: Endpoint) -> bool:
-							return c.game.reliable_numbers.size() >= FRAMES))
-			await wait_frames(10)
-			var received := 0
-			for c in clients:
-				received += c.game.trace.size()
-			var fraction := float(received) / (3 * FRAMES)
-			print("    %s/%s: %.2f of the unreliable broadcasts arrived" % [server_kind,
-					client_kind, fraction])
-			var throttles := []
-			for id in server.api.get_peers():
-				throttles.append(int(server.peer.call(&"get_peer", id).get_statistic(
-						ENetPacketPeer.PEER_PACKET_THROTTLE)))
-			print("    server throttles at the end: %s" % [throttles])
-			result["unreliable broadcasts mostly arrive"] = fraction >= 0.9
-			result["throttles stay open"] = throttles.all(func(t: int) -> bool: return t >= 28)
-	await _teardown(all)
-	return result
+	if not port:
+		return {}
+	for c in clients:
+		_dial(c, port, names)
+	if not await _step("all connected", func() -> bool: return server.api.get_peers().size() == 3):
+		return {}
+	server.peer.call(&"set_link_simulation", {"latency_ms": 30}, RustENetConnection.LINK_OUTGOING)
+	for n in FRAMES:
+		server.game.datagram.rpc(n)
+		server.game.numbered.rpc(n)
+		await get_tree().process_frame
+	await _step("the reliable RPCs arrive", func() -> bool:
+			return clients.all(func(c: Endpoint) -> bool:
+					return c.game.reliable_numbers.size() >= FRAMES))
+	await wait_frames(10)
+	var received := 0
+	for c in clients:
+		received += c.game.trace.size()
+	var fraction := float(received) / (3 * FRAMES)
+	print("    %s/%s: %.2f of the unreliable broadcasts arrived" % [server.kind, c1.kind,
+			fraction])
+	var throttles := []
+	for id in server.api.get_peers():
+		throttles.append(int(server.peer.call(&"get_peer", id).get_statistic(
+				ENetPacketPeer.PEER_PACKET_THROTTLE)))
+	print("    server throttles at the end: %s" % [throttles])
+	return {
+		"unreliable broadcasts mostly arrive": fraction >= 0.9,
+		"throttles stay open": throttles.all(func(t: int) -> bool: return t >= 28),
+	}
 
 
 func test_unreliable_broadcasts_survive_rising_round_trips() -> void:
 	print("    builtin servers skipped: the latency comes from RustENetPeer's simulator")
-	await _run_differential(_scenario_rising_rtt, {
+	await _run_differential(_with_endpoints(3, _scenario_rising_rtt), {
 		"unreliable broadcasts mostly arrive": true,
 		"throttles stay open": true,
 	}, ["rust/builtin", "rust/rust"])

@@ -2,8 +2,10 @@ extends "res://tests/lib/suite.gd"
 ## The differential harness: base of the suites whose scenarios run over loopback UDP, through
 ## SceneMultiplayer RPCs: one file per feature (`test_sessions.gd`, `test_compression.gd`,
 ## `test_dtls.gd`, `test_dtls_godot.gd`, `test_packets.gd`, `test_targets.gd`, `test_mesh.gd`,
-## `test_host_names.gd`, `test_refusals.gd`, ...). Their common prologue (a server, clients
-## that join it) is `_serve`, `_dial`, `_joined`, `_serve_and_join` and `_create_raw` below.
+## `test_host_names.gd`, `test_refusals.gd`, ...). A scenario is mostly a function of a server
+## endpoint, its clients and their `names`, which `_with_endpoints` creates and tears down (or of
+## bare peers: `_with_raw_peers`); their common prologue (a server, clients that join it) is
+## `_serve`, `_dial`, `_joined`, `_serve_and_join` and `_create_raw` below.
 ##
 ## Every scenario runs once per pairing of server and client implementation: Godot's built-in
 ## `ENetMultiplayerPeer` ("builtin") and `RustENetPeer` ("rust"). Each side records the
@@ -19,19 +21,18 @@ extends "res://tests/lib/suite.gd"
 ## Restrict the pairings with a runner argument, e.g.
 ## `godot --headless --path godot-project -- sessions --pairings=builtin/builtin`.
 
+const Branch := preload("res://tests/lib/branch.gd")
 const RpcNode := preload("res://tests/lib/rpc_node.gd")
 const ALL_PAIRINGS: Array[String] = ["builtin/builtin", "builtin/rust", "rust/builtin", "rust/rust"]
 const STEP_TIMEOUT_SEC := 10.0
 
 
+## A side of a scenario: a branch (root, game, api, peer: tests/lib/branch.gd) that records the
+## multiplayer signals it sees.
 class Endpoint:
-	extends RefCounted
+	extends Branch
 	var name: String
 	var kind: String
-	var root: Node
-	var game: Node
-	var api: SceneMultiplayer
-	var peer: MultiplayerPeer
 	var signals: Array[String] = []
 	var names: Dictionary
 
@@ -97,16 +98,10 @@ func _endpoint(name: String, kind: String, names: Dictionary) -> Endpoint:
 	var e := Endpoint.new()
 	e.name = name
 	e.kind = kind
-	e.root = Node.new()
-	e.root.name = name
-	add_child(e.root)
-	e.game = RpcNode.new()
-	e.game.name = "Game"
-	e.game.side = name
-	e.game.names = names
-	e.root.add_child(e.game)
-	e.api = SceneMultiplayer.new()
-	get_tree().set_multiplayer(e.api, e.root.get_path())
+	var game := RpcNode.new()
+	game.side = name
+	game.names = names
+	e.attach(self, name, game)
 	e.peer = make_peer(kind)
 	e.names = names
 	e.connect_signals()
@@ -115,10 +110,7 @@ func _endpoint(name: String, kind: String, names: Dictionary) -> Endpoint:
 
 func _teardown(endpoints: Array) -> void:
 	for e: Endpoint in endpoints:
-		if e.peer != null and e.peer.get_connection_status() != MultiplayerPeer.CONNECTION_DISCONNECTED:
-			e.peer.close()
-		get_tree().set_multiplayer(null, e.root.get_path())
-		e.root.queue_free()
+		e.detach()
 	await get_tree().process_frame
 
 
@@ -140,6 +132,24 @@ func _step(what: String, condition: Callable) -> bool:
 		return true
 	fail("timed out waiting for: " + what)
 	return false
+
+
+## C1 says `up` to S and S says `down` to C1 (RpcNode.hello); waits until both arrived.
+func _hellos_both_ways(server: Endpoint, c1: Endpoint, names: Dictionary, up: String,
+		down: String) -> bool:
+	c1.game.hello.rpc_id(1, up)
+	server.game.hello.rpc_id(names.find_key("C1"), down)
+	return await _step("a hello each way", func() -> bool:
+			return server.game.trace.size() >= 1 and c1.game.trace.size() >= 1)
+
+
+## The usual end of a scenario: `_step` until `condition` (`what`), two frames more for anything
+## late, then the observations of `endpoints`; {} after a timeout.
+func _observe_when(what: String, condition: Callable, endpoints: Array) -> Dictionary:
+	if not await _step(what, condition):
+		return {}
+	await wait_frames(2)
+	return _observations(endpoints)
 
 
 # The prologue most scenarios share: a server, and clients that join it. Settings a scenario
@@ -210,6 +220,65 @@ func _create_raw(server: MultiplayerPeer, clients: Array, address := "127.0.0.1"
 				"client %d create_client" % (i + 1)):
 			return 0
 	return port
+
+
+## Waits (at most `timeout_sec`) until `server` and client `c1` have each received `count`
+## numbered reliable RPCs (`numbered`). Returns false after recording how many came.
+func _numbered_arrived(server: Endpoint, c1: Endpoint, count: int, timeout_sec: float) -> bool:
+	if await wait_until(func() -> bool:
+			return server.game.reliable_numbers.size() >= count \
+					and c1.game.reliable_numbers.size() >= count, timeout_sec):
+		return true
+	fail("reliable RPCs complete within %d s (S got %d, C1 got %d)" % [timeout_sec,
+			server.game.reliable_numbers.size(), c1.game.reliable_numbers.size()])
+	return false
+
+
+## Closes each of the bare MultiplayerPeers `peers` that is not closed yet.
+static func _close_raw(peers: Array) -> void:
+	for p: MultiplayerPeer in peers:
+		if p.get_connection_status() != MultiplayerPeer.CONNECTION_DISCONNECTED:
+			p.close()
+
+
+## A scenario for `_run_differential` on the usual endpoints: a server "S" of the pairing's
+## server kind and `client_count` clients "C1", "C2", ... of its client kind, sharing one
+## `names` (1 -> "S"). `body` gets them in that order, then `names` (then any arguments bound to
+## it), and returns the observations, {} after a failure. `close` (`_teardown` unless given) then
+## ends every endpoint, whatever happened.
+func _with_endpoints(client_count: int, body: Callable, close := Callable()) -> Callable:
+	return func(server_kind: String, client_kind: String) -> Dictionary:
+		var names := {1: "S"}
+		var endpoints: Array = [_endpoint("S", server_kind, names)]
+		for i in client_count:
+			endpoints.append(_endpoint("C%d" % (i + 1), client_kind, names))
+		var result: Dictionary = await body.callv(endpoints + [names])
+		await (close if close.is_valid() else _teardown).call(endpoints)
+		return result
+
+
+## The same for bare MultiplayerPeers (no SceneMultiplayer, polled by the scenario): `body` gets
+## a server peer of the pairing's server kind and an array of `client_count` client peers of
+## its client kind (then any arguments bound to it), all not created yet, and returns the
+## observations; every peer still open is closed after it.
+func _with_raw_peers(client_count: int, body: Callable) -> Callable:
+	return func(server_kind: String, client_kind: String) -> Dictionary:
+		var server := make_peer(server_kind)
+		var clients: Array[MultiplayerPeer] = []
+		for i in client_count:
+			clients.append(make_peer(client_kind))
+		var result: Dictionary = await body.call(server, clients)
+		_close_raw([server] + clients)
+		return result
+
+
+## Every pairing, or rust/rust alone (saying so, and why) where this Godot's built-in ENet
+## cannot run the scenario: `builtin_can` is false, `why` says what it lacks.
+static func _all_or_rust_only(builtin_can: bool, why: String) -> Array[String]:
+	if builtin_can:
+		return ALL_PAIRINGS
+	print("    this Godot's built-in ENet %s: running rust/rust only" % why)
+	return ["rust/rust"]
 
 
 ## Runs `scenario` for every pairing in `only` (and in --pairings, if given). The first pairing

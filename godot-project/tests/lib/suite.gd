@@ -47,11 +47,16 @@ func fail(what: String) -> void:
 
 ## Awaits frames until `condition.call()` is true. Returns false on timeout.
 func wait_until(condition: Callable, timeout_sec: float = 10.0) -> bool:
+	return await frames_until(get_tree(), condition, timeout_sec)
+
+
+## `wait_until` for code outside a suite (tests/stall/stall_party.gd): awaits `tree`'s frames.
+static func frames_until(tree: SceneTree, condition: Callable, timeout_sec: float) -> bool:
 	var deadline := Time.get_ticks_msec() + int(timeout_sec * 1000.0)
 	while not condition.call():
 		if Time.get_ticks_msec() > deadline:
 			return false
-		await get_tree().process_frame
+		await tree.process_frame
 	return true
 
 

@@ -6,20 +6,19 @@ extends Node
 ## `stall_remote.tscn` runs the other side in a second Godot process: `spawn_remote`, then
 ## `finish_remote` for the other side's reports, and `server_outcome` to compare them.
 
+const Branch := preload("res://tests/lib/branch.gd")
 const Differential := preload("res://tests/lib/differential.gd")
+const Suite := preload("res://tests/lib/suite.gd")
 const Game := preload("res://tests/stall/stall_game.gd")
 const INTERVAL_MSEC := 100
 
 
+## A server or client: a branch (root, game, api, peer: tests/lib/branch.gd) that sends ticks.
 class Member:
-	extends RefCounted
+	extends Branch
 	var kind: String
 	var port: int
 	var server: bool
-	var root: Node
-	var game: Node
-	var api: SceneMultiplayer
-	var peer: MultiplayerPeer
 	var sent := {}  # remote id -> last number sent
 	var disconnected: Array[int] = []  # remote ids that left
 	var lost := false  # a client whose connection ended
@@ -97,7 +96,8 @@ func finish_remote() -> Variant:
 	var file := FileAccess.open(_remote_stop, FileAccess.WRITE)
 	file.store_string("stop")
 	file.close()
-	if not await _wait_until(func() -> bool: return not OS.is_process_running(_remote_pid), 30.0):
+	if not await Suite.frames_until(get_tree(), func() -> bool:
+			return not OS.is_process_running(_remote_pid), 30.0):
 		return null
 	var reports = JSON.parse_string(FileAccess.get_file_as_string(_remote_out))
 	return reports if reports is Array else null
@@ -106,17 +106,8 @@ func finish_remote() -> Variant:
 ## Waits (at most `timeout_sec`) until every one of `of` has `count` connected remotes and has
 ## received a few RPCs from each.
 func all_talking(of: Array, count: int, timeout_sec: float = 20.0) -> bool:
-	return await _wait_until(func() -> bool: return _talking(of, count), timeout_sec)
-
-
-## Awaits frames until `condition` holds (true) or `timeout_sec` passed (false).
-func _wait_until(condition: Callable, timeout_sec: float) -> bool:
-	var deadline := Time.get_ticks_msec() + int(timeout_sec * 1000.0)
-	while not condition.call():
-		if Time.get_ticks_msec() > deadline:
-			return false
-		await get_tree().process_frame
-	return true
+	return await Suite.frames_until(get_tree(), func() -> bool: return _talking(of, count),
+			timeout_sec)
 
 
 static func _talking(of: Array, count: int) -> bool:
@@ -154,14 +145,8 @@ func _member(kind: String, port: int, server: bool) -> Member:
 	m.kind = kind
 	m.port = port
 	m.server = server
-	m.root = Node.new()
-	m.root.name = "%s_%s_%d_%d" % ["server" if server else "client", kind, port, members.size()]
-	add_child(m.root)
-	m.game = Game.new()
-	m.game.name = "Game"
-	m.root.add_child(m.game)
-	m.api = SceneMultiplayer.new()
-	get_tree().set_multiplayer(m.api, m.root.get_path())
+	m.attach(self, "%s_%s_%d_%d" % ["server" if server else "client", kind, port, members.size()],
+			Game.new())
 	m.peer = Differential.make_peer(kind)
 	m.api.peer_disconnected.connect(m._on_peer_disconnected)
 	m.api.server_disconnected.connect(m._on_lost)
@@ -212,8 +197,5 @@ func close_all() -> void:
 		DirAccess.remove_absolute(_remote_out)
 	_remote_pid = -1
 	for m in members:
-		if m.peer.get_connection_status() != MultiplayerPeer.CONNECTION_DISCONNECTED:
-			m.peer.close()
-		get_tree().set_multiplayer(null, m.root.get_path())
-		m.root.queue_free()
+		m.detach()
 	members.clear()
