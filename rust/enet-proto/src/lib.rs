@@ -11,6 +11,9 @@
 //!   fragmentation, throttling, bandwidth).
 #![forbid(unsafe_code)]
 
+#[macro_use]
+mod macros;
+
 pub mod compress;
 pub mod event;
 pub mod host;

@@ -2,6 +2,8 @@
 //! captured connect id and the captured clock values, our hosts must emit exactly the bytes C ENet
 //! emitted.
 
+mod event;
+
 use std::net::SocketAddr;
 
 use rust_enet_proto::compress::RangeCoder;
@@ -84,17 +86,13 @@ impl Pair {
     /// The datagrams the client sends at `now`, which must be exactly `expected` (hex).
     #[track_caller]
     fn client_sends_exactly(&mut self, now: u32, expected: &[&str]) -> Vec<Vec<u8>> {
-        let sent = self.client_sends(now);
-        assert_eq!(sent, expected.iter().map(|h| hex(h)).collect::<Vec<_>>());
-        sent
+        exactly(self.client_sends(now), expected)
     }
 
     /// The datagrams the server sends at `now`, which must be exactly `expected` (hex).
     #[track_caller]
     fn server_sends_exactly(&mut self, now: u32, expected: &[&str]) -> Vec<Vec<u8>> {
-        let sent = self.server_sends(now);
-        assert_eq!(sent, expected.iter().map(|h| hex(h)).collect::<Vec<_>>());
-        sent
+        exactly(self.server_sends(now), expected)
     }
 
     fn client_sends(&mut self, now: u32) -> Vec<Vec<u8>> {
@@ -116,6 +114,13 @@ impl Pair {
             self.client.handle_datagram(EnetTime(now), addr(SERVER), d);
         }
     }
+}
+
+/// `sent`, which must be exactly the datagrams `expected` (hex).
+#[track_caller]
+fn exactly(sent: Vec<Vec<u8>>, expected: &[&str]) -> Vec<Vec<u8>> {
+    assert_eq!(sent, expected.iter().map(|h| hex(h)).collect::<Vec<_>>());
+    sent
 }
 
 fn events(host: &mut Host) -> Vec<Event> {
@@ -144,24 +149,12 @@ fn plain_session_matches_capture_19_1_byte_for_byte() {
 
     p.deliver_to_client(0x51b5, &verify);
     let ack_ping = p.client_sends_exactly(0x51b5, &["8000 51b5 01ff0001000151b4 85ff0002"]);
-    assert_eq!(
-        events(&mut p.client),
-        vec![Event::Connect {
-            peer: cpeer,
-            data: 0
-        }]
-    );
+    assert_eq!(events(&mut p.client), vec![event::connect(cpeer, 0)]);
 
     p.deliver_to_server(0x51b5, &ack_ping);
     let ack = p.server_sends_exactly(0x51b5, &["0000 01ff0002000251b5"]);
     let server_events = events(&mut p.server);
-    assert_eq!(
-        server_events,
-        vec![Event::Connect {
-            peer: PeerId(0),
-            data: 0x1234_5678
-        }]
-    );
+    assert_eq!(server_events, vec![event::connect(PeerId(0), 0x1234_5678)]);
     let speer = PeerId(0);
     p.deliver_to_client(0x51b6, &ack);
 
@@ -266,20 +259,12 @@ fn plain_session_matches_capture_19_1_byte_for_byte() {
     let ack = p.server_sends_exactly(0x54d5, &["0000 01ff0005000554d5"]);
     assert_eq!(
         events(&mut p.server),
-        vec![Event::Disconnect {
-            peer: speer,
-            data: 0xABCD,
-            reason: DisconnectReason::Remote
-        }]
+        vec![event::disconnect(speer, 0xABCD, DisconnectReason::Remote)]
     );
     p.deliver_to_client(0x54d6, &ack);
     assert_eq!(
         events(&mut p.client),
-        vec![Event::Disconnect {
-            peer: cpeer,
-            data: 0,
-            reason: DisconnectReason::Local
-        }]
+        vec![event::disconnect(cpeer, 0, DisconnectReason::Local)]
     );
 }
 

@@ -4,11 +4,13 @@
 //! (9.3) and window sizes (9.4). Expected values are derived from the description, not read back
 //! from the implementation.
 
+mod event;
 mod sim;
 
 use bytes::Bytes;
+use event::disconnect_reason;
 use rust_enet_proto::wire::{Command, CommandIter, DatagramHeader};
-use rust_enet_proto::{DisconnectReason, EnetTime, Event, HostConfig, Packet, PacketFlags, PeerId};
+use rust_enet_proto::{DisconnectReason, EnetTime, HostConfig, Packet, PacketFlags, Peer, PeerId};
 use sim::{Link, Sim, bandwidth_example, server_config};
 
 /// PEER_PACKET_LOSS_SCALE: `packet_loss()` is a fraction of this.
@@ -60,7 +62,7 @@ fn steady_reliable(sim: &mut Sim, from: usize, peer: PeerId, every: u32, len: us
 /// sample), at most 2 s.
 fn run_until_first_acknowledgement(sim: &mut Sim, node: usize, peer: PeerId) {
     assert!(sim.run_until(2_000, |s| {
-        s.nodes[node].host.peer(peer).unwrap().last_receive_time() != EnetTime(0)
+        s.peer(node, peer).last_receive_time() != EnetTime(0)
     }));
 }
 
@@ -106,12 +108,12 @@ fn first_rtt_sample_is_adopted_directly_on_both_sides() {
     let (mut sim, server, client, cpeer, speer) = pair(1, fixed(L));
     // Server: its first sample is the ACK of VERIFY_CONNECT, which is what completes the
     // connection, so the estimate is already set: srtt = rtt, rttVar = (rtt + 1) / 2.
-    let s = sim.nodes[server].host.peer(speer).unwrap();
+    let s = sim.peer(server, speer);
     assert_eq!(s.round_trip_time(), 2 * L);
     assert_eq!(s.round_trip_time_variance(), first_sample_variance(2 * L));
     // Client: VERIFY_CONNECT is not an ACK, so its first sample is the ACK of its first PING.
     run_until_first_acknowledgement(&mut sim, client, cpeer);
-    let c = sim.nodes[client].host.peer(cpeer).unwrap();
+    let c = sim.peer(client, cpeer);
     assert_eq!(c.round_trip_time(), 2 * L);
     assert_eq!(c.round_trip_time_variance(), first_sample_variance(2 * L));
 }
@@ -124,7 +126,7 @@ fn statistics_start_over_on_a_reused_slot() {
     let (mut sim, server, client, cpeer, _) = pair(4, fixed(20));
     sim.link(client, server).loss = 0.3;
     steady_reliable(&mut sim, client, cpeer, 20, 16, 25_000);
-    assert!(sim.nodes[client].host.peer(cpeer).unwrap().packet_loss() > 0);
+    assert!(sim.peer(client, cpeer).packet_loss() > 0);
     sim.set_links(client, server, fixed(60));
     sim.host(client).disconnect(cpeer, 0);
     assert!(sim.run_until_disconnected(client, server, 5_000));
@@ -133,13 +135,13 @@ fn statistics_start_over_on_a_reused_slot() {
 
     let (cpeer2, speer2) = sim.establish(client, server, 1);
     assert_eq!(cpeer2, cpeer, "single-slot client reuses its slot");
-    let s = sim.nodes[server].host.peer(speer2).unwrap();
+    let s = sim.peer(server, speer2);
     assert_eq!(
         (s.round_trip_time(), s.round_trip_time_variance()),
         (120, first_sample_variance(120))
     );
     run_until_first_acknowledgement(&mut sim, client, cpeer);
-    let c = sim.nodes[client].host.peer(cpeer).unwrap();
+    let c = sim.peer(client, cpeer);
     assert_eq!(
         (c.round_trip_time(), c.round_trip_time_variance()),
         (120, first_sample_variance(120))
@@ -165,7 +167,7 @@ fn rtt_converges_to_twice_the_latency_and_variance_decays_without_jitter() {
     // 8, 6, 5, 4, 3, 3, ... and sticks at 3, where 3 / 4 == 0.
     sim.run_for(20_000);
     for (node, peer) in [(client, cpeer), (server, speer)] {
-        let p = sim.nodes[node].host.peer(peer).unwrap();
+        let p = sim.peer(node, peer);
         assert_eq!(p.round_trip_time(), 2 * L, "node {node}");
         assert_eq!(p.round_trip_time_variance(), 3, "node {node}");
         assert!(!sim.has_disconnect(node));
@@ -185,7 +187,7 @@ fn rtt_variance_grows_with_jitter() {
         },
     );
     steady_reliable(&mut sim, client, cpeer, 20, 32, 20_000);
-    let p = sim.nodes[client].host.peer(cpeer).unwrap();
+    let p = sim.peer(client, cpeer);
     // Each direction adds a uniform 0..=J ms, so samples spread over 2L..=2L+2J around a mean of
     // 2L+J; srtt must sit inside that band and the variance (a smoothed mean deviation, ~J/3 for
     // this triangular distribution) must clearly exceed the jitter-free floor of 3.
@@ -237,6 +239,22 @@ impl RttReplay {
             last_receive_time: 0,
             lowest: 500,
             highest_variance: 0,
+        }
+    }
+
+    /// What `peer` reports of this state, with the two fields it does not expose copied from
+    /// `self`.
+    fn as_reported_by(&self, peer: &Peer) -> Self {
+        RttReplay {
+            round_trip_time: peer.round_trip_time(),
+            round_trip_time_variance: peer.round_trip_time_variance(),
+            last_round_trip_time: peer.last_round_trip_time(),
+            last_round_trip_time_variance: peer.last_round_trip_time_variance(),
+            packet_throttle: peer.packet_throttle(),
+            packet_throttle_epoch: peer.packet_throttle_epoch().0,
+            last_receive_time: peer.last_receive_time().0,
+            lowest: self.lowest,
+            highest_variance: self.highest_variance,
         }
     }
 
@@ -333,18 +351,7 @@ fn rtt_and_throttle_state_follow_8_3_and_9_1_exactly_over_a_jittery_link() {
         }
     }
     assert!(samples > 500, "{samples} ACKs");
-    let p = sim.nodes[client].host.peer(cpeer).unwrap();
-    let got = RttReplay {
-        round_trip_time: p.round_trip_time(),
-        round_trip_time_variance: p.round_trip_time_variance(),
-        last_round_trip_time: p.last_round_trip_time(),
-        last_round_trip_time_variance: p.last_round_trip_time_variance(),
-        packet_throttle: p.packet_throttle(),
-        packet_throttle_epoch: p.packet_throttle_epoch().0,
-        last_receive_time: p.last_receive_time().0,
-        lowest: want.lowest,
-        highest_variance: want.highest_variance,
-    };
+    let got = want.as_reported_by(sim.peer(client, cpeer));
     assert_eq!(got, want, "after {samples} ACKs");
 }
 
@@ -366,7 +373,7 @@ fn measured_loss(seed: u64, loss: f64, periods: u32) -> (u32, u32) {
         periods * LOSS_INTERVAL + 500,
     );
     assert!(!sim.has_disconnect(client));
-    let p = sim.nodes[client].host.peer(cpeer).unwrap();
+    let p = sim.peer(client, cpeer);
     (p.packet_loss(), p.packet_loss_variance())
 }
 
@@ -413,7 +420,7 @@ fn packet_loss_statistic_tracks_30pct_link_loss() {
 fn packet_loss_stays_zero_on_a_perfect_link() {
     let (mut sim, _, client, cpeer, _) = pair(9, fixed(20));
     steady_reliable(&mut sim, client, cpeer, 10, 24, 3 * LOSS_INTERVAL + 500);
-    let p = sim.nodes[client].host.peer(cpeer).unwrap();
+    let p = sim.peer(client, cpeer);
     assert_eq!(p.packet_loss(), 0);
     assert_eq!(p.packet_loss_variance(), 0);
     assert_eq!(p.packets_lost(), 0);
@@ -429,6 +436,19 @@ struct LossReplay {
     packets_sent: u32,
     packets_lost: u32,
     rollovers: u32,
+}
+
+impl LossReplay {
+    /// What `peer` reports of these statistics, with `rollovers` (not exposed) copied from `self`.
+    fn as_reported_by(&self, peer: &Peer) -> Self {
+        LossReplay {
+            packet_loss: peer.packet_loss(),
+            packet_loss_variance: peer.packet_loss_variance(),
+            packets_sent: peer.packets_sent(),
+            packets_lost: peer.packets_lost(),
+            rollovers: self.rollovers,
+        }
+    }
 }
 
 /// Replays 8.7 over `datagrams` (send time, bytes), all from one host to one peer, in order:
@@ -502,15 +522,7 @@ fn packet_loss_statistics_follow_the_8_7_update_exactly() {
     let want = replay_loss(&datagrams);
     assert_eq!(want.rollovers, 3, "{want:?}");
     assert!(want.packet_loss > 0);
-    let p = sim.nodes[client].host.peer(cpeer).unwrap();
-    let got = LossReplay {
-        packet_loss: p.packet_loss(),
-        packet_loss_variance: p.packet_loss_variance(),
-        packets_sent: p.packets_sent(),
-        packets_lost: p.packets_lost(),
-        rollovers: want.rollovers,
-    };
-    assert_eq!(got, want);
+    assert_eq!(want.as_reported_by(sim.peer(client, cpeer)), want);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -534,11 +546,7 @@ fn assert_throttle_pattern(
     expected: fn(u32) -> u32,
 ) {
     sim.take_received(server);
-    let t = sim.nodes[client]
-        .host
-        .peer(cpeer)
-        .unwrap()
-        .packet_throttle();
+    let t = sim.peer(client, cpeer).packet_throttle();
     for i in 0..THROTTLE_SCALE {
         sim.host(client)
             .send(cpeer, 1, Packet::new(vec![i as u8; len], flags))
@@ -609,7 +617,7 @@ fn packet_throttle_decelerates_on_rtt_rise_and_accelerates_back() {
         .throttle_configure(cpeer, 5_000, ACCEL, DECEL);
     steady_reliable(&mut sim, client, cpeer, 100, 16, 12_000);
     // THROTTLE_CONFIGURE carried the parameters to the server, which adopted them (9.1).
-    let sp = sim.nodes[server].host.peer(speer).unwrap();
+    let sp = sim.peer(server, speer);
     assert_eq!(
         (
             sp.packet_throttle_interval(),
@@ -618,7 +626,7 @@ fn packet_throttle_decelerates_on_rtt_rise_and_accelerates_back() {
         ),
         (5_000, ACCEL, DECEL)
     );
-    let p = sim.nodes[client].host.peer(cpeer).unwrap();
+    let p = sim.peer(client, cpeer);
     assert_eq!(p.packet_throttle(), THROTTLE_SCALE);
     assert_eq!(p.packet_throttle_limit(), THROTTLE_SCALE);
     assert_eq!(
@@ -647,7 +655,7 @@ fn packet_throttle_decelerates_on_rtt_rise_and_accelerates_back() {
             }
             sim.step(10);
             sim.take_received(server);
-            let p = sim.nodes[client].host.peer(cpeer).unwrap();
+            let p = sim.peer(client, cpeer);
             let t = p.packet_throttle();
             let reset = p.last_round_trip_time() <= p.last_round_trip_time_variance();
             if out.last().map(|e| e.0) != Some(t) {
@@ -659,7 +667,7 @@ fn packet_throttle_decelerates_on_rtt_rise_and_accelerates_back() {
         }
     };
     let current = |sim: &Sim| {
-        let p = sim.nodes[client].host.peer(cpeer).unwrap();
+        let p = sim.peer(client, cpeer);
         (
             p.packet_throttle(),
             p.last_round_trip_time() <= p.last_round_trip_time_variance(),
@@ -707,13 +715,7 @@ fn packet_throttle_decelerates_on_rtt_rise_and_accelerates_back() {
 
     // A second RTT rise; halfway down, check 9.2's drop pattern at whatever throttle holds at
     // the moment of sending.
-    let epoch = |sim: &Sim| {
-        sim.nodes[client]
-            .host
-            .peer(cpeer)
-            .unwrap()
-            .packet_throttle_epoch()
-    };
+    let epoch = |sim: &Sim| sim.peer(client, cpeer).packet_throttle_epoch();
     // Step right after a throttle-interval rollover, so the next rollover (which may reset the
     // throttle to the limit, the RTT jump having raised the variance) is 5 s away.
     let e = epoch(&sim);
@@ -722,11 +724,7 @@ fn packet_throttle_decelerates_on_rtt_rise_and_accelerates_back() {
     let mut down = vec![current(&sim)];
     trace(&mut sim, 3_000, &mut down, |t| t <= THROTTLE_SCALE / 2);
     check_down(&down);
-    let mid = sim.nodes[client]
-        .host
-        .peer(cpeer)
-        .unwrap()
-        .packet_throttle();
+    let mid = sim.peer(client, cpeer).packet_throttle();
     assert!(0 < mid && mid < THROTTLE_SCALE, "{down:?}");
     assert_throttle_drops_unreliable_pattern(&mut sim, server, client, cpeer);
 }
@@ -770,13 +768,7 @@ fn server_output(outgoing_bandwidth: u32) -> (f64, u32) {
             sim.take_received(i);
         }
         for &p in &peers {
-            min_limit = min_limit.min(
-                sim.nodes[server]
-                    .host
-                    .peer(p)
-                    .unwrap()
-                    .packet_throttle_limit(),
-            );
+            min_limit = min_limit.min(sim.peer(server, p).packet_throttle_limit());
         }
     }
     (settled_rate(&sim, server, start), min_limit)
@@ -827,14 +819,7 @@ fn remote_incoming_bandwidth_limits_what_the_host_sends_to_that_peer() {
         1,
     );
     sim.run_for(1_500);
-    assert_eq!(
-        sim.nodes[server]
-            .host
-            .peer(speer)
-            .unwrap()
-            .incoming_bandwidth(),
-        CLIENT_IN
-    );
+    assert_eq!(sim.peer(server, speer).incoming_bandwidth(), CLIENT_IN);
     sim.record = true;
     let payload = Bytes::from(vec![0x44; 1000]);
     let start = sim.now;
@@ -850,13 +835,9 @@ fn remote_incoming_bandwidth_limits_what_the_host_sends_to_that_peer() {
         // Step by step, to catch each once-a-second tick: it resets outgoingDataTotal and sets
         // the limit from the total it saw (the sim runs a host's timers before its send pass).
         while next.wrapping_sub(sim.now) != 0 {
-            let before = sim.nodes[server]
-                .host
-                .peer(speer)
-                .unwrap()
-                .outgoing_data_total();
+            let before = sim.peer(server, speer).outgoing_data_total();
             sim.step(next.wrapping_sub(sim.now));
-            let p = sim.nodes[server].host.peer(speer).unwrap();
+            let p = sim.peer(server, speer);
             if p.outgoing_data_total() < before {
                 // Part A for one limited peer over a 1000 ms tick: peerBandwidth = 10 000; at or
                 // under it the peer falls through to the second loop (limit 32), above it
@@ -901,7 +882,7 @@ fn bandwidth_limit_reaches_the_remote_and_sets_window_sizes() {
     let (mut sim, server, client, cpeer, speer) =
         Sim::pair_over(31, server_host, client_host, fixed(10), 1);
     let bw = |sim: &Sim, node: usize, peer: PeerId| {
-        let p = sim.nodes[node].host.peer(peer).unwrap();
+        let p = sim.peer(node, peer);
         (
             p.incoming_bandwidth(),
             p.outgoing_bandwidth(),
@@ -959,7 +940,7 @@ fn incoming_bandwidth_is_shared_among_peers_as_9_3_part_b_allocates() {
     let told: Vec<(u32, u32)> = clients
         .iter()
         .map(|&(c, p)| {
-            let p = sim.nodes[c].host.peer(p).unwrap();
+            let p = sim.peer(c, p);
             (p.incoming_bandwidth(), p.outgoing_bandwidth())
         })
         .collect();
@@ -969,12 +950,12 @@ fn incoming_bandwidth_is_shared_among_peers_as_9_3_part_b_allocates() {
     sim.set_links(unlimited, server, fixed(10));
     let (upeer, _) = sim.establish(unlimited, server, 1);
     sim.run_for(2_500);
-    let p = sim.nodes[unlimited].host.peer(upeer).unwrap();
+    let p = sim.peer(unlimited, upeer);
     assert_eq!(p.incoming_bandwidth(), 0);
     // It takes no share either (bandwidth -= 0): the others still get 40 000 and 10 000.
     let told: Vec<u32> = clients
         .iter()
-        .map(|&(c, p)| sim.nodes[c].host.peer(p).unwrap().incoming_bandwidth())
+        .map(|&(c, p)| sim.peer(c, p).incoming_bandwidth())
         .collect();
     assert_eq!(told, [40_000, 10_000, 40_000]);
 }
@@ -1001,12 +982,12 @@ fn reliable_in_transit_peak(outgoing_bandwidth: u32) -> (u32, u32) {
     let mut peak = 0;
     let mut received = 0;
     assert!(sim.run_until(60_000, |s| {
-        let p = s.nodes[server].host.peer(speer).unwrap();
+        let p = s.peer(server, speer);
         peak = peak.max(p.reliable_data_in_transit());
         received += s.take_received(client).len();
         received == 100
     }));
-    let window = sim.nodes[server].host.peer(speer).unwrap().window_size();
+    let window = sim.peer(server, speer).window_size();
     (peak, window)
 }
 
@@ -1046,10 +1027,10 @@ fn backoff_and_timeout(seed: u64, l: u32, warm_up: u32, timeout: (u32, u32, u32)
     // Cut the link while no PING is in flight: an older unacknowledged command would time out
     // first and set earliestTimeout (8.6) before our packet's first transmission.
     assert!(sim.run_until(5_000, |s| {
-        let p = s.nodes[client].host.peer(cpeer).unwrap();
+        let p = s.peer(client, cpeer);
         p.unacknowledged_commands() == 0 && p.queued_commands() == 0
     }));
-    let p = sim.nodes[client].host.peer(cpeer).unwrap();
+    let p = sim.peer(client, cpeer);
     // RTO = srtt + 4 * rttVar, fixed at the first transmission (8.5).
     let rto = p.round_trip_time() + 4 * p.round_trip_time_variance();
     assert_eq!(p.round_trip_time(), 2 * l);
@@ -1100,13 +1081,10 @@ fn backoff_and_timeout(seed: u64, l: u32, warm_up: u32, timeout: (u32, u32, u32)
         .unwrap();
     assert_eq!(sends.len() as u32, k, "one transmission per attempt");
     let expected = u64::from(rto) * ((1u64 << k) - 1);
-    let (at, reason) = sim.nodes[client]
-        .events
+    let (at, reason) = sim
+        .events(client)
         .iter()
-        .find_map(|(t, e)| match e {
-            Event::Disconnect { reason, .. } => Some((*t, *reason)),
-            _ => None,
-        })
+        .find_map(|(t, e)| Some((*t, disconnect_reason(e)?)))
         .unwrap();
     assert_eq!(reason, DisconnectReason::Timeout);
     let elapsed = u64::from(at.wrapping_sub(t0));
@@ -1147,11 +1125,11 @@ fn custom_timeout_limits_apply() {
 fn resends_count_every_retransmission_over_the_connection() {
     let (mut sim, server, client, cpeer, _) = pair(11, fixed(20));
     steady_reliable(&mut sim, client, cpeer, 10, 24, 2_000);
-    assert_eq!(sim.nodes[client].host.peer(cpeer).unwrap().resends(), 0);
+    assert_eq!(sim.peer(client, cpeer).resends(), 0);
     assert_eq!(sim.nodes[client].host.statistics().resends, 0);
     sim.link(client, server).loss = 0.2;
     steady_reliable(&mut sim, client, cpeer, 10, 24, 2 * LOSS_INTERVAL + 500);
-    let peer = sim.nodes[client].host.peer(cpeer).unwrap();
+    let peer = sim.peer(client, cpeer);
     let resends = peer.resends();
     // ~10 commands per 24 ms for 20.5 s at 20% datagram loss: hundreds of retransmissions.
     assert!(resends > 200, "resends {resends}");

@@ -1,9 +1,11 @@
 //! Hostile input: garbage, truncation and bad fields never panic; they are dropped and counted,
 //! and a connected remote that breaks the protocol is disconnected with a typed reason.
 
+mod event;
 mod sim;
 
-use rust_enet_proto::{DisconnectReason, Event, Packet, PeerState, ProtocolViolation};
+use event::{disconnect, disconnect_reason};
+use rust_enet_proto::{DisconnectReason, Packet, PeerState, ProtocolViolation};
 use sim::{Rng, Sim, server_config};
 
 /// A connected pair plus the 2-byte header field the client uses toward the server (peer id and
@@ -66,10 +68,9 @@ fn fragment(
 }
 
 fn server_disconnect_reason(sim: &Sim, server: usize) -> Option<DisconnectReason> {
-    sim.events(server).iter().find_map(|(_, e)| match e {
-        Event::Disconnect { reason, .. } => Some(*reason),
-        _ => None,
-    })
+    sim.events(server)
+        .iter()
+        .find_map(|(_, e)| disconnect_reason(e))
 }
 
 #[test]
@@ -238,7 +239,7 @@ fn bad_fragment_fields_disconnect_the_sender_with_a_typed_reason() {
         // The offender is told (unreliable DISCONNECT) and drops the connection too.
         assert!(sim.run_until(1_000, |s| s.has_disconnect(client)), "{name}");
         assert_eq!(
-            sim.nodes[client].host.peer(cpeer).unwrap().state(),
+            sim.peer_state(client, cpeer),
             PeerState::Disconnected,
             "{name}"
         );
@@ -480,18 +481,9 @@ fn verify_connect_with_a_foreign_connect_id_fails_the_connection() {
     }
     verify.extend_from_slice(&[1, 2, 3, 4]);
     sim.inject(client, fake_server, &verify);
-    assert_eq!(
-        sim.events(client)[0].1,
-        Event::Disconnect {
-            peer,
-            data: 0,
-            reason: DisconnectReason::ProtocolViolation(ProtocolViolation::VerifyConnectMismatch)
-        }
-    );
-    assert_eq!(
-        sim.nodes[client].host.peer(peer).unwrap().state(),
-        PeerState::Disconnected
-    );
+    let violation = DisconnectReason::ProtocolViolation(ProtocolViolation::VerifyConnectMismatch);
+    assert_eq!(sim.events(client)[0].1, disconnect(peer, 0, violation));
+    assert_eq!(sim.peer_state(client, peer), PeerState::Disconnected);
 }
 
 #[test]

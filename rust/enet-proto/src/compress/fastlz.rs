@@ -27,7 +27,7 @@
 //! The decoder accepts levels 1 and 2 and rejects, rather than reads or writes past, anything
 //! malformed. Like Godot's, it ignores a single byte left after the last level-1 instruction.
 
-use super::Compressor;
+use super::{Compressor, Sink};
 
 /// Godot pads shorter inputs with zeros to this length before compressing.
 const MIN_INPUT_LEN: usize = 16;
@@ -80,7 +80,7 @@ impl Compressor for FastLz {
         if self.joined.len() < MIN_INPUT_LEN {
             self.joined.resize(MIN_INPUT_LEN, 0);
         }
-        let mut sink = Sink { buf: out, len: 0 };
+        let mut sink = Sink::new(out);
         compress_level1(&self.joined, &mut self.table, &mut sink)?;
         Some(sink.len)
     }
@@ -90,27 +90,8 @@ impl Compressor for FastLz {
     }
 }
 
-/// The bounded output of the encoder: every write fails once `buf` is full.
-struct Sink<'a> {
-    buf: &'a mut [u8],
-    len: usize,
-}
-
+/// The FastLZ instructions, written to the encoder's output.
 impl Sink<'_> {
-    fn push(&mut self, byte: u8) -> Option<()> {
-        *self.buf.get_mut(self.len)? = byte;
-        self.len += 1;
-        Some(())
-    }
-
-    fn extend(&mut self, bytes: &[u8]) -> Option<()> {
-        self.buf
-            .get_mut(self.len..self.len + bytes.len())?
-            .copy_from_slice(bytes);
-        self.len += bytes.len();
-        Some(())
-    }
-
     /// Literal runs of at most 32 bytes each.
     fn literals(&mut self, bytes: &[u8]) -> Option<()> {
         for run in bytes.chunks(MAX_LITERAL_RUN) {

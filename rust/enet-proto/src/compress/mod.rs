@@ -60,6 +60,33 @@ pub trait Compressor: Send {
     fn decompress(&mut self, input: &[u8], out: &mut [u8]) -> Option<usize>;
 }
 
+/// An encoder's bounded output: the `len` bytes written so far at the start of `buf`. Every write
+/// fails once `buf` is full, so an encoder stops instead of writing past it.
+struct Sink<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl<'a> Sink<'a> {
+    fn new(buf: &'a mut [u8]) -> Self {
+        Sink { buf, len: 0 }
+    }
+
+    fn push(&mut self, byte: u8) -> Option<()> {
+        *self.buf.get_mut(self.len)? = byte;
+        self.len += 1;
+        Some(())
+    }
+
+    fn extend(&mut self, bytes: &[u8]) -> Option<()> {
+        self.buf
+            .get_mut(self.len..self.len + bytes.len())?
+            .copy_from_slice(bytes);
+        self.len += bytes.len();
+        Some(())
+    }
+}
+
 #[cfg(all(test, feature = "godot-codecs"))]
 mod codec_tests;
 #[cfg(test)]

@@ -9,7 +9,7 @@
 //! decoder would divide by zero, overrun its arena or loop forever on corrupted input, this port
 //! fails the call instead.
 
-use super::Compressor;
+use super::{Compressor, Sink};
 
 /// A byte is final once the top 8 bits of `low` and `low + range` agree.
 const RANGE_TOP: u32 = 1 << 24;
@@ -70,6 +70,13 @@ struct Symbol {
 enum Link {
     Predicted,
     Parent(u16),
+}
+
+/// Which child link of a node in a context's symbol tree.
+#[derive(Clone, Copy)]
+enum Child {
+    Left,
+    Right,
 }
 
 /// Counts the steps of a walk along the model's parent links. Corrupted input can rewrite those
@@ -138,6 +145,18 @@ impl RangeCoder {
         Some(index as u16)
     }
 
+    /// Creates the symbol `value` with count `update` and hangs it on the empty `child` link of
+    /// `parent`; returns the new node.
+    fn insert_symbol(&mut self, parent: u16, child: Child, value: u8, update: u16) -> Option<u16> {
+        let node = self.create_symbol(value, update)?;
+        let parent = self.node_mut(parent);
+        match child {
+            Child::Left => parent.left = node,
+            Child::Right => parent.right = node,
+        }
+        Some(node)
+    }
+
     fn node(&self, index: u16) -> &Symbol {
         &self.symbols[usize::from(index)]
     }
@@ -179,8 +198,7 @@ impl RangeCoder {
                     n = current.left;
                     continue;
                 }
-                let node = self.create_symbol(value, update)?;
-                self.node_mut(n).left = node;
+                let node = self.insert_symbol(n, Child::Left, value, update)?;
                 return Some((node, under, count));
             } else if value > current.value {
                 under = under.wrapping_add(current.under);
@@ -188,8 +206,7 @@ impl RangeCoder {
                     n = current.right;
                     continue;
                 }
-                let node = self.create_symbol(value, update)?;
-                self.node_mut(n).right = node;
+                let node = self.insert_symbol(n, Child::Right, value, update)?;
                 return Some((node, under, count));
             } else {
                 count = count.wrapping_add(u16::from(current.count));
@@ -276,8 +293,7 @@ impl RangeCoder {
                 // C computes this in int and stores it in a u8.
                 let value =
                     (i32::from(current.value) + 1 + (i32::from(code) - i32::from(after))) as u8;
-                let node = self.create_symbol(value, update)?;
-                self.node_mut(n).right = node;
+                let node = self.insert_symbol(n, Child::Right, value, update)?;
                 return Some((node, value, code, minimum));
             } else if i32::from(code) < i32::from(after) - i32::from(before) {
                 self.node_mut(n).under = current.under.wrapping_add(update);
@@ -287,8 +303,7 @@ impl RangeCoder {
                 }
                 let gap = i32::from(after) - i32::from(before) - i32::from(code) - 1;
                 let value = (i32::from(current.value) - 1 - gap) as u8;
-                let node = self.create_symbol(value, update)?;
-                self.node_mut(n).left = node;
+                let node = self.insert_symbol(n, Child::Left, value, update)?;
                 return Some((node, value, code, minimum));
             } else {
                 let node = self.node_mut(n);
@@ -381,8 +396,7 @@ impl RangeCoder {
         let mut encoder = Encoder {
             low: 0,
             range: u32::MAX,
-            out,
-            len: 0,
+            out: Sink::new(out),
         };
         let (mut predicted, mut order) = self.restart();
         for &value in input.iter().flat_map(|buffer| buffer.iter()) {
@@ -427,7 +441,7 @@ impl RangeCoder {
             self.advance(&mut predicted, &mut order);
         }
         encoder.flush()?;
-        Some(encoder.len)
+        Some(encoder.out.len)
     }
 
     fn decompress_into(&mut self, input: &[u8], out: &mut [u8]) -> Option<usize> {
@@ -545,17 +559,10 @@ impl Compressor for RangeCoder {
 struct Encoder<'a> {
     low: u32,
     range: u32,
-    out: &'a mut [u8],
-    len: usize,
+    out: Sink<'a>,
 }
 
 impl Encoder<'_> {
-    fn output(&mut self, byte: u8) -> Option<()> {
-        *self.out.get_mut(self.len)? = byte;
-        self.len += 1;
-        Some(())
-    }
-
     fn encode(&mut self, under: u32, count: u16, total: u16) -> Option<()> {
         if total == 0 {
             return None;
@@ -571,7 +578,7 @@ impl Encoder<'_> {
                 }
                 self.range = self.low.wrapping_neg() & (RANGE_BOTTOM - 1);
             }
-            self.output((self.low >> 24) as u8)?;
+            self.out.push((self.low >> 24) as u8)?;
             self.range <<= 8;
             self.low <<= 8;
         }
@@ -579,7 +586,7 @@ impl Encoder<'_> {
 
     fn flush(&mut self) -> Option<()> {
         while self.low != 0 {
-            self.output((self.low >> 24) as u8)?;
+            self.out.push((self.low >> 24) as u8)?;
             self.low <<= 8;
         }
         Some(())

@@ -49,10 +49,7 @@ impl Zlib {
 
 impl Compressor for Zlib {
     fn compress(&mut self, input: &[&[u8]], out: &mut [u8]) -> Option<usize> {
-        let data = join(input, &mut self.joined);
-        if data.is_empty() {
-            return None;
-        }
+        let data = join(input, &mut self.joined)?;
         self.deflate.reset();
         match self.deflate.compress(data, out, FlushCompress::Finish) {
             Ok(Status::StreamEnd) => usize::try_from(self.deflate.total_out()).ok(),
@@ -73,14 +70,17 @@ impl Compressor for Zlib {
     }
 }
 
-/// The single slice of `input`, or its concatenation in `joined`.
-pub(super) fn join<'a>(input: &[&'a [u8]], joined: &'a mut Vec<u8>) -> &'a [u8] {
-    if let [single] = input {
-        return single;
-    }
-    joined.clear();
-    for part in input {
-        joined.extend_from_slice(part);
-    }
-    joined
+/// The data to compress: the single slice of `input`, or its concatenation in `joined`; `None`
+/// if it is empty, which a codec refuses.
+pub(super) fn join<'a>(input: &[&'a [u8]], joined: &'a mut Vec<u8>) -> Option<&'a [u8]> {
+    let data: &[u8] = if let [single] = input {
+        single
+    } else {
+        joined.clear();
+        for part in input {
+            joined.extend_from_slice(part);
+        }
+        joined
+    };
+    (!data.is_empty()).then_some(data)
 }

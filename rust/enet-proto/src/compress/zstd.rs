@@ -56,10 +56,7 @@ impl Zstd {
 
 impl Compressor for Zstd {
     fn compress(&mut self, input: &[&[u8]], out: &mut [u8]) -> Option<usize> {
-        let data = join(input, &mut self.joined);
-        if data.is_empty() {
-            return None;
-        }
+        let data = join(input, &mut self.joined)?;
         self.frame
             .resize(zstd::zstd_safe::compress_bound(data.len()), 0);
         let n = self

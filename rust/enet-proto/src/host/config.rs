@@ -12,70 +12,52 @@ use super::{
 use crate::compress::Compressor;
 use crate::wire::PROTOCOL_MAXIMUM_CHANNEL_COUNT;
 
-/// Host parameters (protocol description 10). [`Default`] gives ENet's defaults with 32 slots.
-pub struct HostConfig {
-    /// Peer slots, 1..=4095.
-    pub peer_limit: usize,
-    /// Channels granted to incoming connections at most; 0 means 255.
-    pub channel_limit: usize,
-    /// Incoming bandwidth in bytes/s, 0 = unlimited.
-    pub incoming_bandwidth: u32,
-    /// Outgoing bandwidth in bytes/s, 0 = unlimited.
-    pub outgoing_bandwidth: u32,
-    /// MTU offered to new connections, 576..=4096 (ENet default 1392).
-    pub mtu: u32,
-    /// Append a CRC-32 to every datagram (both ends must agree).
-    pub checksum: bool,
-    /// Datagram compressor (both ends must agree).
-    pub compressor: Option<Box<dyn Compressor + Send>>,
-    /// Largest packet sent or accepted.
-    pub maximum_packet_size: usize,
-    /// Largest amount of received, undelivered data per peer before new data is refused.
-    pub maximum_waiting_data: usize,
-    /// Simultaneous connections allowed from one IP address.
-    pub duplicate_peers: usize,
-    /// Seed of the host's PRNG (connect ids). The core never reads global randomness: the
-    /// default is the fixed [`HostConfig::DEFAULT_SEED`], for reproducible tests, which a driver
-    /// replaces with OS entropy (`rust_enet_net::UdpHost::bind` does; pass any other value
-    /// there to get reproducible connect ids).
-    pub seed: u64,
-    /// Answer a CONNECT this host will not take (full, too many from one address, refused by
-    /// the [connect filter](super::Host::set_connect_filter)) with one unreliable DISCONNECT to
-    /// the connecting peer, so its attempt ends within a round trip (C ENet 1.3.x and Godot
-    /// clients report a failed connection) instead of after ENet's connect timeout. The answer is
-    /// 10 bytes (14 with checksums) to a CONNECT of at least 52: never an amplifier. `false` is
-    /// C ENet's behaviour: refused CONNECTs get no answer.
-    pub answer_refused_connects: bool,
-    /// Half-open peers (VERIFY_CONNECT sent, not yet acknowledged) at most, in slots of their
-    /// own beyond `peer_limit` as far as the 4095 peer ids allow (see `host/handshake.rs`); at
-    /// least 1. When they are all taken, the oldest makes room for a new CONNECT.
-    pub handshake_limit: usize,
+struct_with_defaults! {
+    /// Host parameters (protocol description 10). [`Default`] gives ENet's defaults with 32 slots.
+    pub struct HostConfig {
+        /// Peer slots, 1..=4095.
+        pub peer_limit: usize = 32,
+        /// Channels granted to incoming connections at most; 0 means 255.
+        pub channel_limit: usize = PROTOCOL_MAXIMUM_CHANNEL_COUNT,
+        /// Incoming bandwidth in bytes/s, 0 = unlimited.
+        pub incoming_bandwidth: u32 = 0,
+        /// Outgoing bandwidth in bytes/s, 0 = unlimited.
+        pub outgoing_bandwidth: u32 = 0,
+        /// MTU offered to new connections, 576..=4096 (ENet default 1392).
+        pub mtu: u32 = HOST_DEFAULT_MTU,
+        /// Append a CRC-32 to every datagram (both ends must agree).
+        pub checksum: bool = false,
+        /// Datagram compressor (both ends must agree).
+        pub compressor: Option<Box<dyn Compressor + Send>> = None,
+        /// Largest packet sent or accepted.
+        pub maximum_packet_size: usize = HOST_DEFAULT_MAXIMUM_PACKET_SIZE,
+        /// Largest amount of received, undelivered data per peer before new data is refused.
+        pub maximum_waiting_data: usize = HOST_DEFAULT_MAXIMUM_WAITING_DATA,
+        /// Simultaneous connections allowed from one IP address.
+        pub duplicate_peers: usize = HOST_DEFAULT_DUPLICATE_PEERS,
+        /// Seed of the host's PRNG (connect ids). The core never reads global randomness: the
+        /// default is the fixed [`HostConfig::DEFAULT_SEED`], for reproducible tests, which a
+        /// driver replaces with OS entropy (`rust_enet_net::UdpHost::bind` does; pass any other
+        /// value there to get reproducible connect ids).
+        pub seed: u64 = HostConfig::DEFAULT_SEED,
+        /// Answer a CONNECT this host will not take (full, too many from one address, refused by
+        /// the [connect filter](super::Host::set_connect_filter)) with one unreliable DISCONNECT
+        /// to the connecting peer, so its attempt ends within a round trip (C ENet 1.3.x and
+        /// Godot clients report a failed connection) instead of after ENet's connect timeout. The
+        /// answer is 10 bytes (14 with checksums) to a CONNECT of at least 52: never an
+        /// amplifier. `false` is C ENet's behaviour: refused CONNECTs get no answer.
+        pub answer_refused_connects: bool = true,
+        /// Half-open peers (VERIFY_CONNECT sent, not yet acknowledged) at most, in slots of their
+        /// own beyond `peer_limit` as far as the 4095 peer ids allow (see `host/handshake.rs`); at
+        /// least 1. When they are all taken, the oldest makes room for a new CONNECT.
+        pub handshake_limit: usize = HOST_DEFAULT_HANDSHAKE_LIMIT,
+    }
 }
 
 impl HostConfig {
     /// The default [`seed`](Self::seed): "no seed chosen" for a driver, which then seeds the
     /// host from the OS.
     pub const DEFAULT_SEED: u64 = 0x5EED_E4E7;
-}
-
-impl Default for HostConfig {
-    fn default() -> Self {
-        HostConfig {
-            peer_limit: 32,
-            channel_limit: PROTOCOL_MAXIMUM_CHANNEL_COUNT,
-            incoming_bandwidth: 0,
-            outgoing_bandwidth: 0,
-            mtu: HOST_DEFAULT_MTU,
-            checksum: false,
-            compressor: None,
-            maximum_packet_size: HOST_DEFAULT_MAXIMUM_PACKET_SIZE,
-            maximum_waiting_data: HOST_DEFAULT_MAXIMUM_WAITING_DATA,
-            duplicate_peers: HOST_DEFAULT_DUPLICATE_PEERS,
-            seed: HostConfig::DEFAULT_SEED,
-            answer_refused_connects: true,
-            handshake_limit: HOST_DEFAULT_HANDSHAKE_LIMIT,
-        }
-    }
 }
 
 impl fmt::Debug for HostConfig {

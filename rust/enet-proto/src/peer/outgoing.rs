@@ -153,31 +153,21 @@ impl OutgoingCommand {
     }
 }
 
-/// Retransmission timeouts (8.5, 8.6): when the oldest command in flight times out, and the
-/// limits after which a peer that stopped acknowledging is given up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Timeouts {
-    /// Backoff (a power of two of the attempts) from which `minimum` ends the connection.
-    pub(crate) limit: u32,
-    /// Ms without an acknowledgement after which `limit` attempts end the connection.
-    pub(crate) minimum: u32,
-    /// Ms without an acknowledgement after which the connection ends anyway.
-    pub(crate) maximum: u32,
-    /// Deadline of the front of the sent-reliable queue (`nextTimeout`).
-    pub(crate) next: EnetTime,
-    /// Sent time of the oldest command that timed out unacknowledged (0: none).
-    pub(crate) earliest: EnetTime,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Timeouts {
-            limit: PEER_TIMEOUT_LIMIT,
-            minimum: PEER_TIMEOUT_MINIMUM,
-            maximum: PEER_TIMEOUT_MAXIMUM,
-            next: EnetTime(0),
-            earliest: EnetTime(0),
-        }
+struct_with_defaults! {
+    /// Retransmission timeouts (8.5, 8.6): when the oldest command in flight times out, and the
+    /// limits after which a peer that stopped acknowledging is given up.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) struct Timeouts {
+        /// Backoff (a power of two of the attempts) from which `minimum` ends the connection.
+        pub(crate) limit: u32 = PEER_TIMEOUT_LIMIT,
+        /// Ms without an acknowledgement after which `limit` attempts end the connection.
+        pub(crate) minimum: u32 = PEER_TIMEOUT_MINIMUM,
+        /// Ms without an acknowledgement after which the connection ends anyway.
+        pub(crate) maximum: u32 = PEER_TIMEOUT_MAXIMUM,
+        /// Deadline of the front of the sent-reliable queue (`nextTimeout`).
+        pub(crate) next: EnetTime = EnetTime(0),
+        /// Sent time of the oldest command that timed out unacknowledged (0: none).
+        pub(crate) earliest: EnetTime = EnetTime(0),
     }
 }
 

@@ -20,67 +20,44 @@ use crate::time::EnetTime;
 /// when this host drops unreliable packets changes; the wire format does not.
 pub(crate) const THROTTLE_VARIANCE_FLOOR: u32 = 16;
 
-/// Round-trip time statistics in ms (8.3), with ENet's names in brackets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct RoundTrip {
-    /// Smoothed round-trip time (`roundTripTime`).
-    pub(crate) smoothed: u32,
-    /// Its variance (`roundTripTimeVariance`).
-    pub(crate) variance: u32,
-    /// Lowest smoothed RTT of the previous throttle interval (`lastRoundTripTime`).
-    pub(crate) last: u32,
-    /// Highest variance of the previous throttle interval (`lastRoundTripTimeVariance`).
-    pub(crate) last_variance: u32,
-    /// Lowest smoothed RTT of the current throttle interval (`lowestRoundTripTime`).
-    pub(crate) lowest: u32,
-    /// Highest variance of the current throttle interval (`highestRoundTripTimeVariance`).
-    pub(crate) highest_variance: u32,
-}
-
-impl Default for RoundTrip {
-    fn default() -> Self {
-        RoundTrip {
-            smoothed: PEER_DEFAULT_ROUND_TRIP_TIME,
-            variance: 0,
-            last: PEER_DEFAULT_ROUND_TRIP_TIME,
-            last_variance: 0,
-            lowest: PEER_DEFAULT_ROUND_TRIP_TIME,
-            highest_variance: 0,
-        }
+struct_with_defaults! {
+    /// Round-trip time statistics in ms (8.3), with ENet's names in brackets.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) struct RoundTrip {
+        /// Smoothed round-trip time (`roundTripTime`).
+        pub(crate) smoothed: u32 = PEER_DEFAULT_ROUND_TRIP_TIME,
+        /// Its variance (`roundTripTimeVariance`).
+        pub(crate) variance: u32 = 0,
+        /// Lowest smoothed RTT of the previous throttle interval (`lastRoundTripTime`).
+        pub(crate) last: u32 = PEER_DEFAULT_ROUND_TRIP_TIME,
+        /// Highest variance of the previous throttle interval (`lastRoundTripTimeVariance`).
+        pub(crate) last_variance: u32 = 0,
+        /// Lowest smoothed RTT of the current throttle interval (`lowestRoundTripTime`).
+        pub(crate) lowest: u32 = PEER_DEFAULT_ROUND_TRIP_TIME,
+        /// Highest variance of the current throttle interval (`highestRoundTripTimeVariance`).
+        pub(crate) highest_variance: u32 = 0,
     }
 }
 
-/// The packet throttle (9.1): the share `value`/32 of unreliable packets sent, which also scales
-/// the reliable window, and the parameters that move it (THROTTLE_CONFIGURE).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Throttle {
-    /// `packetThrottle`.
-    pub(crate) value: u32,
-    /// Upper bound of `value`, set by the host bandwidth throttle (`packetThrottleLimit`).
-    pub(crate) limit: u32,
-    /// The unreliable drop counter (`packetThrottleCounter`).
-    pub(crate) counter: u32,
-    /// Start of the current throttle interval (`packetThrottleEpoch`).
-    pub(crate) epoch: EnetTime,
-    /// Increase per good RTT sample.
-    pub(crate) acceleration: u32,
-    /// Decrease per bad RTT sample.
-    pub(crate) deceleration: u32,
-    /// Length in ms of the interval over which the lowest RTT is measured.
-    pub(crate) interval: u32,
-}
-
-impl Default for Throttle {
-    fn default() -> Self {
-        Throttle {
-            value: PEER_DEFAULT_PACKET_THROTTLE,
-            limit: PEER_PACKET_THROTTLE_SCALE,
-            counter: 0,
-            epoch: EnetTime(0),
-            acceleration: PEER_PACKET_THROTTLE_ACCELERATION,
-            deceleration: PEER_PACKET_THROTTLE_DECELERATION,
-            interval: PEER_PACKET_THROTTLE_INTERVAL,
-        }
+struct_with_defaults! {
+    /// The packet throttle (9.1): the share `value`/32 of unreliable packets sent, which also
+    /// scales the reliable window, and the parameters that move it (THROTTLE_CONFIGURE).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) struct Throttle {
+        /// `packetThrottle`.
+        pub(crate) value: u32 = PEER_DEFAULT_PACKET_THROTTLE,
+        /// Upper bound of `value`, set by the host bandwidth throttle (`packetThrottleLimit`).
+        pub(crate) limit: u32 = PEER_PACKET_THROTTLE_SCALE,
+        /// The unreliable drop counter (`packetThrottleCounter`).
+        pub(crate) counter: u32 = 0,
+        /// Start of the current throttle interval (`packetThrottleEpoch`).
+        pub(crate) epoch: EnetTime = EnetTime(0),
+        /// Increase per good RTT sample.
+        pub(crate) acceleration: u32 = PEER_PACKET_THROTTLE_ACCELERATION,
+        /// Decrease per bad RTT sample.
+        pub(crate) deceleration: u32 = PEER_PACKET_THROTTLE_DECELERATION,
+        /// Length in ms of the interval over which the lowest RTT is measured.
+        pub(crate) interval: u32 = PEER_PACKET_THROTTLE_INTERVAL,
     }
 }
 

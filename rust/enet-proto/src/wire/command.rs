@@ -36,61 +36,68 @@ pub struct CommandHeader {
     pub reliable_sequence_number: u16,
 }
 
-/// CONNECT body (48 bytes with the header).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Connect {
-    pub outgoing_peer_id: u16,
-    pub incoming_session_id: u8,
-    pub outgoing_session_id: u8,
-    pub mtu: u32,
-    pub window_size: u32,
-    pub channel_count: u32,
-    pub incoming_bandwidth: u32,
-    pub outgoing_bandwidth: u32,
-    pub packet_throttle_interval: u32,
-    pub packet_throttle_acceleration: u32,
-    pub packet_throttle_deceleration: u32,
-    /// Opaque bytes, never byte-swapped; also the checksum seed.
-    pub connect_id: [u8; 4],
-    pub data: u32,
-}
-
-/// VERIFY_CONNECT body (44 bytes with the header): CONNECT without `data`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct VerifyConnect {
-    pub outgoing_peer_id: u16,
-    pub incoming_session_id: u8,
-    pub outgoing_session_id: u8,
-    pub mtu: u32,
-    pub window_size: u32,
-    pub channel_count: u32,
-    pub incoming_bandwidth: u32,
-    pub outgoing_bandwidth: u32,
-    pub packet_throttle_interval: u32,
-    pub packet_throttle_acceleration: u32,
-    pub packet_throttle_deceleration: u32,
-    pub connect_id: [u8; 4],
-}
-
-impl VerifyConnect {
-    /// The CONNECT with these fields and `data`: VERIFY_CONNECT is CONNECT without `data`.
-    pub(super) const fn with_data(self, data: u32) -> Connect {
-        Connect {
-            outgoing_peer_id: self.outgoing_peer_id,
-            incoming_session_id: self.incoming_session_id,
-            outgoing_session_id: self.outgoing_session_id,
-            mtu: self.mtu,
-            window_size: self.window_size,
-            channel_count: self.channel_count,
-            incoming_bandwidth: self.incoming_bandwidth,
-            outgoing_bandwidth: self.outgoing_bandwidth,
-            packet_throttle_interval: self.packet_throttle_interval,
-            packet_throttle_acceleration: self.packet_throttle_acceleration,
-            packet_throttle_deceleration: self.packet_throttle_deceleration,
-            connect_id: self.connect_id,
-            data,
+/// Declares the bodies of CONNECT and VERIFY_CONNECT from the one list of the fields they share,
+/// in wire order (VERIFY_CONNECT is CONNECT without its last field, `data`), and their reading
+/// and writing in that order.
+macro_rules! handshake_bodies {
+    ($($(#[$doc:meta])* $field:ident: $ty:ty,)*) => {
+        /// CONNECT body (48 bytes with the header).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct Connect {
+            $($(#[$doc])* pub $field: $ty,)*
+            pub data: u32,
         }
-    }
+
+        /// VERIFY_CONNECT body (44 bytes with the header): CONNECT without `data`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct VerifyConnect {
+            $($(#[$doc])* pub $field: $ty,)*
+        }
+
+        impl VerifyConnect {
+            /// The CONNECT with these fields and `data`.
+            pub(super) const fn with_data(self, data: u32) -> Connect {
+                Connect {
+                    $($field: self.$field,)*
+                    data,
+                }
+            }
+        }
+
+        impl Reader<'_> {
+            /// The fields CONNECT and VERIFY_CONNECT share, in wire order.
+            fn handshake(&mut self) -> Option<VerifyConnect> {
+                Some(VerifyConnect {
+                    $($field: self.field()?,)*
+                })
+            }
+        }
+
+        impl Writer<'_> {
+            /// The fields CONNECT and VERIFY_CONNECT share (all of CONNECT's but `data`), in wire
+            /// order: the inverse of `Reader::handshake`.
+            fn handshake(&mut self, v: &Connect) -> Option<()> {
+                $(self.field(v.$field)?;)*
+                Some(())
+            }
+        }
+    };
+}
+
+handshake_bodies! {
+    outgoing_peer_id: u16,
+    incoming_session_id: u8,
+    outgoing_session_id: u8,
+    mtu: u32,
+    window_size: u32,
+    channel_count: u32,
+    incoming_bandwidth: u32,
+    outgoing_bandwidth: u32,
+    packet_throttle_interval: u32,
+    packet_throttle_acceleration: u32,
+    packet_throttle_deceleration: u32,
+    /// Opaque bytes, never byte-swapped; also the checksum seed.
+    connect_id: [u8; 4],
 }
 
 /// SEND_FRAGMENT / SEND_UNRELIABLE_FRAGMENT body (24 bytes with the header) and its payload.
@@ -332,26 +339,26 @@ impl<'a> Command<'a> {
         let mut w = Writer {
             buf: buf.get_mut(..len)?,
         };
-        w.u8((header.command & !COMMAND_MASK) | self.number() as u8)?;
-        w.u8(header.channel_id)?;
-        w.u16(header.reliable_sequence_number)?;
+        w.field((header.command & !COMMAND_MASK) | self.number() as u8)?;
+        w.field(header.channel_id)?;
+        w.field(header.reliable_sequence_number)?;
         match *self {
             Command::Acknowledge {
                 received_reliable_sequence_number,
                 received_sent_time,
             } => {
-                w.u16(received_reliable_sequence_number)?;
-                w.u16(received_sent_time)?;
+                w.field(received_reliable_sequence_number)?;
+                w.field(received_sent_time)?;
             }
             Command::Connect(ref c) => {
                 w.handshake(c)?;
-                w.u32(c.data)?;
+                w.field(c.data)?;
             }
             // VERIFY_CONNECT is CONNECT without its last field.
             Command::VerifyConnect(v) => w.handshake(&v.with_data(0))?,
-            Command::Disconnect { data } => w.u32(data)?,
+            Command::Disconnect { data } => w.field(data)?,
             Command::Ping => {}
-            Command::SendReliable { .. } => w.u16(data_len)?,
+            Command::SendReliable { .. } => w.field(data_len)?,
             Command::SendUnreliable {
                 unreliable_sequence_number: first,
                 ..
@@ -360,32 +367,32 @@ impl<'a> Command<'a> {
                 unsequenced_group: first,
                 ..
             } => {
-                w.u16(first)?;
-                w.u16(data_len)?;
+                w.field(first)?;
+                w.field(data_len)?;
             }
             Command::SendFragment(ref f) | Command::SendUnreliableFragment(ref f) => {
-                w.u16(f.start_sequence_number)?;
-                w.u16(data_len)?;
-                w.u32(f.fragment_count)?;
-                w.u32(f.fragment_number)?;
-                w.u32(f.total_length)?;
-                w.u32(f.fragment_offset)?;
+                w.field(f.start_sequence_number)?;
+                w.field(data_len)?;
+                w.field(f.fragment_count)?;
+                w.field(f.fragment_number)?;
+                w.field(f.total_length)?;
+                w.field(f.fragment_offset)?;
             }
             Command::BandwidthLimit {
                 incoming_bandwidth,
                 outgoing_bandwidth,
             } => {
-                w.u32(incoming_bandwidth)?;
-                w.u32(outgoing_bandwidth)?;
+                w.field(incoming_bandwidth)?;
+                w.field(outgoing_bandwidth)?;
             }
             Command::ThrottleConfigure {
                 packet_throttle_interval,
                 packet_throttle_acceleration,
                 packet_throttle_deceleration,
             } => {
-                w.u32(packet_throttle_interval)?;
-                w.u32(packet_throttle_acceleration)?;
-                w.u32(packet_throttle_deceleration)?;
+                w.field(packet_throttle_interval)?;
+                w.field(packet_throttle_acceleration)?;
+                w.field(packet_throttle_deceleration)?;
             }
         }
         w.bytes(data)?;
@@ -496,59 +503,53 @@ fn parse_body<'a>(
     };
     let command = match number {
         CommandNumber::Acknowledge => Command::Acknowledge {
-            received_reliable_sequence_number: r.u16()?,
-            received_sent_time: r.u16()?,
+            received_reliable_sequence_number: r.field()?,
+            received_sent_time: r.field()?,
         },
         CommandNumber::Connect => {
             let fields = r.handshake()?;
-            Command::Connect(fields.with_data(r.u32()?))
+            Command::Connect(fields.with_data(r.field()?))
         }
         CommandNumber::VerifyConnect => Command::VerifyConnect(r.handshake()?),
-        CommandNumber::Disconnect => Command::Disconnect { data: r.u32()? },
+        CommandNumber::Disconnect => Command::Disconnect { data: r.field()? },
         CommandNumber::Ping => Command::Ping,
         CommandNumber::BandwidthLimit => Command::BandwidthLimit {
-            incoming_bandwidth: r.u32()?,
-            outgoing_bandwidth: r.u32()?,
+            incoming_bandwidth: r.field()?,
+            outgoing_bandwidth: r.field()?,
         },
         CommandNumber::ThrottleConfigure => Command::ThrottleConfigure {
-            packet_throttle_interval: r.u32()?,
-            packet_throttle_acceleration: r.u32()?,
-            packet_throttle_deceleration: r.u32()?,
+            packet_throttle_interval: r.field()?,
+            packet_throttle_acceleration: r.field()?,
+            packet_throttle_deceleration: r.field()?,
         },
         CommandNumber::SendReliable => {
-            return Some(payload(r.u16()?).map(|(data, n)| (Command::SendReliable { data }, n)));
+            return Some(payload(r.field()?).map(|(data, n)| (Command::SendReliable { data }, n)));
         }
-        CommandNumber::SendUnreliable => {
-            let unreliable_sequence_number = r.u16()?;
-            return Some(payload(r.u16()?).map(|(data, n)| {
-                (
+        CommandNumber::SendUnreliable | CommandNumber::SendUnsequenced => {
+            // The unreliable sequence number or the unsequenced group, then `dataLength`.
+            let first: u16 = r.field()?;
+            return Some(payload(r.field()?).map(|(data, n)| {
+                let cmd = if number == CommandNumber::SendUnreliable {
                     Command::SendUnreliable {
-                        unreliable_sequence_number,
+                        unreliable_sequence_number: first,
                         data,
-                    },
-                    n,
-                )
-            }));
-        }
-        CommandNumber::SendUnsequenced => {
-            let unsequenced_group = r.u16()?;
-            return Some(payload(r.u16()?).map(|(data, n)| {
-                (
+                    }
+                } else {
                     Command::SendUnsequenced {
-                        unsequenced_group,
+                        unsequenced_group: first,
                         data,
-                    },
-                    n,
-                )
+                    }
+                };
+                (cmd, n)
             }));
         }
         CommandNumber::SendFragment | CommandNumber::SendUnreliableFragment => {
-            let start_sequence_number = r.u16()?;
-            let data_length = r.u16()?;
-            let fragment_count = r.u32()?;
-            let fragment_number = r.u32()?;
-            let total_length = r.u32()?;
-            let fragment_offset = r.u32()?;
+            let start_sequence_number: u16 = r.field()?;
+            let data_length: u16 = r.field()?;
+            let fragment_count: u32 = r.field()?;
+            let fragment_number: u32 = r.field()?;
+            let total_length: u32 = r.field()?;
+            let fragment_offset: u32 = r.field()?;
             return Some(payload(data_length).map(|(data, n)| {
                 let f = Fragment {
                     start_sequence_number,
@@ -570,7 +571,40 @@ fn parse_body<'a>(
     Some(Ok((command, size)))
 }
 
-/// Big-endian reads from a slice that shrinks as it is read; `None` instead of a panic when empty.
+/// A fixed-size command field: integers go on the wire big-endian, byte arrays (`connect_id`)
+/// as they are.
+trait Field: Sized {
+    fn read(r: &mut Reader<'_>) -> Option<Self>;
+    fn write(self, w: &mut Writer<'_>) -> Option<()>;
+}
+
+macro_rules! big_endian_fields {
+    ($($int:ty),*) => {$(
+        impl Field for $int {
+            fn read(r: &mut Reader<'_>) -> Option<Self> {
+                r.take().map(<$int>::from_be_bytes)
+            }
+
+            fn write(self, w: &mut Writer<'_>) -> Option<()> {
+                w.bytes(&self.to_be_bytes())
+            }
+        }
+    )*};
+}
+
+big_endian_fields!(u8, u16, u32);
+
+impl<const N: usize> Field for [u8; N] {
+    fn read(r: &mut Reader<'_>) -> Option<Self> {
+        r.take()
+    }
+
+    fn write(self, w: &mut Writer<'_>) -> Option<()> {
+        w.bytes(&self)
+    }
+}
+
+/// Reads from a slice that shrinks as it is read; `None` instead of a panic when empty.
 struct Reader<'b> {
     buf: &'b [u8],
 }
@@ -582,44 +616,13 @@ impl Reader<'_> {
         Some(*head)
     }
 
-    fn u8(&mut self) -> Option<u8> {
-        self.take::<1>().map(|[b]| b)
-    }
-
-    fn u16(&mut self) -> Option<u16> {
-        self.take().map(u16::from_be_bytes)
-    }
-
-    fn u32(&mut self) -> Option<u32> {
-        self.take().map(u32::from_be_bytes)
-    }
-
-    /// Four bytes copied verbatim (`connect_id`, never byte-swapped).
-    fn bytes4(&mut self) -> Option<[u8; 4]> {
-        self.take()
-    }
-
-    /// The fields CONNECT and VERIFY_CONNECT share, in wire order.
-    fn handshake(&mut self) -> Option<VerifyConnect> {
-        Some(VerifyConnect {
-            outgoing_peer_id: self.u16()?,
-            incoming_session_id: self.u8()?,
-            outgoing_session_id: self.u8()?,
-            mtu: self.u32()?,
-            window_size: self.u32()?,
-            channel_count: self.u32()?,
-            incoming_bandwidth: self.u32()?,
-            outgoing_bandwidth: self.u32()?,
-            packet_throttle_interval: self.u32()?,
-            packet_throttle_acceleration: self.u32()?,
-            packet_throttle_deceleration: self.u32()?,
-            connect_id: self.bytes4()?,
-        })
+    /// The next field, of the type the caller wants.
+    fn field<T: Field>(&mut self) -> Option<T> {
+        T::read(self)
     }
 }
 
-/// Big-endian writes into a slice that shrinks as it is written; `None` instead of a panic when
-/// full.
+/// Writes into a slice that shrinks as it is written; `None` instead of a panic when full.
 struct Writer<'b> {
     buf: &'b mut [u8],
 }
@@ -636,36 +639,7 @@ impl Writer<'_> {
         Some(())
     }
 
-    fn u8(&mut self, v: u8) -> Option<()> {
-        self.bytes(&[v])
-    }
-
-    fn u16(&mut self, v: u16) -> Option<()> {
-        self.bytes(&v.to_be_bytes())
-    }
-
-    fn u32(&mut self, v: u32) -> Option<()> {
-        self.bytes(&v.to_be_bytes())
-    }
-
-    /// The fields CONNECT and VERIFY_CONNECT share (all of CONNECT's but `data`), in wire order:
-    /// the inverse of `Reader::handshake`.
-    fn handshake(&mut self, v: &Connect) -> Option<()> {
-        self.u16(v.outgoing_peer_id)?;
-        self.u8(v.incoming_session_id)?;
-        self.u8(v.outgoing_session_id)?;
-        for field in [
-            v.mtu,
-            v.window_size,
-            v.channel_count,
-            v.incoming_bandwidth,
-            v.outgoing_bandwidth,
-            v.packet_throttle_interval,
-            v.packet_throttle_acceleration,
-            v.packet_throttle_deceleration,
-        ] {
-            self.u32(field)?;
-        }
-        self.bytes(&v.connect_id)
+    fn field<T: Field>(&mut self, v: T) -> Option<()> {
+        v.write(self)
     }
 }

@@ -8,7 +8,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use rust_enet_proto::{EnetTime, Event, Host, HostConfig, PeerId};
+use rust_enet_proto::{EnetTime, Event, Host, HostConfig, Peer, PeerId, PeerState};
 
 /// The simulation's own randomness, from the core's generator.
 #[derive(Debug, Clone)]
@@ -171,12 +171,34 @@ impl Sim {
         i
     }
 
+    /// A new simulation (seeded with `seed`) with a host per config, as nodes 0, 1, ... in order.
+    pub fn with_hosts<const N: usize>(seed: u64, configs: [HostConfig; N]) -> (Sim, [usize; N]) {
+        let mut sim = Sim::new(seed);
+        let nodes = configs.map(|config| sim.add_host(config));
+        (sim, nodes)
+    }
+
     pub fn time(&self) -> EnetTime {
         EnetTime(self.now)
     }
 
     pub fn host(&mut self, i: usize) -> &mut Host {
         &mut self.nodes[i].host
+    }
+
+    /// Node `i`'s peer `peer`.
+    pub fn peer(&self, i: usize, peer: PeerId) -> &Peer {
+        self.nodes[i].host.peer(peer).expect("valid peer id")
+    }
+
+    /// The state of node `i`'s peer `peer`.
+    pub fn peer_state(&self, i: usize, peer: PeerId) -> PeerState {
+        self.peer(i, peer).state()
+    }
+
+    /// Slots of node `i` in use (any state but DISCONNECTED).
+    pub fn peer_count(&self, i: usize) -> usize {
+        self.nodes[i].host.peers().count()
     }
 
     pub fn link(&mut self, from: usize, to: usize) -> &mut Link {
@@ -428,9 +450,7 @@ impl Sim {
         link: Link,
         channels: usize,
     ) -> (Sim, usize, usize, PeerId, PeerId) {
-        let mut sim = Sim::new(seed);
-        let server = sim.add_host(server);
-        let client = sim.add_host(client);
+        let (mut sim, [server, client]) = Sim::with_hosts(seed, [server, client]);
         sim.set_links(client, server, link);
         let (cpeer, speer) = sim.establish(client, server, channels);
         (sim, server, client, cpeer, speer)
