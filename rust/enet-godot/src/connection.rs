@@ -24,6 +24,7 @@ mod threads;
 
 pub(crate) use address::{parse_bind_address, resolve, resolve_all};
 use events::ControlEvent;
+pub(crate) use rendezvous::{rendezvous_host_id, rendezvous_port};
 pub(crate) use simulation::{conditions_of, link_direction};
 
 /// `ENET_PROTOCOL_MAXIMUM_PEER_ID`: the largest number of peer slots a host can have.
@@ -134,6 +135,24 @@ impl RustENetConnection {
     /// UDP datagrams received.
     #[constant]
     const HOST_TOTAL_RECEIVED_PACKETS: i32 = 3;
+
+    /// `get_rendezvous_status`: no rendezvous was started (or it was closed).
+    #[constant]
+    const RENDEZVOUS_NONE: i32 = 0;
+    /// `get_rendezvous_status`: talking to the rendezvous server, registering, or punching.
+    #[constant]
+    const RENDEZVOUS_IN_PROGRESS: i32 = 1;
+    /// `get_rendezvous_status`: `rendezvous_host` registered this host: `get_rendezvous_id` is the
+    /// id to share.
+    #[constant]
+    const RENDEZVOUS_REGISTERED: i32 = 2;
+    /// `get_rendezvous_status`: `rendezvous_connect` found a path; the connection's handshake runs
+    /// over it (`service` returns `EVENT_CONNECT` when it completes).
+    #[constant]
+    const RENDEZVOUS_CONNECTING: i32 = 3;
+    /// `get_rendezvous_status`: it failed; `get_rendezvous_error` says why.
+    #[constant]
+    const RENDEZVOUS_FAILED: i32 = 4;
 
     /// Creates the host, bound to `bind_address` (`"*"` for every interface, or an IPv4 or IPv6
     /// address) and `bind_port` (`0` picks a free port), with room for `max_peers` connections (1

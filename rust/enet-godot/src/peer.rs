@@ -244,10 +244,7 @@ impl RustENetPeer {
         #[opt(default = 0)] in_bandwidth: i64,
         #[opt(default = 0)] out_bandwidth: i64,
     ) -> Error {
-        if self.is_active() {
-            godot_error!(
-                "RustENetPeer.create_server: the multiplayer instance is already active; call close() first"
-            );
+        if self.already_active("RustENetPeer.create_server") {
             return Error::ERR_ALREADY_IN_USE;
         }
         self.refuse_new_connections = false;
@@ -324,10 +321,7 @@ impl RustENetPeer {
         #[opt(default = 0)] out_bandwidth: i64,
         #[opt(default = 0)] local_port: i64,
     ) -> Error {
-        if self.is_active() {
-            godot_error!(
-                "RustENetPeer.create_client: the multiplayer instance is already active; call close() first"
-            );
+        if self.already_active("RustENetPeer.create_client") {
             return Error::ERR_ALREADY_IN_USE;
         }
         self.refuse_new_connections = false;
@@ -394,10 +388,7 @@ impl RustENetPeer {
             godot_error!("RustENetPeer.create_mesh: the unique ID must be greater than 0");
             return Error::ERR_INVALID_PARAMETER;
         }
-        if self.is_active() {
-            godot_error!(
-                "RustENetPeer.create_mesh: the multiplayer instance is already active; call close() first"
-            );
+        if self.already_active("RustENetPeer.create_mesh") {
             return Error::ERR_ALREADY_IN_USE;
         }
         self.start_session(Session::mesh(unique_id), None);

@@ -18,91 +18,86 @@ const PREFIX: &str = "network/rust_enet/simulation/";
 /// A setting: its key under `PREFIX`, default, and editor hint.
 struct Setting {
     key: &'static str,
-    default: fn() -> Variant,
+    default: Value,
     hint: PropertyHint,
     hint_string: &'static str,
 }
 
+/// A setting's default value, of the setting's type.
+#[derive(Clone, Copy)]
+enum Value {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(&'static str),
+}
+
+impl Value {
+    fn to_variant(self) -> Variant {
+        match self {
+            Value::Bool(value) => value.to_variant(),
+            Value::Int(value) => value.to_variant(),
+            Value::Float(value) => value.to_variant(),
+            Value::Text(value) => value.to_variant(),
+        }
+    }
+}
+
+impl Setting {
+    /// A checkbox.
+    const fn flag(key: &'static str, default: bool) -> Setting {
+        Setting {
+            key,
+            default: Value::Bool(default),
+            hint: PropertyHint::NONE,
+            hint_string: "",
+        }
+    }
+
+    /// A drop-down of the comma-separated `choices`.
+    const fn choice(key: &'static str, default: Value, choices: &'static str) -> Setting {
+        Setting {
+            key,
+            default,
+            hint: PropertyHint::ENUM,
+            hint_string: choices,
+        }
+    }
+
+    /// A number in `range` (Godot's range hint: minimum, maximum, step, options).
+    const fn number(key: &'static str, default: Value, range: &'static str) -> Setting {
+        Setting {
+            key,
+            default,
+            hint: PropertyHint::RANGE,
+            hint_string: range,
+        }
+    }
+}
+
 const PRESET_HINT: &str = "custom,lan,good_wifi,mobile_4g,bad";
+const MILLISECONDS: &str = "0,5000,1,suffix:ms";
+const PERCENT: &str = "0,100,0.1,suffix:%";
+const BYTES_PER_SECOND: &str = "0,100000000,1,or_greater,suffix:B/s";
 
 const SETTINGS: [Setting; 10] = [
-    Setting {
-        key: "enabled",
-        default: || false.to_variant(),
-        hint: PropertyHint::NONE,
-        hint_string: "",
-    },
-    Setting {
-        key: "preset",
-        default: || "custom".to_variant(),
-        hint: PropertyHint::ENUM,
-        hint_string: PRESET_HINT,
-    },
-    Setting {
-        key: "direction",
-        default: || 0.to_variant(),
-        hint: PropertyHint::ENUM,
-        hint_string: "Both,Outgoing,Incoming",
-    },
-    Setting {
-        key: "latency_ms",
-        default: || 0.to_variant(),
-        hint: PropertyHint::RANGE,
-        hint_string: "0,5000,1,suffix:ms",
-    },
-    Setting {
-        key: "jitter_ms",
-        default: || 0.to_variant(),
-        hint: PropertyHint::RANGE,
-        hint_string: "0,5000,1,suffix:ms",
-    },
-    Setting {
-        key: "loss_percent",
-        default: || 0.0.to_variant(),
-        hint: PropertyHint::RANGE,
-        hint_string: "0,100,0.1,suffix:%",
-    },
-    Setting {
-        key: "duplicate_percent",
-        default: || 0.0.to_variant(),
-        hint: PropertyHint::RANGE,
-        hint_string: "0,100,0.1,suffix:%",
-    },
-    Setting {
-        key: "reorder_percent",
-        default: || 0.0.to_variant(),
-        hint: PropertyHint::RANGE,
-        hint_string: "0,100,0.1,suffix:%",
-    },
-    Setting {
-        key: "bandwidth_bytes_per_sec",
-        default: || 0.to_variant(),
-        hint: PropertyHint::RANGE,
-        hint_string: "0,100000000,1,or_greater,suffix:B/s",
-    },
-    Setting {
-        key: "allow_in_release",
-        default: || false.to_variant(),
-        hint: PropertyHint::NONE,
-        hint_string: "",
-    },
+    Setting::flag("enabled", false),
+    Setting::choice("preset", Value::Text("custom"), PRESET_HINT),
+    Setting::choice("direction", Value::Int(0), "Both,Outgoing,Incoming"),
+    Setting::number("latency_ms", Value::Int(0), MILLISECONDS),
+    Setting::number("jitter_ms", Value::Int(0), MILLISECONDS),
+    Setting::number("loss_percent", Value::Float(0.0), PERCENT),
+    Setting::number("duplicate_percent", Value::Float(0.0), PERCENT),
+    Setting::number("reorder_percent", Value::Float(0.0), PERCENT),
+    Setting::number("bandwidth_bytes_per_sec", Value::Int(0), BYTES_PER_SECOND),
+    Setting::flag("allow_in_release", false),
 ];
 
 /// `network/rust_enet/log_level`: which diagnostics reach Godot's output.
-const LOG_LEVEL: Setting = Setting {
-    key: "log_level",
-    default: || 2.to_variant(),
-    hint: PropertyHint::ENUM,
-    hint_string: diagnostics::LEVELS,
-};
+const LOG_LEVEL: Setting = Setting::choice("log_level", Value::Int(2), diagnostics::LEVELS);
 
 /// `network/rust_enet/use_service_thread`: the default of `RustENetPeer.use_service_thread`.
-const USE_SERVICE_THREAD: Setting = Setting {
-    key: "use_service_thread",
-    default: || true.to_variant(),
-    hint: PropertyHint::NONE,
-    hint_string: "",
-};
+const USE_SERVICE_THREAD: Setting = Setting::flag("use_service_thread", true);
 
 /// Adds the settings (with their defaults and hints) if the project does not have them.
 pub(crate) fn register() {
@@ -114,7 +109,7 @@ pub(crate) fn register() {
             [&LOG_LEVEL, &USE_SERVICE_THREAD].map(|s| (format!("network/rust_enet/{}", s.key), s)),
         );
     for (name, setting) in all {
-        let default = (setting.default)();
+        let default = setting.default.to_variant();
         if !project.has_setting(&name) {
             project.set_setting(&name, &default);
         }

@@ -15,6 +15,7 @@
 use std::cell::RefCell;
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{SocketAddr, UdpSocket};
+use std::ops::Range;
 use std::os::fd::AsRawFd;
 
 use nix::sys::socket::{
@@ -214,6 +215,14 @@ pub(crate) struct SendBatch {
     gso: bool,
 }
 
+/// What becomes of each datagram of a [`SendBatch::send`], for the caller's statistics and log.
+pub(crate) trait SendReport {
+    /// A datagram of `len` bytes was handed to the socket; `gso`: in a segmentation offload send.
+    fn sent(&mut self, len: usize, gso: bool);
+    /// A datagram was dropped for its destination.
+    fn failed(&mut self, err: &io::Error);
+}
+
 /// What a failed `sendmmsg` did to the first datagram of the rest.
 pub(crate) enum SendFailure {
     /// This destination only: drop the datagram and go on (`io::Error` for the log).
@@ -293,15 +302,9 @@ impl SendBatch {
         end - first
     }
 
-    /// Send every committed datagram. `sent` is called per datagram handed to the socket with its
-    /// length and whether it left in a GSO send, `failed` per datagram dropped for its
-    /// destination. Returns the first error that concerns the socket itself.
-    pub fn send(
-        &mut self,
-        socket: &UdpSocket,
-        mut sent: impl FnMut(usize, bool),
-        mut failed: impl FnMut(&io::Error),
-    ) -> io::Result<()> {
+    /// Send every committed datagram, telling `report` what became of each. Returns the first
+    /// error that concerns the socket itself.
+    pub fn send(&mut self, socket: &UdpSocket, report: &mut impl SendReport) -> io::Result<()> {
         let count = std::mem::take(&mut self.count);
         self.used = 0;
         let mut single_from = 0;
@@ -312,30 +315,31 @@ impl SendBatch {
                 index += 1;
                 continue;
             }
-            self.send_singles(socket, single_from, index, &mut sent, &mut failed)?;
-            if !self.send_gso(socket, index, run, &mut sent, &mut failed)? {
+            self.send_singles(socket, single_from..index, report)?;
+            let gso_run = index..index + run;
+            if !self.send_gso(socket, gso_run.clone(), report)? {
                 // GSO refused: from now on this host sends datagram by datagram.
                 self.gso = false;
-                self.send_singles(socket, index, index + run, &mut sent, &mut failed)?;
+                self.send_singles(socket, gso_run, report)?;
             }
             index += run;
             single_from = index;
         }
-        self.send_singles(socket, single_from, count, &mut sent, &mut failed)
+        self.send_singles(socket, single_from..count, report)
     }
 
-    /// One `sendmsg` with `UDP_SEGMENT` for datagrams `first..first + run` (back to back in the
-    /// buffer). Returns `false` when the kernel refused segmentation offload itself.
+    /// One `sendmsg` with `UDP_SEGMENT` for the datagrams of `run` (back to back in the buffer).
+    /// Returns `false` when the kernel refused segmentation offload itself.
     fn send_gso(
         &self,
         socket: &UdpSocket,
-        first: usize,
-        run: usize,
-        sent: &mut impl FnMut(usize, bool),
-        failed: &mut impl FnMut(&io::Error),
+        run: Range<usize>,
+        report: &mut impl SendReport,
     ) -> io::Result<bool> {
+        let first = run.start;
+        let last = run.end - 1;
         let start = self.starts[first];
-        let end = self.starts[first + run - 1] + self.lens[first + run - 1];
+        let end = self.starts[last] + self.lens[last];
         let Ok(segment) = u16::try_from(self.lens[first]) else {
             return Ok(false);
         };
@@ -351,8 +355,8 @@ impl SendBatch {
             );
             return match result {
                 Ok(_) => {
-                    for i in first..first + run {
-                        sent(self.lens[i], true);
+                    for i in run {
+                        report.sent(self.lens[i], true);
                     }
                     Ok(true)
                 }
@@ -367,8 +371,8 @@ impl SendBatch {
                 ) => Ok(false),
                 Err(errno) => match classify_send_error(io::Error::from(errno)) {
                     SendFailure::Dropped(err) => {
-                        for _ in 0..run {
-                            failed(&err);
+                        for _ in run {
+                            report.failed(&err);
                         }
                         Ok(true)
                     }
@@ -378,16 +382,14 @@ impl SendBatch {
         }
     }
 
-    /// Datagrams `from..to` in as few `sendmmsg` calls as the kernel allows.
+    /// The datagrams of `singles` in as few `sendmmsg` calls as the kernel allows.
     fn send_singles(
         &self,
         socket: &UdpSocket,
-        from: usize,
-        to: usize,
-        sent: &mut impl FnMut(usize, bool),
-        failed: &mut impl FnMut(&io::Error),
+        singles: Range<usize>,
+        report: &mut impl SendReport,
     ) -> io::Result<()> {
-        let mut done = from;
+        let (mut done, to) = (singles.start, singles.end);
         let no_control: [ControlMessage<'_>; 0] = [];
         SEND_HEADERS.with_borrow_mut(|headers| {
             while done < to {
@@ -411,19 +413,19 @@ impl SendBatch {
                     Ok(results) => {
                         let accepted = results.count();
                         for i in done..done + accepted {
-                            sent(self.lens[i], false);
+                            report.sent(self.lens[i], false);
                         }
                         done += accepted;
                         if accepted == 0 {
                             // Not expected from Linux; never spin on it.
-                            failed(&io::Error::from(io::ErrorKind::WouldBlock));
+                            report.failed(&io::Error::from(io::ErrorKind::WouldBlock));
                             done += 1;
                         }
                     }
                     Err(nix::errno::Errno::EINTR) => {}
                     Err(errno) => match classify_send_error(io::Error::from(errno)) {
                         SendFailure::Dropped(err) => {
-                            failed(&err);
+                            report.failed(&err);
                             done += 1;
                         }
                         SendFailure::Fatal(err) => return Err(err),
@@ -566,6 +568,20 @@ mod tests {
         assert_eq!(b.gso_run(0, b.count), 65_000 / 4000);
     }
 
+    /// Counts the datagrams that left in GSO sends; a dropped one fails the test.
+    #[derive(Default)]
+    struct Offloaded(usize);
+
+    impl SendReport for Offloaded {
+        fn sent(&mut self, _len: usize, gso: bool) {
+            self.0 += usize::from(gso);
+        }
+
+        fn failed(&mut self, err: &io::Error) {
+            panic!("{err}");
+        }
+    }
+
     /// Sends `datagrams` (length, fill byte) through a batch to a plain socket (no GRO) and
     /// returns what that socket reads, datagram by datagram.
     fn sent_and_read(datagrams: &[(usize, u8)], gso: bool) -> (Vec<Vec<u8>>, usize) {
@@ -580,14 +596,8 @@ mod tests {
             batch.next_slot()[..len].fill(fill);
             batch.commit(len, receiver.local_addr().unwrap());
         }
-        let mut offloaded = 0;
-        batch
-            .send(
-                &sender,
-                |_, gso| offloaded += usize::from(gso),
-                |err| panic!("{err}"),
-            )
-            .unwrap();
+        let mut offloaded = Offloaded::default();
+        batch.send(&sender, &mut offloaded).unwrap();
         let mut buffer = [0u8; 8192];
         let read = (0..datagrams.len())
             .map(|_| {
@@ -595,7 +605,7 @@ mod tests {
                 buffer[..len].to_vec()
             })
             .collect();
-        (read, offloaded)
+        (read, offloaded.0)
     }
 
     #[test]
@@ -666,7 +676,7 @@ mod tests {
                 run.next_slot()[..1000].fill(round + 10);
                 run.commit(1000, to);
             }
-            run.send(&sender, |_, _| {}, |err| panic!("{err}")).unwrap();
+            run.send(&sender, &mut Offloaded::default()).unwrap();
             // With GSO and GRO one buffer and its segment size, else three datagrams: either
             // way the same three datagrams come out.
             let mut got = Vec::new();

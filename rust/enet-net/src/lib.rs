@@ -23,8 +23,8 @@ mod dtls;
 /// In-memory DTLS pair for the fuzz targets (feature `fuzzing`).
 #[cfg(all(feature = "dtls", feature = "fuzzing"))]
 pub use dtls::fuzzing as dtls_fuzzing;
+mod coalesce;
 mod link;
-mod moderation;
 mod send_schedule;
 mod service_thread;
 mod shared_host;
@@ -37,13 +37,13 @@ mod waker;
 
 pub use address::{BindAddress, canonical_addr};
 pub use clock::{CLOCK_START, Clock};
+pub use coalesce::ReceiveCoalescing;
 pub use dtls::{
     DEFAULT_MAX_PENDING_HANDSHAKES, DEFAULT_SESSION_TIMEOUT, DTLS_HANDSHAKE_MTU,
     DTLS_RECORD_OVERHEAD, DtlsClientOptions, DtlsClientState, DtlsError, DtlsServerOptions,
     DtlsSessions,
 };
 pub use link::{LinkConditions, LinkDirection, LinkStatistics, MAX_QUEUE_DELAY};
-pub use moderation::ReceiveCoalescing;
 pub use send_schedule::{Due, FlushPolicy, SendSchedule};
 pub use service_thread::{ServiceConfig, ServiceThread, stop_all_service_threads};
 pub use shared_host::{HostGuard, LockWaitStatistics, SharedUdpHost};

@@ -276,6 +276,21 @@ mod tests {
         "127.0.0.1:9".parse().unwrap()
     }
 
+    /// A simulator seeded with `seed`, on a link that is perfect but for what `change` sets.
+    fn simulator(seed: u64, change: impl FnOnce(&mut LinkConditions)) -> LinkSimulator {
+        let mut conditions = LinkConditions::PERFECT;
+        change(&mut conditions);
+        let mut sim = LinkSimulator::new(seed);
+        sim.set_conditions(conditions);
+        sim
+    }
+
+    /// Submits the one-byte datagrams `0..count` at `at`; returns their fates.
+    fn submit_numbered(sim: &mut LinkSimulator, at: Instant, count: u8) -> Vec<Fate> {
+        (0..count).map(|i| sim.submit(at, addr(), &[i])).collect()
+    }
+
+    /// The first bytes of the datagrams due at `at`, in release order.
     fn drain(sim: &mut LinkSimulator, at: Instant) -> Vec<u8> {
         std::iter::from_fn(|| sim.pop_due(at))
             .map(|(_, d)| d[0])
@@ -291,15 +306,10 @@ mod tests {
 
     #[test]
     fn latency_holds_datagrams_in_order_until_due() {
-        let mut sim = LinkSimulator::new(1);
-        sim.set_conditions(LinkConditions {
-            latency_ms: 50,
-            ..LinkConditions::PERFECT
-        });
+        let mut sim = simulator(1, |c| c.latency_ms = 50);
         let t0 = Instant::now();
-        for i in 0..10u8 {
-            assert_eq!(sim.submit(t0, addr(), &[i]), Fate::Held);
-        }
+        let fates = submit_numbered(&mut sim, t0, 10);
+        assert!(fates.iter().all(|fate| *fate == Fate::Held), "{fates:?}");
         assert_eq!(sim.pop_due(t0 + Duration::from_millis(49)), None);
         assert_eq!(sim.next_release(), Some(t0 + Duration::from_millis(50)));
         assert_eq!(
@@ -313,11 +323,9 @@ mod tests {
 
     #[test]
     fn loss_and_duplication_follow_their_rates() {
-        let mut sim = LinkSimulator::new(7);
-        sim.set_conditions(LinkConditions {
-            loss_percent: 20.0,
-            duplicate_percent: 10.0,
-            ..LinkConditions::PERFECT
+        let mut sim = simulator(7, |c| {
+            c.loss_percent = 20.0;
+            c.duplicate_percent = 10.0;
         });
         let t0 = Instant::now();
         for _ in 0..10_000 {
@@ -334,12 +342,10 @@ mod tests {
 
     #[test]
     fn counts_what_enters_and_what_leaves() {
-        let mut sim = LinkSimulator::new(11);
-        sim.set_conditions(LinkConditions {
-            loss_percent: 10.0,
-            duplicate_percent: 5.0,
-            latency_ms: 20,
-            ..LinkConditions::PERFECT
+        let mut sim = simulator(11, |c| {
+            c.loss_percent = 10.0;
+            c.duplicate_percent = 5.0;
+            c.latency_ms = 20;
         });
         let t0 = Instant::now();
         for i in 0..1_000usize {
@@ -369,15 +375,9 @@ mod tests {
 
     #[test]
     fn reordering_lets_later_datagrams_overtake() {
-        let mut sim = LinkSimulator::new(3);
-        sim.set_conditions(LinkConditions {
-            reorder_percent: 30.0,
-            ..LinkConditions::PERFECT
-        });
+        let mut sim = simulator(3, |c| c.reorder_percent = 30.0);
         let t0 = Instant::now();
-        for i in 0..100u8 {
-            sim.submit(t0, addr(), &[i]);
-        }
+        submit_numbered(&mut sim, t0, 100);
         let order = drain(&mut sim, t0 + Duration::from_secs(1));
         assert_eq!(order.len(), 100);
         assert!(order.windows(2).any(|w| w[0] > w[1]));
@@ -385,11 +385,7 @@ mod tests {
 
     #[test]
     fn bandwidth_cap_spaces_datagrams_and_tail_drops() {
-        let mut sim = LinkSimulator::new(5);
-        sim.set_conditions(LinkConditions {
-            bandwidth_bytes_per_sec: 10_000,
-            ..LinkConditions::PERFECT
-        });
+        let mut sim = simulator(5, |c| c.bandwidth_bytes_per_sec = 10_000);
         let t0 = Instant::now();
         let payload = [0u8; 1000];
         for _ in 0..20 {
@@ -404,16 +400,12 @@ mod tests {
     #[test]
     fn same_seed_same_fates() {
         let run = |seed| {
-            let mut sim = LinkSimulator::new(seed);
-            sim.set_conditions(LinkConditions {
-                loss_percent: 50.0,
-                jitter_ms: 20,
-                ..LinkConditions::PERFECT
+            let mut sim = simulator(seed, |c| {
+                c.loss_percent = 50.0;
+                c.jitter_ms = 20;
             });
             let t0 = Instant::now();
-            for i in 0..64u8 {
-                sim.submit(t0, addr(), &[i]);
-            }
+            submit_numbered(&mut sim, t0, 64);
             drain(&mut sim, t0 + Duration::from_secs(1))
         };
         assert_eq!(run(11), run(11));

@@ -42,3 +42,24 @@ pub struct DriverStatistics {
     /// Punch packets dropped because no traversal listened, or its queue was full.
     pub side_dropped: u64,
 }
+
+impl DriverStatistics {
+    /// Adds what `other` counted (a layer's or a send's own counters) to these.
+    pub(crate) fn add(&mut self, other: &DriverStatistics) {
+        self.datagrams_sent += other.datagrams_sent;
+        self.bytes_sent += other.bytes_sent;
+        self.datagrams_received += other.datagrams_received;
+        self.bytes_received += other.bytes_received;
+        self.dropped_truncated += other.dropped_truncated;
+        self.send_failures += other.send_failures;
+        self.dtls_dropped += other.dtls_dropped;
+        self.dtls_refused_handshakes += other.dtls_refused_handshakes;
+        self.dtls_failed_handshakes += other.dtls_failed_handshakes;
+        self.dtls_unsent += other.dtls_unsent;
+        self.gso_datagrams += other.gso_datagrams;
+        self.gro_datagrams += other.gro_datagrams;
+        self.reassembly_prefaulted += other.reassembly_prefaulted;
+        self.side_datagrams += other.side_datagrams;
+        self.side_dropped += other.side_dropped;
+    }
+}

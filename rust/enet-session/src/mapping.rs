@@ -161,22 +161,17 @@ mod tests {
                 Some(channel)
             );
         }
-        assert_eq!(
-            Transfer::of_flags(PacketFlags::RELIABLE),
-            Transfer::Reliable
-        );
-        assert_eq!(
-            Transfer::of_flags(PacketFlags::UNSEQUENCED),
-            Transfer::Unreliable
-        );
-        assert_eq!(
-            Transfer::of_flags(PacketFlags::UNRELIABLE_FRAGMENT),
-            Transfer::UnreliableOrdered
-        );
-        assert_eq!(
-            Transfer::of_flags(PacketFlags::NONE),
-            Transfer::UnreliableOrdered
-        );
+        for (flags, transfer) in [
+            (PacketFlags::RELIABLE, Transfer::Reliable),
+            (PacketFlags::UNSEQUENCED, Transfer::Unreliable),
+            (
+                PacketFlags::UNRELIABLE_FRAGMENT,
+                Transfer::UnreliableOrdered,
+            ),
+            (PacketFlags::NONE, Transfer::UnreliableOrdered),
+        ] {
+            assert_eq!(Transfer::of_flags(flags), transfer, "{flags:?}");
+        }
     }
 
     #[test]

@@ -10,8 +10,8 @@ use rust_enet_proto::{Event, PeerId};
 use crate::admission::client_id;
 use crate::events::{HostFailure, HostKey, Incoming, SessionEvent};
 use crate::reason::LeaveReason;
-use crate::remotes::Remote;
-use crate::session::{Client, Mesh, Server};
+use crate::remotes::{Remote, Remotes};
+use crate::session::{Client, Inbox, Mesh, Server};
 
 /// The next event of `udp`: one service pass when `service` is set, otherwise what is queued.
 /// Draining the queue never sends (see `UdpHost::poll_queued_event`).
@@ -38,31 +38,14 @@ pub fn next_host_event(
 pub(crate) fn next_server_event(
     s: &mut Server,
     mut service: Option<Duration>,
-    incoming: &mut VecDeque<Incoming>,
-    pending: &mut VecDeque<SessionEvent>,
+    inbox: &mut Inbox,
 ) -> Option<SessionEvent> {
     let mut guard = s.host.lock();
     let udp = guard.as_mut()?;
     loop {
         let event = match next_host_event(udp, service.take()) {
             Ok(event) => event?,
-            Err(failure) => {
-                drop(guard);
-                // Every client is gone with the host, for the reason the host failed.
-                let reason = failure.reason();
-                for (id, remote) in s.remotes.iter() {
-                    pending.push_back(SessionEvent::Disconnected {
-                        id: Some(id),
-                        host: HostKey::Main,
-                        slot: remote.slot,
-                        reason: reason.clone(),
-                        address: remote.address,
-                    });
-                }
-                s.remotes = Default::default();
-                pending.push_back(SessionEvent::Ended(Some(failure)));
-                return pending.pop_front();
-            }
+            Err(failure) => return server_host_failed(&mut s.remotes, failure, &mut inbox.pending),
         };
         match event {
             Event::Connect { peer: slot, data } => {
@@ -116,18 +99,41 @@ pub(crate) fn next_server_event(
             } => {
                 // A connection that was refused, or whose peer was removed: dropped.
                 if let Some(from) = s.remotes.id_in(slot) {
-                    incoming.push_back(Incoming::new(from, channel, packet));
+                    inbox
+                        .incoming
+                        .push_back(Incoming::new(from, channel, packet));
                 }
             }
         }
     }
 }
 
+/// The server's host failed: every client is gone with it, for the reason the host failed, and
+/// the session ends.
+fn server_host_failed(
+    remotes: &mut Remotes,
+    failure: HostFailure,
+    pending: &mut VecDeque<SessionEvent>,
+) -> Option<SessionEvent> {
+    let reason = failure.reason();
+    for (id, remote) in remotes.iter() {
+        pending.push_back(SessionEvent::Disconnected {
+            id: Some(id),
+            host: HostKey::Main,
+            slot: remote.slot,
+            reason: reason.clone(),
+            address: remote.address,
+        });
+    }
+    *remotes = Remotes::default();
+    pending.push_back(SessionEvent::Ended(Some(failure)));
+    pending.pop_front()
+}
+
 pub(crate) fn next_client_event(
     c: &mut Client,
     mut service: Option<Duration>,
-    incoming: &mut VecDeque<Incoming>,
-    pending: &mut VecDeque<SessionEvent>,
+    inbox: &mut Inbox,
 ) -> Option<SessionEvent> {
     if c.ending || c.held.is_some() {
         return None;
@@ -158,12 +164,12 @@ pub(crate) fn next_client_event(
             } => {
                 drop(guard);
                 let reason = LeaveReason::from_core(reason, data);
-                if !incoming.is_empty() {
+                if !inbox.incoming.is_empty() {
                     c.held = Some((slot, reason));
                     return None;
                 }
                 let (left, ended) = server_left(c, slot, reason);
-                pending.push_back(ended);
+                inbox.pending.push_back(ended);
                 return Some(left);
             }
             Event::Receive {
@@ -172,7 +178,7 @@ pub(crate) fn next_client_event(
                 packet,
             } => {
                 if c.server.is_some_and(|r| r.slot == slot) {
-                    incoming.push_back(Incoming::new(1, channel, packet));
+                    inbox.incoming.push_back(Incoming::new(1, channel, packet));
                 }
             }
         }
@@ -200,13 +206,9 @@ pub(crate) fn server_left(
     (left, SessionEvent::Ended(None))
 }
 
-/// Drains every mesh host: packets to `incoming`, anyone but the link's peer turned away, and
+/// Drains every mesh host: packets to the inbox, anyone but the link's peer turned away, and
 /// links whose connection ended or whose host failed removed and reported (after all hosts).
-pub(crate) fn poll_mesh(
-    m: &mut Mesh,
-    incoming: &mut VecDeque<Incoming>,
-    pending: &mut VecDeque<SessionEvent>,
-) {
+pub(crate) fn poll_mesh(m: &mut Mesh, inbox: &mut Inbox) {
     // Links a script dropped (reset, `peer_disconnect_now`, a destroyed host) first.
     let gone: Vec<i32> = m
         .links
@@ -218,7 +220,7 @@ pub(crate) fn poll_mesh(
         .into_iter()
         .map(|id| (id, LeaveReason::Kicked))
         .collect();
-    remove_links(m, gone, pending);
+    remove_links(m, gone, &mut inbox.pending);
     let mut dropped = Vec::new();
     for (&id, (host, remote)) in &m.links {
         let mut guard = host.lock();
@@ -249,7 +251,7 @@ pub(crate) fn poll_mesh(
                         dropped.push((id, reason));
                         break;
                     }
-                    pending.push_back(SessionEvent::Disconnected {
+                    inbox.pending.push_back(SessionEvent::Disconnected {
                         id: None,
                         host: HostKey::Mesh(id),
                         slot,
@@ -263,13 +265,13 @@ pub(crate) fn poll_mesh(
                     packet,
                 } => {
                     if slot == remote.slot {
-                        incoming.push_back(Incoming::new(id, channel, packet));
+                        inbox.incoming.push_back(Incoming::new(id, channel, packet));
                     }
                 }
             }
         }
     }
-    remove_links(m, dropped, pending);
+    remove_links(m, dropped, &mut inbox.pending);
 }
 
 fn remove_links(m: &mut Mesh, ids: Vec<(i32, LeaveReason)>, pending: &mut VecDeque<SessionEvent>) {

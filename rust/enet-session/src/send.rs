@@ -212,7 +212,7 @@ impl Session {
             Mode::Client(c) => {
                 c.server = None;
                 c.ending = true;
-                self.pending.push_back(SessionEvent::Ended(None));
+                self.inbox.pending.push_back(SessionEvent::Ended(None));
             }
             Mode::Mesh(m) => {
                 m.links.remove(&id);

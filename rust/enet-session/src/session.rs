@@ -59,14 +59,21 @@ pub enum Mode {
     Mesh(Mesh),
 }
 
+/// What a session holds for its owner: the packets received, and the events found ahead of
+/// their turn.
+#[derive(Debug, Default)]
+pub(crate) struct Inbox {
+    pub(crate) incoming: VecDeque<Incoming>,
+    /// Events found by `begin_poll` (or with another event), handed out first by `next_event`.
+    pub(crate) pending: VecDeque<SessionEvent>,
+}
+
 /// An active multiplayer peer's connections and received packets; see the crate
 /// documentation for how to drive it.
 #[derive(Debug)]
 pub struct Session {
     pub(crate) mode: Mode,
-    pub(crate) incoming: VecDeque<Incoming>,
-    /// Events found by `begin_poll`, handed out first by `next_event`.
-    pub(crate) pending: VecDeque<SessionEvent>,
+    pub(crate) inbox: Inbox,
     /// This poll has serviced the main host.
     serviced: bool,
     /// The owner's packets leave at once (Godot's behaviour) rather than with the frame's
@@ -82,8 +89,7 @@ impl Session {
     fn new(mode: Mode) -> Session {
         let session = Session {
             mode,
-            incoming: VecDeque::new(),
-            pending: VecDeque::new(),
+            inbox: Inbox::default(),
             serviced: false,
             policy: FlushPolicy::Frame,
             threads: None,
@@ -279,15 +285,15 @@ impl Session {
 
     /// The next received packet, if any.
     pub fn front_packet(&self) -> Option<&Incoming> {
-        self.incoming.front()
+        self.inbox.incoming.front()
     }
 
     pub fn pop_packet(&mut self) -> Option<Incoming> {
-        self.incoming.pop_front()
+        self.inbox.incoming.pop_front()
     }
 
     pub fn available_packets(&self) -> usize {
-        self.incoming.len()
+        self.inbox.incoming.len()
     }
 
     /// Step 1 of a poll (see the crate doc): the frame's flush if it is still due, connections
@@ -317,7 +323,7 @@ impl Session {
                 for (id, remote) in gone {
                     s.remotes.remove(id);
                     s.admission.remove(id);
-                    self.pending.push_back(SessionEvent::Disconnected {
+                    self.inbox.pending.push_back(SessionEvent::Disconnected {
                         id: Some(id),
                         host: HostKey::Main,
                         slot: remote.slot,
@@ -329,13 +335,13 @@ impl Session {
             Mode::Client(c) => {
                 if let Some((slot, reason)) = c.held.take() {
                     let (left, ended) = server_left(c, slot, reason);
-                    self.pending.extend([left, ended]);
+                    self.inbox.pending.extend([left, ended]);
                 }
                 if let Some(server) = c.server {
                     let dropped = c.host.take_drops().contains(&server.slot);
                     if dropped || !c.host.is_active() {
                         c.server = None;
-                        self.pending.push_back(SessionEvent::Disconnected {
+                        self.inbox.pending.push_back(SessionEvent::Disconnected {
                             id: Some(1),
                             host: HostKey::Main,
                             slot: server.slot,
@@ -346,10 +352,10 @@ impl Session {
                 }
                 if c.server.is_none() && c.rendezvous.is_none() && !c.ending {
                     c.ending = true;
-                    self.pending.push_back(SessionEvent::Ended(None));
+                    self.inbox.pending.push_back(SessionEvent::Ended(None));
                 }
             }
-            Mode::Mesh(m) => poll_mesh(m, &mut self.incoming, &mut self.pending),
+            Mode::Mesh(m) => poll_mesh(m, &mut self.inbox),
         }
         errors
     }
@@ -357,7 +363,7 @@ impl Session {
     /// Step 2 of a poll (see the crate doc): the next event, handled before asking again. The
     /// first call services the main host once, later ones take what it queued.
     pub fn next_event(&mut self) -> Option<SessionEvent> {
-        if let Some(event) = self.pending.pop_front() {
+        if let Some(event) = self.inbox.pending.pop_front() {
             return Some(event);
         }
         let service = if self.serviced {
@@ -367,8 +373,8 @@ impl Session {
             Some(Duration::ZERO)
         };
         match &mut self.mode {
-            Mode::Server(s) => next_server_event(s, service, &mut self.incoming, &mut self.pending),
-            Mode::Client(c) => next_client_event(c, service, &mut self.incoming, &mut self.pending),
+            Mode::Server(s) => next_server_event(s, service, &mut self.inbox),
+            Mode::Client(c) => next_client_event(c, service, &mut self.inbox),
             // Drained by `begin_poll`.
             Mode::Mesh(_) => None,
         }
@@ -462,7 +468,7 @@ impl Session {
                     return;
                 };
                 for event in drive(&s.host, rendezvous, now) {
-                    self.pending.push_back(match event {
+                    self.inbox.pending.push_back(match event {
                         RendezvousEvent::Registered { id } => SessionEvent::Registered { id },
                         RendezvousEvent::Failed(failure) => SessionEvent::RendezvousFailed(failure),
                         RendezvousEvent::Connecting { .. } => continue,
@@ -480,7 +486,7 @@ impl Session {
                         }
                         RendezvousEvent::Failed(failure) => {
                             c.ending = true;
-                            self.pending.extend([
+                            self.inbox.pending.extend([
                                 SessionEvent::RendezvousFailed(failure),
                                 SessionEvent::Ended(None),
                             ]);

@@ -21,20 +21,63 @@ pub struct LinkSnapshot {
     pub loss_percent: f64,
 }
 
-/// Running totals of one or more hosts.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Totals {
+/// Declares [`Totals`] and [`Rates`] with one field per traffic counter, and what goes field by
+/// field: adding totals, rates between two samples, and the counters by name.
+macro_rules! traffic_counters {
+    ($($(#[doc = $doc:literal])* $field:ident,)*) => {
+        /// Running totals of one or more hosts.
+        #[derive(Debug, Clone, Copy, Default, PartialEq)]
+        pub struct Totals {
+            $($(#[doc = $doc])* pub $field: u64,)*
+        }
+
+        /// [`Totals`] per second over the last measuring interval.
+        #[derive(Debug, Clone, Copy, Default, PartialEq)]
+        pub struct Rates {
+            $(pub $field: f64,)*
+        }
+
+        /// How many counters [`Totals`] and [`Rates`] have.
+        const COUNTERS: usize = [$(stringify!($field)),*].len();
+
+        impl Totals {
+            pub fn add(&mut self, other: &Totals) {
+                $(self.$field += other.$field;)*
+            }
+
+            /// The totals by their field names, in declaration order.
+            pub fn entries(&self) -> [(&'static str, u64); COUNTERS] {
+                [$((stringify!($field), self.$field)),*]
+            }
+
+            fn per_second(&self, before: &Totals, seconds: f64) -> Rates {
+                Rates {
+                    $($field: self.$field.saturating_sub(before.$field) as f64 / seconds,)*
+                }
+            }
+        }
+
+        impl Rates {
+            /// The rates by their totals' names with `_per_sec`, in declaration order.
+            pub fn entries(&self) -> [(&'static str, f64); COUNTERS] {
+                [$((concat!(stringify!($field), "_per_sec"), self.$field)),*]
+            }
+        }
+    };
+}
+
+traffic_counters! {
     /// Datagrams and bytes as they crossed the socket: after compression, with ENet's and
     /// DTLS's overhead.
-    pub datagrams_sent: u64,
-    pub datagrams_received: u64,
-    pub bytes_sent: u64,
-    pub bytes_received: u64,
+    datagrams_sent,
+    datagrams_received,
+    bytes_sent,
+    bytes_received,
     /// Reliable commands sent again after a timeout.
-    pub resends: u64,
+    resends,
     /// Datagrams dropped as malformed: too long, too short, a bad checksum, a command area that
     /// does not parse, a compressed payload that does not decompress, cut by the socket.
-    pub dropped_malformed: u64,
+    dropped_malformed,
 }
 
 impl Totals {
@@ -55,27 +98,6 @@ impl Totals {
                 + core.dropped_no_decompressor
                 + core.dropped_decompress_failed
                 + driver.dropped_truncated,
-        }
-    }
-
-    pub fn add(&mut self, other: &Totals) {
-        self.datagrams_sent += other.datagrams_sent;
-        self.datagrams_received += other.datagrams_received;
-        self.bytes_sent += other.bytes_sent;
-        self.bytes_received += other.bytes_received;
-        self.resends += other.resends;
-        self.dropped_malformed += other.dropped_malformed;
-    }
-
-    fn per_second(&self, before: &Totals, seconds: f64) -> Rates {
-        let rate = |now: u64, then: u64| now.saturating_sub(then) as f64 / seconds;
-        Rates {
-            datagrams_sent: rate(self.datagrams_sent, before.datagrams_sent),
-            datagrams_received: rate(self.datagrams_received, before.datagrams_received),
-            bytes_sent: rate(self.bytes_sent, before.bytes_sent),
-            bytes_received: rate(self.bytes_received, before.bytes_received),
-            resends: rate(self.resends, before.resends),
-            dropped_malformed: rate(self.dropped_malformed, before.dropped_malformed),
         }
     }
 }
@@ -107,17 +129,6 @@ pub fn loss_percent(peer: &Peer) -> f64 {
     } else {
         f64::from(peer.packet_loss()) * 100.0 / f64::from(PEER_PACKET_LOSS_SCALE)
     }
-}
-
-/// [`Totals`] per second over the last measuring interval.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Rates {
-    pub datagrams_sent: f64,
-    pub datagrams_received: f64,
-    pub bytes_sent: f64,
-    pub bytes_received: f64,
-    pub resends: f64,
-    pub dropped_malformed: f64,
 }
 
 /// How long a measuring interval lasts at least.

@@ -66,30 +66,21 @@ impl CEvent {
 }
 
 /// Why talking to the C peer failed.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum CPeerError {
     /// Spawning or writing to the process failed.
+    #[error("c peer i/o: {0}")]
     Io(io::Error),
     /// No reply (or no matching event) within the timeout.
+    #[error("c peer: timed out waiting for {0}")]
     Timeout(String),
     /// The peer answered `error ...`.
+    #[error("c peer replied: {0}")]
     Command(String),
     /// The process closed its stdout.
+    #[error("c peer exited")]
     Exited,
 }
-
-impl fmt::Display for CPeerError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Io(err) => write!(f, "c peer i/o: {err}"),
-            Self::Timeout(what) => write!(f, "c peer: timed out waiting for {what}"),
-            Self::Command(msg) => write!(f, "c peer replied: {msg}"),
-            Self::Exited => write!(f, "c peer exited"),
-        }
-    }
-}
-
-impl std::error::Error for CPeerError {}
 
 impl From<io::Error> for CPeerError {
     fn from(err: io::Error) -> Self {

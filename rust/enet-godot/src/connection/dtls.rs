@@ -99,63 +99,47 @@ impl RustENetConnection {
 
 /// What `TLSOptions` holds, read through the getters Godot 4.3 added (called dynamically, as the
 /// addon is built against the 4.2 API).
-pub(crate) struct TlsSettings {
-    pub(crate) is_server: bool,
-    pub(crate) is_unsafe_client: bool,
-    pub(crate) common_name_override: String,
-    pub(crate) certificate_pem: String,
-    pub(crate) private_key_pem: String,
-    pub(crate) trusted_chain_pem: Option<String>,
+struct TlsSettings {
+    is_server: bool,
+    is_unsafe_client: bool,
+    common_name_override: String,
+    certificate_pem: String,
+    private_key_pem: String,
+    trusted_chain_pem: Option<String>,
 }
 
-pub(crate) fn read_tls_options(options: &Gd<TlsOptions>) -> Option<TlsSettings> {
+fn read_tls_options(options: &Gd<TlsOptions>) -> Option<TlsSettings> {
     let mut options = options.clone();
     if !options.has_method("get_private_key") {
         godot_error!("RustENetConnection: DTLS needs Godot 4.3 or later (to read TLSOptions)");
         return None;
     }
-    let certificate_pem = options
-        .call("get_own_certificate", &[])
-        .try_to::<Option<Gd<X509Certificate>>>()
-        .ok()
-        .flatten()
-        .map(|mut c| c.save_to_string().to_string())
-        .unwrap_or_default();
-    let private_key_pem = options
-        .call("get_private_key", &[])
+    let mut get = |getter: &str| options.call(getter, &[]);
+    let certificate_pem = |value: Variant| {
+        let certificate = value.try_to::<Option<Gd<X509Certificate>>>().ok().flatten();
+        certificate.map(|mut c| c.save_to_string().to_string())
+    };
+    let private_key = get("get_private_key")
         .try_to::<Option<Gd<CryptoKey>>>()
         .ok()
-        .flatten()
-        .map(|mut k| k.save_to_string().to_string())
-        .unwrap_or_default();
-    let trusted_chain_pem = options
-        .call("get_trusted_ca_chain", &[])
-        .try_to::<Option<Gd<X509Certificate>>>()
-        .ok()
-        .flatten()
-        .map(|mut c| c.save_to_string().to_string());
+        .flatten();
     Some(TlsSettings {
-        is_server: options
-            .call("is_server", &[])
-            .try_to::<bool>()
-            .unwrap_or(false),
-        is_unsafe_client: options
-            .call("is_unsafe_client", &[])
-            .try_to::<bool>()
-            .unwrap_or(false),
-        common_name_override: options
-            .call("get_common_name_override", &[])
+        is_server: get("is_server").try_to::<bool>().unwrap_or(false),
+        is_unsafe_client: get("is_unsafe_client").try_to::<bool>().unwrap_or(false),
+        common_name_override: get("get_common_name_override")
             .try_to::<GString>()
             .map(|s| s.to_string())
             .unwrap_or_default(),
-        certificate_pem,
-        private_key_pem,
-        trusted_chain_pem,
+        certificate_pem: certificate_pem(get("get_own_certificate")).unwrap_or_default(),
+        private_key_pem: private_key
+            .map(|mut k| k.save_to_string().to_string())
+            .unwrap_or_default(),
+        trusted_chain_pem: certificate_pem(get("get_trusted_ca_chain")),
     })
 }
 
 /// Maps a driver DTLS setup result to Godot's codes and messages.
-pub(crate) fn dtls_result(what: &str, result: Option<Result<(), DtlsError>>) -> Error {
+fn dtls_result(what: &str, result: Option<Result<(), DtlsError>>) -> Error {
     match result {
         Some(Ok(())) => Error::OK,
         Some(Err(e)) => {

@@ -24,24 +24,6 @@ pub(crate) struct RendezvousState {
 
 #[godot_api(secondary)]
 impl RustENetConnection {
-    /// `get_rendezvous_status`: no rendezvous was started (or it was closed).
-    #[constant]
-    const RENDEZVOUS_NONE: i32 = 0;
-    /// `get_rendezvous_status`: talking to the rendezvous server, registering, or punching.
-    #[constant]
-    const RENDEZVOUS_IN_PROGRESS: i32 = 1;
-    /// `get_rendezvous_status`: `rendezvous_host` registered this host: `get_rendezvous_id` is the
-    /// id to share.
-    #[constant]
-    const RENDEZVOUS_REGISTERED: i32 = 2;
-    /// `get_rendezvous_status`: `rendezvous_connect` found a path; the connection's handshake runs
-    /// over it (`service` returns `EVENT_CONNECT` when it completes).
-    #[constant]
-    const RENDEZVOUS_CONNECTING: i32 = 3;
-    /// `get_rendezvous_status`: it failed; `get_rendezvous_error` says why.
-    #[constant]
-    const RENDEZVOUS_FAILED: i32 = 4;
-
     /// Registers this host with the rendezvous server at `server_address` (a host name or an IP
     /// address) and `server_port` (TCP; `8890` is noray's), from this host's own socket, so that
     /// others can reach it through NAT with `rendezvous_connect` and the id it gets
@@ -60,8 +42,8 @@ impl RustENetConnection {
         server_address: GString,
         #[opt(default = 8890)] server_port: i64,
     ) -> Error {
-        let Some(port) = self.check_rendezvous("rendezvous_host", &server_address, server_port)
-        else {
+        const METHOD: &str = "RustENetConnection.rendezvous_host";
+        let Some(port) = rendezvous_port(METHOD, &server_address, server_port) else {
             return Error::ERR_INVALID_PARAMETER;
         };
         let server = server_address.to_string();
@@ -93,17 +75,13 @@ impl RustENetConnection {
         #[opt(default = 0)] channels: i64,
         #[opt(default = 0)] data: i64,
     ) -> Error {
-        let Some(port) = self.check_rendezvous("rendezvous_connect", &server_address, server_port)
-        else {
+        const METHOD: &str = "RustENetConnection.rendezvous_connect";
+        let Some(port) = rendezvous_port(METHOD, &server_address, server_port) else {
             return Error::ERR_INVALID_PARAMETER;
         };
-        let id = host_id.to_string();
-        if id.is_empty() || id.contains([' ', '\n', '\r']) {
-            godot_error!(
-                "RustENetConnection.rendezvous_connect: the host id {id:?} is empty or holds a space or a line break"
-            );
+        let Some(id) = rendezvous_host_id(METHOD, &host_id) else {
             return Error::ERR_INVALID_PARAMETER;
-        }
+        };
         let channels = if (1..=MAXIMUM_CHANNELS).contains(&channels) {
             channels as usize
         } else {
@@ -178,21 +156,36 @@ impl RustENetConnection {
     }
 }
 
-impl RustENetConnection {
-    fn check_rendezvous(&self, method: &str, address: &GString, port: i64) -> Option<u16> {
-        if address.is_empty() {
-            godot_error!("RustENetConnection.{method}: the rendezvous server's address is empty");
-            return None;
-        }
-        let port = u16::try_from(port).ok().filter(|&p| p != 0);
-        if port.is_none() {
-            godot_error!(
-                "RustENetConnection.{method}: the rendezvous server's port must be between 1 and 65535"
-            );
-        }
-        port
+/// The rendezvous server's port, checked with its address; `None` (with an error printed for
+/// `method`) when either is unusable.
+pub(crate) fn rendezvous_port(method: &str, address: &GString, port: i64) -> Option<u16> {
+    if address.is_empty() {
+        godot_error!("{method}: the rendezvous server's address is empty");
+        return None;
     }
+    match u16::try_from(port) {
+        Ok(port) if port > 0 => Some(port),
+        _ => {
+            godot_error!(
+                "{method}: the rendezvous server's port must be between 1 and 65535, not {port}"
+            );
+            None
+        }
+    }
+}
 
+/// The id of the host to join; `None` (with an error printed for `method`) when it is empty or
+/// holds a space or a line break.
+pub(crate) fn rendezvous_host_id(method: &str, host_id: &GString) -> Option<String> {
+    let id = host_id.to_string();
+    if id.is_empty() || id.contains([' ', '\n', '\r']) {
+        godot_error!("{method}: the host id {id:?} is empty or holds a space or a line break");
+        return None;
+    }
+    Some(id)
+}
+
+impl RustENetConnection {
     fn start_rendezvous(
         &mut self,
         start: impl FnOnce(&mut rust_enet_net::UdpHost) -> Rendezvous,

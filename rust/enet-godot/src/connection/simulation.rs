@@ -27,8 +27,8 @@ impl RustENetConnection {
         conditions: VarDictionary,
         #[opt(default = 0)] direction: i32,
     ) {
-        let Some(direction) = link_direction(direction) else {
-            godot_error!("RustENetConnection.set_link_simulation: unknown direction {direction}");
+        let Some(direction) = link_direction("RustENetConnection.set_link_simulation", direction)
+        else {
             return;
         };
         let link = conditions_of(&conditions);
@@ -57,8 +57,8 @@ impl RustENetConnection {
     #[func]
     pub fn get_link_statistics(&mut self, #[opt(default = 0)] direction: i32) -> VarDictionary {
         let mut out = VarDictionary::new();
-        let Some(direction) = link_direction(direction) else {
-            godot_error!("RustENetConnection.get_link_statistics: unknown direction {direction}");
+        let Some(direction) = link_direction("RustENetConnection.get_link_statistics", direction)
+        else {
             return out;
         };
         let Some(stats) = self.with_host(|udp| udp.link_statistics(direction)) else {
@@ -79,13 +79,17 @@ impl RustENetConnection {
     }
 }
 
-/// A `LINK_*` constant as a direction.
-pub(crate) fn link_direction(direction: i32) -> Option<LinkDirection> {
+/// A `LINK_*` constant as a direction; `None` (with an error printed for `method`) for another
+/// number.
+pub(crate) fn link_direction(method: &str, direction: i32) -> Option<LinkDirection> {
     match direction {
         RustENetConnection::LINK_BOTH => Some(LinkDirection::Both),
         RustENetConnection::LINK_OUTGOING => Some(LinkDirection::Outgoing),
         RustENetConnection::LINK_INCOMING => Some(LinkDirection::Incoming),
-        _ => None,
+        _ => {
+            godot_error!("{method}: unknown direction {direction}");
+            None
+        }
     }
 }
 

@@ -95,11 +95,6 @@ impl RustENetPacketPeer {
                             f64::from(p.reliable_data_in_transit()),
                         ),
                         ("waiting_bytes", p.total_waiting_data() as f64),
-                        ("datagrams_sent", totals.datagrams_sent as f64),
-                        ("datagrams_received", totals.datagrams_received as f64),
-                        ("bytes_sent", totals.bytes_sent as f64),
-                        ("bytes_received", totals.bytes_received as f64),
-                        ("resends", totals.resends as f64),
                     ];
                     (fixed, totals)
                 })
@@ -111,14 +106,14 @@ impl RustENetPacketPeer {
         let (fixed, totals) = figures;
         self.meter.sample(std::time::Instant::now(), totals);
         let rates = self.meter.rates();
-        for (key, value) in fixed {
-            out.set(key, value);
+        let total_entries = totals.entries().map(|(key, total)| (key, total as f64));
+        let traffic = total_entries.into_iter().chain(rates.entries());
+        for (key, value) in fixed.into_iter().chain(traffic) {
+            // The host drops malformed datagrams before they reach a peer.
+            if !key.starts_with("dropped_malformed") {
+                out.set(key, value);
+            }
         }
-        out.set("datagrams_sent_per_sec", rates.datagrams_sent);
-        out.set("datagrams_received_per_sec", rates.datagrams_received);
-        out.set("bytes_sent_per_sec", rates.bytes_sent);
-        out.set("bytes_received_per_sec", rates.bytes_received);
-        out.set("resends_per_sec", rates.resends);
         out
     }
 

@@ -21,6 +21,18 @@ impl RustENetPeer {
         self.session.is_some()
     }
 
+    /// Whether this peer is already a server, client or mesh, which `method` (a `create_*`) then
+    /// refuses with an error.
+    pub(super) fn already_active(&self, method: &str) -> bool {
+        let active = self.is_active();
+        if active {
+            godot_error!(
+                "{method}: the multiplayer instance is already active; call close() first"
+            );
+        }
+        active
+    }
+
     /// Every host object of this peer: the main host and the mesh hosts.
     pub(super) fn hosts_mut(&mut self) -> impl Iterator<Item = &mut Gd<RustENetConnection>> {
         self.main_host

@@ -13,7 +13,7 @@ use rust_enet_session::{Rendezvous, SYSCH_MAX, Session};
 
 use super::RustENetPeer;
 use super::conversions::generate_unique_id;
-use crate::connection::RustENetConnection;
+use crate::connection::{RustENetConnection, rendezvous_host_id, rendezvous_port};
 
 #[godot_api(secondary)]
 impl RustENetPeer {
@@ -112,17 +112,12 @@ impl RustENetPeer {
         #[opt(default = 0)] out_bandwidth: i64,
     ) -> Error {
         const METHOD: &str = "RustENetPeer.create_client_rendezvous";
-        if self.is_active() {
-            godot_error!(
-                "{METHOD}: the multiplayer instance is already active; call close() first"
-            );
+        if self.already_active(METHOD) {
             return Error::ERR_ALREADY_IN_USE;
         }
-        let id = host_id.to_string();
-        if id.is_empty() || id.contains([' ', '\n', '\r']) {
-            godot_error!("{METHOD}: the host id {id:?} is empty or holds a space or a line break");
+        let Some(id) = rendezvous_host_id(METHOD, &host_id) else {
             return Error::ERR_INVALID_PARAMETER;
-        }
+        };
         let Some(server_port) = rendezvous_port(METHOD, &server_address, server_port) else {
             return Error::ERR_INVALID_PARAMETER;
         };
@@ -225,23 +220,5 @@ impl RustENetPeer {
                 GString::from(failure.message()).to_variant(),
             ],
         );
-    }
-}
-
-/// The rendezvous server's port, checked with its address; `None` (with an error printed) when
-/// either is unusable.
-fn rendezvous_port(method: &str, address: &GString, port: i64) -> Option<u16> {
-    if address.is_empty() {
-        godot_error!("{method}: the rendezvous server's address is empty");
-        return None;
-    }
-    match u16::try_from(port) {
-        Ok(port) if port > 0 => Some(port),
-        _ => {
-            godot_error!(
-                "{method}: the rendezvous server's port must be between 1 and 65535, not {port}"
-            );
-            None
-        }
     }
 }

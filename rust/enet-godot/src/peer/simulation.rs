@@ -29,8 +29,7 @@ impl RustENetPeer {
         conditions: VarDictionary,
         #[opt(default = 0)] direction: i32,
     ) {
-        let Some(direction) = link_direction(direction) else {
-            godot_error!("RustENetPeer.set_link_simulation: unknown direction {direction}");
+        let Some(direction) = link_direction("RustENetPeer.set_link_simulation", direction) else {
             return;
         };
         let mut sim = self.simulation.unwrap_or_default();

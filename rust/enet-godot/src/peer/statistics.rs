@@ -39,25 +39,18 @@ impl RustENetPeer {
         let totals = session.totals();
         let link = session.link_snapshot();
         let rates = self.meter.rates();
-        let entries: [(&str, f64); 16] = [
+        let link_entries = [
             ("peers", link.peers as f64),
             ("rtt_avg_ms", link.rtt_avg_ms),
             ("rtt_max_ms", link.rtt_max_ms),
             ("loss_percent", link.loss_percent),
-            ("datagrams_sent", totals.datagrams_sent as f64),
-            ("datagrams_received", totals.datagrams_received as f64),
-            ("bytes_sent", totals.bytes_sent as f64),
-            ("bytes_received", totals.bytes_received as f64),
-            ("resends", totals.resends as f64),
-            ("dropped_malformed", totals.dropped_malformed as f64),
-            ("datagrams_sent_per_sec", rates.datagrams_sent),
-            ("datagrams_received_per_sec", rates.datagrams_received),
-            ("bytes_sent_per_sec", rates.bytes_sent),
-            ("bytes_received_per_sec", rates.bytes_received),
-            ("resends_per_sec", rates.resends),
-            ("dropped_malformed_per_sec", rates.dropped_malformed),
         ];
-        for (key, value) in entries {
+        let total_entries = totals.entries().map(|(key, total)| (key, total as f64));
+        for (key, value) in link_entries
+            .into_iter()
+            .chain(total_entries)
+            .chain(rates.entries())
+        {
             out.set(key, value);
         }
         if session.went_through_rendezvous() {

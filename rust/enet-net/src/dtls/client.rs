@@ -138,7 +138,7 @@ impl DtlsClient {
             DtlsClientState::Handshaking if self.server == Some(to) => {
                 if self.held.len() >= HELD_DATAGRAMS {
                     self.held.pop_front();
-                    self.common.counters.unsent += 1;
+                    self.common.counters.dtls_unsent += 1;
                 }
                 self.held.push_back(datagram.to_vec());
             }
@@ -148,7 +148,7 @@ impl DtlsClient {
                 }
             }
             // Another destination than the server, or no usable session.
-            _ => self.common.counters.unsent += 1,
+            _ => self.common.counters.dtls_unsent += 1,
         }
     }
 
@@ -160,11 +160,11 @@ impl DtlsClient {
     ) {
         // A connected socket: only the server's datagrams are read.
         let (Some(server), Some(stream)) = (self.server, self.stream.as_mut()) else {
-            self.common.counters.dropped += 1;
+            self.common.counters.dtls_dropped += 1;
             return;
         };
         if from != server || !stream.get_mut().push(datagram) {
-            self.common.counters.dropped += 1;
+            self.common.counters.dtls_dropped += 1;
             return;
         }
         if self.state == DtlsClientState::Handshaking {
@@ -226,7 +226,7 @@ impl DtlsClient {
             Err(err) => {
                 let reason = describe_failure(stream, &err);
                 self.common.collect(server, stream);
-                self.common.counters.failed_handshakes += 1;
+                self.common.counters.dtls_failed_handshakes += 1;
                 self.fail(reason);
             }
         }
@@ -235,7 +235,7 @@ impl DtlsClient {
     fn fail(&mut self, reason: String) {
         tracing::debug!(%reason, "dtls client failed");
         self.stream = None;
-        self.common.counters.unsent += self.held.len() as u64;
+        self.common.counters.dtls_unsent += self.held.len() as u64;
         self.held.clear();
         self.state = DtlsClientState::Failed(reason);
     }
@@ -245,11 +245,9 @@ impl DtlsClient {
     }
 
     pub(super) fn handle_timeout(&mut self, now: Instant, host: &Host) {
-        match self.next_step {
-            Some(due) if due <= now => {}
-            _ => return,
+        if self.next_step.take_if(|due| *due <= now).is_none() {
+            return;
         }
-        self.next_step = None;
         if self.state == DtlsClientState::Idle {
             return;
         }

@@ -9,6 +9,7 @@ use openssl::ssl::{SslContextBuilder, SslMethod, SslOptions, SslStream, SslVersi
 
 use super::{DTLS_RECORD_OVERHEAD, DtlsError};
 use crate::MAXIMUM_DATAGRAM;
+use crate::statistics::DriverStatistics;
 
 /// Datagrams queued for one session before OpenSSL reads them; more are dropped (a session
 /// reads its queue empty on every datagram, so this only bounds a pathological burst).
@@ -66,20 +67,12 @@ impl Write for DatagramPipe {
     }
 }
 
-/// Counters of the DTLS layer, added into `DriverStatistics`.
-#[derive(Debug, Clone, Copy, Default)]
-pub(super) struct Counters {
-    pub(super) dropped: u64,
-    pub(super) refused_handshakes: u64,
-    pub(super) failed_handshakes: u64,
-    pub(super) unsent: u64,
-}
-
 /// What both sides keep: datagrams for the socket and counters.
 #[derive(Debug, Default)]
 pub(super) struct Common {
     pub(super) outbox: VecDeque<(SocketAddr, Vec<u8>)>,
-    pub(super) counters: Counters,
+    /// The layer's `dtls_*` counters, added into the driver's.
+    pub(super) counters: DriverStatistics,
     /// Decrypted records land here; one byte larger than an ENet datagram to spot oversize ones.
     plain: Vec<u8>,
 }
@@ -119,7 +112,7 @@ impl Common {
         match stream.ssl_write(datagram) {
             Ok(_) => {}
             Err(err) => {
-                self.counters.unsent += 1;
+                self.counters.dtls_unsent += 1;
                 tracing::debug!(%to, %err, "dtls record not sent");
             }
         }
@@ -142,7 +135,7 @@ impl Common {
             match stream.ssl_read(&mut self.plain) {
                 Ok(0) => {}
                 Ok(len) if len > MAXIMUM_DATAGRAM => {
-                    self.counters.dropped += 1;
+                    self.counters.dtls_dropped += 1;
                     tracing::debug!(%from, len, "dtls record larger than an enet datagram");
                 }
                 Ok(len) => {
@@ -157,7 +150,7 @@ impl Common {
             }
         };
         if !delivered && datagram.first() == Some(&APPLICATION_DATA) {
-            self.counters.dropped += 1;
+            self.counters.dtls_dropped += 1;
         }
         // Alerts, handshake retransmissions and close_notify replies.
         self.collect(from, stream);

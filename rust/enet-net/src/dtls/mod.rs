@@ -249,13 +249,10 @@ impl Dtls {
     /// Add this layer's counters to the driver's.
     pub(crate) fn add_statistics(&self, stats: &mut DriverStatistics) {
         let counters = match self {
-            Dtls::Server(s) => s.common.counters,
-            Dtls::Client(c) => c.common.counters,
+            Dtls::Server(s) => &s.common.counters,
+            Dtls::Client(c) => &c.common.counters,
         };
-        stats.dtls_dropped += counters.dropped;
-        stats.dtls_refused_handshakes += counters.refused_handshakes;
-        stats.dtls_failed_handshakes += counters.failed_handshakes;
-        stats.dtls_unsent += counters.unsent;
+        stats.add(counters);
     }
 
     pub(crate) fn sessions(&self) -> DtlsSessions {

@@ -276,7 +276,7 @@ impl DtlsServer {
             }
             // As Godot since PR #95067: a send to an unknown session is dropped quietly and ENet
             // times the peer out.
-            _ => self.common.counters.unsent += 1,
+            _ => self.common.counters.dtls_unsent += 1,
         }
     }
 
@@ -291,7 +291,7 @@ impl DtlsServer {
         let Entry::Occupied(mut entry) = self.sessions.entry(from) else {
             match hello {
                 Some(hello) => self.handle_hello(now, from, datagram, hello),
-                None => self.common.counters.dropped += 1,
+                None => self.common.counters.dtls_dropped += 1,
             }
             return;
         };
@@ -310,7 +310,7 @@ impl DtlsServer {
             None => {}
         }
         if !session.stream.get_mut().push(datagram) {
-            self.common.counters.dropped += 1;
+            self.common.counters.dtls_dropped += 1;
             return;
         }
         if matches!(session.phase, Phase::Handshaking) {
@@ -325,7 +325,7 @@ impl DtlsServer {
                     return;
                 }
                 Err(err) => {
-                    self.common.counters.failed_handshakes += 1;
+                    self.common.counters.dtls_failed_handshakes += 1;
                     tracing::debug!(%from, reason = %describe_failure(&session.stream, &err), "dtls handshake failed");
                     self.common.collect(from, &mut session.stream);
                     entry.remove();
@@ -344,7 +344,7 @@ impl DtlsServer {
                 entry.remove();
             }
             ReadEnd::Failed(reason) => {
-                self.common.counters.dropped += 1;
+                self.common.counters.dtls_dropped += 1;
                 tracing::debug!(%from, %reason, "dtls session failed");
                 entry.remove();
             }
@@ -363,21 +363,21 @@ impl DtlsServer {
             || self.handshaking.saturating_sub(replaced_handshake) >= self.max_pending
             || self.sessions.len() + new_session > self.max_sessions
         {
-            self.common.counters.refused_handshakes += 1;
+            self.common.counters.dtls_refused_handshakes += 1;
             return;
         }
         let Some(mut stream) = self.new_stream(from) else {
-            self.common.counters.dropped += 1;
+            self.common.counters.dtls_dropped += 1;
             return;
         };
         if cookie_len > 0 {
             let Some(first) = replayed_first_hello(datagram) else {
-                self.common.counters.dropped += 1;
+                self.common.counters.dtls_dropped += 1;
                 return;
             };
             stream.get_mut().push(&first);
             if !matches!(stream.do_handshake(), Err(err) if is_want(&err)) {
-                self.common.counters.failed_handshakes += 1;
+                self.common.counters.dtls_failed_handshakes += 1;
                 return;
             }
             // The HelloVerifyRequest to the replayed hello: the client already has it.
@@ -410,11 +410,11 @@ impl DtlsServer {
             }
             Ok(()) => {
                 // A handshake cannot finish on its first datagram.
-                self.common.counters.failed_handshakes += 1;
+                self.common.counters.dtls_failed_handshakes += 1;
             }
             Err(err) => {
                 // A wrong or stale cookie, or a malformed hello.
-                self.common.counters.failed_handshakes += 1;
+                self.common.counters.dtls_failed_handshakes += 1;
                 tracing::debug!(%from, reason = %describe_failure(&stream, &err), "dtls hello refused");
             }
         }
@@ -433,11 +433,9 @@ impl DtlsServer {
     }
 
     pub(super) fn handle_timeout(&mut self, now: Instant, host: &Host) {
-        match self.next_sweep {
-            Some(due) if due <= now => {}
-            _ => return,
+        if self.next_sweep.take_if(|due| *due <= now).is_none() {
+            return;
         }
-        self.next_sweep = None;
         if self.sessions.is_empty() {
             return;
         }
@@ -471,7 +469,7 @@ impl DtlsServer {
                     Ok(()) => session.phase = Phase::Established,
                     Err(err) if is_want(&err) => handshaking += 1,
                     Err(_) => {
-                        common.counters.failed_handshakes += 1;
+                        common.counters.dtls_failed_handshakes += 1;
                         common.collect(addr, &mut session.stream);
                         return false;
                     }

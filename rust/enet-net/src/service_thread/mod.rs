@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::UdpHost;
-use crate::moderation::ReceiveCoalescing;
+use crate::coalesce::ReceiveCoalescing;
 use crate::send_schedule::SendSchedule;
 use crate::shared_host::SharedUdpHost;
 use crate::udp_host::{HostFailure, ThreadLink, ThreadPass};

@@ -63,6 +63,7 @@ pub(crate) struct Inbox {
     #[cfg(target_os = "linux")]
     event: Arc<nix::sys::eventfd::EventFd>,
     /// Buffers read since the last `deliver`.
+    #[cfg(target_os = "linux")]
     count: usize,
     #[cfg(not(target_os = "linux"))]
     buffer: Box<[u8]>,
@@ -128,7 +129,6 @@ impl Inbox {
             Ok((
                 Inbox {
                     socket,
-                    count: 0,
                     buffer: vec![0; slot * SLOTS].into_boxed_slice(),
                     entries: Vec::with_capacity(SLOTS),
                     wake_source,

@@ -37,12 +37,12 @@ fn send_with_ttl(socket: &UdpSocket, target: SocketAddr, data: &[u8], ttl: u8) -
 #[cfg(target_os = "linux")]
 use crate::batch::{self, ReceiveBatch};
 use crate::clock::Clock;
+use crate::coalesce::{Coalescer, ReceiveCoalescing};
 use crate::dtls::{
     DTLS_RECORD_OVERHEAD, Dtls, DtlsClientOptions, DtlsClientState, DtlsError, DtlsServerOptions,
     DtlsSessions,
 };
 use crate::link::{LinkConditions, LinkDirection, LinkSimulator, LinkStatistics};
-use crate::moderation::{Moderation, ReceiveCoalescing};
 use crate::send_schedule::{Due, SendSchedule};
 use crate::side_channel::{SideChannel, SideDatagram};
 use crate::statistics::DriverStatistics;
@@ -156,8 +156,8 @@ pub struct UdpHost {
     wait_precision: WaitPrecision,
     /// Adaptive receive coalescing for busy many-peer hosts (see [`ReceiveCoalescing`]): of
     /// the owner's waits, and of the service thread's while one runs.
-    moderation: Moderation,
-    thread_moderation: Moderation,
+    coalescer: Coalescer,
+    thread_coalescer: Coalescer,
     /// Datagrams that are not ENet, kept for the owner's NAT traversal.
     side: SideChannel,
 }
@@ -219,8 +219,8 @@ impl UdpHost {
             deferred_error: None,
             failure: None,
             wait_precision: WaitPrecision::Auto,
-            moderation: Moderation::new(ReceiveCoalescing::default()),
-            thread_moderation: Moderation::new(ReceiveCoalescing::SERVICE_THREAD),
+            coalescer: Coalescer::new(ReceiveCoalescing::default()),
+            thread_coalescer: Coalescer::new(ReceiveCoalescing::SERVICE_THREAD),
             dtls: None,
             side: SideChannel::default(),
         })
@@ -414,7 +414,7 @@ impl UdpHost {
     pub(crate) fn fail(&mut self, failure: HostFailure) {
         self.failure.get_or_insert(failure);
         if let Some(link) = self.thread.take() {
-            link.sent_counts().add_to(&mut self.stats);
+            self.stats.add(&link.sent_counts());
         }
         self.sender.collect = false;
     }
@@ -508,7 +508,7 @@ impl UdpHost {
     pub fn driver_statistics(&self) -> DriverStatistics {
         let mut stats = self.stats;
         if let Some(link) = &self.thread {
-            link.sent_counts().add_to(&mut stats);
+            stats.add(&link.sent_counts());
         }
         if let Some(dtls) = &self.dtls {
             dtls.add_statistics(&mut stats);

@@ -126,9 +126,9 @@ impl UdpHost {
             _ => 0,
         };
         if self.thread.is_some() {
-            self.thread_moderation.record(from, peer_bits);
+            self.thread_coalescer.record(from, peer_bits);
         } else {
-            self.moderation.record(from, peer_bits);
+            self.coalescer.record(from, peer_bits);
         }
         let limit = MAXIMUM_DATAGRAM + self.dtls.as_ref().map_or(0, |_| DTLS_RECORD_OVERHEAD);
         if cut || len > limit {

@@ -26,7 +26,7 @@ use rust_enet_proto::EnetTime;
 use super::UdpHost;
 use crate::address::socket_family_addr;
 #[cfg(target_os = "linux")]
-use crate::batch::SendBatch;
+use crate::batch::{SendBatch, SendReport};
 use crate::link::{Fate, LinkSimulator};
 use crate::statistics::DriverStatistics;
 
@@ -108,7 +108,7 @@ impl UdpHost {
     /// An outbox that was sent: its counts join the statistics and its buffers are reused.
     pub(crate) fn return_outbox(&mut self, mut outbox: Outbox) {
         let counts = std::mem::take(&mut outbox.counts);
-        counts.add_to(&mut self.stats);
+        self.stats.add(&counts);
         self.sender.recycle(outbox);
     }
 
@@ -146,31 +146,27 @@ pub(crate) struct Outbox {
     data: Vec<u8>,
     #[cfg(not(target_os = "linux"))]
     datagrams: Vec<(SocketAddr, usize, usize)>,
-    /// What the last `send` did, for the host's statistics.
-    counts: SendCounts,
+    /// What the last `send` did (its send counters), for the host's statistics.
+    counts: DriverStatistics,
 }
 
-/// What sending an outbox did.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct SendCounts {
-    pub(crate) datagrams: u64,
-    pub(crate) bytes: u64,
-    pub(crate) gso: u64,
-    pub(crate) failures: u64,
-}
+#[cfg(target_os = "linux")]
+impl SendReport for DriverStatistics {
+    fn sent(&mut self, len: usize, gso: bool) {
+        self.datagrams_sent += 1;
+        self.bytes_sent += len as u64;
+        self.gso_datagrams += u64::from(gso);
+    }
 
-impl SendCounts {
-    pub(crate) fn add_to(&self, stats: &mut DriverStatistics) {
-        stats.datagrams_sent += self.datagrams;
-        stats.bytes_sent += self.bytes;
-        stats.gso_datagrams += self.gso;
-        stats.send_failures += self.failures;
+    fn failed(&mut self, err: &io::Error) {
+        self.send_failures += 1;
+        tracing::debug!(%err, "datagram dropped");
     }
 }
 
 impl Outbox {
     /// What the last `send` did, taken (so that it is counted once).
-    pub(crate) fn take_counts(&mut self) -> SendCounts {
+    pub(crate) fn take_counts(&mut self) -> DriverStatistics {
         std::mem::take(&mut self.counts)
     }
 
@@ -185,39 +181,23 @@ impl Outbox {
     /// the datagram dropped (the protocol resends), as ENet does; the first error of the socket
     /// itself is returned after the rest were tried.
     pub(crate) fn send(&mut self, socket: &UdpSocket) -> io::Result<()> {
-        let mut counts = SendCounts::default();
+        let mut counts = DriverStatistics::default();
         let mut first_error = None;
         #[cfg(target_os = "linux")]
         for batch in &mut self.batches {
-            let result = batch.send(
-                socket,
-                |len, offloaded| {
-                    counts.datagrams += 1;
-                    counts.bytes += len as u64;
-                    counts.gso += u64::from(offloaded);
-                },
-                |err| {
-                    counts.failures += 1;
-                    tracing::debug!(%err, "datagram dropped");
-                },
-            );
-            if let Err(err) = result {
+            if let Err(err) = batch.send(socket, &mut counts) {
                 first_error.get_or_insert(err);
             }
         }
         #[cfg(not(target_os = "linux"))]
         {
-            let mut stats = DriverStatistics::default();
             for &(target, start, len) in &self.datagrams {
                 if let Err(err) =
-                    send_datagram(socket, &mut stats, target, &self.data[start..start + len])
+                    send_datagram(socket, &mut counts, target, &self.data[start..start + len])
                 {
                     first_error.get_or_insert(err);
                 }
             }
-            counts.datagrams = stats.datagrams_sent;
-            counts.bytes = stats.bytes_sent;
-            counts.failures = stats.send_failures;
             self.data.clear();
             self.datagrams.clear();
         }
@@ -420,22 +400,7 @@ impl<'a> Wire<'a> {
             self.sender.collect_batch();
             return Ok(());
         }
-        let stats = &mut *self.stats;
-        let mut failures = 0;
-        let result = self.sender.batch.send(
-            self.socket,
-            |len, offloaded| {
-                stats.datagrams_sent += 1;
-                stats.bytes_sent += len as u64;
-                stats.gso_datagrams += u64::from(offloaded);
-            },
-            |err| {
-                failures += 1;
-                tracing::debug!(%err, "datagram dropped");
-            },
-        );
-        self.stats.send_failures += failures;
-        result
+        self.sender.batch.send(self.socket, &mut *self.stats)
     }
 }
 

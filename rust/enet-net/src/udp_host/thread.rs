@@ -19,9 +19,10 @@ use parking_lot::{Condvar, Mutex};
 use rust_enet_proto::{Packet, PeerId, SendError};
 
 use super::UdpHost;
-use super::send::{Outbox, SendCounts};
+use super::send::Outbox;
 use crate::send_schedule::{Due, FlushPolicy};
 use crate::service_thread::wait::Wake;
+use crate::statistics::DriverStatistics;
 
 /// Why a host cannot be driven any more: its service thread failed. Every `service` and
 /// `flush` of the host returns it as an `io::Error` (see [`HostFailure::to_io_error`]).
@@ -109,11 +110,13 @@ impl ThreadLink {
     pub(crate) fn sent(&self, mut outbox: Outbox) {
         let counts = outbox.take_counts();
         self.sent_datagrams
-            .fetch_add(counts.datagrams, Ordering::Relaxed);
-        self.sent_bytes.fetch_add(counts.bytes, Ordering::Relaxed);
-        self.sent_gso.fetch_add(counts.gso, Ordering::Relaxed);
+            .fetch_add(counts.datagrams_sent, Ordering::Relaxed);
+        self.sent_bytes
+            .fetch_add(counts.bytes_sent, Ordering::Relaxed);
+        self.sent_gso
+            .fetch_add(counts.gso_datagrams, Ordering::Relaxed);
         self.send_failures
-            .fetch_add(counts.failures, Ordering::Relaxed);
+            .fetch_add(counts.send_failures, Ordering::Relaxed);
         let mut spare = self.spare.lock();
         if spare.len() < 2 {
             spare.push(outbox);
@@ -121,12 +124,13 @@ impl ThreadLink {
     }
 
     /// What the sends after unlocking did so far.
-    pub(crate) fn sent_counts(&self) -> SendCounts {
-        SendCounts {
-            datagrams: self.sent_datagrams.load(Ordering::Relaxed),
-            bytes: self.sent_bytes.load(Ordering::Relaxed),
-            gso: self.sent_gso.load(Ordering::Relaxed),
-            failures: self.send_failures.load(Ordering::Relaxed),
+    pub(crate) fn sent_counts(&self) -> DriverStatistics {
+        DriverStatistics {
+            datagrams_sent: self.sent_datagrams.load(Ordering::Relaxed),
+            bytes_sent: self.sent_bytes.load(Ordering::Relaxed),
+            gso_datagrams: self.sent_gso.load(Ordering::Relaxed),
+            send_failures: self.send_failures.load(Ordering::Relaxed),
+            ..DriverStatistics::default()
         }
     }
 
@@ -227,7 +231,7 @@ impl UdpHost {
         flush_after: Duration,
         coalescing: crate::ReceiveCoalescing,
     ) {
-        self.thread_moderation.set_settings(coalescing);
+        self.thread_coalescer.set_settings(coalescing);
         // Tickets count from 0 for each link (its turn starts there).
         self.next_ticket = 0;
         self.thread = Some(link);
@@ -241,7 +245,7 @@ impl UdpHost {
     pub(crate) fn detach_thread(&mut self) {
         if let Some(link) = self.thread.take() {
             // What the thread's and the owner's sends after unlocking counted, for good.
-            link.sent_counts().add_to(&mut self.stats);
+            self.stats.add(&link.sent_counts());
         }
         self.sender.collect = false;
         self.release_staged();
@@ -271,7 +275,7 @@ impl UdpHost {
     /// thread to send after unlocking.
     pub(crate) fn thread_pass(&mut self, datagrams: bool) -> io::Result<ThreadPass> {
         if datagrams {
-            self.thread_moderation.record_wake();
+            self.thread_coalescer.record_wake();
         }
         self.release_incoming();
         let now = self.run_timers();
@@ -304,7 +308,7 @@ impl UdpHost {
             events: self.has_event(),
             deadline,
             outbox: self.take_ticketed_outbox(),
-            coalesce: self.thread_moderation.delay(after),
+            coalesce: self.thread_coalescer.delay(after),
         })
     }
 

@@ -21,8 +21,8 @@ use super::UdpHost;
 use super::receive::{ReceiveError, classify_receive_error};
 #[cfg(target_os = "linux")]
 use crate::batch;
+use crate::coalesce::ReceiveCoalescing;
 use crate::dtls::Dtls;
-use crate::moderation::ReceiveCoalescing;
 #[cfg(not(target_os = "linux"))]
 use crate::waker::Waker;
 
@@ -71,18 +71,18 @@ impl UdpHost {
     /// end 4 000 waits/s; [`ReceiveCoalescing::OFF`] never delays). A wait never sleeps past its
     /// own deadline, and a host with one busy peer never sleeps.
     pub fn set_receive_coalescing(&mut self, coalescing: ReceiveCoalescing) {
-        self.moderation.set_settings(coalescing);
+        self.coalescer.set_settings(coalescing);
     }
 
     /// The receive coalescing settings in force.
     pub fn receive_coalescing(&self) -> ReceiveCoalescing {
-        self.moderation.settings()
+        self.coalescer.settings()
     }
 
     /// Whether waits currently sleep before reading (the last observation window met the
     /// [`ReceiveCoalescing`] thresholds and this is not a probe window).
     pub fn is_coalescing_receives(&self) -> bool {
-        self.moderation.is_active()
+        self.coalescer.is_active()
     }
 
     /// Wait up to `wait` for a datagram and deliver what came (on Linux with whatever else came
@@ -93,7 +93,7 @@ impl UdpHost {
         let received_before = self.stats.datagrams_received;
         // Busy many-peer host: let the datagrams of a short interval queue up first, so the
         // read below takes them all at once.
-        let delay = self.moderation.delay(start).min(wait);
+        let delay = self.coalescer.delay(start).min(wait);
         let mut wait = wait;
         if !delay.is_zero() {
             std::thread::sleep(delay);
@@ -106,7 +106,7 @@ impl UdpHost {
         }
         let drained = self.wait_for_datagrams(wait)?;
         if self.stats.datagrams_received != received_before {
-            self.moderation.record_wake();
+            self.coalescer.record_wake();
         }
         self.release_incoming();
         Ok(drained)

@@ -1,4 +1,4 @@
-//! Adaptive receive coalescing ("interrupt moderation") for busy many-peer hosts.
+//! Adaptive receive coalescing for busy many-peer hosts.
 //!
 //! A server whose peers each send a few datagrams per tick is woken by almost every datagram:
 //! the blocking read returns one datagram, the host acknowledges it, and waits again. On
@@ -88,7 +88,7 @@ const SKETCH_BITS: u32 = 256;
 
 /// Traffic of the current window and the decision taken from the last one.
 #[derive(Debug, Clone)]
-pub(crate) struct Moderation {
+pub(crate) struct Coalescer {
     settings: ReceiveCoalescing,
     window_start: Option<Instant>,
     datagrams: u32,
@@ -102,9 +102,9 @@ pub(crate) struct Moderation {
     probing: bool,
 }
 
-impl Moderation {
+impl Coalescer {
     pub fn new(settings: ReceiveCoalescing) -> Self {
-        Moderation {
+        Coalescer {
             settings,
             window_start: None,
             datagrams: 0,
@@ -231,50 +231,50 @@ mod tests {
 
     /// Feeds `per_window` datagrams from `peers` peers (round robin) into each of `windows`
     /// windows and returns the delay answered at the end.
-    fn run(moderation: &mut Moderation, start: Instant, peers: u16, per_window: u32) -> Duration {
-        run_with_wakes(moderation, start, peers, per_window, per_window / 2)
+    fn run(coalescer: &mut Coalescer, start: Instant, peers: u16, per_window: u32) -> Duration {
+        run_with_wakes(coalescer, start, peers, per_window, per_window / 2)
     }
 
     /// The same with `wakes` waits ended by datagrams per window.
     fn run_with_wakes(
-        moderation: &mut Moderation,
+        coalescer: &mut Coalescer,
         start: Instant,
         peers: u16,
         per_window: u32,
         wakes: u32,
     ) -> Duration {
         let mut now = start;
-        let mut delay = moderation.delay(now);
+        let mut delay = coalescer.delay(now);
         for window in 0..3u32 {
             for i in 0..per_window {
-                moderation.record(addr(40_000), (i % u32::from(peers)) as u16);
+                coalescer.record(addr(40_000), (i % u32::from(peers)) as u16);
             }
             for _ in 0..wakes {
-                moderation.record_wake();
+                coalescer.record_wake();
             }
             now = start + WINDOW * (window + 1);
-            delay = moderation.delay(now);
+            delay = coalescer.delay(now);
         }
         delay
     }
 
     #[test]
     fn many_busy_peers_turn_coalescing_on() {
-        let mut moderation = Moderation::new(ReceiveCoalescing::default());
+        let mut coalescer = Coalescer::new(ReceiveCoalescing::default());
         // 500 peers, 3 500 datagrams per 100 ms: the fan-in benchmark's server.
         assert_eq!(
-            run(&mut moderation, Instant::now(), 500, 3_500),
+            run(&mut coalescer, Instant::now(), 500, 3_500),
             Duration::from_micros(500)
         );
-        assert!(moderation.is_active());
+        assert!(coalescer.is_active());
     }
 
     #[test]
     fn batched_arrivals_do_not_turn_coalescing_on() {
-        let mut moderation = Moderation::new(ReceiveCoalescing::default());
+        let mut coalescer = Coalescer::new(ReceiveCoalescing::default());
         // The same traffic, but arriving in 100 batches per window (1 000 waits per second).
         assert_eq!(
-            run_with_wakes(&mut moderation, Instant::now(), 500, 3_500, 100),
+            run_with_wakes(&mut coalescer, Instant::now(), 500, 3_500, 100),
             Duration::ZERO
         );
     }
@@ -282,19 +282,19 @@ mod tests {
     #[test]
     fn coalescing_probes_without_itself_now_and_then() {
         let start = Instant::now();
-        let mut moderation = Moderation::new(ReceiveCoalescing::default());
-        assert!(!run(&mut moderation, start, 500, 3_500).is_zero());
+        let mut coalescer = Coalescer::new(ReceiveCoalescing::default());
+        assert!(!run(&mut coalescer, start, 500, 3_500).is_zero());
         // While coalescing, waits are rare by construction: the decision holds for a while,
         // then one window runs without coalescing and decides afresh.
         let mut windows_until_probe = 0;
         let mut now = start + WINDOW * 3;
         for _ in 0..40 {
             for i in 0..3_500u32 {
-                moderation.record(addr(40_000), (i % 500) as u16);
+                coalescer.record(addr(40_000), (i % 500) as u16);
             }
-            moderation.record_wake();
+            coalescer.record_wake();
             now += WINDOW;
-            if moderation.delay(now).is_zero() {
+            if coalescer.delay(now).is_zero() {
                 break;
             }
             windows_until_probe += 1;
@@ -302,58 +302,44 @@ mod tests {
         assert!((1..PROBE_EVERY).contains(&windows_until_probe));
         // The probe is short: 20 ms with waits as frequent as ever turn coalescing on again.
         for i in 0..700u32 {
-            moderation.record(addr(40_000), (i % 500) as u16);
+            coalescer.record(addr(40_000), (i % 500) as u16);
         }
         for _ in 0..300 {
-            moderation.record_wake();
+            coalescer.record_wake();
         }
-        assert!(!moderation.delay(now + PROBE_WINDOW).is_zero());
+        assert!(!coalescer.delay(now + PROBE_WINDOW).is_zero());
     }
 
     #[test]
-    fn one_busy_peer_never_waits() {
-        let mut moderation = Moderation::new(ReceiveCoalescing::default());
-        assert_eq!(
-            run(&mut moderation, Instant::now(), 1, 20_000),
-            Duration::ZERO
-        );
-    }
-
-    #[test]
-    fn many_quiet_peers_never_wait() {
-        let mut moderation = Moderation::new(ReceiveCoalescing::default());
-        // 100 peers, 100 datagrams per second in total.
-        assert_eq!(
-            run(&mut moderation, Instant::now(), 100, 10),
-            Duration::ZERO
-        );
+    fn one_busy_peer_quiet_peers_or_off_never_wait() {
+        let on = ReceiveCoalescing::default();
+        for (what, settings, peers, per_window) in [
+            ("one busy peer", on, 1, 20_000),
+            ("100 peers, 100 datagrams per second in total", on, 100, 10),
+            ("off", ReceiveCoalescing::OFF, 500, 3_500),
+        ] {
+            let mut coalescer = Coalescer::new(settings);
+            let delay = run(&mut coalescer, Instant::now(), peers, per_window);
+            assert_eq!(delay, Duration::ZERO, "{what}");
+        }
     }
 
     #[test]
     fn coalescing_stops_when_traffic_stops() {
         let start = Instant::now();
-        let mut moderation = Moderation::new(ReceiveCoalescing::default());
-        assert!(!run(&mut moderation, start, 500, 3_500).is_zero());
+        let mut coalescer = Coalescer::new(ReceiveCoalescing::default());
+        assert!(!run(&mut coalescer, start, 500, 3_500).is_zero());
         // A silent window follows.
-        assert!(moderation.delay(start + WINDOW * 4).is_zero());
-    }
-
-    #[test]
-    fn off_never_waits() {
-        let mut moderation = Moderation::new(ReceiveCoalescing::OFF);
-        assert_eq!(
-            run(&mut moderation, Instant::now(), 500, 3_500),
-            Duration::ZERO
-        );
+        assert!(coalescer.delay(start + WINDOW * 4).is_zero());
     }
 
     #[test]
     fn distinct_estimate_tracks_the_peer_count() {
-        let mut moderation = Moderation::new(ReceiveCoalescing::default());
+        let mut coalescer = Coalescer::new(ReceiveCoalescing::default());
         for port in 0..64u16 {
-            moderation.record(addr(50_000 + port), 0);
+            coalescer.record(addr(50_000 + port), 0);
         }
-        let set: u32 = moderation.sketch.iter().map(|w| w.count_ones()).sum();
+        let set: u32 = coalescer.sketch.iter().map(|w| w.count_ones()).sum();
         let estimate = estimate_distinct(set);
         assert!((40.0..=90.0).contains(&estimate), "estimate {estimate}");
     }
