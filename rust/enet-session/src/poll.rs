@@ -81,16 +81,23 @@ pub(crate) fn next_server_event(
                 let address = id
                     .and_then(|id| s.remotes.remove(id))
                     .and_then(|r| r.address);
-                if let Some(id) = id {
-                    s.admission.remove(id);
-                }
-                return Some(SessionEvent::Disconnected {
+                let left = SessionEvent::Disconnected {
                     id,
                     host: HostKey::Main,
                     slot,
                     reason: LeaveReason::from_core(reason, data),
                     address,
-                });
+                };
+                match id {
+                    Some(id) if inbox.incoming.iter().any(|p| p.from == id) => {
+                        s.leaving.push((id, left));
+                    }
+                    Some(id) => {
+                        s.admission.remove(id);
+                        return Some(left);
+                    }
+                    None => return Some(left),
+                }
             }
             Event::Receive {
                 peer: slot,

@@ -25,6 +25,11 @@ pub struct Server {
     pub(crate) remotes: Remotes,
     /// The server's registration with a rendezvous server, when it hosts through one.
     pub(crate) rendezvous: Option<Rendezvous>,
+    /// Disconnects held back to the next poll, as a client holds its server's: packets the
+    /// peer sent before it left wait in `incoming`, and SceneMultiplayer reads no packet of a
+    /// peer it was told is gone (it prints an error and drops it). Until then the id is still
+    /// taken (a send to it is dropped).
+    pub(crate) leaving: Vec<(i32, SessionEvent)>,
 }
 
 #[derive(Debug)]
@@ -111,6 +116,7 @@ impl Session {
             admission,
             remotes: Remotes::default(),
             rendezvous: None,
+            leaving: Vec::new(),
         }))
     }
 
@@ -240,6 +246,7 @@ impl Session {
 
     pub(crate) fn has_peer(&self, id: i32) -> bool {
         self.locate(id).is_some()
+            || matches!(&self.mode, Mode::Server(s) if s.leaving.iter().any(|(l, _)| *l == id))
     }
 
     /// A server's `refuse_new_connections`: CONNECTs are answered with a refusal while set.
@@ -309,6 +316,10 @@ impl Session {
         self.drive_rendezvous();
         match &mut self.mode {
             Mode::Server(s) => {
+                for (id, left) in s.leaving.drain(..) {
+                    s.admission.remove(id);
+                    self.inbox.pending.push_back(left);
+                }
                 let destroyed = !s.host.is_active();
                 let gone: Vec<(i32, Remote)> = if destroyed {
                     s.remotes.iter().collect()

@@ -397,6 +397,47 @@ fn packets_before_the_servers_disconnect_are_read_first() {
     );
 }
 
+/// The same on a server: a client's last packets and its disconnect, found by one poll (the
+/// server's service thread gathered them), are read with the client still connected, and the
+/// next poll reports it gone. SceneMultiplayer prints an error for, and drops, a packet from a
+/// peer it was told left (`!connected_peers.has(sender)`).
+#[test]
+fn packets_before_a_clients_disconnect_are_read_first() {
+    let (mut server, mut clients) = server_with_clients(&[60]);
+    let (mut a, _) = clients.remove(0);
+    for n in 0..5u8 {
+        put(&mut a, 1, Transfer::Reliable, 0, &[n]);
+    }
+    assert!(a.flush_all().is_empty());
+    assert!(a.disconnect_peer_later(1));
+    let s_host = server_host(&server);
+    s_host
+        .start_service_thread(ServiceConfig::default())
+        .expect("a thread");
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(300) {
+        frame(&mut [&mut a]);
+    }
+    s_host.stop_service_thread();
+    let first = frame(&mut [&mut server]).remove(0);
+    assert!(first.is_empty(), "{first:?}");
+    assert!(
+        server.has_peer(60),
+        "still connected while its packets wait"
+    );
+    let packets: Vec<(i32, Vec<u8>)> = drain(&mut server).into_iter().map(|p| (p.0, p.3)).collect();
+    assert_eq!(packets, (0..5u8).map(|n| (60, vec![n])).collect::<Vec<_>>());
+    let second = frame(&mut [&mut server]).remove(0);
+    assert!(
+        matches!(
+            second[..],
+            [SessionEvent::Disconnected { id: Some(60), .. }]
+        ),
+        "{second:?}"
+    );
+    assert!(!server.has_peer(60));
+}
+
 #[test]
 fn a_mesh_talks_to_each_linked_peer_and_turns_others_away() {
     // Two mesh members, 1 and 2, linked by a host pair (as a script would set them up).
