@@ -316,7 +316,7 @@ impl Subscriber for Forward {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{Duration, GodotSubscriber, Instant, Level, Mutex, RateLimiter, Sink, level_of};
 
     #[test]
     fn a_flood_prints_a_few_lines_and_one_summary_per_window() {

@@ -1,8 +1,10 @@
 //! Godot 4 adapter for rust_enet: the GDExtension entry point and the Godot-visible classes.
 //!
-//! This crate is deliberately thin. It converts Godot arguments, maps results to Godot's
-//! `Error` codes, emits signals and owns packet buffers handed to the engine; protocol behaviour
-//! lives in `rust_enet_proto` and socket handling in `rust_enet_net`.
+//! What is here is what only the engine boundary needs: converting Godot arguments, mapping
+//! results to Godot's `Error` codes, emitting signals, owning the packet buffers handed to the
+//! engine, the project settings, and diagnostics (log routing, statistics, monitors). The
+//! MultiplayerPeer rules live in `rust_enet_session` (Godot-free, cargo-tested), the protocol
+//! in `rust_enet_proto`, and sockets, DTLS and the service thread in `rust_enet_net`.
 //!
 //! The library is loaded through `addons/rust_enet/rust_enet.gdextension`, whose `entry_symbol`
 //! must match the `entry_symbol` below.

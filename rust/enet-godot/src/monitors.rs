@@ -128,7 +128,7 @@ pub(crate) fn remove(key: i64) {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{LinkSnapshot, MONITORS, Rates, Snapshot, weighted};
 
     #[test]
     fn monitors_aggregate_over_peers() {

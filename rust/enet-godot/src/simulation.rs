@@ -182,7 +182,10 @@ pub(crate) fn project_simulation_applies(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{
+        LinkConditions, LinkDirection, PRESETS, Simulation, condition_fields, conditions_from,
+        preset, preset_names, project_simulation_applies,
+    };
 
     #[test]
     fn presets_are_found_by_name_and_grow_worse() {

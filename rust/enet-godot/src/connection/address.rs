@@ -59,7 +59,7 @@ fn interleave_families(addresses: Vec<SocketAddr>) -> Vec<SocketAddr> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{SocketAddr, interleave_families, resolve_all};
 
     fn addrs(list: &[&str]) -> Vec<SocketAddr> {
         list.iter().map(|a| a.parse().unwrap()).collect()

@@ -45,9 +45,8 @@ pub(super) fn to_transfer_mode(transfer: Transfer) -> TransferMode {
 
 #[cfg(test)]
 mod tests {
+    use super::{TransferMode, generate_unique_id, to_transfer, to_transfer_mode, unique_id_from};
     use std::collections::HashSet;
-
-    use super::*;
 
     #[test]
     fn transfer_modes_convert_both_ways() {

@@ -10,50 +10,25 @@ use rust_enet_proto::{EnetTime, Event, Host, HostConfig, PeerId};
 use crate::MAXIMUM_DATAGRAM;
 use crate::address::{BindAddress, bind_wildcard, canonical_addr, socket_family_addr};
 
-/// [`UdpHost::side_send_with_ttl`] where no control message carries the TTL: set on the
-/// socket around the send (a service thread's datagram sent in between goes out with it too).
-#[cfg(not(target_os = "linux"))]
-fn send_with_ttl(socket: &UdpSocket, target: SocketAddr, data: &[u8], ttl: u8) -> io::Result<()> {
-    let sock = socket2::SockRef::from(socket);
-    let ttl = u32::from(ttl);
-    let v6 = matches!(target, SocketAddr::V6(v6) if v6.ip().to_ipv4_mapped().is_none());
-    let before = if v6 {
-        sock.unicast_hops_v6()?
-    } else {
-        sock.ttl_v4()?
-    };
-    let set = |value| {
-        if v6 {
-            sock.set_unicast_hops_v6(value)
-        } else {
-            sock.set_ttl_v4(value)
-        }
-    };
-    set(ttl)?;
-    let sent = socket.send_to(data, target).map(drop);
-    set(before)?;
-    sent
-}
 #[cfg(target_os = "linux")]
 use crate::batch::{self, ReceiveBatch};
 use crate::clock::Clock;
 use crate::coalesce::{Coalescer, ReceiveCoalescing};
-use crate::dtls::{
-    DTLS_RECORD_OVERHEAD, Dtls, DtlsClientOptions, DtlsClientState, DtlsError, DtlsServerOptions,
-    DtlsSessions,
-};
-use crate::link::{LinkConditions, LinkDirection, LinkSimulator, LinkStatistics};
+use crate::dtls::{DTLS_RECORD_OVERHEAD, Dtls};
+use crate::link::LinkSimulator;
 use crate::send_schedule::{Due, SendSchedule};
-use crate::side_channel::{SideChannel, SideDatagram};
+use crate::side_channel::SideChannel;
 use crate::statistics::DriverStatistics;
 
 mod receive;
 mod send;
+mod setup;
+mod side;
 mod thread;
 mod wait;
 
 pub(crate) use receive::{ReceiveError, classify_receive_error};
-use send::Sender;
+use send::SendBuffers;
 use thread::Staged;
 pub(crate) use thread::{AfterOwner, ThreadLink, ThreadPass};
 pub use thread::{HostFailure, ServiceThreadPanicked};
@@ -134,7 +109,7 @@ pub struct UdpHost {
     #[cfg(target_os = "linux")]
     receive_batch: ReceiveBatch,
     /// The socket end of the send pipeline (see `send.rs`).
-    sender: Sender,
+    sender: SendBuffers,
     stats: DriverStatistics,
     /// DTLS between the core and the socket, once `dtls_*_setup` ran.
     dtls: Option<Dtls>,
@@ -209,7 +184,7 @@ impl UdpHost {
             #[cfg(target_os = "linux")]
             receive_batch,
             // DTLS records are longer than the datagrams they carry.
-            sender: Sender::new(MINIMUM_TRANSMIT_BUFFER + DTLS_RECORD_OVERHEAD),
+            sender: SendBuffers::new(MINIMUM_TRANSMIT_BUFFER + DTLS_RECORD_OVERHEAD),
             stats: DriverStatistics::default(),
             blocking: BlockingWait::new(),
             schedule: SendSchedule::default(),
@@ -444,66 +419,6 @@ impl UdpHost {
         self.send_raw(addr, data)
     }
 
-    /// Start keeping the datagrams that are not ENet for the owner (a NAT traversal runs on
-    /// this socket): punch packets, and everything from the sources given to
-    /// [`watch_side_source`](Self::watch_side_source). See [`crate::side_channel`].
-    pub fn open_side_channel(&mut self) {
-        self.side.open();
-    }
-
-    /// Stop keeping them: punch packets are dropped again (and counted), watched sources are
-    /// forgotten, and what waits is discarded.
-    pub fn close_side_channel(&mut self) {
-        self.side.close();
-    }
-
-    /// Whether [`open_side_channel`](Self::open_side_channel) is in effect.
-    pub fn is_side_channel_open(&self) -> bool {
-        self.side.is_open()
-    }
-
-    /// Keep every datagram from `source` for the side channel while it is open, whatever it
-    /// holds (a rendezvous server's registrar, which never speaks ENet). Returns false when
-    /// [`MAX_WATCHED`](crate::side_channel::MAX_WATCHED) sources are watched already.
-    pub fn watch_side_source(&mut self, source: SocketAddr) -> bool {
-        self.side.watch(canonical_addr(source))
-    }
-
-    /// Stop watching `source`.
-    pub fn unwatch_side_source(&mut self, source: SocketAddr) {
-        self.side.unwatch(canonical_addr(source));
-    }
-
-    /// The next side datagram read, oldest first. With a service thread, the thread reads and
-    /// queues them; the owner drains them under its lock.
-    pub fn poll_side_datagram(&mut self) -> Option<SideDatagram> {
-        self.side.pop()
-    }
-
-    /// Send a datagram of the side channel from the host's socket: as
-    /// [`socket_send`](Self::socket_send), but never through DTLS (punch packets and
-    /// rendezvous requests are read before DTLS on the other side).
-    pub fn side_send(&mut self, addr: SocketAddr, data: &[u8]) -> io::Result<()> {
-        self.send_raw(addr, data)
-    }
-
-    /// Send a side datagram with the IP time-to-live (IPv6 hop limit) `ttl`, at once and past
-    /// the simulated link: NAT traversal's first probes, which open this side's NAT mapping and
-    /// die before the other side's NAT, so that NAT never sees an unsolicited datagram (Linux
-    /// would give the other side's mapping a new port for the answers it then sends).
-    pub fn side_send_with_ttl(&mut self, addr: SocketAddr, data: &[u8], ttl: u8) -> io::Result<()> {
-        let Some(target) = socket_family_addr(self.local_addr, addr) else {
-            return Ok(());
-        };
-        #[cfg(target_os = "linux")]
-        let result = batch::send_with_ttl(&self.socket, target, data, ttl);
-        #[cfg(not(target_os = "linux"))]
-        let result = send_with_ttl(&self.socket, target, data, ttl);
-        self.stats.datagrams_sent += 1;
-        self.stats.bytes_sent += data.len() as u64;
-        result
-    }
-
     /// Socket-level counters.
     pub fn driver_statistics(&self) -> DriverStatistics {
         let mut stats = self.stats;
@@ -514,85 +429,6 @@ impl UdpHost {
             dtls.add_statistics(&mut stats);
         }
         stats
-    }
-
-    /// Encrypt all traffic as a DTLS server (Godot's `ENetConnection.dtls_server_setup`). Call
-    /// right after binding: plaintext peers stop working. Each remote address gets its own
-    /// session; see [`DtlsServerOptions`] for the limits.
-    pub fn dtls_server_setup(&mut self, options: DtlsServerOptions) -> Result<(), DtlsError> {
-        if self.dtls.is_some() {
-            return Err(DtlsError::AlreadyEnabled);
-        }
-        self.dtls = Some(Dtls::server(options, self.host.peer_limit())?);
-        Ok(())
-    }
-
-    /// Encrypt all traffic as a DTLS client (Godot's `ENetConnection.dtls_client_setup`). Call
-    /// before [`connect`](Self::connect) or right after it, before the next
-    /// [`service`](Self::service) or [`flush`](Self::flush) sends the CONNECT: the handshake
-    /// starts with the first datagram ENet sends.
-    pub fn dtls_client_setup(&mut self, options: DtlsClientOptions) -> Result<(), DtlsError> {
-        if self.dtls.is_some() {
-            return Err(DtlsError::AlreadyEnabled);
-        }
-        self.dtls = Some(Dtls::client(options)?);
-        Ok(())
-    }
-
-    /// DTLS sessions by state (a client has at most one); zero without DTLS.
-    pub fn dtls_sessions(&self) -> DtlsSessions {
-        self.dtls.as_ref().map(Dtls::sessions).unwrap_or_default()
-    }
-
-    /// The client's DTLS session state; `None` on a server or without DTLS. `Failed` is what
-    /// Godot reports as `EVENT_ERROR` from `service()`.
-    pub fn dtls_client_state(&self) -> Option<DtlsClientState> {
-        self.dtls.as_ref().and_then(Dtls::client_state)
-    }
-
-    /// Godot's `ENetConnection.refuse_new_connections` on a DTLS server: start no new DTLS
-    /// sessions while set (existing ones go on). No effect without a DTLS server.
-    pub fn set_dtls_refuse_new_connections(&mut self, refuse: bool) {
-        if let Some(dtls) = &mut self.dtls {
-            dtls.set_refuse_new_sessions(refuse);
-        }
-    }
-
-    /// Simulate a bad network on this host's traffic. Default: perfect in both directions.
-    pub fn set_link_conditions(&mut self, direction: LinkDirection, conditions: LinkConditions) {
-        if matches!(direction, LinkDirection::Outgoing | LinkDirection::Both) {
-            self.outgoing_link.set_conditions(conditions);
-        }
-        if matches!(direction, LinkDirection::Incoming | LinkDirection::Both) {
-            self.incoming_link.set_conditions(conditions);
-        }
-    }
-
-    /// Current conditions of one direction (`Both` reports the outgoing one).
-    pub fn link_conditions(&self, direction: LinkDirection) -> LinkConditions {
-        match direction {
-            LinkDirection::Incoming => self.incoming_link.conditions(),
-            LinkDirection::Outgoing | LinkDirection::Both => self.outgoing_link.conditions(),
-        }
-    }
-
-    /// Reseed the simulator's generators, for reproducible runs.
-    pub fn set_link_seed(&mut self, seed: u64) {
-        self.outgoing_link.reseed(seed);
-        self.incoming_link.reseed(seed ^ 0x9E37_79B9_7F4A_7C15);
-    }
-
-    /// What the simulator did in one direction (`Both` sums the two).
-    pub fn link_statistics(&self, direction: LinkDirection) -> LinkStatistics {
-        let (out, inc) = (
-            self.outgoing_link.statistics(),
-            self.incoming_link.statistics(),
-        );
-        match direction {
-            LinkDirection::Outgoing => out,
-            LinkDirection::Incoming => inc,
-            LinkDirection::Both => out.sum(&inc),
-        }
     }
 
     /// One non-blocking pass: timers, send, receive what is there, timers, send. `drained`: the

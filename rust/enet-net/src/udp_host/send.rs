@@ -1,10 +1,10 @@
 //! The send pipeline: every datagram a host sends takes one path,
 //!
 //! ```text
-//! core (poll_transmit) ──▶ DTLS (if set up) ──▶ outgoing simulated link (if set) ──▶ Wire
+//! core (poll_transmit) ──▶ DTLS (if set up) ──▶ outgoing simulated link (if set) ──▶ SocketWriter
 //! ```
 //!
-//! and the [`Wire`] hands it to the socket, or collects it in the host's [`Outbox`]:
+//! and the [`SocketWriter`] hands it to the socket, or collects it in the host's [`Outbox`]:
 //!
 //! - Sending directly (no service thread): on Linux in batches (one `sendmmsg` per batch of
 //!   [`SLOTS`](crate::batch::SLOTS), runs of equal-sized datagrams to one peer as one UDP GSO
@@ -45,16 +45,16 @@ impl UdpHost {
             transmit_buffer,
             ..
         } = self;
-        let mut wire = Wire::new(socket, *local_addr, stats, sender);
+        let mut writer = SocketWriter::new(socket, *local_addr, stats, sender);
         if dtls.is_none() && outgoing_link.is_transparent() {
-            while let Some(transmit) = host.poll_transmit(now, wire.slot()) {
-                wire.commit(transmit.len, transmit.destination)?;
+            while let Some(transmit) = host.poll_transmit(now, writer.slot()) {
+                writer.commit(transmit.len, transmit.destination)?;
             }
-            return wire.finish();
+            return writer.finish();
         }
         let instant = Instant::now();
         while let Some((addr, data)) = outgoing_link.pop_due(instant) {
-            wire.push(addr, &data)?;
+            writer.push(addr, &data)?;
         }
         while let Some(transmit) = host.poll_transmit(now, transmit_buffer) {
             let data = &transmit_buffer[..transmit.len];
@@ -62,7 +62,7 @@ impl UdpHost {
                 Some(dtls) => dtls.handle_send(instant, transmit.destination, data),
                 None => through_link(
                     outgoing_link,
-                    &mut wire,
+                    &mut writer,
                     instant,
                     transmit.destination,
                     data,
@@ -71,14 +71,14 @@ impl UdpHost {
         }
         // DTLS records and handshake messages (of the datagrams above, or due by its timers).
         while let Some((addr, data)) = dtls.as_mut().and_then(|dtls| dtls.poll_transmit()) {
-            through_link(outgoing_link, &mut wire, instant, addr, &data)?;
+            through_link(outgoing_link, &mut writer, instant, addr, &data)?;
         }
-        wire.finish()
+        writer.finish()
     }
 
     /// A datagram from outside the protocol (`socket_send`), through the link to the socket.
     pub(super) fn send_raw(&mut self, addr: SocketAddr, data: &[u8]) -> io::Result<()> {
-        let mut wire = Wire::new(
+        let mut writer = SocketWriter::new(
             &self.socket,
             self.local_addr,
             &mut self.stats,
@@ -86,12 +86,12 @@ impl UdpHost {
         );
         through_link(
             &mut self.outgoing_link,
-            &mut wire,
+            &mut writer,
             Instant::now(),
             addr,
             data,
         )?;
-        wire.finish()
+        writer.finish()
     }
 
     /// Whether datagrams wait in the outbox.
@@ -124,13 +124,13 @@ impl UdpHost {
 /// from a later `send_pending` when due.
 fn through_link(
     link: &mut LinkSimulator,
-    wire: &mut Wire<'_>,
+    writer: &mut SocketWriter<'_>,
     instant: Instant,
     addr: SocketAddr,
     data: &[u8],
 ) -> io::Result<()> {
     if link.is_transparent() || link.submit(instant, addr, data) == Fate::PassThrough {
-        wire.push(addr, data)?;
+        writer.push(addr, data)?;
     }
     Ok(())
 }
@@ -209,7 +209,7 @@ impl Outbox {
 /// What a host keeps for its sends between calls: the batch being filled (Linux) or the buffer
 /// the core writes into (elsewhere), the outbox, and whether to collect or send.
 #[derive(Debug)]
-pub(super) struct Sender {
+pub(super) struct SendBuffers {
     #[cfg(target_os = "linux")]
     batch: SendBatch,
     /// Sent batches, for the outbox to reuse.
@@ -225,10 +225,10 @@ pub(super) struct Sender {
     pub(super) collect: bool,
 }
 
-impl Sender {
+impl SendBuffers {
     /// Room for datagrams of up to `slot` bytes each.
-    pub(super) fn new(slot: usize) -> Sender {
-        Sender {
+    pub(super) fn new(slot: usize) -> SendBuffers {
+        SendBuffers {
             #[cfg(target_os = "linux")]
             batch: SendBatch::new(slot),
             #[cfg(target_os = "linux")]
@@ -280,21 +280,21 @@ impl Sender {
 /// to the socket's family; a destination it cannot reach, and errors that concern only one
 /// destination, are counted in `send_failures` and the datagram dropped (the protocol resends),
 /// as ENet does.
-pub(super) struct Wire<'a> {
+pub(super) struct SocketWriter<'a> {
     socket: &'a UdpSocket,
     local: SocketAddr,
     stats: &'a mut DriverStatistics,
-    sender: &'a mut Sender,
+    sender: &'a mut SendBuffers,
 }
 
-impl<'a> Wire<'a> {
+impl<'a> SocketWriter<'a> {
     pub(super) fn new(
         socket: &'a UdpSocket,
         local: SocketAddr,
         stats: &'a mut DriverStatistics,
-        sender: &'a mut Sender,
-    ) -> Wire<'a> {
-        Wire {
+        sender: &'a mut SendBuffers,
+    ) -> SocketWriter<'a> {
+        SocketWriter {
             socket,
             local,
             stats,

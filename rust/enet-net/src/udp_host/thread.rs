@@ -2,7 +2,7 @@
 //!
 //! - The thread does the socket's reading, the timers and the protocol's sends; the owner does
 //!   no socket I/O of its own except sending what its flush built (see below).
-//! - Datagrams are collected under the host's lock (`Sender::collect`) and sent by whoever built
+//! - Datagrams are collected under the host's lock (`SendBuffers::collect`) and sent by whoever built
 //!   them after unlocking, in the order they were built ([`ThreadLink::send_in_turn`]): the
 //!   thread after its pass, the owner when its host guard drops
 //!   ([`SharedUdpHost::lock`](crate::SharedUdpHost::lock)).
