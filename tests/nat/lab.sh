@@ -42,8 +42,12 @@
 #   symmetric  oifname "wan" masquerade random,fully-random: a new public port per destination.
 #   No router hairpins: a packet from the LAN to the router's own public address ends at the
 #   router itself, so two hosts behind one NAT reach each other only by LAN address.
-#   Every router drops unsolicited inbound forwards from wan (only ct state established,related
-#   pass), like a home router. Mapping lifetime = the conntrack UDP timeouts of the router's
+#   Every router drops unsolicited packets from wan, both forwards and those addressed to itself
+#   (only ct state established,related pass), like a home router (OpenWrt's wan zone rejects
+#   input). --open-input lets the packets for the router itself in, as some routers do: a punch
+#   that reaches such a router before its player's own first packet to that sender is delivered
+#   to the router, its conntrack entry is confirmed, and the player's own flow to that sender then
+#   clashes with it and gets a new public port, so naive simultaneous punching fails there. Mapping lifetime = the conntrack UDP timeouts of the router's
 #   namespace: Linux defaults nf_conntrack_udp_timeout=30 s and nf_conntrack_udp_timeout_stream=
 #   120 s; a flow only gets the stream timeout once it saw packets both ways and is still active
 #   more than 2 s after it began (so a punch that goes quiet within 2 s expires after 30 s). The
@@ -54,8 +58,8 @@
 #
 # TOPOLOGIES (lab.sh up NAME [OPTIONS])      case it is for (issue)
 #   cone       A cone, B cone                both behind port-restricted cone NATs: the punch works
-#                                            when each side first opens its own mapping (TTL 2
-#                                            probes); naive simultaneous punching fails
+#                                            (with --open-input only when each side first opens its
+#                                            own mapping: TTL 2 probes)
 #   symmetric  A cone, B symmetric           one side behind a symmetric NAT: punching fails,
 #                                            relay needed
 #   symmetric2 A symmetric, B symmetric      both symmetric (relay)
@@ -67,7 +71,8 @@
 #   ipv6fw     as ipv6, routers with a stateful IPv6 firewall (inbound only established,related)
 #   ipv6only   IPv6 only (no IPv4 addresses at all), routed without NAT
 #   Options change the preset: --nat-a KIND --nat-b KIND (cone|symmetric), --expire SECONDS (both
-#   routers), --expire-a S, --expire-b S, --ipv6, --ipv6-firewall, --no-ipv4.
+#   routers), --expire-a S, --expire-b S, --ipv6, --ipv6-firewall, --no-ipv4, --open-input (the
+#   routers accept unsolicited packets for themselves, see NAT KINDS).
 #
 # COMMANDS (as root)
 #   lab.sh check [TOPOLOGY]   can namespaces + veth + nftables NAT (+ per-netns conntrack timeouts,
@@ -101,7 +106,7 @@
 #   godot_udp_check.sh. Godot 4.6.3 misparses shortened IPv6 address strings (godot#118050:
 #   "2001:db8:2::10" -> 2001:db8:2:10::10): give Godot full forms (2001:db8:2:0:0:0:0:10).
 #
-# MEASURED HERE (punch_probe.py suite; every run the same)
+# MEASURED HERE (punch_probe.py suite, routers with --open-input; every run the same)
 #   cone, naive simultaneous punch          fails: the first punch to reach the other router finds
 #       no mapping and is recorded there as an inbound flow; that router's own player then gets a
 #       new public port (conntrack: 10.0.1.10:40000 -> 203.0.113.2:40000 mapped to :26893)
@@ -137,7 +142,7 @@ elapsed() { local ms=$((($(now) - $1) / 1000000)); printf '%d.%03ds' $((ms / 100
 parse_topology() { # NAME [OPTIONS...] -> globals
     TOPO=${1:?topology missing (cone, symmetric, symmetric2, samenat, expireN, ipv6, ipv6fw, ipv6only)}
     shift
-    NAT_A=cone NAT_B=cone EXPIRE_A="" EXPIRE_B="" V6=0 V6FW=0 V4=1
+    NAT_A=cone NAT_B=cone EXPIRE_A="" EXPIRE_B="" V6=0 V6FW=0 V4=1 OPEN_INPUT=0
     case $TOPO in
         cone | samenat) ;;
         symmetric) NAT_B=symmetric ;;
@@ -159,6 +164,7 @@ parse_topology() { # NAME [OPTIONS...] -> globals
             --ipv6) V6=1 ;;
             --ipv6-firewall) V6=1 V6FW=1 ;;
             --no-ipv4) V4=0 V6=1 ;;
+            --open-input) OPEN_INPUT=1 ;;
             --) shift; break ;;
             *) die "unknown option $1" ;;
         esac
@@ -188,8 +194,17 @@ route4() { [[ $V4 == 1 ]] && ip -n "$(nsname "$1")" route add "$2" via "$3" || t
 route6() { [[ $V6 == 1 ]] && ip -n "$(nsname "$1")" -6 route add "$2" via "$3" || true; }
 
 router_rules() { # ROUTER KIND FIREWALL6
-    local masq="masquerade"
+    local masq="masquerade" input=""
     [[ $2 == symmetric ]] && masq="masquerade random,fully-random"
+    # A home router drops what comes from wan for itself unless it answers its own traffic; a
+    # dropped packet leaves no conntrack entry (entries are confirmed after the filter hooks).
+    [[ $OPEN_INPUT == 1 ]] || input='
+    chain local_in {
+        type filter hook input priority filter; policy accept;
+        iifname "wan" ct state established,related accept
+        iifname "wan" drop
+    }'
+
     {
         if [[ $V4 == 1 ]]; then
             cat <<EOF
@@ -202,7 +217,7 @@ table ip natlab {
         type filter hook forward priority filter; policy accept;
         iifname "wan" ct state established,related accept
         iifname "wan" drop
-    }
+    }$input
 }
 EOF
         fi
@@ -374,6 +389,7 @@ cmd_run() {
     [[ $V6 == 1 ]] && args+=(--ipv6)
     [[ $V6FW == 1 ]] && args+=(--ipv6-firewall)
     [[ $V4 == 0 ]] && args+=(--no-ipv4)
+    [[ $OPEN_INPUT == 1 ]] && args+=(--open-input)
     "$0" up "${args[@]}" || exit 1
     trap '"$0" down' EXIT
     export_state

@@ -11,19 +11,20 @@ readonly NAT_LAB=$REPO/tests/nat/lab.sh
 readonly NAT_SERVER_V4=198.51.100.1
 readonly NAT_SERVER_V6=2001:db8:a::1
 
-# Cases: name, topology, host role, joiner node, joiner role, server address, expected path,
-# extra joiner options. The first five are the issue's; the last three pair Godot's built-in peer
-# (speaking noray's protocol as netfox.noray does) with RustENetPeer, both ways: a built-in end
-# punches blind at full TTL, so on cone NATs its first punch can make the other NAT move a
-# mapping (see tests/nat/lab.sh), and either path counts ("any").
+# Cases: name, topology (with lab.sh options), host role, joiner node, joiner role, server
+# address, expected path, extra joiner options. The first five are the issue's; cone-open-input
+# has routers that take unsolicited packets for themselves, where only a side that opens its own
+# mapping first (TTL-2 probes) gets through directly; the last three pair Godot's built-in peer
+# (speaking noray's protocol as netfox.noray does) with RustENetPeer, both ways.
 readonly NAT_CASES=(
     "cone|cone|host|joiner|join|$NAT_SERVER_V4|direct|"
     "symmetric|symmetric|host|joiner|join|$NAT_SERVER_V4|relay|"
     "same-nat|samenat|host|joiner2|join|$NAT_SERVER_V4|direct|"
     "expire30-2min|expire30|host|joiner|join|$NAT_SERVER_V4|direct|--concurrent --hold 120 --idle-host 40"
     "ipv6|ipv6|host|joiner|join|$NAT_SERVER_V6|direct|"
-    "builtin-host|cone|host-noray|joiner|join|$NAT_SERVER_V4|any|"
-    "builtin-joiner|cone|host|joiner|join-noray|$NAT_SERVER_V4|any|"
+    "cone-open-input|cone --open-input|host|joiner|join|$NAT_SERVER_V4|direct|"
+    "builtin-host|cone|host-noray|joiner|join|$NAT_SERVER_V4|direct|"
+    "builtin-joiner|cone|host|joiner|join-noray|$NAT_SERVER_V4|direct|"
     "builtin-host-symmetric|symmetric|host-noray|joiner|join|$NAT_SERVER_V4|relay|"
 )
 
@@ -71,7 +72,7 @@ run_nat_lab() { # GODOT_VAR RENDEZVOUS_BIN RUNS
     sync_project_addon
     rm -rf "$work"
     mkdir -p "$work"
-    printf '%-24s %-10s %5s %9s %9s %-7s %s\n' case topology ok median_ms max_ms path rpc
+    printf '%-24s %-18s %5s %9s %9s %-7s %s\n' case topology ok median_ms max_ms path rpc
     for entry in "${NAT_CASES[@]}"; do
         IFS='|' read -r name topology host_role joiner_node joiner_role server path extra <<<"$entry"
         if [[ -n ${NAT_LAB_CASES:-} && ",$NAT_LAB_CASES," != *",$name,"* ]]; then
@@ -90,19 +91,22 @@ run_nat_case() { # GODOT_VAR SERVER_BIN RUNS WORK NAME TOPOLOGY HOST_ROLE JOINER
         joiner_role=$9 server=${10} path=${11} extra=${12}
     local dir=$work/$name idle=0 opts=() rc=0
     mkdir -p "$dir"
-    read -r -a opts <<<"$extra"
-    # `--idle-host S`: the host sits registered S seconds before anyone joins (its NAT mapping
-    # would expire without the keepalive).
-    if [[ ${opts[0]:-} == --idle-host || " ${opts[*]} " == *" --idle-host "* ]]; then
-        local i
-        for i in "${!opts[@]}"; do
-            if [[ ${opts[i]} == --idle-host ]]; then
-                idle=${opts[i + 1]}
-                unset 'opts[i]' 'opts[i+1]'
-            fi
-        done
-    fi
-    NATLAB_PREFIX=rnl "$NAT_LAB" up "$topology" >"$dir/lab.log" 2>&1 || {
+    local words=() i=0
+    read -r -a words <<<"$extra"
+    # `--idle-host S` is the pipeline's: the host sits registered S seconds before anyone joins
+    # (its NAT mapping would expire without the keepalive). The other words go to the joiner.
+    while ((i < ${#words[@]})); do
+        if [[ ${words[i]} == --idle-host ]]; then
+            idle=${words[i + 1]}
+            i=$((i + 2))
+        else
+            opts+=("${words[i]}")
+            i=$((i + 1))
+        fi
+    done
+    local lab=()
+    read -r -a lab <<<"$topology"
+    NATLAB_PREFIX=rnl "$NAT_LAB" up "${lab[@]}" >"$dir/lab.log" 2>&1 || {
         cat "$dir/lab.log" >&2
         log "NAT lab case $name: the lab did not come up"
         return 1
@@ -160,7 +164,7 @@ ok = [r for r in rows if r["ok"] and (path == "any" or r["path"] == path)]
 ms = sorted(r["ms"] for r in rows if r["ms"] >= 0)
 paths = sorted({r["path"] or "?" for r in rows})
 rpc = sum(1 for r in rows if r["rpc"])
-print(f"{name:<24} {topology:<10} {len(ok):>2}/{runs:<2} {statistics.median(ms) if ms else -1:>9.0f} "
+print(f"{name:<24} {topology:<18} {len(ok):>2}/{runs:<2} {statistics.median(ms) if ms else -1:>9.0f} "
       f"{ms[-1] if ms else -1:>9} {','.join(paths):<7} {rpc}/{runs}")
 sys.exit(0 if len(ok) == runs and len(rows) == runs else 1)
 EOF

@@ -8,6 +8,10 @@ extends SceneTree
 ##                netfox.noray host does it; prints `ID <id>`
 ##   join         RustENetPeer.create_client_rendezvous to --id, --runs times
 ##   join-noray   ENetMultiplayerPeer joining as a netfox.noray client does (--runs times)
+##   host-netfox  netfox's own noray client (addons/netfox.noray, in the project copy that
+##                tests/real_projects/netfox_noray.sh makes) hosting on ENetMultiplayerPeer, as
+##                netfox's example bootstrapper does (netfox_noray_party.gd); prints `ID <id>`
+##   join-netfox  netfox.noray joining on ENetMultiplayerPeer (NAT, then relay), --runs times
 ## Options: --server IP (the rendezvous server) --port N (its TCP port, 8890) --id ID
 ##   --runs N (20) --concurrent (all runs at once) --hold SEC (each run keeps its
 ##   session SEC seconds before its last RPC) --seconds SEC (a host's lifetime, 600)
@@ -18,6 +22,8 @@ extends SceneTree
 
 const Link := preload("res://tests/nat/party_link.gd")
 const NorayClient := preload("res://tests/nat/noray_client.gd")
+## Loaded at run time: it needs netfox.noray, which only netfox_noray.sh's project copy has.
+const NETFOX_PARTY := "res://tests/nat/netfox_noray_party.gd"
 
 ## Seconds a run may take to connect, and then to see its RPCs.
 const CONNECT_SEC := 15.0
@@ -44,8 +50,10 @@ func _initialize() -> void:
 			_host_rust.call_deferred()
 		"host-noray":
 			_host_noray.call_deferred()
-		"join", "join-noray":
-			_join_all.call_deferred(role == "join-noray")
+		"host-netfox":
+			_host_netfox.call_deferred()
+		"join", "join-noray", "join-netfox":
+			_join_all.call_deferred(role)
 		_:
 			printerr("party.gd: unknown role %s" % role)
 			quit(2)
@@ -132,26 +140,46 @@ func _host_noray() -> void:
 		await process_frame
 
 
+func _host_netfox() -> void:
+	var link := _link_node("party")
+	var netfox = load(NETFOX_PARTY).new(self, "host")
+	var err: Error = await netfox.connect_to_noray(_server(), _port())
+	if err != OK:
+		printerr("HOST netfox.noray registration: %s" % error_string(err))
+		quit(1)
+		return
+	var peer: MultiplayerPeer = await netfox.host(link.multiplayer)
+	if peer == null:
+		printerr("HOST netfox.noray host() failed")
+		quit(1)
+		return
+	link.multiplayer.peer_connected.connect(func(id: int) -> void:
+		print("PEER %d %s" % [id, peer.get_class()])
+		link.hello.rpc_id(id))
+	_write_id(netfox.noray.oid)
+	_serve_until_done()
+
+
 func _punch_blind(peer: ENetMultiplayerPeer, address: String, port: int) -> void:
 	for i in 81:
 		peer.host.socket_send(address, port, "$rwx".to_ascii_buffer())
 		await create_timer(0.1).timeout
 
 
-func _join_all(builtin: bool) -> void:
+func _join_all(mode: String) -> void:
 	var runs := int(_opt("runs", "20"))
 	var concurrent: bool = _opt("concurrent", false)
 	for run in runs:
 		if concurrent:
-			_join_one.call_deferred(run, builtin)
+			_join_one.call_deferred(run, mode)
 		else:
-			await _join_one(run, builtin)
+			await _join_one(run, mode)
 	while _done_runs < runs:
 		await process_frame
 	quit(0)
 
 
-func _join_one(run: int, builtin: bool) -> void:
+func _join_one(run: int, mode: String) -> void:
 	var link := _link_node("run%d" % run)
 	var mp := link.multiplayer
 	var result := {"run": run, "ok": false, "ms": -1, "path": "", "rpc": false, "reason": ""}
@@ -160,16 +188,28 @@ func _join_one(run: int, builtin: bool) -> void:
 	mp.connection_failed.connect(func() -> void: state.failed = true)
 	var start := Time.get_ticks_msec()
 	var peer: MultiplayerPeer
-	if builtin:
+	var netfox = null
+	if mode == "join-netfox":
+		# netfox.noray's way sets the peer itself and waits for it (NAT, then the relay).
+		netfox = load(NETFOX_PARTY).new(self, "run%d" % run)
+		var err: Error = await netfox.connect_to_noray(_server(), _port())
+		if err != OK:
+			result.reason = "netfox.noray registration: %s" % error_string(err)
+		else:
+			peer = await netfox.join(mp, String(_opt("id", "")), result)
+		state.failed = peer == null
+		state.connected = peer != null and peer.get_connection_status() == MultiplayerPeer.CONNECTION_CONNECTED
+	elif mode == "join-noray":
 		peer = await _join_noray(result)
 	else:
 		peer = _join_rust(result)
 	if peer != null:
-		mp.multiplayer_peer = peer
+		if mp.multiplayer_peer != peer:
+			mp.multiplayer_peer = peer
 		await _until(func() -> bool: return state.connected or state.failed, CONNECT_SEC)
 	if state.connected:
 		result.ms = Time.get_ticks_msec() - start
-		if peer is RustENetPeer:
+		if peer is RustENetPeer and netfox == null:
 			result.path = peer.get_peer_path(1)
 		var hold := float(_opt("hold", "0"))
 		if hold > 0.0:
@@ -186,6 +226,8 @@ func _join_one(run: int, builtin: bool) -> void:
 	print("RUN ", JSON.stringify(result))
 	if peer != null:
 		peer.close()
+	if netfox != null:
+		netfox.free_nodes()
 	link.queue_free()
 	_done_runs += 1
 
