@@ -8,11 +8,12 @@
 #                      Linux x86_64 library and the headless Godot suites on it (service thread
 #                      on, then off for the differential suites), the NAT lab (as root; where
 #                      namespaces cannot be made it says so and names ./build.sh nat), the
-#                      overlay render check, the
-#                      class reference, the library loaded in Debian's oldest served release, the
-#                      Windows and arm64 tests under wine and qemu-user with their libraries, the
-#                      arm64 library in Debian's arm64 Godot, the macOS library's checks, and a
-#                      short run of every fuzz target
+#                      overlay render check, the class reference, the library loaded in Debian's
+#                      oldest served release; beside those, in two background lanes: the
+#                      Windows and arm64 tests under wine and qemu-user with their libraries,
+#                      the macOS library's checks and a short run of every fuzz target
+#                      (RUST_ENET_FUZZ_SECONDS, default 15 s each); last the arm64 library in
+#                      Debian's arm64 Godot
 #   ./build.sh build [--platform P]...  release addon libraries into addons/rust_enet/bin/ and
 #                      the checks of each (P: linux-x86_64 (default), linux-arm64,
 #                      windows-x86_64, macos, or all); synced into godot-project/addons/
@@ -66,8 +67,9 @@ source "$REPO/tests/pipeline/fuzz.sh"
 # shellcheck source=tests/pipeline/nat.sh
 source "$REPO/tests/pipeline/nat.sh"
 
-# Seconds each fuzz target runs in `test` and `fuzz`.
+# Seconds each fuzz target runs in `fuzz` and in `test` (RUST_ENET_FUZZ_SECONDS sets both).
 FUZZ_SECONDS=${RUST_ENET_FUZZ_SECONDS:-30}
+TEST_FUZZ_SECONDS=${RUST_ENET_FUZZ_SECONDS:-15}
 
 # Reads `--platform P` options (P may be `all`) into the array OUT_VAR; DEFAULT... when none.
 parse_platforms() { # OUT_VAR "DEFAULT..." ARGS...
@@ -124,18 +126,85 @@ cmd_check() {
     printf 'build.sh check: OK in %d s\n' $((SECONDS - t0))
 }
 
+# The parts of `test` that need no Godot: two lanes that run in the background beside the Godot
+# suites and the NAT lab, whose waits (stalls, router timeouts) leave the CPU idle. Each prints
+# its summary lines; each platform builds in its own target directory (platform_target_dir).
+lane_windows_macos() {
+    test_platform windows-x86_64
+    build_library windows-x86_64
+    check_library windows-x86_64
+    build_library macos
+    check_library macos
+}
+
+lane_arm64_fuzz() {
+    test_platform linux-arm64
+    build_library linux-arm64
+    check_library linux-arm64
+    provision_arm64_godot >&2
+    printf 'fuzzing: %s\n' "$(run_fuzz_smoke "$TEST_FUZZ_SECONDS")"
+}
+
+# Starts the lane function LANE in the background, in its own process group (so stop_lanes can
+# end all of it) and at a lower priority than the foreground, whose tests measure time. Its
+# summary lines go to DIR/LANE.out and its log to DIR/LANE.log. Writes its pid into PID_VAR.
+start_lane() { # PID_VAR DIR LANE
+    local -n lane_pid=$1
+    set -m
+    (
+        renice -n 10 -p "$BASHPID" >/dev/null
+        "$3"
+    ) >"$2/$3.out" 2>"$2/$3.log" &
+    lane_pid=$!
+    set +m
+    log "started the $3 lane in the background (pid $lane_pid; its log follows when it ends)"
+}
+
+# Waits for the lane LANE (pid PID), copies its log into ours and appends its summary lines to
+# the array SUMMARY_VAR; dies when it failed.
+finish_lane() { # SUMMARY_VAR DIR LANE PID
+    local -n lane_summary=$1
+    local dir=$2 lane=$3 pid=$4 rc=0 line
+    wait "$pid" || rc=$?
+    log "the $lane lane's log:"
+    sed 's/^/    /' "$dir/$lane.log" >&2
+    [[ $rc -eq 0 ]] || die "the $lane lane failed (exit code $rc); its log is above"
+    while IFS= read -r line; do lane_summary+=("$line"); done <"$dir/$lane.out"
+    log "the $lane lane ended"
+}
+
+# Ends the lanes still running (their whole process groups).
+stop_lanes() { # PID...
+    local pid
+    for pid in "$@"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
+}
+
 cmd_test() {
     local t0=$SECONDS summary=() line differential godot=() render=() version arm64=() nat
-    ensure_packages "the tests (C ENet is the interop tests' reference)" "${PKGS_BUILD[@]}" "${PKGS_C_ENET[@]}"
+    local lanes lane_a lane_b
+    # Every system package and Rust target of the whole run is installed here, before the lanes
+    # start: apt and rustup would otherwise be run by two lanes at once.
+    ensure_packages "the tests (C ENet is the interop tests' reference)" "${PKGS_BUILD[@]}" "${PKGS_C_ENET[@]}" \
+        "${PKGS_OPENSSL_SRC[@]}" "${PKGS_WINDOWS[@]}" "${PKGS_ARM64[@]}" "${PKGS_DEBIAN_TREES[@]}"
+    [[ $(id -u) != 0 ]] || ensure_packages "the NAT lab (network namespaces with nftables NAT)" "${PKGS_NAT_LAB[@]}"
     ensure_rust
     ensure_rust_component rustfmt
     ensure_rust_component clippy
+    # shellcheck disable=SC2046 # the triples are words
+    ensure_rust_targets $(printf '%s ' "${PLATFORM_TRIPLES[@]}") "$RENDEZVOUS_TRIPLE"
     # Godot first: if it cannot be found or provisioned, fail now rather than after the build.
     find_godot godot render version
     summary+=("cargo tests: $(cargo_checks --workspace)")
 
     build_host_library
     summary+=("$(check_library linux-x86_64)")
+
+    lanes=$(mktemp -d)
+    start_lane lane_a "$lanes" lane_windows_macos
+    start_lane lane_b "$lanes" lane_arm64_fuzz
+    # shellcheck disable=SC2064 # the pids are known now
+    trap "stop_lanes $lane_a $lane_b" EXIT
+
     line=$(run_godot_suites godot "$@")
     # The differential suites again with RustENetPeer's service thread off (the setting's
     # default is on), so the observable behaviour is shown to be the same both ways.
@@ -147,17 +216,12 @@ cmd_test() {
     summary+=("class reference: $(check_class_docs godot "$version")")
     summary+=("$(check_old_linux_load)")
 
-    summary+=("$(test_platform windows-x86_64)")
-    build_library windows-x86_64
-    summary+=("$(check_library windows-x86_64)")
-    summary+=("$(test_platform linux-arm64)")
-    build_library linux-arm64
-    summary+=("$(check_library linux-arm64)")
+    finish_lane summary "$lanes" lane_windows_macos "$lane_a"
+    finish_lane summary "$lanes" lane_arm64_fuzz "$lane_b"
+    trap - EXIT
+    rm -rf "$lanes"
     find_arm64_godot arm64
     summary+=("linux-arm64 Godot $(godot4_version "${arm64[@]}") (qemu-aarch64), test_addon_loads: $(run_godot_suites arm64 test_addon_loads)")
-    build_library macos
-    while IFS= read -r line; do summary+=("$line"); done < <(check_library macos)
-    summary+=("fuzzing: $(run_fuzz_smoke "$FUZZ_SECONDS")")
 
     log "summary:"
     printf '%s\n' "${summary[@]}"

@@ -22,7 +22,9 @@ CARGO_LOCKED=()
 [[ -n ${CI:-} ]] && CARGO_LOCKED=(--locked)
 readonly CARGO_LOCKED
 
-log() { printf '==> %s\n' "$*" >&2; }
+# Each line carries the minutes and seconds since the command started, so a log shows where the
+# time went.
+log() { printf '==> [%d:%02d] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*" >&2; }
 die() {
     printf 'build.sh: error: %s\n' "$*" >&2
     exit 1

@@ -47,6 +47,18 @@ readonly LIBRARY_CARGO_ARGS=(--release --config profile.release.debug=0)
 readonly LIBRARY_FEATURES=(--features portable)
 readonly TEST_FEATURES=(--features rust_enet_net/vendored-openssl,rust_enet_proto/static-zlib)
 
+# The cargo target directory of PLATFORM's builds and tests: linux-x86_64 (this machine's) in
+# $CARGO_TARGET_DIR, every other platform in $CARGO_TARGET_DIR-PLATFORM. cargo locks a target
+# directory for the whole of a build, so only separate directories let `test` build two platforms
+# side by side.
+platform_target_dir() { # PLATFORM
+    if [[ $1 == linux-x86_64 ]]; then
+        printf '%s\n' "$CARGO_TARGET_DIR"
+    else
+        printf '%s-%s\n' "$CARGO_TARGET_DIR" "$1"
+    fi
+}
+
 known_platform() { # PLATFORM
     [[ -n ${PLATFORM_LIBRARY[$1]:-} ]] || die "unknown platform '$1' (${PLATFORMS[*]})"
 }
@@ -77,37 +89,43 @@ windows_env() {
 # for Linux and macOS (Linux with glibc $GLIBC_FLOOR symbols, macOS for MACOS_MINIMUM), plain
 # cargo with MinGW for Windows. ARGS follow the subcommand.
 platform_cargo() { # PLATFORM TRIPLE SUBCOMMAND ARGS...
-    local platform=$1 triple=$2 subcommand=$3 env=()
+    local platform=$1 triple=$2 subcommand=$3 env=() target_dir
     shift 3
+    target_dir=$(platform_target_dir "$platform")
     # cargo-zigbuild names its build `zigbuild`; its other subcommands are cargo's.
     [[ $platform != windows-x86_64 && $subcommand == build ]] && subcommand=zigbuild
     case $platform in
         windows-x86_64)
             mapfile -t env < <(windows_env)
-            (cd "$REPO" && env "${env[@]}" nice -n 5 cargo "$subcommand" --target "$triple" "${CARGO_LOCKED[@]}" "$@")
+            (cd "$REPO" && env "${env[@]}" CARGO_TARGET_DIR="$target_dir" nice -n 5 cargo "$subcommand" \
+                --target "$triple" "${CARGO_LOCKED[@]}" "$@")
             ;;
         linux-*)
             local zig
             zig=$(zig_bin)
-            env=(PATH="$zig:$PATH" CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu")
+            env=(PATH="$zig:$PATH" CARGO_TARGET_DIR="$target_dir" CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu")
             (cd "$REPO" && env "${env[@]}" nice -n 5 cargo-zigbuild "$subcommand" --target "$triple.$GLIBC_FLOOR" \
                 "${CARGO_LOCKED[@]}" "$@")
             ;;
         macos)
             local zig
             zig=$(zig_bin)
-            (cd "$REPO" && env PATH="$zig:$PATH" MACOSX_DEPLOYMENT_TARGET="${MACOS_MINIMUM[$triple]}" \
+            (cd "$REPO" && env PATH="$zig:$PATH" CARGO_TARGET_DIR="$target_dir" MACOSX_DEPLOYMENT_TARGET="${MACOS_MINIMUM[$triple]}" \
                 nice -n 5 cargo-zigbuild "$subcommand" --target "$triple" "${CARGO_LOCKED[@]}" "$@")
             ;;
     esac
 }
 
-# Builds PLATFORM's library into addons/rust_enet/bin/ (copied, then renamed into place, so a
-# Godot that has the old file mapped keeps a valid one) and checks it (check_library).
+# Builds PLATFORM's library into addons/rust_enet/bin/ and checks it (check_library). The file
+# is made in the target directory and renamed into place, so a Godot that has the old file
+# mapped keeps a valid one, and a copy of the addon taken meanwhile (sync_project_addon, beside
+# a background lane of `test`) never meets a half-written or vanishing file.
 build_library() { # PLATFORM
-    local platform=$1 t0=$SECONDS triple built out=$ADDON_DIR/bin/${PLATFORM_LIBRARY[$1]} slices=()
+    local platform=$1 t0=$SECONDS triple built out=$ADDON_DIR/bin/${PLATFORM_LIBRARY[$1]} slices=() target_dir
     prepare_platform "$platform"
-    mkdir -p "$ADDON_DIR/bin"
+    target_dir=$(platform_target_dir "$platform")
+    local staged=$target_dir/${PLATFORM_LIBRARY[$platform]}.staged
+    mkdir -p "$ADDON_DIR/bin" "$target_dir"
     for triple in ${PLATFORM_TRIPLES[$platform]}; do
         log "building the rust_enet library (release, portable) for $platform ($triple)"
         case $platform in
@@ -117,17 +135,17 @@ build_library() { # PLATFORM
                 platform_cargo "$platform" "$triple" rustc -p rust_enet "${LIBRARY_CARGO_ARGS[@]}" \
                     "${LIBRARY_FEATURES[@]}" -- -C "link-arg=-Wl,-install_name,@rpath/${PLATFORM_LIBRARY[$platform]}" ||
                     die "the $platform build ($triple) failed"
-                built=$CARGO_TARGET_DIR/$triple/release/librust_enet.dylib
+                built=$target_dir/$triple/release/librust_enet.dylib
                 ;;
             windows-x86_64)
                 platform_cargo "$platform" "$triple" build -p rust_enet "${LIBRARY_CARGO_ARGS[@]}" \
                     "${LIBRARY_FEATURES[@]}" || die "the $platform build failed"
-                built=$CARGO_TARGET_DIR/$triple/release/rust_enet.dll
+                built=$target_dir/$triple/release/rust_enet.dll
                 ;;
             *)
                 platform_cargo "$platform" "$triple" build -p rust_enet "${LIBRARY_CARGO_ARGS[@]}" \
                     "${LIBRARY_FEATURES[@]}" || die "the $platform build failed"
-                built=$CARGO_TARGET_DIR/$triple/release/librust_enet.so
+                built=$target_dir/$triple/release/librust_enet.so
                 ;;
         esac
         [[ -f $built ]] || die "cargo did not produce $built"
@@ -143,12 +161,12 @@ build_library() { # PLATFORM
                 die "could not sign $slice"
             signed+=("$slice.signed")
         done
-        python3 "$REPO/tests/macho.py" lipo "$out.tmp" "${signed[@]}" || die "could not join the macOS slices"
+        python3 "$REPO/tests/macho.py" lipo "$staged" "${signed[@]}" || die "could not join the macOS slices"
         rm -f "${signed[@]}"
     else
-        cp "${slices[0]}" "$out.tmp"
+        cp "${slices[0]}" "$staged"
     fi
-    mv -f "$out.tmp" "$out"
+    mv -f "$staged" "$out"
     check_library "$platform" >&2
     log "addon library: addons/rust_enet/bin/${PLATFORM_LIBRARY[$platform]} ($(du -h "$out" | cut -f1), $((SECONDS - t0)) s)"
 }
