@@ -1254,3 +1254,48 @@ fn handshakes_racing_for_the_last_slot_never_exceed_the_limit() {
     );
     sim.nodes[server].host.debug_check_invariants();
 }
+
+/// An idle connection wakes its hosts only for work, as a service thread sleeps until the host's
+/// `poll_timeout`: each time it names, the host sends a ping (or it coincides with a datagram to
+/// handle). Neither the retransmission deadline of a ping that was acknowledged in the meantime
+/// nor the once-a-second bandwidth throttle of a host without bandwidth limits (which changes
+/// nothing there) may wake it. With a limit the throttle runs every second, as in ENet.
+#[test]
+fn an_idle_connection_wakes_its_hosts_only_to_ping() {
+    /// Timer wakes of (server, client) in 20 s of an idle connection, and the empty ones.
+    fn idle_wakes(sim: &mut Sim, server: usize, client: usize) -> [(u64, u64); 2] {
+        // Past the connection's start-up (the BANDWIDTH_LIMIT exchange, the first round trips).
+        sim.run_for(3_000);
+        let count = |sim: &Sim| {
+            [server, client].map(|i| (sim.nodes[i].timer_wakes, sim.nodes[i].empty_timer_wakes))
+        };
+        let before = count(sim);
+        sim.run_for(20_000);
+        let after = count(sim);
+        [0, 1].map(|k| (after[k].0 - before[k].0, after[k].1 - before[k].1))
+    }
+
+    let (mut sim, server, client, _, _) = pair(41, 1);
+    let unlimited = idle_wakes(&mut sim, server, client);
+    for (node, (wakes, empty)) in ["server", "client"].into_iter().zip(unlimited) {
+        assert!(wakes >= 20, "the {node} pinged ({wakes} wakes)");
+        assert_eq!(
+            empty, 0,
+            "the {node}: {empty} of {wakes} timer wakes in 20 s found no work"
+        );
+    }
+
+    let limited_server = HostConfig {
+        outgoing_bandwidth: 100_000,
+        ..server_config(4, 411)
+    };
+    let (mut limited, server, client, _, _) = Sim::pair(41, limited_server, client_config(412), 1);
+    let limited = idle_wakes(&mut limited, server, client);
+    assert!(
+        limited[0].0 >= unlimited[0].0 + 10,
+        "a server with an outgoing limit wakes for its throttle every second: {} timer wakes \
+         in 20 s, {} without the limit",
+        limited[0].0,
+        unlimited[0].0
+    );
+}

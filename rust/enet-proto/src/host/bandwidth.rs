@@ -27,6 +27,9 @@ impl Host {
                 .filter(|&i| self.peers[i].state.is_connected()),
         );
         self.throttle_outgoing(now, elapsed, &connected);
+        self.throttle_limits_full = connected
+            .iter()
+            .all(|&i| self.peers[i].throttle.limit == PEER_PACKET_THROTTLE_SCALE);
         if self.recalculate_bandwidth_limits {
             self.recalculate_bandwidth_limits = false;
             self.allocate_incoming(now, &connected);

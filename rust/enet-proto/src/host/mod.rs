@@ -138,6 +138,9 @@ pub struct Host {
     pub(crate) bandwidth_limited_peers: usize,
     pub(crate) recalculate_bandwidth_limits: bool,
     pub(crate) bandwidth_throttle_epoch: EnetTime,
+    /// Every connected peer's packet throttle limit was at the full scale after the last
+    /// throttle pass (a new peer starts there).
+    pub(crate) throttle_limits_full: bool,
     dispatch_queue: VecDeque<u16>,
     send_queue: VecDeque<u16>,
     timers: BinaryHeap<Reverse<(u64, u16)>>,
@@ -218,6 +221,7 @@ impl Host {
             bandwidth_limited_peers: 0,
             recalculate_bandwidth_limits: false,
             bandwidth_throttle_epoch: EnetTime(0),
+            throttle_limits_full: true,
             dispatch_queue: VecDeque::new(),
             send_queue: VecDeque::new(),
             timers: BinaryHeap::new(),

@@ -122,6 +122,34 @@ impl Host {
             // Whatever is still due waits for the next millisecond: no spinning here.
             self.schedule_not_before(idx, self.clock + 1);
         }
+        self.refresh_timer_top();
+    }
+
+    /// Makes the heap's top a deadline at which there is work, so that
+    /// [`poll_timeout`](Self::poll_timeout) does not wake a driver for nothing: an entry
+    /// superseded by an earlier registration is dropped, and a peer whose deadline moved later
+    /// since it registered (an acknowledgement emptied its commands in flight, a datagram put its
+    /// idle ping off) is registered again at the new time. A peer with no deadline at the moment
+    /// keeps its entry: some states gain one without registering (a client whose connection
+    /// succeeded becomes CONNECTED when the owner takes the event, and then pings), and that
+    /// wake is what registers it. Only the top is looked at; the entries below get the same
+    /// treatment when they come up.
+    pub(crate) fn refresh_timer_top(&mut self) {
+        while let Some(&Reverse((key, slot))) = self.timers.peek() {
+            let idx = usize::from(slot);
+            if self.peers[idx].timer_registered != Some(key) {
+                self.timers.pop();
+                continue;
+            }
+            match self.peer_deadline(idx).map(|d| self.to_clock(d)) {
+                Some(at) if at > key => {
+                    self.timers.pop();
+                    self.peers[idx].timer_registered = Some(at);
+                    self.timers.push(Reverse((at, slot)));
+                }
+                _ => return,
+            }
+        }
     }
 
     fn service_peer_timers(&mut self, idx: usize, now: EnetTime) {
@@ -167,13 +195,26 @@ impl Host {
         }
     }
 
+    /// Whether a bandwidth throttle pass (9.3) would change anything: there is a limit on this
+    /// host's outgoing bandwidth or a peer's incoming one, a recalculation of the limits is
+    /// pending, or a peer's throttle limit is still below the full scale from a pass with limits.
+    fn throttle_has_work(&self) -> bool {
+        self.outgoing_bandwidth != 0
+            || self.bandwidth_limited_peers > 0
+            || self.recalculate_bandwidth_limits
+            || !self.throttle_limits_full
+    }
+
     /// When [`handle_timeout`](Self::handle_timeout) should run next, or `None` if nothing is
-    /// pending. May be earlier than necessary, never later.
+    /// pending. May be earlier than necessary, never later; with the timer heap's top refreshed
+    /// after every input, an idle connection's host is woken only to ping.
     pub fn poll_timeout(&self) -> Option<EnetTime> {
         let mut best = self.timers.peek().map(|r| r.0.0);
         // With no connected peer the throttle has nothing to do (a pending recalculation waits
-        // for the next connection, which schedules it).
-        if self.connected_peers > 0 {
+        // for the next connection, which schedules it); without limits neither (it would only
+        // set every throttle limit to the full scale again), and then it runs with the next
+        // `handle_timeout` that comes for another reason.
+        if self.connected_peers > 0 && self.throttle_has_work() {
             let epoch = self.bandwidth_throttle_epoch;
             let bw = if self.clock_time.distance(epoch) >= HOST_BANDWIDTH_THROTTLE_INTERVAL {
                 self.clock

@@ -99,6 +99,13 @@ pub struct Node {
     pub events: Vec<(u32, Event)>,
     /// Drain `poll_event` in `flush` (off = an application that stopped reading).
     pub poll_events: bool,
+    /// Steps in which the host's `poll_timeout` had come and `handle_timeout` ran.
+    pub timer_wakes: u64,
+    /// Those of them in which the host sent nothing and nothing was delivered to it: wakes
+    /// for which there was no work.
+    pub empty_timer_wakes: u64,
+    /// Datagrams the host sent in the latest `flush`.
+    sent_in_flush: usize,
 }
 
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
@@ -167,6 +174,9 @@ impl Sim {
             addr: addr(i),
             events: Vec::new(),
             poll_events: true,
+            timer_wakes: 0,
+            empty_timer_wakes: 0,
+            sent_in_flush: 0,
         });
         i
     }
@@ -231,7 +241,9 @@ impl Sim {
     pub fn flush(&mut self) {
         let now = self.time();
         for i in 0..self.nodes.len() {
+            self.nodes[i].sent_in_flush = 0;
             while let Some(t) = self.nodes[i].host.poll_transmit(now, &mut self.buf) {
+                self.nodes[i].sent_in_flush += 1;
                 let data = self.buf[..t.len].to_vec();
                 let from = self.nodes[i].addr;
                 if self.record {
@@ -310,6 +322,7 @@ impl Sim {
         assert!(self.steps < 50_000_000, "simulation livelock");
         let now = self.time();
         // Deliver everything due.
+        let mut delivered_to = vec![false; self.nodes.len()];
         while let Some(Reverse(f)) = self.in_flight.peek() {
             if f.at > self.clock {
                 break;
@@ -317,6 +330,7 @@ impl Sim {
             let Some(Reverse(f)) = self.in_flight.pop() else {
                 break;
             };
+            delivered_to[f.to] = true;
             self.nodes[f.to].host.handle_datagram(now, f.from, &f.data);
             if self.record {
                 self.delivered.push(Sent {
@@ -327,12 +341,20 @@ impl Sim {
                 });
             }
         }
-        for n in &mut self.nodes {
+        let mut woke = vec![false; self.nodes.len()];
+        for (i, n) in self.nodes.iter_mut().enumerate() {
             if n.host.poll_timeout().is_some_and(|t| !t.is_after(now)) {
                 n.host.handle_timeout(now);
+                n.timer_wakes += 1;
+                woke[i] = true;
             }
         }
         self.flush();
+        for (i, n) in self.nodes.iter_mut().enumerate() {
+            if woke[i] && !delivered_to[i] && n.sent_in_flush == 0 {
+                n.empty_timer_wakes += 1;
+            }
+        }
         let advance = self
             .next_wake()
             .unwrap_or(max_advance)

@@ -49,6 +49,12 @@ impl Host {
     /// Processes one datagram received from `from`. Hostile or stale input is dropped and
     /// counted in [`statistics`](Self::statistics); it never panics.
     pub fn handle_datagram(&mut self, now: EnetTime, from: SocketAddr, datagram: &[u8]) {
+        self.receive_datagram(now, from, datagram);
+        // An acknowledgement or any datagram from a peer may have put its deadline off.
+        self.refresh_timer_top();
+    }
+
+    fn receive_datagram(&mut self, now: EnetTime, from: SocketAddr, datagram: &[u8]) {
         self.advance_clock(now);
         self.stats.total_received_data += datagram.len() as u64;
         self.stats.total_received_packets += 1;
