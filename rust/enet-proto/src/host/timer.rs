@@ -130,10 +130,10 @@ impl Host {
     /// superseded by an earlier registration is dropped, and a peer whose deadline moved later
     /// since it registered (an acknowledgement emptied its commands in flight, a datagram put its
     /// idle ping off) is registered again at the new time. A peer with no deadline at the moment
-    /// keeps its entry: some states gain one without registering (a client whose connection
-    /// succeeded becomes CONNECTED when the owner takes the event, and then pings), and that
-    /// wake is what registers it. Only the top is looked at; the entries below get the same
-    /// treatment when they come up.
+    /// keeps its entry: not every change of state registers the deadline it may gain, and that
+    /// wake (`handle_timeout` registers what is then due) is how such a deadline was always
+    /// found. Only the top is looked at; the entries below get the same treatment when they
+    /// come up.
     pub(crate) fn refresh_timer_top(&mut self) {
         while let Some(&Reverse((key, slot))) = self.timers.peek() {
             let idx = usize::from(slot);
