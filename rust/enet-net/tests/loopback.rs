@@ -409,3 +409,63 @@ fn connect_ids_come_from_the_os_unless_a_seed_is_given() {
     };
     assert_eq!(connect_id(seeded()), connect_id(seeded()));
 }
+
+/// A host whose owner was away longer than a retransmission timeout (a long frame, a stall) reads
+/// the acknowledgements waiting in its socket before its timers run: what the remote already
+/// acknowledged is not sent again.
+#[test]
+fn acknowledgements_waiting_in_the_socket_cancel_resends_after_a_stall() {
+    let mut server = host(4);
+    let mut client = host(1);
+    let (to_server, _) = connect(&mut client, &mut server);
+    // A measured round trip (the connection pings at once), so the timeout below is short.
+    let start = Instant::now();
+    while client.host().peer(to_server).unwrap().round_trip_time() >= 250 {
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "no round trip measured"
+        );
+        client.service(Duration::from_millis(1)).unwrap();
+        server.service(Duration::from_millis(1)).unwrap();
+    }
+    run_quiet(&mut client, &mut server);
+    client
+        .host_mut()
+        .send(to_server, 0, Packet::reliable(&b"once"[..]))
+        .unwrap();
+    client.flush().unwrap();
+    let events = drive(&mut [&mut server], Duration::from_secs(5), |e| {
+        !common::received(&e[0]).is_empty()
+    });
+    assert_eq!(common::received(&events[0]), [(0, b"once".to_vec())]);
+    server.flush().unwrap(); // the acknowledgement, now in the client's socket
+    let peer = client.host().peer(to_server).unwrap();
+    let timeout = peer.round_trip_time() + 4 * peer.round_trip_time_variance();
+    let resends = peer.resends();
+    std::thread::sleep(Duration::from_millis(u64::from(timeout) + 50));
+    assert_eq!(client.service(Duration::ZERO).unwrap(), None);
+    assert_eq!(
+        client.host().peer(to_server).unwrap().resends() - resends,
+        0,
+        "resent after a {timeout} ms timeout although acknowledged"
+    );
+}
+
+/// Services both hosts until neither has anything in flight (the connection's own pings).
+fn run_quiet(client: &mut UdpHost, server: &mut UdpHost) {
+    let start = Instant::now();
+    loop {
+        client.service(Duration::from_millis(1)).unwrap();
+        server.service(Duration::from_millis(1)).unwrap();
+        let in_flight = |h: &UdpHost| {
+            h.host()
+                .peers()
+                .map(|(_, p)| p.unacknowledged_commands())
+                .sum::<usize>()
+        };
+        if in_flight(client) == 0 && in_flight(server) == 0 {
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(2), "still in flight");
+    }
+}

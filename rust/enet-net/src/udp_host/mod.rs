@@ -431,33 +431,29 @@ impl UdpHost {
         stats
     }
 
-    /// One non-blocking pass: timers, send, receive what is there, timers, send. `drained`: the
-    /// wait that just ended emptied the socket's queue, so the read is skipped (a system call
-    /// that would find nothing; what came since is read by the next wait at once).
+    /// One non-blocking pass: receive what is there, run the timers, send. `drained`: the wait
+    /// that just ended emptied the socket's queue, so the read is skipped (a system call that
+    /// would find nothing; what came since is read by the next wait at once).
+    ///
+    /// The socket is read before the timers run (C ENet's `enet_host_service` runs them first):
+    /// what waits there arrived while the owner was away (a long frame, a stall), and the
+    /// acknowledgements in it cancel the resends and the timeouts that the timers would
+    /// otherwise fire for packets that already arrived. Both orders put the same datagrams on
+    /// the wire, only fewer needless resends with this one.
     fn pass(&mut self, drained: bool) -> io::Result<()> {
+        if !drained {
+            self.receive_available()?;
+        }
         let now = self.run_timers();
-        // Datagrams read by the wait that just ended may have produced events: their
-        // acknowledgements wait for the application's answers, as below.
+        // What arrived may have produced events: their acknowledgements wait for the
+        // application's answers.
         if self.hold_for_events() {
             return Ok(());
         }
         // A service sends what is queued, as `enet_host_service` does.
         self.send_pending(now)?;
         self.schedule.sent(Due::Everything);
-        let arrived = !drained && self.receive_available()?;
-        if !arrived {
-            // Nothing reached the core since the send above, which left it with nothing to
-            // send and no due timer: another round would find nothing (as `enet_host_service`,
-            // whose timers run once per pass with the time read at its start). A timer that
-            // falls due meanwhile runs on the next call.
-            return Ok(());
-        }
-        let now = self.clock.now();
-        self.host.handle_timeout(now);
-        if self.hold_for_events() {
-            return Ok(());
-        }
-        self.send_pending(now)
+        Ok(())
     }
 
     /// DTLS's and the core's timers (resends, pings, timeouts), at the time it returns.
