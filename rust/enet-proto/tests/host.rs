@@ -1299,3 +1299,32 @@ fn an_idle_connection_wakes_its_hosts_only_to_ping() {
         unlimited[0].0
     );
 }
+
+/// A client whose acknowledgement of VERIFY_CONNECT is lost believes it is connected; the
+/// server's half-open slot (which does not resend VERIFY_CONNECT on a timer) must wait for the
+/// client's next datagram, which ENet's backoff may send many seconds later, and answer it. At
+/// 10 % loss and 100 ms each way, no seed of 1,000 leaves one side connected and the other not
+/// (when a half-open slot expired 5 s after the CONNECT whatever came, seeds 17, 656 and 737 did).
+#[test]
+fn a_client_whose_handshake_acknowledgement_is_lost_is_not_left_half_connected() {
+    let mut split = Vec::new();
+    for seed in 1..=1_000u64 {
+        let (mut sim, [client, server]) =
+            Sim::with_hosts(seed, [client_config(seed), server_config(1, seed + 7)]);
+        let link = Link {
+            loss: 0.10,
+            latency: 100,
+            ..Link::default()
+        };
+        sim.set_links(client, server, link);
+        sim.connect(client, server, 2, 0);
+        sim.run_for(40_000);
+        if sim.has_connect(client) != sim.has_connect(server) {
+            split.push(seed);
+        }
+    }
+    assert!(
+        split.is_empty(),
+        "one side connected, the other not: seeds {split:?}"
+    );
+}

@@ -16,7 +16,11 @@
 //!   a client that already talks to its slot (its acknowledgement was lost) gets it again at most
 //!   every [`HANDSHAKE_RESEND_INTERVAL`] ms;
 //! - is dropped silently after [`HANDSHAKE_LIFETIME`] ms, long enough for ENet's CONNECT
-//!   retransmissions at 0.5, 1.5 and 3.5 s;
+//!   retransmissions at 0.5, 1.5 and 3.5 s; once its client has addressed the slot (it got
+//!   VERIFY_CONNECT; its acknowledgement was lost), only when the client has been silent for the
+//!   peer's timeout maximum (30 s by default), as a connection would be: such a client believes
+//!   it is connected, and its next datagram, which ENet's backoff may send many seconds later,
+//!   is what gets VERIFY_CONNECT resent;
 //!
 //! There is no limit per source address: spoofed floods come from many, and a burst of real
 //! clients behind one address (a LAN, a test machine, a benchmark) must not be turned away.
@@ -82,6 +86,7 @@ impl Host {
         let peer = &mut self.peers[idx];
         peer.handshake.started = now;
         peer.handshake.last_verify_time = now;
+        peer.handshake.last_heard = None;
         self.handshake_order.push_back((idx as u16, now));
         // Stale entries (peers that connected or went) are skipped when popped; keep the queue
         // from growing past the pool under churn.
@@ -110,20 +115,23 @@ impl Host {
     /// handshake and the last VERIFY_CONNECT is old enough, send it again.
     pub(crate) fn after_half_open_datagram(&mut self, idx: usize) {
         let now = self.service_time;
-        let peer = &self.peers[idx];
-        if peer.state == PeerState::AcknowledgingConnect
-            && now.distance(peer.handshake.last_verify_time) >= HANDSHAKE_RESEND_INTERVAL
-        {
+        let peer = &mut self.peers[idx];
+        if peer.state != PeerState::AcknowledgingConnect {
+            return;
+        }
+        peer.handshake.last_heard = Some(now);
+        if now.distance(peer.handshake.last_verify_time) >= HANDSHAKE_RESEND_INTERVAL {
             self.resend_verify_connect(idx);
         }
     }
 
     /// When a half-open peer expires.
     pub(crate) fn handshake_deadline(&self, idx: usize) -> EnetTime {
-        self.peers[idx]
-            .handshake
-            .started
-            .add_millis(HANDSHAKE_LIFETIME)
+        let peer = &self.peers[idx];
+        match peer.handshake.last_heard {
+            Some(heard) => heard.add_millis(peer.timeouts.maximum.max(HANDSHAKE_LIFETIME)),
+            None => peer.handshake.started.add_millis(HANDSHAKE_LIFETIME),
+        }
     }
 
     /// Timer of a half-open peer: dropped silently once its lifetime is over. Returns whether

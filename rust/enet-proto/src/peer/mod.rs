@@ -218,6 +218,10 @@ pub(crate) struct HalfOpen {
     pub(crate) started: EnetTime,
     /// When its VERIFY_CONNECT was last (re)queued.
     pub(crate) last_verify_time: EnetTime,
+    /// When its client last addressed the slot (a datagram with its peer and session id, from
+    /// its address), if it has: a client that got VERIFY_CONNECT and whose acknowledgement was
+    /// lost.
+    pub(crate) last_heard: Option<EnetTime>,
     /// Channels granted, allocated when it connects.
     pub(crate) channels: usize,
 }
