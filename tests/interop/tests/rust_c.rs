@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use rust_enet_interop::{CEvent, CPeer, fnv1a64, pattern};
 use rust_enet_net::{BindAddress, UdpHost};
 use rust_enet_proto::compress::RangeCoder;
+use rust_enet_proto::peer::PEER_PACKET_THROTTLE_SCALE;
 use rust_enet_proto::{DisconnectReason, Event, HostConfig, Packet, PacketFlags, PeerId};
 
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -277,10 +278,22 @@ impl Session {
         );
     }
 
-    /// Unreliable kinds can be dropped by the sender's packet throttle even on loopback: retry.
+    /// Unreliable kinds can be dropped by the sender's packet throttle even on loopback: each try
+    /// waits until our throttle is back at full scale, where it drops nothing. A bulk transfer
+    /// just before (`fragments_both_ways`) can leave it near 0, and ENet raises it by a step
+    /// per acknowledged ping, about twice a second: 5 tries a second apart were not always
+    /// enough.
     fn unreliable_to_c(&mut self, channel: u8, packet: Packet, c_flags: u32) {
         let payload = packet.data.clone();
         for _ in 0..5 {
+            let full = self.pump_until(Duration::from_secs(20), |s| {
+                let peer = s.ours.host().peer(s.our_peer)?;
+                (peer.packet_throttle() >= PEER_PACKET_THROTTLE_SCALE).then_some(())
+            });
+            assert!(
+                full.is_some(),
+                "our packet throttle stayed below full scale"
+            );
             self.send_ours(channel, packet.clone());
             if self.expect_c_receives(channel, &payload, c_flags, Duration::from_secs(1)) {
                 return;
