@@ -340,6 +340,8 @@ fn the_owners_packets_leave_with_its_flush_in_one_datagram() {
         );
     }
     let received_before = client.driver_statistics().datagrams_received;
+    let resends = || with_host(&thread, |udp| udp.host().peer(to_client).unwrap().resends());
+    let resends_before = resends();
     with_host(&thread, |udp| udp.flush().unwrap());
     let mut texts = Vec::new();
     let start = Instant::now();
@@ -352,10 +354,14 @@ fn the_owners_packets_leave_with_its_flush_in_one_datagram() {
     }
     assert_eq!(texts, [&b"one"[..], b"two", b"three"].map(<[u8]>::to_vec));
     let datagrams = client.driver_statistics().datagrams_received - received_before;
-    assert_eq!(
-        datagrams, 1,
-        "the three packets came in {datagrams} datagrams"
-    );
+    // A resend (the thread's retransmission timeout, a few ms on loopback, ran out before the
+    // client, starved of CPU, acknowledged) brings more datagrams; the packets still came.
+    if resends() == resends_before {
+        assert_eq!(
+            datagrams, 1,
+            "the three packets came in {datagrams} datagrams"
+        );
+    }
 }
 
 /// A command that queues protocol traffic (a disconnect) wakes the thread, which sends it: the
