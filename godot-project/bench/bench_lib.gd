@@ -17,13 +17,16 @@ static func parse_options(options: Dictionary) -> String:
 	return ""
 
 
-## A RustENetPeer (`kind` "rust") with or without its service thread, or Godot's built-in
+## A RustENetPeer (`kind` "rust") with or without its service thread, a RustENetMemoryPeer
+## (`kind` "memory", no network; bench-ceiling libraries only), or Godot's built-in
 ## ENetMultiplayerPeer, which has none.
 static func make_peer(kind: String, service_thread: bool) -> MultiplayerPeer:
 	if kind == "rust":
 		var peer: MultiplayerPeer = ClassDB.instantiate(&"RustENetPeer")
 		peer.set(&"use_service_thread", service_thread)
 		return peer
+	if kind == "memory":
+		return ClassDB.instantiate(&"RustENetMemoryPeer")
 	return ENetMultiplayerPeer.new()
 
 

@@ -3,11 +3,14 @@ extends Node
 ## SceneMultiplayer as fast as the frame loop allows, with RustENetPeer or Godot's built-in
 ## ENetMultiplayerPeer. Prints one `BENCH_RESULT {json}` line and quits. Nothing is asserted.
 ##
-##     godot --headless --path godot-project res://bench/bench_rpc.tscn -- --peer=rust|builtin
+##     godot --headless --path godot-project res://bench/bench_rpc.tscn -- --peer=rust|builtin|memory
 ##         [--clients=32] [--seconds=5] [--warmup=1] [--reliable=4] [--unreliable=4]
 ##         [--window=256] [--payload=32] [--timeout=120] [--fps=0]
 ##         [--service_thread=server|all|off]
 ##
+## `--peer=memory` runs on RustENetMemoryPeer (a library built with the `bench-ceiling` feature):
+## packets go from queue to queue in this process, no network at all, so its RPCs/s are the
+## ceiling any MultiplayerPeer extension can reach in this scene.
 ## `--service_thread` sets RustENetPeer's `use_service_thread`: `server` (the default) on the
 ## server's peer only, `all` on every peer, `off` on none; the built-in peer has no such thread.
 ## `server` is the model of a game server: its clients stand for 32 other machines, whose
@@ -102,8 +105,11 @@ func _ready() -> void:
 	if not wrong.is_empty():
 		_fail(wrong)
 		return
-	if _opt.peer != "rust" and _opt.peer != "builtin":
-		_fail("--peer must be rust or builtin")
+	if not _opt.peer in ["rust", "builtin", "memory"]:
+		_fail("--peer must be rust, builtin or memory")
+		return
+	if _opt.peer == "memory" and not ClassDB.class_exists(&"RustENetMemoryPeer"):
+		_fail("--peer=memory needs a library built with the bench-ceiling feature (bench/README.md)")
 		return
 	if not _opt.service_thread in ["server", "all", "off"]:
 		_fail("--service_thread must be server, all or off")
@@ -118,15 +124,23 @@ func _ready() -> void:
 	_started_usec = Time.get_ticks_usec()
 
 	_server = _branch(Branch.new(), "Server", _opt.service_thread != "off")
-	var err: Error = _server.peer.call(&"create_server", 0, int(_opt.clients))
+	var memory: bool = _opt.peer == "memory"
+	var err: Error
+	if memory:
+		err = _server.peer.call(&"create_server")
+	else:
+		err = _server.peer.call(&"create_server", 0, int(_opt.clients))
 	if err != OK:
 		_fail("create_server: %s" % error_string(err))
 		return
 	_server.api.multiplayer_peer = _server.peer
-	var port: int = _server.peer.get(&"host").get_local_port()
+	var port: int = 0 if memory else _server.peer.get(&"host").get_local_port()
 	for i in int(_opt.clients):
 		var c: Client = _branch(Client.new(), "C%d" % i, _opt.service_thread == "all")
-		err = c.peer.call(&"create_client", "127.0.0.1", port)
+		if memory:
+			err = c.peer.call(&"create_client")
+		else:
+			err = c.peer.call(&"create_client", "127.0.0.1", port)
 		if err != OK:
 			_fail("create_client: %s" % error_string(err))
 			return
@@ -192,9 +206,11 @@ func _process(_delta: float) -> void:
 	# the peer's poll finds nothing new) running the received RPCs, then the sends and a flush.
 	var t1 := Time.get_ticks_usec()
 	var api: SceneMultiplayer = _server.api
+	# The memory peer (--peer=memory) has no host and nothing to flush.
 	var server_host: Object = _server.peer.get(&"host")
 	_server.peer.poll()
-	server_host.flush()
+	if server_host:
+		server_host.flush()
 	var t1_polled := Time.get_ticks_usec()
 	api.poll()
 	var t1_handled := Time.get_ticks_usec()
@@ -207,7 +223,8 @@ func _process(_delta: float) -> void:
 		sgame.state.rpc(_epoch, _frame, _payload)
 		if measuring:
 			_sent_state += api.get_peers().size()
-	server_host.flush()
+	if server_host:
+		server_host.flush()
 	var t2 := Time.get_ticks_usec()
 	if measuring:
 		_clients_usec.append(t1 - t0)
@@ -253,6 +270,8 @@ func _host_stats() -> Dictionary:
 	var out := {"server_out": 0, "server_in": 0, "clients_out": 0, "clients_in": 0}
 	# pop_statistic resets the counter, so the first call (at the window's start) clears it.
 	var host: Object = _server.peer.get(&"host")
+	if not host:
+		return out
 	out.server_out = host.pop_statistic(SENT_PACKETS)
 	out.server_in = host.pop_statistic(RECEIVED_PACKETS)
 	for c in _clients:
@@ -406,6 +425,8 @@ func _server_thread_figures(secs: float) -> Dictionary:
 ## server's peers at the end, sorted: what decides how many `state` broadcasts leave.
 func _server_throttles() -> Array:
 	var out := []
+	if not _server.peer.has_method(&"get_peer"):
+		return out
 	for id in _server.api.get_peers():
 		var peer: Object = _server.peer.call(&"get_peer", id)
 		if peer != null:

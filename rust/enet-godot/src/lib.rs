@@ -17,6 +17,8 @@ use godot::prelude::*;
 mod connection;
 mod diagnostics;
 mod docs;
+#[cfg(feature = "bench-ceiling")]
+mod memory_peer;
 mod monitors;
 mod packet_peer;
 mod peer;
