@@ -215,6 +215,7 @@ cmd_test() {
     while IFS= read -r line; do summary+=("$line"); done <<<"$nat"
     summary+=("overlay render check: $(run_render_check render)")
     summary+=("class reference: $(check_class_docs godot "$version")")
+    summary+=("first headless import of a fresh project: $(check_fresh_import godot)")
     summary+=("$(check_old_linux_load)")
 
     finish_lane summary "$lanes" lane_windows_macos "$lane_a"

@@ -147,3 +147,28 @@ Regenerate the skeleton with ./build.sh godot --headless --doctool DIR --gdexten
     fi
     printf 'matches the API and the editor shows every description\n'
 }
+
+# A project that has just received the addon, imported by a headless editor the way a game's CI
+# does before exporting, with the step the README's Install section gives: Godot's list of
+# extensions written first (without it, Godot 4.6 crashes at the exit of that first import,
+# godotengine/godot#111048). The import must exit 0, load the library and print no error.
+check_fresh_import() { # GODOT_VAR
+    local -n import_godot=$1
+    local project=$PROJECT_DIR/.godot/fresh-import out rc=0 alternatives problems
+    log "importing a fresh project with the addon (godot --headless --import)"
+    rm -rf "$project"
+    mkdir -p "$project/addons" "$project/.godot"
+    printf 'config_version=5\n\n[application]\n\nconfig/name="rust_enet fresh import"\n' >"$project/project.godot"
+    cp -a "$ADDON_DIR" "$project/addons/"
+    echo res://addons/rust_enet/rust_enet.gdextension >>"$project/.godot/extension_list.cfg"
+    out=$(timeout --kill-after=10 300 "${import_godot[@]}" --headless --path "$project" --import 2>&1) || rc=$?
+    alternatives=$(printf '(%s)|' "${GODOT_FAILURE_PATTERNS[@]}" 'ERROR:')
+    problems=$(grep -E -- "${alternatives%|}" <<<"$out" | sed 's/^/    /' || true)
+    if [[ $rc -ne 0 || -n $problems ]] || ! grep -q 'Initialize godot-rust' <<<"$out"; then
+        printf '%s\n' "$out" | tail -n 30 >&2
+        die "the first headless import of a fresh project with the addon failed (exit code $rc)${problems:+; errors:
+$problems}"
+    fi
+    rm -rf "$project"
+    printf 'exits 0, the library loaded, no error\n'
+}
