@@ -6,7 +6,7 @@
 //! and the engine's calls into the extension cost what they cost with RustENetPeer, while a
 //! packet costs only a copy and a queue push. Whatever RPCs/s it reaches, no real peer can beat.
 //!
-//! How to drive it: one process holds one hub. `create_server()` empties the hub and takes id 1;
+//! How to drive it: Godot's main thread holds one hub. `create_server()` empties it and takes id 1;
 //! each `create_client()` takes the next id (2, 3, ...). Both ends see the other connect
 //! (`peer_connected`) at their next `poll()`. A packet is put straight into the target's queue
 //! (`set_target_peer`: an id, 0 for everyone else, `-id` for everyone but `id`); it is read by
@@ -15,7 +15,8 @@
 // gdext's `#[godot_api]` expands to public helper types without `Debug` implementations.
 #![allow(missing_debug_implementations)]
 
-use std::collections::{HashMap, VecDeque};
+use std::cell::RefCell;
+use std::collections::VecDeque;
 
 use bytes::Bytes;
 use godot::classes::multiplayer_peer::{ConnectionStatus, TransferMode};
@@ -23,7 +24,6 @@ use godot::classes::{IMultiplayerPeerExtension, MultiplayerPeerExtension};
 use godot::global::Error;
 use godot::meta::conv::RawPtr;
 use godot::prelude::*;
-use parking_lot::Mutex;
 
 /// One packet in a peer's queue.
 struct Queued {
@@ -33,20 +33,34 @@ struct Queued {
     data: Bytes,
 }
 
-/// The peers of this process: their queues, and the connections each has yet to report.
+/// One peer of the hub.
 #[derive(Default)]
-struct Hub {
-    next_client: i32,
-    queues: HashMap<i32, VecDeque<Queued>>,
-    /// Per peer: ids whose `peer_connected` its next poll emits.
-    joined: HashMap<i32, Vec<i32>>,
+struct Member {
+    queue: VecDeque<Queued>,
+    /// Ids whose `peer_connected` this peer's next poll emits.
+    joined: Vec<i32>,
 }
 
-static HUB: Mutex<Option<Hub>> = Mutex::new(None);
+/// The peers of this thread (Godot's main thread), indexed by id: kept as cheap as it can be,
+/// since its cost is counted in the ceiling.
+#[derive(Default)]
+struct Hub {
+    members: Vec<Option<Member>>,
+}
 
-/// Calls `f` with the hub, made on first use.
+impl Hub {
+    fn member(&mut self, id: i32) -> Option<&mut Member> {
+        self.members.get_mut(usize::try_from(id).ok()?)?.as_mut()
+    }
+}
+
+thread_local! {
+    static HUB: RefCell<Hub> = RefCell::new(Hub::default());
+}
+
+/// Calls `f` with this thread's hub.
 fn with_hub<R>(f: impl FnOnce(&mut Hub) -> R) -> R {
-    f(HUB.lock().get_or_insert_with(Hub::default))
+    HUB.with(|hub| f(&mut hub.borrow_mut()))
 }
 
 /// A `MultiplayerPeer` whose packets never leave the process (see the module doc).
@@ -69,13 +83,7 @@ impl RustENetMemoryPeer {
     /// Empties the hub and joins it as the server (id 1).
     #[func]
     fn create_server(&mut self) -> Error {
-        with_hub(|hub| {
-            *hub = Hub {
-                next_client: 2,
-                ..Hub::default()
-            };
-            hub.queues.insert(1, VecDeque::new());
-        });
+        with_hub(|hub| hub.members = vec![None, Some(Member::default())]);
         self.id = 1;
         Error::OK
     }
@@ -84,14 +92,12 @@ impl RustENetMemoryPeer {
     #[func]
     fn create_client(&mut self) -> Error {
         let id = with_hub(|hub| {
-            if !hub.queues.contains_key(&1) {
-                return None;
-            }
-            let id = hub.next_client;
-            hub.next_client += 1;
-            hub.queues.insert(id, VecDeque::new());
-            hub.joined.entry(1).or_default().push(id);
-            hub.joined.entry(id).or_default().push(1);
+            let id = i32::try_from(hub.members.len()).ok()?;
+            hub.member(1)?.joined.push(id);
+            hub.members.push(Some(Member {
+                queue: VecDeque::new(),
+                joined: vec![1],
+            }));
             Some(id)
         });
         match id {
@@ -110,7 +116,7 @@ impl RustENetMemoryPeer {
 #[godot_api]
 impl IMultiplayerPeerExtension for RustENetMemoryPeer {
     fn get_available_packet_count(&self) -> i32 {
-        let count = with_hub(|hub| hub.queues.get(&self.id).map_or(0, VecDeque::len));
+        let count = with_hub(|hub| hub.member(self.id).map_or(0, |m| m.queue.len()));
         i32::try_from(count).unwrap_or(i32::MAX)
     }
 
@@ -124,7 +130,7 @@ impl IMultiplayerPeerExtension for RustENetMemoryPeer {
         r_buffer_size: RawPtr<*mut i32>,
     ) -> Error {
         let id = self.id;
-        let Some(packet) = with_hub(|hub| hub.queues.get_mut(&id)?.pop_front()) else {
+        let Some(packet) = with_hub(|hub| hub.member(id)?.queue.pop_front()) else {
             return Error::ERR_UNAVAILABLE;
         };
         let data = self.current.insert(packet.data);
@@ -143,20 +149,25 @@ impl IMultiplayerPeerExtension for RustENetMemoryPeer {
         let data = unsafe { crate::copy_packet_in(p_buffer, p_buffer_size) };
         let (from, target) = (self.id, self.target_peer);
         let (channel, mode) = (self.transfer_channel, self.transfer_mode);
+        let queued = |data| Queued {
+            from,
+            channel,
+            mode,
+            data,
+        };
         with_hub(|hub| {
-            for (&to, queue) in &mut hub.queues {
-                let wanted = match target {
-                    0 => to != from,
-                    t if t < 0 => to != from && to != -t,
-                    t => to == t,
-                };
-                if wanted {
-                    queue.push_back(Queued {
-                        from,
-                        channel,
-                        mode,
-                        data: data.clone(),
-                    });
+            if target > 0 {
+                if let Some(to) = hub.member(target) {
+                    to.queue.push_back(queued(data));
+                }
+                return;
+            }
+            for (to, member) in (0..).zip(&mut hub.members) {
+                if let Some(member) = member
+                    && to != from
+                    && to != -target
+                {
+                    member.queue.push_back(queued(data.clone()));
                 }
             }
         });
@@ -201,7 +212,8 @@ impl IMultiplayerPeerExtension for RustENetMemoryPeer {
 
     fn poll(&mut self) {
         let id = self.id;
-        let joined = with_hub(|hub| hub.joined.remove(&id)).unwrap_or_default();
+        let joined = with_hub(|hub| hub.member(id).map(|m| std::mem::take(&mut m.joined)));
+        let joined = joined.unwrap_or_default();
         for other in joined {
             self.base_mut()
                 .emit_signal("peer_connected", &[i64::from(other).to_variant()]);
@@ -211,8 +223,12 @@ impl IMultiplayerPeerExtension for RustENetMemoryPeer {
     fn close(&mut self) {
         let id = std::mem::take(&mut self.id);
         with_hub(|hub| {
-            hub.queues.remove(&id);
-            hub.joined.remove(&id);
+            if let Some(slot) = usize::try_from(id)
+                .ok()
+                .and_then(|i| hub.members.get_mut(i))
+            {
+                *slot = None;
+            }
         });
         self.current = None;
     }
@@ -245,6 +261,6 @@ impl IMultiplayerPeerExtension for RustENetMemoryPeer {
 impl RustENetMemoryPeer {
     /// `f` of the packet `get_packet` returns next.
     fn front<R>(&self, f: impl FnOnce(&Queued) -> R) -> Option<R> {
-        with_hub(|hub| hub.queues.get(&self.id)?.front().map(f))
+        with_hub(|hub| hub.member(self.id)?.queue.front().map(f))
     }
 }
