@@ -361,12 +361,18 @@ cmd_bench() {
     ensure_packages "the benchmarks (C ENet is their reference)" "${PKGS_BUILD[@]}" "${PKGS_C_ENET[@]}"
     find_godot godot render version
     build_host_library
+    # The no-network ceiling's library (RustENetMemoryPeer, godot-project/bench/README.md): the
+    # bench's own build, never copied into addons/.
+    log "building the ceiling peer's library (cargo feature bench-ceiling) into $CARGO_TARGET_DIR-bench"
+    (cd "$REPO" && CARGO_TARGET_DIR=$CARGO_TARGET_DIR-bench cargo build --release "${CARGO_LOCKED[@]}" \
+        -p rust_enet --features bench-ceiling) || die "the bench-ceiling build of rust_enet failed"
     local out=$RUST_ENET_CACHE/bench
     mkdir -p "$out"
     local godot_json=$out/godot-rpc.jsonl
     : >"$godot_json"
     log "scenario 6: bench_rpc.tscn, $rounds round(s) of ${seconds} s per peer, alternating"
-    "$PROJECT_DIR/bench/run_bench.sh" "$godot_json" "$rounds" "$PROJECT_DIR" "${godot[@]}" \
+    CEILING_LIBRARY=$CARGO_TARGET_DIR-bench/release/librust_enet.so \
+        "$PROJECT_DIR/bench/run_bench.sh" "$godot_json" "$rounds" "$PROJECT_DIR" "${godot[@]}" \
         -- --seconds="$seconds" --warmup="$warmup" --clients=32
     local godot_rows=()
     if [[ -s $godot_json ]]; then

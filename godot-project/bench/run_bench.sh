@@ -8,6 +8,9 @@
 # where PROJECT_PATH is the project as that Godot sees it and SCENE_ARGS go to bench_rpc.gd
 # (e.g. --seconds=5 --clients=32). Each run is one headless Godot process; a run that prints no
 # result (or overruns its time budget) is reported and skipped, not retried.
+# With CEILING_LIBRARY set (a library built with the bench-ceiling feature), scenario 6 also runs
+# RustENetMemoryPeer (--peer=memory, no network): that library replaces the project's Linux
+# x86_64 library for those runs only.
 set -euo pipefail
 
 out=$1
@@ -69,10 +72,31 @@ run_idle_pair() { # peer-args...
 
 variants=("--peer=rust --service_thread=server" "--peer=rust --service_thread=all"
     "--peer=rust --service_thread=off" "--peer=builtin")
+library=$project/addons/rust_enet/bin/librust_enet.linux.x86_64.so
+if [[ -n ${CEILING_LIBRARY:-} ]]; then
+    variants+=("--peer=memory")
+    shipped=$(mktemp)
+    cp "$library" "$shipped"
+    trap 'cp "$shipped" "$library.tmp" && mv -f "$library.tmp" "$library"; rm -f "$log" "$shipped"' EXIT
+fi
+
+# Puts the library FILE in the project's place (renamed into place: no Godot runs meanwhile).
+use_library() { # FILE
+    cp "$1" "$library.tmp"
+    mv -f "$library.tmp" "$library"
+}
+
 for ((r = 0; r < rounds; r++)); do
     for ((v = 0; v < ${#variants[@]}; v++)); do
+        variant=${variants[(v + r) % ${#variants[@]}]}
+        if [[ $variant == --peer=memory ]]; then
+            use_library "$CEILING_LIBRARY"
+            run_one bench_rpc "$variant" "${scene_args[@]}"
+            use_library "$shipped"
+            continue
+        fi
         # shellcheck disable=SC2086 # a variant is two words on purpose
-        run_one bench_rpc ${variants[(v + r) % ${#variants[@]}]} "${scene_args[@]}"
+        run_one bench_rpc $variant "${scene_args[@]}"
     done
 done
 idle_seconds=${IDLE_SECONDS:-20}

@@ -7,7 +7,8 @@
 //! `"peer": "builtin"` (Godot's ENetMultiplayerPeer, i.e. C ENet inside Godot, shown in the C ENet
 //! column), and `"service_thread"`: `"server"` (the server's peer has the thread), `"all"`
 //! (every peer has one) or `"off"`. Each RustENetPeer variant gets its rows against the same
-//! built-in runs. The table shows the median of each metric over the runs of each kind. The
+//! built-in runs. Runs with `"peer": "memory"` (RustENetMemoryPeer, no network) give the
+//! ceiling's row. The table shows the median of each metric over the runs of each kind. The
 //! objects are flat (numbers and names), so a small scanner reads them; nothing else of JSON is
 //! needed here.
 
@@ -94,6 +95,18 @@ pub fn rows(path: &Path) -> io::Result<Vec<Row>> {
             let row = Row::new(&scenario, name, values, target).precision(digits);
             out.push(if i == 0 { row.note(&note) } else { row });
         }
+    }
+    let memory = of("rpc", "memory", "off");
+    if !memory.is_empty() {
+        let scenario = format!("6 Godot, {clients} clients, no-network ceiling");
+        let values = [median(&memory, "rpcs_per_s"), median(&builtin, "rpcs_per_s")];
+        let row = Row::new(&scenario, "RPCs delivered/s, all", values, Target::None);
+        out.push(row.precision(0).note(&format!(
+            "rust_enet column: RustENetMemoryPeer (cargo feature bench-ceiling), a \
+             MultiplayerPeer extension with no network at all: the most any peer written with \
+             gdext can deliver in this scene; medians of {} runs",
+            memory.len()
+        )));
     }
     out.extend(idle_rows(&of));
     let stall_builtin = of("stall", "builtin", "off");
@@ -372,6 +385,7 @@ mod tests {
              {\"peer\":\"rust\",\"service_thread\": \"server\",\"clients\":32,\"rpcs_per_s\":100.0}\n\
              {\"peer\":\"rust\",\"service_thread\":\"off\",\"clients\":32,\"rpcs_per_s\":50}\n\
              {\"peer\":\"builtin\",\"clients\":32,\"rpcs_per_s\":1.5e2}\n\
+             {\"peer\":\"memory\",\"service_thread\":\"off\",\"clients\":32,\"rpcs_per_s\":250}\n\
              {\"scenario\":\"stall\",\"peer\":\"builtin\",\"service_thread\":\"off\",\
               \"clients\":8,\"stall_s\":20,\"kept_pct\":0.0}\n",
         )
@@ -395,6 +409,9 @@ mod tests {
         // Thread off: the one rust run, 50, against the same built-in median.
         let off = row("6 Godot, 32 clients, thread off", "RPCs delivered/s");
         assert!(off.contains("0.400x"), "{off}");
+        // The ceiling: the memory peer's one run, 250, against the built-in median.
+        let ceiling = row("6 Godot, 32 clients, no-network ceiling", "RPCs delivered/s");
+        assert!(ceiling.contains("2.000x"), "{ceiling}");
         let kept = row("Godot server stall, 20 s", "(server thread on)");
         assert!(kept.ends_with("yes"), "{kept}");
         // No rust runs with the thread off in the stall file, none with every thread on: no
