@@ -99,7 +99,10 @@ pub fn rows(path: &Path) -> io::Result<Vec<Row>> {
     let memory = of("rpc", "memory", "off");
     if !memory.is_empty() {
         let scenario = format!("6 Godot, {clients} clients, no-network ceiling");
-        let values = [median(&memory, "rpcs_per_s"), median(&builtin, "rpcs_per_s")];
+        let values = [
+            median(&memory, "rpcs_per_s"),
+            median(&builtin, "rpcs_per_s"),
+        ];
         let row = Row::new(&scenario, "RPCs delivered/s, all", values, Target::None);
         out.push(row.precision(0).note(&format!(
             "rust_enet column: RustENetMemoryPeer (cargo feature bench-ceiling), a \
@@ -410,7 +413,10 @@ mod tests {
         let off = row("6 Godot, 32 clients, thread off", "RPCs delivered/s");
         assert!(off.contains("0.400x"), "{off}");
         // The ceiling: the memory peer's one run, 250, against the built-in median.
-        let ceiling = row("6 Godot, 32 clients, no-network ceiling", "RPCs delivered/s");
+        let ceiling = row(
+            "6 Godot, 32 clients, no-network ceiling",
+            "RPCs delivered/s",
+        );
         assert!(ceiling.contains("2.000x"), "{ceiling}");
         let kept = row("Godot server stall, 20 s", "(server thread on)");
         assert!(kept.ends_with("yes"), "{kept}");

@@ -56,23 +56,28 @@ unsafe impl ExtensionLibrary for RustENetExtension {
     }
 }
 
-/// Hands `data` to Godot through the out-parameters of `_get_packet`.
+/// Hands `data` to Godot through the out-parameters of `_get_packet`, keeping it in `current`
+/// (the class's "packet last returned" slot, which Godot reads until that class's next
+/// `get_packet`, or until it clears the slot).
 ///
 /// # Safety
-/// Both pointers must be valid for writes (Godot guarantees this for `_get_packet`), and `data`
-/// must stay alive and unchanged for as long as Godot may read the buffer.
-unsafe fn write_packet_out(
-    data: &Bytes,
+/// Both pointers must be valid for writes (Godot guarantees this for `_get_packet`), and
+/// `current` must stay alive and unchanged for as long as Godot may read the buffer.
+unsafe fn hand_out_packet(
+    current: &mut Option<Bytes>,
+    data: Bytes,
     r_buffer: RawPtr<*mut RawPtr<*const u8>>,
     r_buffer_size: RawPtr<*mut i32>,
-) {
+) -> godot::global::Error {
+    let data = current.insert(data);
     let len = i32::try_from(data.len()).unwrap_or(i32::MAX);
-    // SAFETY: the caller guarantees the out-pointers are writable and `data` outlives Godot's
-    // use of the buffer.
+    // SAFETY: the caller guarantees the out-pointers are writable and `current` outlives
+    // Godot's use of the buffer.
     unsafe {
         *r_buffer.ptr() = RawPtr::new(data.as_ptr());
         *r_buffer_size.ptr() = len;
     }
+    godot::global::Error::OK
 }
 
 /// Copies the payload of `_put_packet` into an owned buffer.

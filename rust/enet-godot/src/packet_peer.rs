@@ -373,11 +373,9 @@ impl IPacketPeerExtension for RustENetPacketPeer {
             godot_error!("RustENetPacketPeer.get_packet: no packet queued");
             return Error::ERR_UNAVAILABLE;
         };
-        let data = self.current.insert(packet.data);
         // SAFETY: Godot passes valid, writable out-pointers; the buffer lives in `self.current`
         // until the next get_packet, which is as long as Godot reads it.
-        unsafe { crate::write_packet_out(data, r_buffer, r_buffer_size) };
-        Error::OK
+        unsafe { crate::hand_out_packet(&mut self.current, packet.data, r_buffer, r_buffer_size) }
     }
 
     unsafe fn put_packet_rawptr(

@@ -37,11 +37,9 @@ impl IMultiplayerPeerExtension for RustENetPeer {
             godot_error!("RustENetPeer.get_packet: no incoming packets available");
             return Error::ERR_UNAVAILABLE;
         };
-        let data = self.current.insert(packet.data);
         // SAFETY: Godot passes valid, writable out-pointers; the buffer lives in `self.current`
         // until the next get_packet, poll or close, which is as long as Godot may read it.
-        unsafe { crate::write_packet_out(data, r_buffer, r_buffer_size) };
-        Error::OK
+        unsafe { crate::hand_out_packet(&mut self.current, packet.data, r_buffer, r_buffer_size) }
     }
 
     unsafe fn put_packet_rawptr(
