@@ -137,17 +137,17 @@ cmd_check() {
 lane_windows_macos() {
     test_platform windows-x86_64
     build_library macos
-    check_library macos
+    library_check_line macos
 }
 
 lane_arm64_fuzz_windows() {
     test_platform linux-arm64
     build_library linux-arm64
-    check_library linux-arm64
+    library_check_line linux-arm64
     provision_arm64_godot >&2
     printf 'fuzzing: %s\n' "$(run_fuzz_smoke "$TEST_FUZZ_SECONDS")"
     build_library windows-x86_64
-    check_library windows-x86_64
+    library_check_line windows-x86_64
 }
 
 # Starts the lane function LANE in the background, in its own process group (so stop_lanes can
@@ -203,7 +203,7 @@ cmd_test() {
     summary+=("cargo tests: $(cargo_checks --workspace)")
 
     build_host_library
-    summary+=("$(check_library linux-x86_64)")
+    summary+=("$(library_check_line linux-x86_64)")
 
     lanes=$(mktemp -d)
     start_lane lane_a "$lanes" lane_windows_macos
@@ -253,7 +253,7 @@ cmd_cross_test() {
     for platform in "$@"; do
         summary+=("$(test_platform "$platform")")
         build_library "$platform"
-        summary+=("$(check_library "$platform")")
+        summary+=("$(library_check_line "$platform")")
     done
     log "summary:"
     printf '%s\n' "${summary[@]}"

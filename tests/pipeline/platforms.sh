@@ -14,6 +14,9 @@
 
 readonly PLATFORMS=(linux-x86_64 linux-arm64 windows-x86_64 macos)
 
+# What check_library said of each library build_library made in this shell (library_check_line).
+declare -A LIBRARY_CHECKS=()
+
 declare -rA PLATFORM_LIBRARY=(
     [linux-x86_64]=librust_enet.linux.x86_64.so
     [linux-arm64]=librust_enet.linux.arm64.so
@@ -167,8 +170,19 @@ build_library() { # PLATFORM
         cp "${slices[0]}" "$staged"
     fi
     mv -f "$staged" "$out"
-    check_library "$platform" >&2
+    LIBRARY_CHECKS[$platform]=$(check_library "$platform")
+    printf '%s\n' "${LIBRARY_CHECKS[$platform]}" >&2
     log "addon library: addons/rust_enet/bin/${PLATFORM_LIBRARY[$platform]} ($(du -h "$out" | cut -f1), $((SECONDS - t0)) s)"
+}
+
+# check_library's line for PLATFORM's library: the one build_library recorded when it made the
+# library in this shell, or a new check of the file there.
+library_check_line() { # PLATFORM
+    if [[ -n ${LIBRARY_CHECKS[$1]:-} ]]; then
+        printf '%s\n' "${LIBRARY_CHECKS[$1]}"
+    else
+        check_library "$1"
+    fi
 }
 
 # Checks PLATFORM's library in addons/rust_enet/bin without running it: it exports Godot's
