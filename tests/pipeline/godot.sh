@@ -34,6 +34,14 @@ readonly GODOT_FAILURE_PATTERNS=(
     'Orphan StringName'
 )
 
+# The lines of Godot's output on stdin that match GODOT_FAILURE_PATTERNS or an EXTRA pattern,
+# indented for a failure message; nothing when none does.
+godot_failure_lines() { # [EXTRA_PATTERN...]
+    local alternatives
+    alternatives=$(printf '(%s)|' "${GODOT_FAILURE_PATTERNS[@]}" "$@")
+    grep -E -- "${alternatives%|}" | sed 's/^/    /' || true
+}
+
 # Runner filters for the suites built on tests/lib/differential.gd (the built-in peer validates
 # each scenario), one `test_x::` per suite file.
 differential_suites() {
@@ -48,13 +56,12 @@ run_godot_suites() { # GODOT_VAR [FILTER...]
     shift
     sync_project_addon
     log "running the Godot suites: godot --headless --path godot-project${*:+ -- $*}"
-    local out rc=0 problems summary alternatives
+    local out rc=0 problems summary
     out=$(mktemp)
     timeout --kill-after=10 "${GODOT_SUITE_TIMEOUT:-900}" \
         "${suite_godot[@]}" --headless --path "$PROJECT_DIR" ${1:+--} "$@" 2>&1 | tee "$out" >&2 || rc=${PIPESTATUS[0]}
     summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1 || true)
-    alternatives=$(printf '(%s)|' "${GODOT_FAILURE_PATTERNS[@]}")
-    problems=$(grep -E -- "${alternatives%|}" "$out" | sed 's/^/    /' || true)
+    problems=$(godot_failure_lines <"$out")
     rm -f "$out"
     [[ -n $summary ]] || die "the Godot runner printed no summary line (exit code $rc): the test project did not run to the end"
     if [[ $rc -eq 124 || $rc -eq 137 ]]; then die "Godot suites timed out"; fi
@@ -154,7 +161,7 @@ Regenerate the skeleton with ./build.sh godot --headless --doctool DIR --gdexten
 # godotengine/godot#111048). The import must exit 0, load the library and print no error.
 check_fresh_import() { # GODOT_VAR
     local -n import_godot=$1
-    local project=$PROJECT_DIR/.godot/fresh-import out rc=0 alternatives problems
+    local project=$PROJECT_DIR/.godot/fresh-import out rc=0 problems
     log "importing a fresh project with the addon (godot --headless --import)"
     rm -rf "$project"
     mkdir -p "$project/addons" "$project/.godot"
@@ -162,8 +169,7 @@ check_fresh_import() { # GODOT_VAR
     cp -a "$ADDON_DIR" "$project/addons/"
     echo res://addons/rust_enet/rust_enet.gdextension >>"$project/.godot/extension_list.cfg"
     out=$(timeout --kill-after=10 300 "${import_godot[@]}" --headless --path "$project" --import 2>&1) || rc=$?
-    alternatives=$(printf '(%s)|' "${GODOT_FAILURE_PATTERNS[@]}" 'ERROR:')
-    problems=$(grep -E -- "${alternatives%|}" <<<"$out" | sed 's/^/    /' || true)
+    problems=$(godot_failure_lines 'ERROR:' <<<"$out")
     if [[ $rc -ne 0 || -n $problems ]] || ! grep -q 'Initialize godot-rust' <<<"$out"; then
         printf '%s\n' "$out" | tail -n 30 >&2
         die "the first headless import of a fresh project with the addon failed (exit code $rc)${problems:+; errors:
