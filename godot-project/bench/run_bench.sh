@@ -73,18 +73,19 @@ run_idle_pair() { # peer-args...
 variants=("--peer=rust --service_thread=server" "--peer=rust --service_thread=all"
     "--peer=rust --service_thread=off" "--peer=builtin")
 library=$project/addons/rust_enet/bin/librust_enet.linux.x86_64.so
-if [[ -n ${CEILING_LIBRARY:-} ]]; then
-    variants+=("--peer=memory")
-    shipped=$(mktemp)
-    cp "$library" "$shipped"
-    trap 'cp "$shipped" "$library.tmp" && mv -f "$library.tmp" "$library"; rm -f "$log" "$shipped"' EXIT
-fi
 
 # Puts the library FILE in the project's place (renamed into place: no Godot runs meanwhile).
 use_library() { # FILE
     cp "$1" "$library.tmp"
     mv -f "$library.tmp" "$library"
 }
+
+if [[ -n ${CEILING_LIBRARY:-} ]]; then
+    variants+=("--peer=memory")
+    shipped=$(mktemp)
+    cp "$library" "$shipped"
+    trap 'use_library "$shipped"; rm -f "$log" "$shipped"' EXIT
+fi
 
 for ((r = 0; r < rounds; r++)); do
     for ((v = 0; v < ${#variants[@]}; v++)); do

@@ -49,8 +49,13 @@ struct Hub {
 }
 
 impl Hub {
+    /// The place of peer `id` (empty once it closed), if the hub ever had it.
+    fn slot(&mut self, id: i32) -> Option<&mut Option<Member>> {
+        self.members.get_mut(usize::try_from(id).ok()?)
+    }
+
     fn member(&mut self, id: i32) -> Option<&mut Member> {
-        self.members.get_mut(usize::try_from(id).ok()?)?.as_mut()
+        self.slot(id)?.as_mut()
     }
 }
 
@@ -220,14 +225,7 @@ impl IMultiplayerPeerExtension for RustENetMemoryPeer {
 
     fn close(&mut self) {
         let id = std::mem::take(&mut self.id);
-        with_hub(|hub| {
-            if let Some(slot) = usize::try_from(id)
-                .ok()
-                .and_then(|i| hub.members.get_mut(i))
-            {
-                *slot = None;
-            }
-        });
+        with_hub(|hub| hub.slot(id).map(Option::take));
         self.current = None;
     }
 
