@@ -538,6 +538,35 @@ fn pending_handshakes_are_capped_and_time_out() {
 }
 
 #[test]
+fn a_slow_handshake_gets_the_whole_timeout_to_bring_its_peer() {
+    // 400 ms each way: the server's session is made 1.2 s in (the second ClientHello), the
+    // handshake ends 1.2 s later and the held CONNECT arrives 0.8 s after that, 2 s after the
+    // session was made. The client has `session_timeout` from the end of its handshake.
+    let identity = self_signed("localhost");
+    let mut server = host(4);
+    let mut options = identity.server_options();
+    options.session_timeout = Duration::from_millis(1500);
+    server.dtls_server_setup(options).unwrap();
+    let mut client = trusting_client(&identity);
+    client.set_link_conditions(
+        LinkDirection::Both,
+        LinkConditions {
+            latency_ms: 400,
+            ..LinkConditions::default()
+        },
+    );
+    let peer = start_connect(&mut client, &server, 7);
+    let events = until_connected(&mut [&mut client, &mut server], Duration::from_secs(10));
+    assert!(events[0].contains(&Event::Connect { peer, data: 0 }));
+    assert!(
+        events[1]
+            .iter()
+            .any(|e| matches!(e, Event::Connect { data: 7, .. }))
+    );
+    assert_eq!(server.dtls_sessions().established, 1);
+}
+
+#[test]
 fn disconnect_and_reset_free_the_dtls_session() {
     let (_, mut server, mut client) = dtls_pair(4);
     let (to_server, _) = connect(&mut client, &mut server);

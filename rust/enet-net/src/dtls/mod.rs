@@ -8,8 +8,9 @@
 //! Server: one session per remote `(ip, port)`. A ClientHello from an unknown address is answered
 //! statelessly with a HelloVerifyRequest carrying an HMAC cookie of the address; a session is
 //! allocated only for a ClientHello that returns a valid cookie, and only while fewer than
-//! [`DtlsServerOptions::max_pending_handshakes`] handshakes are unfinished. A session that is
-//! not bound to an ENet peer within [`DtlsServerOptions::session_timeout`] is dropped (Godot's
+//! [`DtlsServerOptions::max_pending_handshakes`] handshakes are unfinished. A handshake that
+//! does not finish within [`DtlsServerOptions::session_timeout`], or a finished session that is
+//! not bound to an ENet peer within that time of finishing, is dropped (Godot's
 //! `ENET_DTLS_TIMEOUT_MS`), and a bound one goes when its ENet peer leaves the host
 //! (disconnect, reset, timeout) or when the DTLS session closes.
 //!
@@ -62,7 +63,8 @@ pub struct DtlsServerOptions {
     /// Cap on handshakes in progress; further ClientHellos are dropped. 0 refuses every new
     /// session, as Godot does while refusing new connections.
     pub max_pending_handshakes: usize,
-    /// How long a session may live without an ENet peer on its address.
+    /// How long a handshake may take, and how long a finished session may then wait for an
+    /// ENet peer on its address.
     pub session_timeout: Duration,
 }
 

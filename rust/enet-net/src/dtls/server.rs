@@ -37,11 +37,22 @@ enum Phase {
 struct Session {
     stream: SslStream<DatagramPipe>,
     phase: Phase,
-    created: Instant,
+    /// When the session's current deadline started: its creation while it handshakes, the end
+    /// of its handshake once established. An unbound session goes `session_timeout` after it.
+    since: Instant,
     /// An ENet peer on this address has been seen; its departure closes the session.
     bound: bool,
     /// The random of the ClientHello that started the session.
     client_random: [u8; 32],
+}
+
+impl Session {
+    /// The handshake finished: the client gets a whole `session_timeout` from now to bring its
+    /// ENet peer (its CONNECT was held until now), however long a lossy or loaded handshake took.
+    fn establish(&mut self, now: Instant) {
+        self.phase = Phase::Established;
+        self.since = now;
+    }
 }
 
 /// Server half of the DTLS layer.
@@ -316,7 +327,7 @@ impl DtlsServer {
         if matches!(session.phase, Phase::Handshaking) {
             match session.stream.do_handshake() {
                 Ok(()) => {
-                    session.phase = Phase::Established;
+                    session.establish(now);
                     self.handshaking = self.handshaking.saturating_sub(1);
                     tracing::debug!(%from, "dtls session established");
                 }
@@ -402,7 +413,7 @@ impl DtlsServer {
                     Session {
                         stream,
                         phase: Phase::Handshaking,
-                        created: now,
+                        since: now,
                         bound: false,
                         client_random: hello.random,
                     },
@@ -452,7 +463,7 @@ impl DtlsServer {
             let keep = if session.bound {
                 has_peer
             } else {
-                now.saturating_duration_since(session.created) < timeout
+                now.saturating_duration_since(session.since) < timeout
             };
             if !keep {
                 tracing::debug!(%addr, "dtls session closed: its enet peer left or never came");
@@ -466,7 +477,7 @@ impl DtlsServer {
             if matches!(session.phase, Phase::Handshaking) {
                 // Lets OpenSSL retransmit the last flight when its timer ran out.
                 match session.stream.do_handshake() {
-                    Ok(()) => session.phase = Phase::Established,
+                    Ok(()) => session.establish(now),
                     Err(err) if is_want(&err) => handshaking += 1,
                     Err(_) => {
                         common.counters.dtls_failed_handshakes += 1;

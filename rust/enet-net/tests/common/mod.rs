@@ -30,6 +30,9 @@ pub fn drive(
     let deadline = Instant::now() + limit;
     while !done(&events) {
         if Instant::now() >= deadline {
+            // One line per host first (a log that keeps only part of a long message keeps
+            // these), then everything.
+            let summary: Vec<_> = hosts.iter().map(|h| summary_line(h)).collect();
             let state: Vec<_> = hosts
                 .iter()
                 .map(|h| {
@@ -41,7 +44,10 @@ pub fn drive(
                     )
                 })
                 .collect();
-            panic!("timed out: {events:?}\n{state:#?}");
+            panic!(
+                "timed out after {limit:?}: {events:?}\n{}\n{state:#?}",
+                summary.join("\n")
+            );
         }
         for (host, events) in hosts.iter_mut().zip(&mut events) {
             while let Some(event) = host.service(Duration::from_millis(1)).unwrap() {
@@ -50,6 +56,27 @@ pub fn drive(
         }
     }
     events
+}
+
+/// A host's state in one line: its DTLS state and sessions, datagrams and ENet packets each
+/// way, and the DTLS drop counters.
+fn summary_line(host: &UdpHost) -> String {
+    let enet = host.host().statistics();
+    let driver = host.driver_statistics();
+    format!(
+        "{}: dtls {:?} {:?}; datagrams out {} in {}; enet packets out {} in {}; dtls dropped {} refused {} failed {} unsent {}",
+        host.local_addr(),
+        host.dtls_client_state(),
+        host.dtls_sessions(),
+        driver.datagrams_sent,
+        driver.datagrams_received,
+        enet.total_sent_packets,
+        enet.total_received_packets,
+        driver.dtls_dropped,
+        driver.dtls_refused_handshakes,
+        driver.dtls_failed_handshakes,
+        driver.dtls_unsent,
+    )
 }
 
 /// Service all `hosts` for `time`, collecting their events.
