@@ -472,13 +472,12 @@ impl Session {
 
     /// One step of the rendezvous traversal, if there is one (see [`Rendezvous::drive`]).
     fn drive_rendezvous(&mut self) {
-        let now = std::time::Instant::now();
         match &mut self.mode {
             Mode::Server(s) => {
                 let Some(rendezvous) = &mut s.rendezvous else {
                     return;
                 };
-                for event in drive(&s.host, rendezvous, now) {
+                for event in drive(&s.host, rendezvous) {
                     self.inbox.pending.push_back(match event {
                         RendezvousEvent::Registered { id } => SessionEvent::Registered { id },
                         RendezvousEvent::Failed(failure) => SessionEvent::RendezvousFailed(failure),
@@ -490,7 +489,7 @@ impl Session {
                 let Some(rendezvous) = &mut c.rendezvous else {
                     return;
                 };
-                for event in drive(&c.host, rendezvous, now) {
+                for event in drive(&c.host, rendezvous) {
                     match event {
                         RendezvousEvent::Connecting { slot, .. } => {
                             c.server = c.host.lock().as_ref().map(|udp| Remote::of(udp, slot));
@@ -520,12 +519,10 @@ impl Session {
     }
 }
 
-/// One step of `rendezvous` on `host` (nothing once the host is destroyed).
-fn drive(
-    host: &SessionHost,
-    rendezvous: &mut Rendezvous,
-    now: std::time::Instant,
-) -> Vec<RendezvousEvent> {
+/// One step of `rendezvous` on `host` (nothing once the host is destroyed). The clock is read
+/// here, so a session without a rendezvous (nearly all) reads none on its polls.
+fn drive(host: &SessionHost, rendezvous: &mut Rendezvous) -> Vec<RendezvousEvent> {
+    let now = std::time::Instant::now();
     host.lock()
         .as_mut()
         .map(|udp| rendezvous.drive(udp, now))
